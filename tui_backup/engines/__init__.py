@@ -1,0 +1,1 @@
+"""Backup engines. They only emit events; see :mod:`tui_backup.engines.base`."""

@@ -1,0 +1,403 @@
+"""A job's definition, as written in ``jobs/<name>.yaml``, and its validation.
+
+Validation collects every problem before failing so that a person editing
+the YAML by hand sees all their mistakes at once, each naming file and field.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from tui_backup.model import schedule as cron
+from tui_backup.model.duration import Duration
+from tui_backup.model.problems import Problem, ValidationError
+from tui_backup.model.retention import RetentionPolicy
+
+NAME_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+ENGINES = ("snapshot", "rsync", "restic")
+HOOK_STAGES = ("before", "after", "on_success", "on_failure")
+MISSED_CHOICES = ("run", "skip")
+DEFAULT_RETRIES = 2
+DEFAULT_HOOK_TIMEOUT = 300
+MAX_RETRIES = 20
+
+KNOWN_FIELDS = (
+    "name",
+    "description",
+    "sources",
+    "destination",
+    "engine",
+    "schedule",
+    "missed",
+    "exclude",
+    "retention",
+    "retries",
+    "enabled",
+    "hooks",
+    "hook_timeout",
+    "max_age",
+    "env",
+    "version",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Hooks:
+    """Commands run around a job; each is an argv list, run without a shell."""
+
+    before: tuple[tuple[str, ...], ...] = ()
+    after: tuple[tuple[str, ...], ...] = ()
+    on_success: tuple[tuple[str, ...], ...] = ()
+    on_failure: tuple[tuple[str, ...], ...] = ()
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.before or self.after or self.on_success or self.on_failure)
+
+    def to_dict(self) -> dict[str, list[list[str]]]:
+        return {
+            stage: [list(argv) for argv in getattr(self, stage)]
+            for stage in HOOK_STAGES
+            if getattr(self, stage)
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class JobSpec:
+    """What to back up, where to, how and when. Immutable: edit with ``replace``."""
+
+    name: str
+    sources: tuple[str, ...]
+    destination: str
+    engine: str = "snapshot"
+    schedule: str | None = None
+    exclude: tuple[str, ...] = ()
+    retention: RetentionPolicy | None = None
+    retries: int = DEFAULT_RETRIES
+    enabled: bool = True
+    version: int = 0
+    description: str = ""
+    missed: str = "run"
+    hooks: Hooks = field(default_factory=Hooks)
+    hook_timeout: int = DEFAULT_HOOK_TIMEOUT
+    max_age: Duration | None = None
+    env: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def env_dict(self) -> dict[str, str]:
+        return dict(self.env)
+
+    @property
+    def is_remote(self) -> bool:
+        """True when the destination is not a local path (rsync host, restic URL)."""
+        return not os.path.isabs(self.destination)
+
+    def with_version(self, version: int) -> JobSpec:
+        return replace(self, version=version)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The YAML form, in a stable order a person can read and edit."""
+        out: dict[str, Any] = {"name": self.name}
+        if self.description:
+            out["description"] = self.description
+        out["sources"] = list(self.sources)
+        out["destination"] = self.destination
+        out["engine"] = self.engine
+        out["schedule"] = self.schedule
+        if self.missed != "run":
+            out["missed"] = self.missed
+        out["exclude"] = list(self.exclude)
+        if self.retention is not None:
+            out["retention"] = self.retention.to_dict()
+        out["retries"] = self.retries
+        out["enabled"] = self.enabled
+        if not self.hooks.is_empty:
+            out["hooks"] = self.hooks.to_dict()
+        if self.hook_timeout != DEFAULT_HOOK_TIMEOUT:
+            out["hook_timeout"] = self.hook_timeout
+        if self.max_age is not None:
+            out["max_age"] = str(self.max_age)
+        if self.env:
+            out["env"] = dict(self.env)
+        out["version"] = self.version
+        return out
+
+
+def is_valid_name(name: object) -> bool:
+    return isinstance(name, str) and NAME_RE.fullmatch(name) is not None
+
+
+def _is_remote_spec(path: str) -> bool:
+    """``host:path`` / ``user@host:path`` (rsync) or ``scheme:...`` (restic)."""
+    return not os.path.isabs(path) and ":" in path
+
+
+def _norm(path: str) -> str:
+    """Resolve what exists of ``path`` so nested-path checks see through links."""
+    return os.path.realpath(os.path.abspath(os.path.expanduser(path)))
+
+
+def _inside(child: str, parent: str) -> bool:
+    child, parent = _norm(child), _norm(parent)
+    return child == parent or child.startswith(parent.rstrip(os.sep) + os.sep)
+
+
+def _str_list(
+    value: Any, source: str, name: str, problems: list[Problem], *, allow_empty: bool
+) -> tuple[str, ...]:
+    if value is None:
+        value = []
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list):
+        problems.append(Problem(source, name, "must be a list of strings"))
+        return ()
+    out: list[str] = []
+    for i, item in enumerate(value):
+        if not isinstance(item, str) or not item.strip():
+            problems.append(Problem(source, f"{name}[{i}]", "must be a non-empty string"))
+        else:
+            out.append(item)
+    if not out and not allow_empty and not any(p.field.startswith(name) for p in problems):
+        problems.append(Problem(source, name, "must list at least one path"))
+    return tuple(out)
+
+
+def _parse_hooks(value: Any, source: str, problems: list[Problem]) -> Hooks:
+    if value is None:
+        return Hooks()
+    if not isinstance(value, dict):
+        problems.append(Problem(source, "hooks", f"must be a mapping of {', '.join(HOOK_STAGES)}"))
+        return Hooks()
+    stages: dict[str, tuple[tuple[str, ...], ...]] = {}
+    for stage, commands in value.items():
+        fname = f"hooks.{stage}"
+        if stage not in HOOK_STAGES:
+            problems.append(
+                Problem(source, fname, f"unknown stage (allowed: {', '.join(HOOK_STAGES)})")
+            )
+            continue
+        if commands is None:
+            continue
+        if not isinstance(commands, list):
+            problems.append(Problem(source, fname, "must be a list of commands (argv lists)"))
+            continue
+        parsed: list[tuple[str, ...]] = []
+        for i, argv in enumerate(commands):
+            if (
+                not isinstance(argv, list)
+                or not argv
+                or not all(
+                    isinstance(a, str | int | float) and not isinstance(a, bool) for a in argv
+                )
+            ):
+                problems.append(
+                    Problem(
+                        source,
+                        f"{fname}[{i}]",
+                        'must be an argv list such as ["curl", "-fsS", "URL"] '
+                        '(for a shell, write ["sh", "-c", "..."])',
+                    )
+                )
+                continue
+            parsed.append(tuple(str(a) for a in argv))
+        stages[stage] = tuple(parsed)
+    return Hooks(**stages)
+
+
+def _int_field(
+    data: dict[str, Any],
+    key: str,
+    default: int,
+    lo: int,
+    hi: int | None,
+    source: str,
+    problems: list[Problem],
+) -> int:
+    value = data.get(key, default)
+    if value is None:
+        return default
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or value < lo
+        or (hi is not None and value > hi)
+    ):
+        rng = f"between {lo} and {hi}" if hi is not None else f">= {lo}"
+        problems.append(Problem(source, key, f"must be an integer {rng}"))
+        return default
+    return value
+
+
+def parse_job(data: Any, source: str = "", expected_name: str | None = None) -> JobSpec:
+    """Build a :class:`JobSpec` from loaded YAML, or raise with every problem.
+
+    ``source`` names the file in messages (e.g. ``jobs/web.yaml``);
+    ``expected_name`` is the file's stem, which must match ``name``.
+    """
+    problems: list[Problem] = []
+    if not isinstance(data, dict):
+        kind = "empty" if data is None else type(data).__name__
+        raise ValidationError(
+            [Problem(source, "", f"must be a YAML mapping of job fields, found {kind}")]
+        )
+    for key in data:
+        if key not in KNOWN_FIELDS:
+            problems.append(
+                Problem(source, str(key), f"unknown field (allowed: {', '.join(KNOWN_FIELDS)})")
+            )
+
+    name = data.get("name", expected_name)
+    if not is_valid_name(name):
+        problems.append(
+            Problem(
+                source,
+                "name",
+                "must match [a-z0-9][a-z0-9._-]{0,63} "
+                "(lower-case letters, digits, '.', '_', '-'; at most 64)",
+            )
+        )
+    elif expected_name is not None and name != expected_name:
+        problems.append(
+            Problem(source, "name", f"must equal the file name {expected_name!r}, found {name!r}")
+        )
+
+    engine = data.get("engine", "snapshot")
+    if engine not in ENGINES:
+        problems.append(Problem(source, "engine", f"must be one of {', '.join(ENGINES)}"))
+
+    sources = _str_list(data.get("sources"), source, "sources", problems, allow_empty=False)
+    for i, src in enumerate(sources):
+        if not os.path.isabs(os.path.expanduser(src)):
+            problems.append(
+                Problem(source, f"sources[{i}]", f"must be an absolute path, found {src!r}")
+            )
+
+    destination = data.get("destination")
+    if not isinstance(destination, str) or not destination.strip():
+        problems.append(Problem(source, "destination", "must be a non-empty path"))
+        destination = ""
+    elif engine == "snapshot" and not os.path.isabs(os.path.expanduser(destination)):
+        problems.append(
+            Problem(
+                source,
+                "destination",
+                f"must be an absolute local path for the snapshot engine, found {destination!r}",
+            )
+        )
+    elif engine == "rsync" and not (
+        os.path.isabs(os.path.expanduser(destination)) or _is_remote_spec(destination)
+    ):
+        problems.append(
+            Problem(source, "destination", "must be an absolute path or user@host:path for rsync")
+        )
+
+    if destination and not _is_remote_spec(destination):
+        for i, src in enumerate(sources):
+            if not os.path.isabs(os.path.expanduser(src)):
+                continue
+            if _inside(destination, src):
+                problems.append(
+                    Problem(
+                        source,
+                        "destination",
+                        f"must not be inside source {src!r} (the backup would back itself up)",
+                    )
+                )
+            elif _inside(src, destination):
+                problems.append(
+                    Problem(
+                        source,
+                        f"sources[{i}]",
+                        f"must not be inside the destination {destination!r}",
+                    )
+                )
+
+    schedule = data.get("schedule")
+    if schedule is not None:
+        if not isinstance(schedule, str) or not schedule.strip():
+            problems.append(
+                Problem(
+                    source, "schedule", "must be a cron expression such as '0 2 * * *' or @daily"
+                )
+            )
+            schedule = None
+        else:
+            reason = cron.check(schedule)
+            if reason:
+                problems.append(Problem(source, "schedule", reason))
+            schedule = " ".join(schedule.split())
+
+    missed = data.get("missed", "run")
+    if missed not in MISSED_CHOICES:
+        problems.append(Problem(source, "missed", "must be 'run' or 'skip'"))
+        missed = "run"
+
+    exclude = _str_list(data.get("exclude"), source, "exclude", problems, allow_empty=True)
+    retention, retention_problems = RetentionPolicy.parse(data.get("retention"), source)
+    problems.extend(retention_problems)
+
+    retries = _int_field(data, "retries", DEFAULT_RETRIES, 0, MAX_RETRIES, source, problems)
+    hook_timeout = _int_field(
+        data, "hook_timeout", DEFAULT_HOOK_TIMEOUT, 1, 86400, source, problems
+    )
+    version = _int_field(data, "version", 0, 0, None, source, problems)
+
+    enabled = data.get("enabled", True)
+    if not isinstance(enabled, bool):
+        problems.append(Problem(source, "enabled", "must be true or false"))
+        enabled = True
+
+    description = data.get("description") or ""
+    if not isinstance(description, str):
+        problems.append(Problem(source, "description", "must be text"))
+        description = ""
+
+    hooks = _parse_hooks(data.get("hooks"), source, problems)
+
+    max_age: Duration | None = None
+    if data.get("max_age") is not None:
+        try:
+            max_age = Duration.parse(str(data["max_age"]))
+        except ValueError:
+            problems.append(Problem(source, "max_age", "must be a duration like 2d or 36h"))
+
+    env_raw = data.get("env") or {}
+    env: tuple[tuple[str, str], ...] = ()
+    if not isinstance(env_raw, dict) or not all(
+        isinstance(k, str) and isinstance(v, str | int) for k, v in env_raw.items()
+    ):
+        problems.append(Problem(source, "env", "must be a mapping of NAME: value strings"))
+    else:
+        env = tuple(sorted((k, str(v)) for k, v in env_raw.items()))
+
+    if problems:
+        raise ValidationError(problems)
+    return JobSpec(
+        name=name,
+        sources=tuple(os.path.expanduser(s) for s in sources),
+        destination=os.path.expanduser(destination)
+        if not _is_remote_spec(destination)
+        else destination,
+        engine=engine,
+        schedule=schedule,
+        exclude=exclude,
+        retention=retention,
+        retries=retries,
+        enabled=enabled,
+        version=version,
+        description=description,
+        missed=missed,
+        hooks=hooks,
+        hook_timeout=hook_timeout,
+        max_age=max_age,
+        env=env,
+    )
+
+
+def validate(spec: JobSpec, source: str = "") -> JobSpec:
+    """Re-validate a spec built in code (CLI, editor) through the same rules."""
+    return parse_job(spec.to_dict(), source, expected_name=spec.name)

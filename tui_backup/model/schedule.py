@@ -1,0 +1,73 @@
+"""Cron schedules: validation, next run times, and a human reading.
+
+We use cronsim (maintained, pure Python, used by healthchecks.io) for the
+arithmetic; it has no ``@hourly`` style nicknames, so we map those here.
+Times are computed in the server's local time zone, with DST handled by
+cronsim on aware datetimes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+
+import cronsim
+
+NICKNAMES = {
+    "@yearly": "0 0 1 1 *",
+    "@annually": "0 0 1 1 *",
+    "@monthly": "0 0 1 * *",
+    "@weekly": "0 0 * * 0",
+    "@daily": "0 0 * * *",
+    "@midnight": "0 0 * * *",
+    "@hourly": "0 * * * *",
+}
+
+
+def expand(expression: str) -> str:
+    """The five-field form of ``expression`` (nicknames expanded)."""
+    text = " ".join(str(expression).split())
+    return NICKNAMES.get(text.lower(), text)
+
+
+def check(expression: str) -> str | None:
+    """None when ``expression`` is a valid schedule, else a readable reason."""
+    try:
+        cronsim.CronSim(expand(expression), datetime.now().astimezone())
+    except (cronsim.CronSimError, ValueError) as exc:
+        return f"{expression!r} is not a cron expression ({exc})"
+    return None
+
+
+def next_runs(expression: str, after: datetime, count: int = 1) -> list[datetime]:
+    """The next ``count`` run times strictly after ``after`` (local, aware)."""
+    after = after.astimezone()  # naive means local; aware is converted to local
+    it: Iterator[datetime] = cronsim.CronSim(expand(expression), after)
+    return [next(it) for _ in range(count)]
+
+
+def next_run(expression: str, after: datetime) -> datetime:
+    return next_runs(expression, after, 1)[0]
+
+
+def previous_run(expression: str, before: datetime) -> datetime:
+    """The latest slot at or before ``before``; used for missed-run catch-up."""
+    it = cronsim.CronSim(expand(expression), before.astimezone(), reverse=True)
+    return next(it)
+
+
+def interval_hours(expression: str, around: datetime | None = None) -> float:
+    """Typical gap between two runs, for a job's default ``max_age``."""
+    start = (around or datetime.now()).astimezone()
+    a, b = next_runs(expression, start, 2)
+    return (b - a).total_seconds() / 3600
+
+
+def describe(expression: str) -> str:
+    """A human reading, e.g. "At 02:00 AM"; falls back to the expression."""
+    try:
+        from cron_descriptor import get_description  # optional nicety
+
+        return str(get_description(expand(expression)))
+    except Exception:  # noqa: BLE001 - a description must never break a screen
+        return expression

@@ -1,0 +1,124 @@
+"""A job's runtime state, as written to ``state/<name>.yaml`` by its runner."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from tui_backup.model.clock import from_iso, to_iso
+from tui_backup.model.progress import Progress
+from tui_backup.model.status import Status
+
+
+@dataclass(frozen=True, slots=True)
+class LastResult:
+    """The outcome of the most recent finished run, kept on the card."""
+
+    status: Status
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    files: int = 0
+    bytes: int = 0
+    warnings: int = 0
+    snapshot_id: str | None = None
+    error: str | None = None
+    run_id: str | None = None
+
+    @property
+    def duration(self) -> float | None:
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return (self.finished_at - self.started_at).total_seconds()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "status": str(self.status),
+            "started_at": to_iso(self.started_at),
+            "finished_at": to_iso(self.finished_at),
+            "files": self.files,
+            "bytes": self.bytes,
+            "warnings": self.warnings,
+            "snapshot": self.snapshot_id,
+            "error": self.error,
+            "run_id": self.run_id,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any) -> LastResult | None:
+        if not isinstance(data, dict):
+            return None
+        try:
+            return cls(
+                status=Status(data.get("status", "failed")),
+                started_at=from_iso(data.get("started_at")),
+                finished_at=from_iso(data.get("finished_at")),
+                files=int(data.get("files") or 0),
+                bytes=int(data.get("bytes") or 0),
+                warnings=int(data.get("warnings") or 0),
+                snapshot_id=data.get("snapshot"),
+                error=data.get("error"),
+                run_id=data.get("run_id"),
+            )
+        except (ValueError, TypeError):
+            return None
+
+
+@dataclass(frozen=True, slots=True)
+class JobState:
+    """Who runs the job now (if anyone), how far it got, and how it last ended."""
+
+    name: str
+    status: Status = Status.IDLE
+    run_id: str | None = None
+    pid: int | None = None
+    host: str | None = None
+    runner: str | None = None
+    """What kind of process runs it: ``tui``, ``cli`` or ``daemon``."""
+    started_at: datetime | None = None
+    updated_at: datetime | None = None
+    progress: Progress | None = None
+    last_result: LastResult | None = None
+    last_success: datetime | None = None
+    message: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "status": str(self.status),
+            "run_id": self.run_id,
+            "pid": self.pid,
+            "host": self.host,
+            "runner": self.runner,
+            "started_at": to_iso(self.started_at),
+            "updated_at": to_iso(self.updated_at),
+            "progress": self.progress.to_dict() if self.progress else None,
+            "last_result": self.last_result.to_dict() if self.last_result else None,
+            "last_success": to_iso(self.last_success),
+            "message": self.message,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any, name: str) -> JobState:
+        """Lenient: a state file is ours, so a bad field degrades to its default."""
+        if not isinstance(data, dict):
+            raise ValueError("state file is not a mapping")
+        try:
+            status = Status(data.get("status", "idle"))
+        except ValueError as exc:
+            raise ValueError(f"unknown status {data.get('status')!r}") from exc
+        pid = data.get("pid")
+        return cls(
+            name=name,
+            status=status,
+            run_id=data.get("run_id"),
+            pid=int(pid) if isinstance(pid, int) else None,
+            host=data.get("host"),
+            runner=data.get("runner"),
+            started_at=from_iso(data.get("started_at")),
+            updated_at=from_iso(data.get("updated_at")),
+            progress=Progress.from_dict(data.get("progress")),
+            last_result=LastResult.from_dict(data.get("last_result")),
+            last_success=from_iso(data.get("last_success")),
+            message=data.get("message"),
+        )
