@@ -1,0 +1,1 @@
+"""The command line: argparse commands, rich progress, ``--json`` output."""

@@ -1,0 +1,64 @@
+"""What every command handler gets: parsed args, the home, output helpers, the manager."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from tui_backup.store.paths import Home
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from tui_backup.core.manager import JobManager
+
+
+@dataclass
+class CliContext:
+    args: argparse.Namespace
+    home: Home
+    runner: str = "cli"
+    _manager: JobManager | None = field(default=None, repr=False)
+
+    @property
+    def json(self) -> bool:
+        return bool(getattr(self.args, "json", False))
+
+    @property
+    def manager(self) -> JobManager:
+        """Opened on first use, so ``--version`` and ``--help`` stay instant."""
+        if self._manager is None:
+            from tui_backup.core.manager import JobManager
+
+            self._manager = self._make_manager(JobManager)
+        return self._manager
+
+    def _make_manager(self, cls: Any) -> JobManager:
+        return cls(self.home, runner=self.runner)
+
+    def close(self) -> None:
+        if self._manager is not None:
+            close = getattr(self._manager, "shutdown", None) or self._manager.close
+            close()
+
+    # -- output --------------------------------------------------------------
+
+    def out(self, text: str = "") -> None:
+        """A line of data on stdout."""
+        sys.stdout.write(text + "\n")
+
+    def err(self, text: str) -> None:
+        """A message for the person, on stderr."""
+        sys.stderr.write(text.rstrip("\n") + "\n")
+
+    def emit_json(self, data: Any) -> None:
+        json.dump(data, sys.stdout, indent=2, ensure_ascii=False, default=str)
+        sys.stdout.write("\n")
+
+    def console(self) -> Console:
+        from rich.console import Console
+
+        return Console(highlight=False)

@@ -1,0 +1,153 @@
+"""The ``tui-backup`` command: argparse front end over the core.
+
+Each command group lives in its own module with a ``register(sub)`` function;
+handlers take ``(args, ctx)`` and return an exit code (see ``exit_codes``).
+With no command, the TUI opens.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from tui_backup import __version__
+from tui_backup.cli import exit_codes
+from tui_backup.cli.context import CliContext
+from tui_backup.store.paths import HOME_ENV, Home
+
+log = logging.getLogger("tui_backup")
+
+COMMAND_MODULES = (
+    "tui_backup.cli.jobs",
+    "tui_backup.cli.errors_cmd",
+    "tui_backup.cli.run_cmd",
+    "tui_backup.cli.snapshots",
+    "tui_backup.cli.daemon_cmd",
+    "tui_backup.cli.demo",
+)
+
+
+def common_options() -> argparse.ArgumentParser:
+    """Options accepted both before and after the command name."""
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument(
+        "--home",
+        metavar="DIR",
+        default=argparse.SUPPRESS,
+        help=f"the tui-backup home directory (default: ${HOME_ENV} or the user data dir)",
+    )
+    parent.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=argparse.SUPPRESS,
+        help="more log output on stderr (-vv for debug)",
+    )
+    return parent
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = common_options()
+    parser = argparse.ArgumentParser(
+        prog="tui-backup",
+        description="A keyboard-driven terminal backup manager. "
+        "Run without a command to open the TUI.",
+        parents=[common],
+    )
+    parser.add_argument("--version", action="version", version=f"tui-backup {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.common = common  # type: ignore[attr-defined]  # for modules' sub-parsers
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:
+                continue  # a command group not built yet
+            raise
+        module.register(sub)
+    return parser
+
+
+def add_parser(
+    sub: argparse._SubParsersAction, name: str, help_text: str, *, json_flag: bool = False
+) -> argparse.ArgumentParser:
+    """A sub-command parser with the common options (and ``--json`` when it lists)."""
+    parser = sub.add_parser(
+        name,
+        help=help_text,
+        description=help_text,
+        parents=[sub.common],  # type: ignore[attr-defined]
+    )
+    if json_flag:
+        parser.add_argument("--json", action="store_true", help="machine-readable JSON output")
+    return parser
+
+
+def configure_logging(verbosity: int) -> None:
+    level = logging.WARNING - 10 * verbosity
+    logging.basicConfig(
+        level=max(level, logging.DEBUG),
+        format="tui-backup: %(levelname)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    configure_logging(getattr(args, "verbose", 0) or 0)
+    home = Home.resolve(getattr(args, "home", None) or os.environ.get(HOME_ENV))
+    ctx = CliContext(args=args, home=home)
+    handler = getattr(args, "func", None)
+    if handler is None:
+        if args.command is not None:
+            parser.parse_args([args.command, "--help"])
+        from tui_backup.cli.tui_cmd import open_tui
+
+        handler = open_tui
+    try:
+        return int(handler(args, ctx))
+    except KeyboardInterrupt:
+        ctx.err("interrupted")
+        return exit_codes.INTERRUPTED
+    except Exception as exc:  # noqa: BLE001 - every failure becomes one readable line
+        return report(ctx, exc)
+    finally:
+        try:
+            ctx.close()
+        except Exception:
+            log.debug("closing failed", exc_info=True)
+
+
+def report(ctx: CliContext, exc: BaseException) -> int:
+    """Print ``exc`` for a person and choose the exit code."""
+    from tui_backup.core import errors
+
+    if isinstance(exc, errors.ValidationError):
+        for problem in exc.problems:
+            ctx.err(f"error: {problem}")
+        return exit_codes.USAGE
+    if isinstance(exc, errors.AlreadyRunning):
+        ctx.err(f"error: {exc}")
+        return exit_codes.ALREADY_RUNNING
+    if isinstance(exc, errors.JobNotFound | errors.JobExists):
+        ctx.err(f"error: {exc}")
+        return exit_codes.USAGE
+    if isinstance(exc, errors.StoreError | errors.OperationFailed | OSError):
+        ctx.err(f"error: {exc}")
+        return exit_codes.FAILED
+    log.debug("unexpected error", exc_info=True)
+    ctx.err(f"error: {type(exc).__name__}: {exc} (run with -vv for details)")
+    if logging.getLogger().isEnabledFor(logging.DEBUG):
+        import traceback
+
+        traceback.print_exception(exc)
+    return exit_codes.FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The core: job manager, scheduler, coordination. Knows nothing of Textual."""

@@ -1,0 +1,1 @@
+"""Persistence: locked atomic YAML files and the SQLite history; no UI here."""

@@ -1,0 +1,76 @@
+"""Crash-safe file replacement (DESIGN.md principle 2).
+
+The sequence is: write a temp file in the same directory, fsync it, keep the
+previous good file as ``.bak`` (by hard link, so the original never
+disappears), ``os.replace`` the temp file over the original, fsync the
+directory. A crash at any point leaves either the old or the new content under
+the original name, and the last good one under ``.bak``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+from tui_backup.store.locking import fsync_dir
+from tui_backup.store.paths import FILE_MODE
+
+
+def backup_path(path: Path) -> Path:
+    return path.with_name(path.name + ".bak")
+
+
+def atomic_write(path: Path, data: bytes, *, keep_backup: bool = True) -> None:
+    """Replace ``path`` with ``data`` atomically; the caller holds the write lock."""
+    directory = path.parent
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fchmod(fh.fileno(), FILE_MODE)
+            os.fsync(fh.fileno())
+        if keep_backup and path.exists():
+            _link_backup(path)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+    fsync_dir(directory)
+
+
+def _link_backup(path: Path) -> None:
+    """Make ``path.bak`` another name for the current ``path`` (atomically)."""
+    bak = backup_path(path)
+    tmp = path.with_name(f".{path.name}.bak.{os.getpid()}.tmp")
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()
+    try:
+        os.link(path, tmp)
+    except OSError:
+        # Filesystems without hard links: fall back to a copy.
+        tmp.write_bytes(path.read_bytes())
+        os.chmod(tmp, FILE_MODE)
+    os.replace(tmp, bak)
+
+
+def quarantine(path: Path) -> Path:
+    """Move a bad file aside as ``<name>.corrupt-<UTC time>``; never delete it."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    target = path.with_name(f"{path.name}.corrupt-{stamp}")
+    os.replace(path, target)
+    fsync_dir(path.parent)
+    return target
+
+
+def remove_with_backup(path: Path) -> None:
+    """Delete a file and its ``.bak`` (used when a job is removed)."""
+    for p in (path, backup_path(path)):
+        with contextlib.suppress(FileNotFoundError):
+            p.unlink()
+    fsync_dir(path.parent)

@@ -1,0 +1,275 @@
+"""Job definitions: ``<home>/jobs/<name>.yaml``, one file per job, hand-editable.
+
+Reads are cached per file and re-validated whenever a file's mtime, size or
+inode changes, so edits by another process or by hand are seen at the next
+query. Writes are locked, atomic and versioned (optimistic concurrency).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from tui_backup.model.job import JobSpec, is_valid_name, parse_job
+from tui_backup.model.problems import Problem, ValidationError
+from tui_backup.model.records import ErrorEvent
+from tui_backup.model.status import Severity
+from tui_backup.store import safefile
+from tui_backup.store.errors import JobExists, JobNotFound, VersionConflict
+from tui_backup.store.locking import DEFAULT_TIMEOUT, file_lock
+from tui_backup.store.paths import Home
+
+log = logging.getLogger(__name__)
+
+ErrorSink = Callable[[ErrorEvent], None]
+
+
+@dataclass(frozen=True, slots=True)
+class JobIssue:
+    """A job file that is wrong right now; ``in_effect`` says what still runs."""
+
+    name: str
+    file: str
+    message: str
+    quarantined: str | None = None
+    in_effect: bool = False
+    """True when the last good version (from ``.bak``) is still in effect."""
+
+
+@dataclass(frozen=True, slots=True)
+class JobListing:
+    jobs: tuple[JobSpec, ...]
+    issues: tuple[JobIssue, ...] = ()
+
+    def get(self, name: str) -> JobSpec | None:
+        for job in self.jobs:
+            if job.name == name:
+                return job
+        return None
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(j.name for j in self.jobs)
+
+
+@dataclass(slots=True)
+class _Entry:
+    fingerprint: safefile.Fingerprint
+    spec: JobSpec | None
+    issue: JobIssue | None
+
+
+class JobStore:
+    """Locked, atomic, versioned access to the job files of one home."""
+
+    def __init__(
+        self,
+        home: Home,
+        on_error: ErrorSink | None = None,
+        lock_timeout: float = DEFAULT_TIMEOUT,
+    ) -> None:
+        self.home = home
+        self.on_error = on_error
+        self.lock_timeout = lock_timeout
+        self._cache: dict[str, _Entry] = {}
+        self._mutex = threading.RLock()
+
+    # -- queries -------------------------------------------------------------
+
+    def list(self) -> JobListing:
+        """Every job, sorted by name, plus the files that are wrong."""
+        with self._mutex:
+            try:
+                paths = sorted(
+                    p
+                    for p in self.home.jobs_dir.iterdir()
+                    if p.suffix == ".yaml" and not p.name.startswith(".")
+                )
+            except FileNotFoundError:
+                paths = []
+            seen: set[str] = set()
+            jobs: list[JobSpec] = []
+            issues: list[JobIssue] = []
+            for path in paths:
+                name = path.stem
+                seen.add(name)
+                entry = self._entry(path)
+                if entry is None:
+                    continue
+                if entry.spec is not None:
+                    jobs.append(entry.spec)
+                if entry.issue is not None:
+                    issues.append(entry.issue)
+            for stale in set(self._cache) - seen:
+                del self._cache[stale]
+            return JobListing(tuple(jobs), tuple(issues))
+
+    def get(self, name: str) -> JobSpec:
+        with self._mutex:
+            entry = self._entry(self.home.job_file(name)) if is_valid_name(name) else None
+            if entry is None or entry.spec is None:
+                if entry is not None and entry.issue is not None:
+                    raise ValidationError([Problem(entry.issue.file, "", entry.issue.message)])
+                raise JobNotFound(name)
+            return entry.spec
+
+    def exists(self, name: str) -> bool:
+        return self.home.job_file(name).exists()
+
+    # -- commands ------------------------------------------------------------
+
+    def create(self, spec: JobSpec) -> JobSpec:
+        """Write a new job at version 1; refuses an existing name."""
+        path = self.home.job_file(spec.name)
+        self._validate(spec)
+        self.home.ensure()
+        with self._lock(spec.name):
+            if path.exists():
+                raise JobExists(spec.name)
+            new = replace(spec, version=1)
+            safefile.write_locked(path, safefile.dump(new.to_dict()))
+        self._forget(spec.name)
+        return new
+
+    def update(self, spec: JobSpec) -> JobSpec:
+        """Write ``spec`` if the file is still at ``spec.version``; bump the version."""
+        path = self.home.job_file(spec.name)
+        self._validate(spec)
+        with self._lock(spec.name):
+            current = self._read_locked(path, spec.name)
+            if current.version != spec.version:
+                raise VersionConflict(spec.name, spec.version, current.version)
+            new = replace(spec, version=current.version + 1)
+            safefile.write_locked(path, safefile.dump(new.to_dict()))
+        self._forget(spec.name)
+        return new
+
+    def modify(self, name: str, change: Callable[[JobSpec], JobSpec]) -> JobSpec:
+        """Read-modify-write under the lock, so concurrent edits never get lost."""
+        path = self.home.job_file(name)
+        with self._lock(name):
+            current = self._read_locked(path, name)
+            changed = change(current)
+            if changed.name != name:
+                raise ValidationError([Problem(self._label(path), "name", "cannot be changed")])
+            self._validate(changed)
+            new = replace(changed, version=current.version + 1)
+            safefile.write_locked(path, safefile.dump(new.to_dict()))
+        self._forget(name)
+        return new
+
+    def delete(self, name: str, expected_version: int | None = None) -> JobSpec:
+        path = self.home.job_file(name)
+        with self._lock(name):
+            current = self._read_locked(path, name)
+            if expected_version is not None and current.version != expected_version:
+                raise VersionConflict(name, expected_version, current.version)
+            safefile.remove(path)
+        self._forget(name)
+        return current
+
+    # -- internals -----------------------------------------------------------
+
+    def _label(self, path: Path) -> str:
+        return self.home.relative(path)
+
+    def _lock(self, name: str) -> Any:
+        return file_lock(self.home.write_lock("job", name), self.lock_timeout, what=f"job {name!r}")
+
+    def _forget(self, name: str) -> None:
+        with self._mutex:
+            self._cache.pop(name, None)
+
+    def _validate(self, spec: JobSpec) -> None:
+        label = self._label(self.home.job_file(spec.name))
+        parse_job(spec.to_dict(), label, expected_name=spec.name)
+
+    def _parser(self, path: Path) -> Callable[[Any], JobSpec]:
+        label = self._label(path)
+        return lambda data: parse_job(data, label, expected_name=path.stem)
+
+    def _read_locked(self, path: Path, name: str) -> JobSpec:
+        """The current spec straight from disk (caller holds the write lock)."""
+        if not path.exists():
+            raise JobNotFound(name)
+        loaded = safefile.load(
+            path,
+            self.home.write_lock("job", name),
+            self._parser(path),
+            self._label(path),
+            timeout=self.lock_timeout,
+            repair=False,
+        )
+        if loaded.value is None:
+            raise ValidationError([Problem(self._label(path), "", loaded.problem or "unreadable")])
+        return loaded.value
+
+    def _entry(self, path: Path) -> _Entry | None:
+        name = path.stem
+        fp = safefile.Fingerprint.of(path)
+        if fp is None:
+            self._cache.pop(name, None)
+            return None
+        cached = self._cache.get(name)
+        if cached is not None and cached.fingerprint == fp:
+            return cached
+        entry = self._load(path)
+        self._cache[name] = entry
+        return entry
+
+    def _load(self, path: Path) -> _Entry:
+        name = path.stem
+        label = self._label(path)
+        if not is_valid_name(name):
+            issue = JobIssue(
+                name,
+                label,
+                f"{label}: file name is not a valid job name "
+                "([a-z0-9][a-z0-9._-]{0,63}.yaml); ignored",
+            )
+            fp = safefile.Fingerprint.of(path) or safefile.Fingerprint(0, 0, 0)
+            self._report(issue, None)
+            return _Entry(fp, None, issue)
+        loaded = safefile.load(
+            path,
+            self.home.write_lock("job", name),
+            self._parser(path),
+            label,
+            timeout=self.lock_timeout,
+            repair=True,
+        )
+        fp = safefile.Fingerprint.of(path) or safefile.Fingerprint(0, 0, 0)
+        issue: JobIssue | None = None
+        if loaded.problem is not None:
+            kept = self._label(loaded.quarantined) if loaded.quarantined else None
+            msg = loaded.problem
+            if loaded.value is not None:
+                tail = f"the last good version (version {loaded.value.version}) is in effect"
+                if kept:
+                    tail = f"your file was kept as {kept}; " + tail
+                msg = f"{msg}\n{tail}"
+            issue = JobIssue(name, label, msg, kept, loaded.value is not None)
+            self._report(issue, loaded.value)
+            if loaded.quarantined is not None:
+                # The file is repaired now; only the event tells of the old problem.
+                issue = None if loaded.value is not None else issue
+        return _Entry(fp, loaded.value, issue)
+
+    def _report(self, issue: JobIssue, good: JobSpec | None) -> None:
+        log.warning("%s", issue.message.replace("\n", "; "))
+        if self.on_error is None:
+            return
+        self.on_error(
+            ErrorEvent(
+                severity=Severity.MEDIUM if good is not None else Severity.HIGH,
+                component="store",
+                error_type="invalid_job_file",
+                message="; ".join(issue.message.splitlines()),
+                job_name=issue.name,
+                details=issue.message,
+            )
+        )

@@ -1,0 +1,80 @@
+"""portalocker file locks with a timeout and a readable error when it expires."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import portalocker
+
+from tui_backup.store.errors import LockTimeout
+from tui_backup.store.paths import DIR_MODE
+
+DEFAULT_TIMEOUT = 10.0
+
+
+@contextlib.contextmanager
+def file_lock(path: Path, timeout: float = DEFAULT_TIMEOUT, what: str = "") -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` (created if needed) for the block.
+
+    The lock belongs to the operating system: it dies with its process, so a
+    crash can never leave a stale lock behind.
+    """
+    path.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+    lock = portalocker.Lock(
+        str(path),
+        mode="a",
+        timeout=timeout,
+        check_interval=0.01,
+        flags=portalocker.LockFlags.EXCLUSIVE | portalocker.LockFlags.NON_BLOCKING,
+    )
+    try:
+        lock.acquire()
+    except portalocker.exceptions.LockException as exc:
+        label = what or path.name
+        raise LockTimeout(
+            f"could not lock {label} within {timeout:g}s: another tui-backup process "
+            f"is holding {path}; try again, or find it with `fuser {path}`"
+        ) from exc
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def try_lock(path: Path) -> portalocker.Lock | None:
+    """Take an exclusive lock without waiting; None when another process holds it."""
+    path.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+    lock = portalocker.Lock(
+        str(path),
+        mode="a",
+        timeout=0,
+        fail_when_locked=True,
+        flags=portalocker.LockFlags.EXCLUSIVE | portalocker.LockFlags.NON_BLOCKING,
+    )
+    try:
+        lock.acquire()
+    except portalocker.exceptions.LockException:
+        return None
+    return lock
+
+
+def is_locked(path: Path) -> bool:
+    """True when some process holds ``path``'s lock right now."""
+    if not path.exists():
+        return False
+    lock = try_lock(path)
+    if lock is None:
+        return True
+    lock.release()
+    return False
+
+
+def fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,88 @@
+"""Runtime state: ``<home>/state/<name>.yaml`` (written by the runner) and stop requests.
+
+Only the process holding a job's run lock writes its state file, at most once
+a second; everyone else reads it to show live progress of runs elsewhere.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable
+from typing import Any
+
+from tui_backup.model.records import ErrorEvent
+from tui_backup.model.state import JobState
+from tui_backup.model.status import Severity
+from tui_backup.store import safefile
+from tui_backup.store.paths import Home
+
+ErrorSink = Callable[[ErrorEvent], None]
+
+
+class StateStore:
+    def __init__(self, home: Home, on_error: ErrorSink | None = None, lock_timeout: float = 5.0):
+        self.home = home
+        self.on_error = on_error
+        self.lock_timeout = lock_timeout
+
+    def read(self, name: str) -> JobState:
+        """The job's state; ``idle`` when it has never run."""
+        path = self.home.state_file(name)
+        label = self.home.relative(path)
+
+        def parse(data: Any) -> JobState:
+            return JobState.from_dict(data, name)
+
+        loaded = safefile.load(
+            path,
+            self.home.write_lock("state", name),
+            parse,
+            label,
+            timeout=self.lock_timeout,
+            repair=True,
+        )
+        if loaded.problem is not None and self.on_error is not None:
+            kept = self.home.relative(loaded.quarantined) if loaded.quarantined else None
+            self.on_error(
+                ErrorEvent(
+                    severity=Severity.LOW,
+                    component="store",
+                    error_type="invalid_state_file",
+                    message=f"{loaded.problem}"
+                    + (f"; kept as {kept}" if kept else "")
+                    + ("; using the last good state" if loaded.value else "; state reset"),
+                    job_name=name,
+                )
+            )
+        return loaded.value if loaded.value is not None else JobState(name=name)
+
+    def write(self, state: JobState) -> None:
+        self.home.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        safefile.write(
+            self.home.state_file(state.name),
+            self.home.write_lock("state", state.name),
+            state.to_dict(),
+            self.lock_timeout,
+        )
+
+    def remove(self, name: str) -> None:
+        safefile.remove(self.home.state_file(name))
+        self.clear_stop(name)
+
+    # -- stop requests -------------------------------------------------------
+
+    def request_stop(self, name: str, requested_by: str = "") -> None:
+        """Ask whoever runs ``name`` to stop; it checks for this file each second."""
+        self.home.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path = self.home.stop_file(name)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(f"{requested_by or os.getpid()}\n")
+
+    def stop_requested(self, name: str) -> bool:
+        return self.home.stop_file(name).exists()
+
+    def clear_stop(self, name: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.home.stop_file(name).unlink()
