@@ -1,0 +1,527 @@
+"""One backup run: walk the sources, hard-link or copy, write the manifest, commit.
+
+The walk is depth-first with each directory's entries sorted, which is also
+the manifest's order, so the previous snapshot's manifest is consulted by a
+forward-only merge (:class:`~tui_backup.engines.snapshot.manifest.PreviousCursor`)
+and memory stays bounded whatever the tree's size. Unchanged files (size,
+mtime_ns, mode, owner) are hard-linked to the previous snapshot and keep its
+checksum; the rest are copied in batches by copy threads while the walk goes
+on. Results are consumed strictly in walk order through a bounded window, so
+the manifest stays sorted and a directory's mode and times are set only
+after all its children are in place.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import stat
+import threading
+import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from tui_backup.engines.events import Emit, FileWarning
+from tui_backup.engines.snapshot import ids, marker
+from tui_backup.engines.snapshot.copy import IS_ROOT, CopyBatch
+from tui_backup.engines.snapshot.errors import (
+    Cancelled,
+    DestError,
+    Fatal,
+    SourceSkip,
+    dest_fatal,
+    is_fatal_link_error,
+    source_reason,
+)
+from tui_backup.engines.snapshot.layout import Excluder, SourcePlan, plan_sources
+from tui_backup.engines.snapshot.manifest import ManifestWriter, PreviousCursor, read_manifest
+from tui_backup.engines.snapshot.store import SnapshotStore
+from tui_backup.engines.snapshot.syncio import fsync_dir, replace_symlink, write_atomic
+from tui_backup.engines.throttle import ProgressReporter
+from tui_backup.model.job import JobSpec
+
+log = logging.getLogger(__name__)
+
+WINDOW = 4096
+"""Walk entries that may be in flight (waiting for a copy) at once."""
+BATCH_FILES = 48
+BATCH_BYTES = 8 << 20
+MAX_WARNING_EVENTS = 1000
+"""Beyond this many, warnings are counted and logged but not emitted one by one."""
+
+_LINE, _COPY, _DIRMETA = 0, 1, 2
+_EGID = os.getegid()
+
+
+class HaltFlag:
+    """Set by the user's cancel or by a fatal error; copy threads poll it."""
+
+    def __init__(self, cancel: threading.Event) -> None:
+        self._cancel = cancel
+        self._halt = threading.Event()
+
+    def set(self) -> None:
+        self._halt.set()
+
+    def is_set(self) -> bool:
+        return self._halt.is_set() or self._cancel.is_set()
+
+
+@dataclass(slots=True)
+class _Frame:
+    names: list[str]
+    pos: int
+    src: str
+    dst: str
+    rel: str
+    srel: str
+    st: os.stat_result
+    srcs: dict[str, str] | None = None
+    """Only for the virtual root of a multi-source snapshot: prefix -> source path."""
+
+
+@dataclass(slots=True)
+class BuildResult:
+    snapshot_id: str
+    files: int
+    bytes: int
+    copied: int
+    linked: int
+    warnings: int
+
+
+class SnapshotBuilder:
+    """Builds one snapshot; raises :class:`Fatal` or :class:`Cancelled`, cleaning up first."""
+
+    def __init__(
+        self,
+        spec: JobSpec,
+        cancel: threading.Event,
+        emit: Emit,
+        reporter: ProgressReporter,
+        now: datetime,
+        workers: int = 2,
+    ) -> None:
+        self.spec = spec
+        self.dest = os.path.abspath(os.path.expanduser(spec.destination))
+        self.cancel = cancel
+        self.halt = HaltFlag(cancel)
+        self.emit = emit
+        self.reporter = reporter
+        self.now = now
+        self.workers = workers
+        self.store = SnapshotStore(self.dest)
+        self.excluder = Excluder(spec.exclude)
+        self.files = 0
+        self.bytes = 0
+        self.copied = 0
+        self.linked = 0
+        self.warnings = 0
+        self._pending: deque[tuple[Any, ...]] = deque()
+        self._batch = CopyBatch()
+        self._pool: ThreadPoolExecutor | None = None
+        self._writer: ManifestWriter | None = None
+        self._cursor = PreviousCursor(None)
+        self._prev_root = ""
+        self.snapshot_id = ""
+        self._partial = ""
+        self._manifest_partial = ""
+
+    # -- the run -------------------------------------------------------------
+
+    def build(self) -> BuildResult:
+        plans = self._check_sources()
+        self._prepare_destination()
+        self.store.cleanup_stale()
+        prev_id = self.store.newest()
+        self.snapshot_id = ids.new_id(self.dest, self.now)
+        self._partial = self.store.partial_path(self.snapshot_id)
+        self._manifest_partial = self.store.manifest_partial_path(self.snapshot_id)
+        try:
+            os.mkdir(self._partial, 0o700)
+            self._writer = ManifestWriter(self._manifest_partial)
+        except OSError as exc:
+            self._discard()
+            raise dest_fatal(exc, self.dest) from exc
+        try:
+            self._open_previous(prev_id)
+            if prev_id is None:
+                self._scan(plans)
+            self.reporter.set_phase("copy")
+            if self.workers > 0:
+                self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="snapshot-copy")
+            self._walk(plans)
+            self._drain(everything=True)
+            self._commit(plans)
+        except BaseException:
+            self.halt.set()
+            self._discard()
+            raise
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True, cancel_futures=True)
+        return BuildResult(
+            self.snapshot_id, self.files, self.bytes, self.copied, self.linked, self.warnings
+        )
+
+    def _check_sources(self) -> list[SourcePlan]:
+        if not self.spec.sources:
+            raise Fatal("The job has no sources.", "source_missing")
+        for source in self.spec.sources:
+            path = os.path.abspath(os.path.expanduser(source))
+            try:
+                os.lstat(path)
+            except FileNotFoundError:
+                raise Fatal(f"Source {path} does not exist.", "source_missing") from None
+            except OSError as exc:
+                raise Fatal(
+                    f"Source {path} cannot be read: {exc.strerror}.", "source_unreadable"
+                ) from exc
+        return plan_sources(self.spec.sources)
+
+    def _prepare_destination(self) -> None:
+        if not os.path.isdir(os.path.dirname(self.dest.rstrip("/")) or "/"):
+            raise Fatal(
+                f"The destination's parent directory {os.path.dirname(self.dest)} does not "
+                "exist (is the backup disk mounted?).",
+                "destination_missing",
+                transient=True,
+            )
+        try:
+            os.makedirs(self.store.meta, exist_ok=True)
+            marker.claim(self.dest, self.spec.name)
+        except marker.DestinationOwned as exc:
+            raise Fatal(str(exc), "destination_owned") from exc
+        except OSError as exc:
+            raise dest_fatal(exc, self.dest) from exc
+
+    def _open_previous(self, prev_id: str | None) -> None:
+        if prev_id is None:
+            return
+        path = self.store.manifest_path(prev_id)
+        if not os.path.exists(path):
+            log.warning("snapshot %s has no manifest; every file will be copied", prev_id)
+            return
+        self._prev_root = self.store.snapshot_path(prev_id)
+        self._cursor = PreviousCursor(read_manifest(path))
+        summary = self.store.summary(prev_id)
+        # The previous snapshot's size is the best cheap estimate of this one's.
+        self.reporter.files_total = int(summary.get("files", 0) or 0)
+        self.reporter.bytes_total = int(summary.get("bytes", 0) or 0)
+
+    # -- scan (first snapshot only: gives totals for the ETA) ---------------
+
+    def _scan(self, plans: list[SourcePlan]) -> None:
+        self.reporter.set_phase("scan")
+        rep = self.reporter
+        excl = self.excluder.excluded if self.excluder.active else None
+        stack: list[tuple[str, str]] = []
+        for plan in plans:
+            stack.append((plan.path, ""))
+        while stack:
+            if self.cancel.is_set():
+                raise Cancelled
+            path, srel = stack.pop()
+            try:
+                st = os.lstat(path)
+            except OSError:
+                continue
+            mode = st.st_mode
+            if stat.S_ISDIR(mode):
+                if excl and srel and excl(srel, True):
+                    continue
+                try:
+                    names = os.listdir(path)
+                except OSError:
+                    continue
+                for name in names:
+                    stack.append((path + "/" + name, srel + "/" + name if srel else name))
+            elif stat.S_ISREG(mode) or stat.S_ISLNK(mode):
+                if excl and srel and excl(srel, False):
+                    continue
+                rep.files_total += 1
+                if stat.S_ISREG(mode):
+                    rep.bytes_total += st.st_size
+                rep.tick()
+
+    # -- walk -------------------------------------------------------------
+
+    def _walk(self, plans: list[SourcePlan]) -> None:
+        stack: list[_Frame] = []
+        if len(plans) == 1 and plans[0].prefix == "":
+            root = plans[0].path
+            try:
+                st = os.lstat(root)
+                names = sorted(os.listdir(root))
+            except OSError as exc:
+                raise Fatal(
+                    f"Source {root} cannot be read: {exc.strerror}.", "source_unreadable"
+                ) from exc
+            stack.append(_Frame(names, 0, root, self._partial, "", "", st))
+        else:
+            root_st = os.lstat(self._partial)
+            srcs = {p.prefix: p.path for p in plans}
+            stack.append(_Frame(sorted(srcs), 0, "", self._partial, "", "", root_st, srcs))
+
+        excl = self.excluder.excluded if self.excluder.active else None
+        cancel = self.cancel
+        reporter = self.reporter
+        push = self._push
+        while stack:
+            frame = stack[-1]
+            if frame.pos >= len(frame.names):
+                stack.pop()
+                if frame.srcs is None:
+                    push((_DIRMETA, frame.dst, frame.st))
+                continue
+            name = frame.names[frame.pos]
+            frame.pos += 1
+            if cancel.is_set():
+                raise Cancelled
+            if frame.srcs is not None:
+                src, srel = frame.srcs[name], ""
+            else:
+                src = frame.src + "/" + name
+                srel = frame.srel + "/" + name if frame.srel else name
+            dst = frame.dst + "/" + name
+            rel = frame.rel + "/" + name if frame.rel else name
+            try:
+                st = os.lstat(src)
+            except OSError as exc:
+                self._warn(src, source_reason(exc))
+                continue
+            mode = st.st_mode
+            if stat.S_ISREG(mode):
+                if excl and srel and excl(srel, False):
+                    continue
+                self._file(src, dst, rel, st)
+            elif stat.S_ISDIR(mode):
+                if excl and srel and excl(srel, True):
+                    continue
+                try:
+                    names = sorted(os.listdir(src))
+                except OSError as exc:
+                    self._warn(src, f"directory skipped: {source_reason(exc)}")
+                    continue
+                try:
+                    os.mkdir(dst, 0o700)
+                except OSError as exc:
+                    raise dest_fatal(exc, self.dest) from exc
+                push((_LINE, ("d", mode, st.st_uid, st.st_gid, 0, st.st_mtime_ns, "-", rel)))
+                stack.append(_Frame(names, 0, src, dst, rel, srel, st))
+            elif stat.S_ISLNK(mode):
+                if excl and srel and excl(srel, False):
+                    continue
+                self._symlink(src, dst, rel, st)
+                reporter.advance(1, 0, rel)
+            else:
+                self._warn(src, f"skipped: {_kind(mode)} cannot be backed up")
+
+    def _file(self, src: str, dst: str, rel: str, st: os.stat_result) -> None:
+        prev = self._cursor.find(rel)
+        size = st.st_size
+        if (
+            prev is not None
+            and prev.kind == "f"
+            and prev.size == size
+            and prev.mtime_ns == st.st_mtime_ns
+            and prev.mode == st.st_mode
+            and prev.uid == st.st_uid
+            and prev.gid == st.st_gid
+        ):
+            try:
+                os.link(self._prev_root + "/" + rel, dst)
+            except OSError as exc:
+                if is_fatal_link_error(exc):
+                    raise dest_fatal(exc, self.dest) from exc
+                # Missing in the old snapshot, too many links...: copy instead.
+            else:
+                self.linked += 1
+                self.files += 1
+                self.bytes += size
+                self._push(
+                    (_LINE, ("f", st.st_mode, st.st_uid, st.st_gid, size, st.st_mtime_ns,
+                             prev.digest, rel))
+                )  # fmt: skip
+                self.reporter.advance(1, size, rel)
+                return
+        batch = self._batch
+        self._push((_COPY, batch, len(batch.jobs), rel, src))
+        batch.jobs.append((src, dst))
+        batch.nbytes += size
+        if len(batch.jobs) >= BATCH_FILES or batch.nbytes >= BATCH_BYTES:
+            self._submit()
+
+    def _symlink(self, src: str, dst: str, rel: str, st: os.stat_result) -> None:
+        try:
+            target = os.readlink(src)
+        except OSError as exc:
+            self._warn(src, source_reason(exc))
+            return
+        try:
+            os.symlink(target, dst)
+            if IS_ROOT and (st.st_uid != 0 or st.st_gid != _EGID):
+                os.lchown(dst, st.st_uid, st.st_gid)
+            os.utime(dst, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
+        except OSError as exc:
+            raise dest_fatal(exc, self.dest) from exc
+        self.files += 1
+        self._push(
+            (_LINE, ("l", st.st_mode, st.st_uid, st.st_gid, st.st_size, st.st_mtime_ns, "-",
+                     rel, target))
+        )  # fmt: skip
+
+    # -- the ordered window ----------------------------------------------------
+
+    def _submit(self) -> None:
+        batch = self._batch
+        if not batch.jobs:
+            return
+        self._batch = CopyBatch()
+        if self._pool is None:
+            batch.results = batch.run(self.halt)
+        else:
+            batch.future = self._pool.submit(batch.run, self.halt)
+
+    def _push(self, item: tuple[Any, ...]) -> None:
+        pending = self._pending
+        if not pending and item[0] != _COPY:
+            self._finalize(item)
+            return
+        pending.append(item)
+        self._drain(everything=False)
+
+    def _drain(self, *, everything: bool) -> None:
+        pending = self._pending
+        while pending:
+            head = pending[0]
+            if head[0] == _COPY:
+                batch: CopyBatch = head[1]
+                if batch.results is None:
+                    waiting = batch.future is None or not batch.future.done()
+                    if not everything and len(pending) <= WINDOW and waiting:
+                        return
+                    if batch.future is None:
+                        self._submit()
+                    if batch.results is None:
+                        batch.results = self._wait(batch.future)
+            pending.popleft()
+            self._finalize(head)
+
+    def _wait(self, future: Future[list[Any]]) -> list[Any]:
+        while True:
+            try:
+                return future.result(timeout=0.1)
+            except FutureTimeout:
+                if self.cancel.is_set():
+                    raise Cancelled from None
+
+    def _finalize(self, item: tuple[Any, ...]) -> None:
+        kind = item[0]
+        if kind == _LINE:
+            assert self._writer is not None
+            self._writer.add(*item[1])
+        elif kind == _COPY:
+            _, batch, idx, rel, src = item
+            result = batch.results[idx]
+            batch.results[idx] = None
+            if isinstance(result, tuple):
+                digest, st = result
+                assert self._writer is not None
+                self._writer.add(
+                    "f", st.st_mode, st.st_uid, st.st_gid, st.st_size, st.st_mtime_ns, digest, rel
+                )
+                self.files += 1
+                self.copied += 1
+                self.bytes += st.st_size
+                self.reporter.advance(1, st.st_size, rel)
+            elif isinstance(result, SourceSkip):
+                self._warn(src, result.reason)
+            elif isinstance(result, DestError):
+                raise dest_fatal(result.exc, self.dest) from result.exc
+            else:
+                raise Cancelled
+        else:
+            _, path, st = item
+            try:
+                if IS_ROOT and (st.st_uid != 0 or st.st_gid != _EGID):
+                    os.chown(path, st.st_uid, st.st_gid, follow_symlinks=False)
+                os.chmod(path, stat.S_IMODE(st.st_mode))
+                os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+            except OSError as exc:
+                raise dest_fatal(exc, self.dest) from exc
+
+    def _warn(self, path: str, reason: str) -> None:
+        self.warnings += 1
+        self.reporter.warnings = self.warnings
+        if self.warnings <= MAX_WARNING_EVENTS:
+            self.emit(FileWarning(path=path, reason=reason))
+        else:
+            log.warning("%s: %s", path, reason)
+
+    # -- commit / discard ------------------------------------------------------
+
+    def _commit(self, plans: list[SourcePlan]) -> None:
+        self.reporter.set_phase("commit")
+        assert self._writer is not None
+        try:
+            self._writer.close(sync=True)
+            self._writer = None
+            summary = {
+                "id": self.snapshot_id,
+                "job": self.spec.name,
+                "time": self.now.isoformat(),
+                "files": self.files,
+                "bytes": self.bytes,
+                "copied": self.copied,
+                "linked": self.linked,
+                "warnings": self.warnings,
+                "sources": [{"path": p.path, "prefix": p.prefix} for p in plans],
+                "finished": time.time(),
+            }
+            write_atomic(
+                self.store.summary_path(self.snapshot_id),
+                (json.dumps(summary, indent=1) + "\n").encode("utf-8"),
+            )
+            os.rename(self._manifest_partial, self.store.manifest_path(self.snapshot_id))
+            fsync_dir(self.store.meta)
+            # The commit point: from here on the snapshot exists.
+            os.rename(self._partial, self.store.snapshot_path(self.snapshot_id))
+            fsync_dir(self.dest)
+        except OSError as exc:
+            raise dest_fatal(exc, self.dest) from exc
+        try:
+            replace_symlink(os.path.join(self.dest, ids.LATEST), self.snapshot_id)
+        except OSError as exc:
+            self._warn(os.path.join(self.dest, ids.LATEST), f"cannot update: {exc.strerror}")
+
+    def _discard(self) -> None:
+        """Throw away this run's partial snapshot and manifest (best effort)."""
+        if self._writer is not None:
+            self._writer.abort()
+            self._writer = None
+        if not self.snapshot_id or os.path.exists(self.store.snapshot_path(self.snapshot_id)):
+            return
+        for path in (self._manifest_partial, self.store.summary_path(self.snapshot_id)):
+            if path:
+                try:
+                    os.unlink(path)
+                except OSError:
+                    pass
+        if self._partial:
+            self.store.remove_partial(self._partial)
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISBLK(mode) or stat.S_ISCHR(mode):
+        return "a device"
+    return "a special file"

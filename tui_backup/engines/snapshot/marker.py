@@ -1,0 +1,60 @@
+"""The owner marker: which job a destination belongs to.
+
+Two jobs writing snapshots into one directory would rotate each other's
+backups away through retention, so the first run writes
+``<dest>/.tui-backup/owner.json`` naming its job and every later run (and
+every forget) refuses a destination that names another job.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+from tui_backup.engines.snapshot.ids import META_DIR
+from tui_backup.engines.snapshot.syncio import write_atomic
+
+MARKER_NAME = "owner.json"
+
+
+class DestinationOwned(Exception):
+    """The destination's marker names another job."""
+
+    def __init__(self, dest: str, owner: str) -> None:
+        super().__init__(
+            f"Destination {dest} belongs to job {owner!r}; "
+            "choose another destination or remove that job's snapshots."
+        )
+        self.owner = owner
+
+
+def marker_path(dest: str) -> str:
+    return os.path.join(dest, META_DIR, MARKER_NAME)
+
+
+def read_owner(dest: str) -> str | None:
+    """The job named by the marker, or None when there is none (or it is unreadable)."""
+    try:
+        with open(marker_path(dest), encoding="utf-8") as fh:
+            data = json.load(fh)
+    except (OSError, ValueError):
+        return None
+    job = data.get("job") if isinstance(data, dict) else None
+    return job if isinstance(job, str) else None
+
+
+def check_owner(dest: str, job: str) -> None:
+    """Raise :class:`DestinationOwned` when ``dest`` belongs to another job."""
+    owner = read_owner(dest)
+    if owner is not None and owner != job:
+        raise DestinationOwned(dest, owner)
+
+
+def claim(dest: str, job: str) -> None:
+    """Mark ``dest`` as ``job``'s (idempotent); raise if another job owns it."""
+    check_owner(dest, job)
+    if read_owner(dest) == job:
+        return
+    os.makedirs(os.path.join(dest, META_DIR), exist_ok=True)
+    payload = json.dumps({"job": job, "engine": "snapshot", "format": 1}, indent=2) + "\n"
+    write_atomic(marker_path(dest), payload.encode("utf-8"))
