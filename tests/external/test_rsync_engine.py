@@ -1,0 +1,157 @@
+"""The rsync engine against the real rsync binary, on real files."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import threading
+from pathlib import Path
+
+import pytest
+
+from tui_backup.engines.events import FileWarning, Finished, Progress
+from tui_backup.engines.rsync import Location, RsyncEngine
+from tui_backup.model import RetentionPolicy, Status, parse_job
+
+
+def need(tool: str) -> None:
+    if shutil.which(tool) is None:
+        pytest.skip(f"{tool} is not installed (.ci/run installs it)")
+
+
+def spec_for(src: Path, dest: Path, **extra: object):
+    data = {"name": "r", "sources": [str(src)], "destination": str(dest), "engine": "rsync"}
+    data.update(extra)
+    return parse_job(data, "jobs/r.yaml", "r")
+
+
+def run(engine: RsyncEngine, spec, cancel: threading.Event | None = None) -> list[object]:
+    events: list[object] = []
+    engine.run(spec, cancel or threading.Event(), events.append)
+    assert sum(isinstance(e, Finished) for e in events) == 1
+    assert isinstance(events[-1], Finished)
+    return events
+
+
+def test_snapshot_matches_source_and_links_unchanged_files(tree: Path, tmp_path: Path) -> None:
+    need("rsync")
+    dest = tmp_path / "dest"
+    spec = spec_for(tree, dest, exclude=["*.tmp"])
+    engine = RsyncEngine()
+    first = run(engine, spec)[-1]
+    assert first.status == Status.SUCCEEDED, first.error
+    assert first.files == 31
+    (tree / "docs" / "file 3.txt").write_text("changed\n")
+    second = run(engine, spec)[-1]
+    assert second.status == Status.SUCCEEDED
+    snaps = engine.snapshots(spec)
+    assert [s.id for s in snaps] == [second.snapshot_id, first.snapshot_id]
+    new, old = dest / second.snapshot_id, dest / first.snapshot_id
+    # rsync itself as the oracle: nothing left to transfer.
+    diff = subprocess.run(
+        [
+            "rsync",
+            "-a",
+            "--dry-run",
+            "--itemize-changes",
+            "--checksum",
+            "--exclude=*.tmp",
+            f"{tree}/",
+            f"{new}/",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert diff.stdout.strip() == ""
+    assert not (new / "skip.tmp").exists()
+    assert (new / "link").is_symlink()
+    assert (new / "empty").is_dir()
+    same = (new / "docs" / "file 1.txt").stat().st_ino == (
+        old / "docs" / "file 1.txt"
+    ).stat().st_ino
+    changed = (new / "docs" / "file 3.txt").stat().st_ino == (
+        old / "docs" / "file 3.txt"
+    ).stat().st_ino
+    assert same and not changed
+    assert os.readlink(dest / "latest") == second.snapshot_id
+    assert not [p for p in os.listdir(dest) if p.endswith(".partial")]
+
+
+def test_progress_events_reach_the_end(tree: Path, tmp_path: Path) -> None:
+    need("rsync")
+    events = run(RsyncEngine(), spec_for(tree, tmp_path / "dest"))
+    progress = [e for e in events if isinstance(e, Progress)]
+    assert progress and progress[-1].phase == "commit"
+    assert max(p.bytes_done for p in progress) > 0
+
+
+def test_missing_source_fails_clearly(tmp_path: Path) -> None:
+    need("rsync")
+    spec = spec_for(tmp_path / "nope", tmp_path / "dest")
+    fin = run(RsyncEngine(), spec)[-1]
+    assert fin.status == Status.FAILED
+    assert "does not exist" in (fin.error or "")
+
+
+def test_unreadable_file_is_a_warning(tree: Path, tmp_path: Path) -> None:
+    need("rsync")
+    if os.geteuid() == 0:
+        # root reads everything; a vanished file gives rsync the same exit code 24/23.
+        bad = tree / "docs" / "dangling"
+        bad.symlink_to("/nonexistent/target")
+        spec = spec_for(tree, tmp_path / "dest")
+        fin = run(RsyncEngine(), spec)[-1]
+        assert fin.status == Status.SUCCEEDED
+        return
+    (tree / "docs" / "file 0.txt").chmod(0)
+    events = run(RsyncEngine(), spec_for(tree, tmp_path / "dest"))
+    assert events[-1].status == Status.SUCCEEDED
+    assert any(isinstance(e, FileWarning) for e in events)
+
+
+def test_cancel_stops_and_removes_partial(tmp_path: Path) -> None:
+    need("rsync")
+    src = tmp_path / "big"
+    src.mkdir()
+    for i in range(40):
+        (src / f"f{i}").write_bytes(os.urandom(1 << 20))
+    dest = tmp_path / "dest"
+    cancel = threading.Event()
+    events: list[object] = []
+
+    def emit(event: object) -> None:
+        events.append(event)
+        if isinstance(event, Progress) and event.phase == "copy":
+            cancel.set()
+
+    RsyncEngine().run(spec_for(src, dest), cancel, emit)
+    assert isinstance(events[-1], Finished)
+    assert events[-1].status == Status.STOPPED
+    assert not [p for p in os.listdir(dest) if p.endswith(".partial")]
+    assert RsyncEngine().snapshots(spec_for(src, dest)) == []
+
+
+def test_restore_and_forget(tree: Path, tmp_path: Path) -> None:
+    need("rsync")
+    dest = tmp_path / "dest"
+    spec = spec_for(tree, dest)
+    engine = RsyncEngine()
+    for _ in range(3):
+        assert run(engine, spec)[-1].status == Status.SUCCEEDED
+    target = tmp_path / "restored"
+    report = engine.restore(spec, "latest", str(target), ["docs/deep"])
+    assert (target / "docs" / "deep" / "notes.md").read_text() == "hello\n"
+    assert report.files == 1
+    decisions = engine.forget(spec, RetentionPolicy(keep_last=1))
+    assert [d.keep for d in decisions] == [True, False, False]
+    assert len(engine.snapshots(spec)) == 1
+    assert engine.verify(spec).ok
+
+
+def test_location_parses_remote_destinations() -> None:
+    loc = Location.parse("backup@nas:/srv/backups/web/")
+    assert loc.host == "backup@nas"
+    assert loc.rsync_path("x") == "backup@nas:/srv/backups/web/x"
+    assert Location.parse("/mnt/b").host is None

@@ -1,0 +1,124 @@
+"""Running an external tool (rsync, restic) cooperatively from a worker thread.
+
+The tool's stdout is read line by line on a helper thread and handed to a
+callback; the calling thread watches the cancel flag and, when it is set,
+asks the tool to stop with SIGINT (both rsync and restic clean up on it) and
+kills it if it has not gone within a grace period.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import subprocess
+import threading
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
+
+STOP_GRACE = 3.0
+
+
+@dataclass(frozen=True, slots=True)
+class ToolResult:
+    returncode: int
+    stderr: str
+    """The tail of stderr (last lines), for error messages and event details."""
+    cancelled: bool
+
+
+def run_tool(
+    argv: Sequence[str],
+    *,
+    on_line: Callable[[str], None],
+    cancel: threading.Event | None = None,
+    env: Mapping[str, str] | None = None,
+    cwd: str | None = None,
+    split_cr: bool = False,
+) -> ToolResult:
+    """Run ``argv``; call ``on_line`` per stdout line; honour ``cancel``.
+
+    With ``split_cr`` a carriage return also ends a line: rsync's progress2
+    redraws its line with CR.
+    """
+    full_env = dict(os.environ)
+    if env:
+        full_env.update(env)
+    proc = subprocess.Popen(
+        list(argv),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=full_env,
+        cwd=cwd,
+        start_new_session=True,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    err_tail: deque[str] = deque(maxlen=40)
+
+    def read_stdout() -> None:
+        buf = b""
+        assert proc.stdout is not None
+        for chunk in iter(lambda: proc.stdout.read1(65536), b""):  # type: ignore[union-attr]
+            buf += chunk.replace(b"\r", b"\n") if split_cr else chunk
+            *lines, buf = buf.split(b"\n")
+            for raw in lines:
+                if raw.strip():
+                    try:
+                        on_line(raw.decode("utf-8", "replace"))
+                    except Exception:
+                        log.exception("progress line handler failed")
+        if buf.strip():
+            with contextlib.suppress(Exception):
+                on_line(buf.decode("utf-8", "replace"))
+
+    def read_stderr() -> None:
+        assert proc.stderr is not None
+        for raw in proc.stderr:
+            err_tail.append(raw.decode("utf-8", "replace").rstrip())
+
+    readers = [
+        threading.Thread(target=read_stdout, name="tool-stdout", daemon=True),
+        threading.Thread(target=read_stderr, name="tool-stderr", daemon=True),
+    ]
+    for t in readers:
+        t.start()
+    cancelled = False
+    try:
+        while True:
+            try:
+                proc.wait(timeout=0.1)
+                break
+            except subprocess.TimeoutExpired:
+                if cancel is not None and cancel.is_set() and not cancelled:
+                    cancelled = True
+                    _interrupt(proc)
+    except BaseException:
+        _kill(proc)
+        raise
+    finally:
+        for t in readers:
+            t.join(timeout=5)
+        proc.stdout.close()
+        proc.stderr.close()
+    return ToolResult(proc.returncode, "\n".join(err_tail), cancelled)
+
+
+def _interrupt(proc: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGINT)
+    try:
+        proc.wait(timeout=STOP_GRACE)
+    except subprocess.TimeoutExpired:
+        _kill(proc)
+
+
+def _kill(proc: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=5)
