@@ -57,10 +57,14 @@ class Duration:
         month = when.month - self.months
         year += (month - 1) // 12
         month = (month - 1) % 12 + 1
-        # Go normalises an overflowing day (Feb 31 -> Mar 3) instead of clamping.
-        base = when.replace(year=year, month=month, day=1)
-        shifted = base + timedelta(days=when.day - 1)
-        return shifted - timedelta(days=self.days, hours=self.hours)
+        try:
+            # Go normalises an overflowing day (Feb 31 -> Mar 3) instead of clamping.
+            base = when.replace(year=year, month=month, day=1)
+            shifted = base + timedelta(days=when.day - 1)
+            return shifted - timedelta(days=self.days, hours=self.hours)
+        except (ValueError, OverflowError):
+            # "keep within 99999y" reaches before year 1: it simply means "everything".
+            return datetime.min.replace(tzinfo=when.tzinfo)
 
     @property
     def approx_hours(self) -> float:

@@ -294,6 +294,17 @@ def parse_job(data: Any, source: str = "", expected_name: str | None = None) -> 
         problems.append(
             Problem(source, "destination", "must be an absolute path or user@host:path for rsync")
         )
+    elif engine == "restic" and not (
+        os.path.isabs(os.path.expanduser(destination)) or _is_remote_spec(destination)
+    ):
+        problems.append(
+            Problem(
+                source,
+                "destination",
+                "must be an absolute path or a restic repository such as sftp:host:/path, "
+                "s3:host/bucket, rest:https://host/ or rclone:remote:path",
+            )
+        )
 
     if destination and not _is_remote_spec(destination):
         for i, src in enumerate(sources):
@@ -351,8 +362,10 @@ def parse_job(data: Any, source: str = "", expected_name: str | None = None) -> 
         problems.append(Problem(source, "enabled", "must be true or false"))
         enabled = True
 
-    description = data.get("description") or ""
-    if not isinstance(description, str):
+    description = data.get("description")
+    if description is None:
+        description = ""
+    elif not isinstance(description, str):
         problems.append(Problem(source, "description", "must be text"))
         description = ""
 
@@ -368,7 +381,8 @@ def parse_job(data: Any, source: str = "", expected_name: str | None = None) -> 
     env_raw = data.get("env") or {}
     env: tuple[tuple[str, str], ...] = ()
     if not isinstance(env_raw, dict) or not all(
-        isinstance(k, str) and isinstance(v, str | int) for k, v in env_raw.items()
+        isinstance(k, str) and isinstance(v, str | int) and not isinstance(v, bool)
+        for k, v in env_raw.items()
     ):
         problems.append(Problem(source, "env", "must be a mapping of NAME: value strings"))
     else:

@@ -16,8 +16,15 @@ class Problem:
     """One thing wrong with one field of one file."""
 
     source: str
+    """The file, as a person would name it (``jobs/web.yaml``); empty if none."""
     field: str
+    """The dotted field (``retention.keep_daily``, ``sources[1]``); empty for the whole file."""
     message: str
+
+    @property
+    def file(self) -> str:
+        """Alias of ``source``: the brief and the docs call it the file."""
+        return self.source
 
     def __str__(self) -> str:
         prefix = f"{self.source}: " if self.source else ""

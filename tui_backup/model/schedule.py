@@ -31,10 +31,21 @@ def expand(expression: str) -> str:
 
 
 def check(expression: str) -> str | None:
-    """None when ``expression`` is a valid schedule, else a readable reason."""
+    """None when ``expression`` is a valid schedule, else a readable reason.
+
+    Only the classic five fields (or a nickname) are accepted: cronsim also
+    takes a sixth (seconds) field, which would make a backup job run every
+    second and which no other cron a user knows understands.
+    """
+    text = expand(expression)
+    if len(text.split()) != 5:
+        return (
+            f"{expression!r} is not a cron expression (want 5 fields: minute hour "
+            "day-of-month month day-of-week, or @hourly/@daily/@weekly/@monthly/@yearly)"
+        )
     try:
-        cronsim.CronSim(expand(expression), datetime.now().astimezone())
-    except (cronsim.CronSimError, ValueError) as exc:
+        cronsim.CronSim(text, datetime.now().astimezone())
+    except (cronsim.CronSimError, ValueError, IndexError, KeyError) as exc:
         return f"{expression!r} is not a cron expression ({exc})"
     return None
 

@@ -1,10 +1,11 @@
 """Crash-safe file replacement (DESIGN.md principle 2).
 
 The sequence is: write a temp file in the same directory, fsync it, keep the
-previous good file as ``.bak`` (by hard link, so the original never
-disappears), ``os.replace`` the temp file over the original, fsync the
-directory. A crash at any point leaves either the old or the new content under
-the original name, and the last good one under ``.bak``.
+previous good file as ``.bak`` (a separate *copy*, never a hard link: an
+editor or ``echo > file`` that rewrites the file in place would otherwise
+rewrite the backup with it), ``os.replace`` the temp file over the original,
+fsync the directory. A crash at any point leaves either the old or the new
+content under the original name, and a complete file under ``.bak``.
 """
 
 from __future__ import annotations
@@ -45,18 +46,12 @@ def atomic_write(path: Path, data: bytes, *, keep_backup: bool = True) -> None:
 
 
 def _link_backup(path: Path) -> None:
-    """Make ``path.bak`` another name for the current ``path`` (atomically)."""
-    bak = backup_path(path)
-    tmp = path.with_name(f".{path.name}.bak.{os.getpid()}.tmp")
-    with contextlib.suppress(FileNotFoundError):
-        tmp.unlink()
+    """Make ``path.bak`` a copy of the current ``path``, itself written atomically."""
     try:
-        os.link(path, tmp)
-    except OSError:
-        # Filesystems without hard links: fall back to a copy.
-        tmp.write_bytes(path.read_bytes())
-        os.chmod(tmp, FILE_MODE)
-    os.replace(tmp, bak)
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return
+    atomic_write(backup_path(path), raw, keep_backup=False)
 
 
 def quarantine(path: Path) -> Path:

@@ -15,7 +15,8 @@ import logging
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,6 +26,7 @@ from tui_backup.model.clock import from_iso, utcnow
 from tui_backup.model.records import ErrorEvent, RunRecord
 from tui_backup.model.status import Severity, Status
 from tui_backup.store.atomic import quarantine
+from tui_backup.store.errors import LockTimeout
 from tui_backup.store.locking import file_lock
 from tui_backup.store.paths import FILE_MODE
 from tui_backup.store.schema import MIGRATIONS, SCHEMA_VERSION
@@ -32,6 +34,10 @@ from tui_backup.store.schema import MIGRATIONS, SCHEMA_VERSION
 log = logging.getLogger(__name__)
 
 DEFAULT_BUSY_TIMEOUT = 2.0
+DEFAULT_RETRY_INTERVAL = 5.0
+"""While degraded, writes go straight to the fallback and the database is tried
+again at most this often, so a locked database does not cost every event a
+full busy timeout."""
 
 
 def _ts(when: datetime | None) -> str | None:
@@ -70,16 +76,34 @@ class Database:
     """Thread-safe access to ``tui-backup.db``; every public call is best effort."""
 
     def __init__(
-        self, path: Path, fallback: Path, busy_timeout: float = DEFAULT_BUSY_TIMEOUT
+        self,
+        path: Path,
+        fallback: Path,
+        busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
+        *,
+        retry_interval: float = DEFAULT_RETRY_INTERVAL,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.path = path
         self.fallback = fallback
         self.busy_timeout = busy_timeout
+        self.retry_interval = retry_interval
+        self._monotonic = monotonic
+        self._retry_at = 0.0
         self._lock = threading.RLock()
         self._conn: sqlite3.Connection | None = None
         self._buffer: list[dict[str, Any]] = []
         self.degraded_reason: str | None = None
         self._notices: list[ErrorEvent] = []
+
+    @property
+    def rejected_log(self) -> Path:
+        """Fallback entries SQLite refused (kept for a person, never dropped)."""
+        return self.fallback.with_name(self.fallback.stem + ".rejected.jsonl")
+
+    @property
+    def _fallback_lock(self) -> Path:
+        return self.fallback.with_name(self.fallback.name + ".lock")
 
     # -- connection ----------------------------------------------------------
 
@@ -144,16 +168,15 @@ class Database:
                 try:
                     self._conn = self._open()
                 except sqlite3.DatabaseError as exc:
-                    if _is_corrupt(exc):
-                        self._replace_corrupt(exc)
-                        self._conn = self._open()
-                    else:
+                    if not _is_corrupt(exc):
                         raise
+                    self._replace_corrupt(exc)
+                    self._conn = self._open()
+                self._insert_notices(self._conn)
             try:
                 yield self._conn
             except sqlite3.DatabaseError as exc:
                 if _is_corrupt(exc):
-                    self.close()
                     self._replace_corrupt(exc)
                 raise
 
@@ -180,8 +203,21 @@ class Database:
             )
         )
 
+    def _insert_notices(self, conn: sqlite3.Connection) -> None:
+        """Record what happened to the previous database file in the new one."""
+        while self._notices:
+            try:
+                _insert_error(conn, self._notices[0])
+            except sqlite3.Error:
+                log.debug("could not record the database notice yet", exc_info=True)
+                return
+            self._notices.pop(0)
+
     def _write(self, kind: str, payload: dict[str, Any], fn: Any) -> Any:
         """Run ``fn(conn)`` as a write; on failure keep ``payload`` in the fallback."""
+        if self.degraded and self._monotonic() < self._retry_at:
+            self._spill({"kind": kind, **payload})
+            return None
         try:
             with self._connection() as conn:
                 result = fn(conn)
@@ -193,7 +229,6 @@ class Database:
         self.degraded_reason = None
         if was_degraded or self._buffer or self.fallback.exists():
             self.flush_fallback()
-        self._drain_notices()
         return result
 
     def _degrade(self, exc: BaseException) -> None:
@@ -201,52 +236,75 @@ class Database:
         if self.degraded_reason != reason:
             log.warning("database unavailable, using %s: %s", self.fallback.name, reason)
         self.degraded_reason = reason
+        self._retry_at = self._monotonic() + self.retry_interval
         self.close()
 
     def _spill(self, entry: dict[str, Any]) -> None:
-        self._buffer.append(entry)
+        """Keep ``entry`` in memory and append it to the JSONL fallback.
+
+        The append holds the fallback's lock so that a flush in another process
+        (read, write back, delete) can never delete a line it did not read. If
+        the lock cannot be had, append anyway: the in-memory copy still covers
+        this process.
+        """
+        with self._lock:
+            self._buffer.append(entry)
+        line = json.dumps(entry, default=str) + "\n"
         try:
-            self.fallback.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            fd = os.open(self.fallback, os.O_WRONLY | os.O_CREAT | os.O_APPEND, FILE_MODE)
-            with os.fdopen(fd, "a", encoding="utf-8") as fh:
-                fh.write(json.dumps(entry, default=str) + "\n")
-                fh.flush()
-                os.fsync(fh.fileno())
+            try:
+                with file_lock(self._fallback_lock, self.busy_timeout + 1, what="the fallback log"):
+                    self._append(line)
+            except LockTimeout:
+                self._append(line)
         except OSError as exc:
             log.error("cannot write the fallback log %s either: %s", self.fallback, exc)
 
-    def _drain_notices(self) -> None:
-        while self._notices:
-            self.record_error(self._notices.pop(0))
+    def _append(self, line: str) -> None:
+        self.fallback.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(self.fallback, os.O_WRONLY | os.O_CREAT | os.O_APPEND, FILE_MODE)
+        with os.fdopen(fd, "a", encoding="utf-8") as fh:
+            fh.write(line)
+            fh.flush()
+            os.fsync(fh.fileno())
 
     def flush_fallback(self) -> int:
-        """Write buffered and JSONL-logged entries back into SQLite; return how many."""
-        lock = self.fallback.with_name(self.fallback.name + ".lock")
+        """Write buffered and JSONL-logged entries back into SQLite; return how many.
+
+        Every entry is idempotent (events by uid, runs by run id), so a crash
+        mid-way or another process flushing the same lines does no harm.
+        """
         count = 0
         try:
-            with file_lock(lock, timeout=self.busy_timeout, what="the fallback log"):
-                entries: list[dict[str, Any]] = []
-                if self.fallback.exists():
-                    for line in self.fallback.read_text(encoding="utf-8").splitlines():
-                        with contextlib.suppress(json.JSONDecodeError):
-                            entries.append(json.loads(line))
-                entries.extend(e for e in self._buffer if e not in entries)
+            with file_lock(self._fallback_lock, timeout=self.busy_timeout, what="the fallback log"):
+                entries = _read_jsonl(self.fallback)
+                with self._lock:
+                    buffered = list(self._buffer)
+                entries.extend(e for e in buffered if e not in entries)
                 if not entries:
                     return 0
+                rejected: list[dict[str, Any]] = []
                 with self._connection() as conn:
                     conn.execute("BEGIN IMMEDIATE")
                     try:
                         for entry in entries:
-                            self._apply(conn, entry)
-                            count += 1
+                            try:
+                                self._apply(conn, entry)
+                                count += 1
+                            except (sqlite3.IntegrityError, KeyError, ValueError, TypeError):
+                                log.exception("fallback entry refused by the database: %r", entry)
+                                rejected.append(entry)
                         conn.execute("COMMIT")
                     except BaseException:
                         conn.execute("ROLLBACK")
                         raise
-                self._buffer.clear()
+                for entry in rejected:
+                    with contextlib.suppress(OSError):
+                        _append_line(self.rejected_log, json.dumps(entry, default=str) + "\n")
+                with self._lock:
+                    self._buffer = [e for e in self._buffer if e not in buffered]
                 with contextlib.suppress(FileNotFoundError):
                     self.fallback.unlink()
-        except Exception as exc:  # noqa: BLE001 - still degraded; try again later
+        except (sqlite3.Error, DatabaseUnavailable, OSError, LockTimeout) as exc:
             log.debug("fallback flush postponed: %s", exc)
             return 0
         if count:
@@ -327,7 +385,10 @@ class Database:
         component: str | None = None,
         limit: int = 200,
     ) -> list[ErrorEvent]:
-        """Events, newest first, filtered; while degraded, those in the fallback."""
+        """Events, newest first, filtered: the database's plus any still waiting
+        in the fallback, so nothing recorded is invisible while SQLite is down."""
+        sev = Severity(str(severity).upper()) if severity is not None else None
+        floor = Severity(str(min_severity).upper()).rank if min_severity is not None else None
         clauses: list[str] = []
         args: list[Any] = []
         if unresolved:
@@ -335,11 +396,10 @@ class Database:
         if job is not None:
             clauses.append("job_name = ?")
             args.append(job)
-        if severity is not None:
+        if sev is not None:
             clauses.append("severity = ?")
-            args.append(str(Severity(str(severity).upper())))
-        if min_severity is not None:
-            floor = Severity(str(min_severity).upper()).rank
+            args.append(str(sev))
+        if floor is not None:
             allowed = [str(s) for s in Severity if s.rank >= floor]
             clauses.append(f"severity IN ({','.join('?' * len(allowed))})")
             args.extend(allowed)
@@ -349,21 +409,24 @@ class Database:
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         sql = f"SELECT * FROM error_events {where} ORDER BY timestamp DESC, id DESC LIMIT ?"
 
-        def fallback() -> list[ErrorEvent]:
-            events = [_event_from_json(e["event"]) for e in self.pending() if e["kind"] == "error"]
-            out = [
-                e
-                for e in events
-                if (not unresolved or not e.resolved)
+        def wanted(e: ErrorEvent) -> bool:
+            return (
+                (not unresolved or not e.resolved)
                 and (job is None or e.job_name == job)
-                and (severity is None or e.severity == Severity(str(severity).upper()))
+                and (sev is None or e.severity == sev)
+                and (floor is None or e.severity.rank >= floor)
                 and (component is None or e.component == component)
-            ]
-            return sorted(out, key=lambda e: e.timestamp, reverse=True)[:limit]
+            )
 
-        return self._read(
-            lambda conn: [_row_to_event(r) for r in _rows(conn, sql, [*args, limit])], fallback
+        stored: list[ErrorEvent] = self._read(
+            lambda conn: [_row_to_event(r) for r in _rows(conn, sql, [*args, limit])], list
         )
+        waiting = [e for e in self._pending_events() if wanted(e)]
+        if not waiting:
+            return stored
+        merged = stored + waiting
+        merged.sort(key=lambda e: (e.timestamp, e.id or 0), reverse=True)
+        return merged[:limit]
 
     def error(self, event_id: int) -> ErrorEvent | None:
         rows = self._read(
@@ -373,7 +436,9 @@ class Database:
         return _row_to_event(rows[0]) if rows else None
 
     def stats(self, now: datetime | None = None) -> ErrorStats:
-        since = _ts((now or utcnow()) - timedelta(hours=24))
+        """Counts over the database and the events still waiting in the fallback."""
+        cutoff = (now or utcnow()) - timedelta(hours=24)
+        since = _ts(cutoff)
 
         def do(conn: sqlite3.Connection) -> ErrorStats:
             total, unresolved, critical, recent = conn.execute(
@@ -391,33 +456,48 @@ class Database:
             )
             return ErrorStats(total, unresolved, critical, recent, by)
 
-        def fallback() -> ErrorStats:
-            events = self.errors()
-            open_ = [e for e in events if not e.resolved]
-            by: dict[str, int] = {}
-            for e in open_:
+        stats: ErrorStats = self._read(do, lambda: ErrorStats(0, 0, 0, 0, {}))
+        waiting = self._pending_events()
+        if not waiting:
+            return stats
+        by = dict(stats.by_severity)
+        total, open_, critical, recent = (
+            stats.total,
+            stats.unresolved,
+            stats.critical,
+            stats.last_24h,
+        )
+        for e in waiting:
+            total += 1
+            recent += e.timestamp >= cutoff
+            if not e.resolved:
+                open_ += 1
+                critical += e.severity == Severity.CRITICAL
                 by[str(e.severity)] = by.get(str(e.severity), 0) + 1
-            return ErrorStats(len(events), len(open_), by.get("CRITICAL", 0), len(events), by)
-
-        return self._read(do, fallback)
+        return ErrorStats(total, open_, critical, recent, by)
 
     def runs(self, job: str | None = None, limit: int = 50) -> list[RunRecord]:
-        """Runs newest first, of one job or all."""
+        """Runs newest first, of one job or all (the fallback's latest word included)."""
         if job is None:
             sql, args = "SELECT * FROM runs ORDER BY started_at DESC LIMIT ?", [limit]
         else:
             sql = "SELECT * FROM runs WHERE job_name = ? ORDER BY started_at DESC LIMIT ?"
             args = [job, limit]
-
-        def fallback() -> list[RunRecord]:
-            runs = [_run_from_json(e["run"]) for e in self.pending() if e["kind"] == "run"]
-            latest: dict[str, RunRecord] = {}
-            for r in runs:
-                latest[r.run_id] = r
-            out = [r for r in latest.values() if job is None or r.job_name == job]
-            return sorted(out, key=lambda r: r.started_at, reverse=True)[:limit]
-
-        return self._read(lambda conn: [_row_to_run(r) for r in _rows(conn, sql, args)], fallback)
+        stored: list[RunRecord] = self._read(
+            lambda conn: [_row_to_run(r) for r in _rows(conn, sql, args)], list
+        )
+        waiting: dict[str, RunRecord] = {}
+        for entry in self.pending():
+            if entry.get("kind") == "run":
+                with contextlib.suppress(KeyError, ValueError, TypeError):
+                    run = _run_from_json(entry["run"])
+                    if job is None or run.job_name == job:
+                        waiting[run.run_id] = run
+        if not waiting:
+            return stored
+        merged = {r.run_id: r for r in stored}
+        merged.update(waiting)
+        return sorted(merged.values(), key=lambda r: r.started_at, reverse=True)[:limit]
 
     def run(self, run_id: str) -> RunRecord | None:
         rows = self._read(
@@ -442,13 +522,45 @@ class Database:
 
     def pending(self) -> list[dict[str, Any]]:
         """Entries waiting in the fallback (this process's buffer and the JSONL file)."""
-        entries: list[dict[str, Any]] = []
-        with contextlib.suppress(OSError):
-            for line in self.fallback.read_text(encoding="utf-8").splitlines():
-                with contextlib.suppress(json.JSONDecodeError):
-                    entries.append(json.loads(line))
-        entries.extend(e for e in self._buffer if e not in entries)
+        entries = _read_jsonl(self.fallback)
+        with self._lock:
+            buffered = list(self._buffer)
+        entries.extend(e for e in buffered if e not in entries)
         return entries
+
+    def _pending_events(self) -> list[ErrorEvent]:
+        """Waiting error events not (yet) in the database, with waiting resolutions applied."""
+        entries = self.pending()
+        if not entries:
+            return []
+        events: dict[str, ErrorEvent] = {}
+        resolved: dict[int, datetime | None] = {}
+        for entry in entries:
+            with contextlib.suppress(KeyError, ValueError, TypeError):
+                if entry.get("kind") == "error":
+                    event = _event_from_json(entry["event"])
+                    events[event.uid] = event
+                elif entry.get("kind") == "resolve" and entry.get("id") is not None:
+                    resolved[int(entry["id"])] = from_iso(entry.get("at"))
+        if events:
+            uids = list(events)
+            known: list[sqlite3.Row] = self._read(
+                lambda conn: _rows(
+                    conn,
+                    f"SELECT uid FROM error_events WHERE uid IN ({','.join('?' * len(uids))})",
+                    uids,
+                ),
+                list,
+            )
+            for row in known:
+                events.pop(row["uid"], None)
+        out = list(events.values())
+        if resolved:
+            out = [
+                replace(e, resolved=True, resolved_at=resolved[e.id]) if e.id in resolved else e
+                for e in out
+            ]
+        return out
 
     def check(self) -> str | None:
         """None when the database answers and accepts writes, else why not."""
@@ -463,6 +575,26 @@ class Database:
 
 
 # -- row mapping ---------------------------------------------------------------
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """The entries of a JSONL file; a torn last line (crash mid-append) is skipped."""
+    entries: list[dict[str, Any]] = []
+    with contextlib.suppress(OSError):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            with contextlib.suppress(json.JSONDecodeError):
+                value = json.loads(line)
+                if isinstance(value, dict):
+                    entries.append(value)
+    return entries
+
+
+def _append_line(path: Path, line: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, FILE_MODE)
+    with os.fdopen(fd, "a", encoding="utf-8") as fh:
+        fh.write(line)
+        fh.flush()
+        os.fsync(fh.fileno())
 
 
 def _is_corrupt(exc: sqlite3.DatabaseError) -> bool:

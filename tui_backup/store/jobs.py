@@ -137,6 +137,7 @@ class JobStore:
 
     def update(self, spec: JobSpec) -> JobSpec:
         """Write ``spec`` if the file is still at ``spec.version``; bump the version."""
+        self._check_name(spec.name)
         path = self.home.job_file(spec.name)
         self._validate(spec)
         with self._lock(spec.name):
@@ -149,7 +150,13 @@ class JobStore:
         return new
 
     def modify(self, name: str, change: Callable[[JobSpec], JobSpec]) -> JobSpec:
-        """Read-modify-write under the lock, so concurrent edits never get lost."""
+        """Read-modify-write under the lock, so concurrent edits never get lost.
+
+        ``change`` gets the current spec and returns the new one (its version is
+        ignored and set to current + 1). It runs under the job's lock, so keep it
+        quick and free of I/O.
+        """
+        self._check_name(name)
         path = self.home.job_file(name)
         with self._lock(name):
             current = self._read_locked(path, name)
@@ -163,6 +170,8 @@ class JobStore:
         return new
 
     def delete(self, name: str, expected_version: int | None = None) -> JobSpec:
+        """Remove the job file and its ``.bak``; quarantined copies stay."""
+        self._check_name(name)
         path = self.home.job_file(name)
         with self._lock(name):
             current = self._read_locked(path, name)
@@ -180,6 +189,12 @@ class JobStore:
     def _lock(self, name: str) -> Any:
         return file_lock(self.home.write_lock("job", name), self.lock_timeout, what=f"job {name!r}")
 
+    @staticmethod
+    def _check_name(name: str) -> None:
+        """Refuse names that could never be a job (and paths like ``../x``)."""
+        if not is_valid_name(name):
+            raise JobNotFound(name)
+
     def _forget(self, name: str) -> None:
         with self._mutex:
             self._cache.pop(name, None)
@@ -193,7 +208,12 @@ class JobStore:
         return lambda data: parse_job(data, label, expected_name=path.stem)
 
     def _read_locked(self, path: Path, name: str) -> JobSpec:
-        """The current spec straight from disk (caller holds the write lock)."""
+        """The current spec straight from disk (caller holds the write lock).
+
+        An invalid file is quarantined and its last good version put back
+        before anyone writes over it, so a hand edit is never overwritten
+        unseen; the caller then works from that good version.
+        """
         if not path.exists():
             raise JobNotFound(name)
         loaded = safefile.load(
@@ -202,9 +222,14 @@ class JobStore:
             self._parser(path),
             self._label(path),
             timeout=self.lock_timeout,
-            repair=False,
+            repair=True,
+            locked=True,
         )
+        if loaded.problem is not None:
+            self._report(self._issue(name, path, loaded), loaded.value)
         if loaded.value is None:
+            if not path.exists():
+                raise JobNotFound(name)
             raise ValidationError([Problem(self._label(path), "", loaded.problem or "unreadable")])
         return loaded.value
 
@@ -217,11 +242,24 @@ class JobStore:
         cached = self._cache.get(name)
         if cached is not None and cached.fingerprint == fp:
             return cached
-        entry = self._load(path)
+        # Keep the fingerprint taken *before* reading: if the file changes while
+        # we read it, the next query sees a different one and reads again.
+        entry = self._load(path, fp)
         self._cache[name] = entry
         return entry
 
-    def _load(self, path: Path) -> _Entry:
+    def _issue(self, name: str, path: Path, loaded: safefile.Loaded[JobSpec]) -> JobIssue:
+        label = self._label(path)
+        kept = self._label(loaded.quarantined) if loaded.quarantined else None
+        msg = loaded.problem or "unreadable"
+        if loaded.value is not None:
+            tail = f"the last good version (version {loaded.value.version}) is in effect"
+            if kept:
+                tail = f"your file was kept as {kept}; " + tail
+            msg = f"{msg}\n{tail}"
+        return JobIssue(name, label, msg, kept, loaded.value is not None)
+
+    def _load(self, path: Path, fp: safefile.Fingerprint) -> _Entry:
         name = path.stem
         label = self._label(path)
         if not is_valid_name(name):
@@ -231,7 +269,6 @@ class JobStore:
                 f"{label}: file name is not a valid job name "
                 "([a-z0-9][a-z0-9._-]{0,63}.yaml); ignored",
             )
-            fp = safefile.Fingerprint.of(path) or safefile.Fingerprint(0, 0, 0)
             self._report(issue, None)
             return _Entry(fp, None, issue)
         loaded = safefile.load(
@@ -242,25 +279,15 @@ class JobStore:
             timeout=self.lock_timeout,
             repair=True,
         )
-        fp = safefile.Fingerprint.of(path) or safefile.Fingerprint(0, 0, 0)
         issue: JobIssue | None = None
         if loaded.problem is not None:
-            kept = self._label(loaded.quarantined) if loaded.quarantined else None
-            msg = loaded.problem
-            if loaded.value is not None:
-                tail = f"the last good version (version {loaded.value.version}) is in effect"
-                if kept:
-                    tail = f"your file was kept as {kept}; " + tail
-                msg = f"{msg}\n{tail}"
-            issue = JobIssue(name, label, msg, kept, loaded.value is not None)
+            issue = self._issue(name, path, loaded)
             self._report(issue, loaded.value)
-            if loaded.quarantined is not None:
-                # The file is repaired now; only the event tells of the old problem.
-                issue = None if loaded.value is not None else issue
         return _Entry(fp, loaded.value, issue)
 
     def _report(self, issue: JobIssue, good: JobSpec | None) -> None:
-        log.warning("%s", issue.message.replace("\n", "; "))
+        # INFO: callers get the issue (listing, event) and show it themselves.
+        log.info("%s", issue.message.replace("\n", "; "))
         if self.on_error is None:
             return
         self.on_error(

@@ -35,9 +35,13 @@ editor; wait for it to settle before calling it corrupt."""
 
 @dataclass(frozen=True, slots=True)
 class Fingerprint:
+    """What changes whenever a file is rewritten: in place (mtime, size, ctime)
+    or replaced by rename (inode)."""
+
     mtime_ns: int
     size: int
     ino: int
+    ctime_ns: int = 0
 
     @classmethod
     def of(cls, path: Path) -> Fingerprint | None:
@@ -45,7 +49,7 @@ class Fingerprint:
             st = path.stat()
         except FileNotFoundError:
             return None
-        return cls(st.st_mtime_ns, st.st_size, st.st_ino)
+        return cls(st.st_mtime_ns, st.st_size, st.st_ino, st.st_ctime_ns)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,13 +75,15 @@ def _parse_bytes(raw: bytes, parse: Callable[[Any], T]) -> T:
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise ValueError(f"not valid YAML ({where}{problem})") from exc
-    return parse(data)
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, ValidationError):
-        return str(exc)
-    return str(exc)
+    except RecursionError as exc:
+        raise ValueError("not valid YAML (nested too deeply)") from exc
+    try:
+        return parse(data)
+    except (ValidationError, ValueError):
+        raise
+    except (TypeError, AttributeError, KeyError, RecursionError) as exc:
+        # A validator tripping over a shape it did not expect still means "invalid".
+        raise ValueError(f"unexpected content ({type(exc).__name__}: {exc})") from exc
 
 
 def write(path: Path, lock: Path, data: dict[str, Any], timeout: float) -> None:
@@ -88,9 +94,20 @@ def write(path: Path, lock: Path, data: dict[str, Any], timeout: float) -> None:
 
 
 def write_locked(path: Path, raw: bytes) -> None:
-    """The write itself; the caller holds the lock."""
+    """The write itself; the caller holds the lock.
+
+    The file first, then its ``.bak`` copy: a crash between the two leaves the
+    new version in the file and the previous one in ``.bak``, both valid.
+    """
     atomic_write(path, raw, keep_backup=False)
     atomic_write(backup_path(path), raw, keep_backup=False)
+
+
+def _is_fresh(path: Path) -> bool:
+    try:
+        return time.time() - path.stat().st_mtime < FRESH_WRITE_GRACE
+    except FileNotFoundError:
+        return False
 
 
 def load(
@@ -101,65 +118,59 @@ def load(
     *,
     timeout: float,
     repair: bool = True,
+    locked: bool = False,
 ) -> Loaded[T]:
     """Read and validate ``path``, falling back to ``.bak`` as described above.
 
     ``parse`` raises ValidationError/ValueError for invalid content. ``label``
-    (e.g. ``jobs/web.yaml``) is what messages call the file.
+    (e.g. ``jobs/web.yaml``) is what messages call the file. With ``repair``
+    an invalid file is quarantined and the good version put back; ``locked``
+    says the caller already holds ``lock`` (a writer checking before it
+    writes), so the repair must not take it again.
     """
-    try:
-        raw = _read_settled(path)
-    except FileNotFoundError:
-        return Loaded(None)
-    except OSError as exc:
-        return _fallback(
-            path,
-            lock,
-            parse,
-            label,
-            f"{label}: cannot read ({exc.strerror})",
-            timeout,
-            repair=False,
-        )
-    try:
-        value = _parse_bytes(raw, parse)
-    except (ValidationError, ValueError) as exc:
-        message = _describe(exc)
-        if not isinstance(exc, ValidationError):
-            message = f"{label}: {message}"
-        return _fallback(path, lock, parse, label, message, timeout, repair=repair)
-    if repair:
-        _refresh_backup(path, lock, raw, timeout)
-    return Loaded(value)
-
-
-def _read_settled(path: Path) -> bytes:
-    """Read a file, giving an editor that is mid-write a moment to finish."""
-    raw = path.read_bytes()
     deadline = time.monotonic() + FRESH_WRITE_GRACE
     while True:
         try:
-            age = time.time() - path.stat().st_mtime
-        except FileNotFoundError:
-            return raw
-        if age >= FRESH_WRITE_GRACE or time.monotonic() >= deadline:
-            return raw
-        try:
-            yamlio.loads(raw)
-            return raw
-        except yamlio.YAMLError:
-            time.sleep(0.1)
             raw = path.read_bytes()
+        except FileNotFoundError:
+            return Loaded(None)
+        except OSError as exc:
+            problem = f"{label}: cannot read ({exc.strerror})"
+            return _fallback(path, lock, parse, problem, timeout, repair=False, locked=locked)
+        try:
+            value = _parse_bytes(raw, parse)
+            break
+        except (ValidationError, ValueError) as exc:
+            # An editor may be writing the file in place right now: give a file
+            # changed within the grace period a moment before calling it bad.
+            if _is_fresh(path) and time.monotonic() < deadline:
+                time.sleep(0.05)
+                continue
+            message = str(exc)
+            if not isinstance(exc, ValidationError):
+                message = f"{label}: {message}"
+            return _fallback(path, lock, parse, message, timeout, repair=repair, locked=locked)
+    if repair:
+        _refresh_backup(path, lock, raw, timeout, locked=locked)
+    return Loaded(value)
 
 
-def _refresh_backup(path: Path, lock: Path, raw: bytes, timeout: float) -> None:
+def _refresh_backup(path: Path, lock: Path, raw: bytes, timeout: float, *, locked: bool) -> None:
+    """Make ``.bak`` hold ``raw``, a valid version (typically a hand edit just seen)."""
     bak = backup_path(path)
+
+    def refresh() -> None:
+        if path.read_bytes() == raw and not (bak.exists() and bak.read_bytes() == raw):
+            atomic_write(bak, raw, keep_backup=False)
+
     try:
         if bak.exists() and bak.read_bytes() == raw:
             return
-        with file_lock(lock, timeout, what=path.name):
-            if path.read_bytes() == raw:
-                atomic_write(bak, raw, keep_backup=False)
+        if locked:
+            refresh()
+        else:
+            with file_lock(lock, timeout, what=path.name):
+                refresh()
     except (OSError, LockTimeout) as exc:
         log.debug("could not refresh %s: %s", bak, exc)
 
@@ -168,11 +179,11 @@ def _fallback(
     path: Path,
     lock: Path,
     parse: Callable[[Any], T],
-    label: str,
     problem: str,
     timeout: float,
     *,
     repair: bool,
+    locked: bool,
 ) -> Loaded[T]:
     bak = backup_path(path)
     try:
@@ -182,28 +193,38 @@ def _fallback(
         return Loaded(None, problem=problem)
     if not repair:
         return Loaded(good, problem=problem, from_backup=True)
-    moved: Path | None = None
     try:
+        if locked:
+            return _repair_locked(path, parse, good, good_raw, problem)
         with file_lock(lock, timeout, what=path.name):
-            # Re-check under the lock: a writer may have fixed it meanwhile.
-            with contextlib.suppress(FileNotFoundError):
-                current = path.read_bytes()
-                try:
-                    return Loaded(_parse_bytes(current, parse))
-                except (ValidationError, ValueError):
-                    pass
-                moved = quarantine(path)
-            atomic_write(path, good_raw, keep_backup=False)
+            return _repair_locked(path, parse, good, good_raw, problem)
     except (OSError, LockTimeout) as exc:
         log.warning("could not repair %s: %s", path, exc)
-    if moved is not None:
-        log.warning(
-            "%s was invalid; kept it as %s and restored the last good version", path, moved.name
-        )
+    return Loaded(good, problem=problem, from_backup=True)
+
+
+def _repair_locked(
+    path: Path, parse: Callable[[Any], T], good: T, good_raw: bytes, problem: str
+) -> Loaded[T]:
+    """Quarantine the bad file and put the good version back; the caller holds the lock."""
+    try:
+        current = path.read_bytes()
+    except FileNotFoundError:
+        # Deleted while we looked (``job rm`` or by hand): never resurrect it.
+        return Loaded(None)
+    try:
+        # A writer (or the person editing) may have fixed it meanwhile.
+        return Loaded(_parse_bytes(current, parse))
+    except (ValidationError, ValueError):
+        pass
+    moved = quarantine(path)
+    atomic_write(path, good_raw, keep_backup=False)
+    log.info("%s was invalid; kept it as %s and restored the last good version", path, moved.name)
     return Loaded(good, problem=problem, quarantined=moved, from_backup=True)
 
 
 def remove(path: Path) -> None:
+    """Delete a file and its ``.bak`` (quarantined copies stay: they are the user's)."""
     for p in (path, backup_path(path)):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(p)
