@@ -283,7 +283,9 @@ class JobStore:
         if loaded.problem is not None:
             issue = self._issue(name, path, loaded)
             self._report(issue, loaded.value)
-        return _Entry(fp, loaded.value, issue)
+        # After a repair, key the entry by the restored file so the issue stays
+        # visible to this process's queries until the file changes again.
+        return _Entry(loaded.restored or fp, loaded.value, issue)
 
     def _report(self, issue: JobIssue, good: JobSpec | None) -> None:
         # INFO: callers get the issue (listing, event) and show it themselves.

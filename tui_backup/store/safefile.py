@@ -61,6 +61,9 @@ class Loaded(Generic[T]):
     """Why the file itself was rejected (all validation problems, one per line)."""
     quarantined: Path | None = None
     from_backup: bool = False
+    restored: Fingerprint | None = None
+    """The fingerprint of the good version put back (taken under the lock), so
+    a cache can key the repaired file without racing the next writer."""
 
 
 def dump(data: dict[str, Any]) -> bytes:
@@ -220,7 +223,13 @@ def _repair_locked(
     moved = quarantine(path)
     atomic_write(path, good_raw, keep_backup=False)
     log.info("%s was invalid; kept it as %s and restored the last good version", path, moved.name)
-    return Loaded(good, problem=problem, quarantined=moved, from_backup=True)
+    return Loaded(
+        good,
+        problem=problem,
+        quarantined=moved,
+        from_backup=True,
+        restored=Fingerprint.of(path),
+    )
 
 
 def remove(path: Path) -> None:

@@ -1,0 +1,204 @@
+"""``tui-backup job add|list|show|edit|rm``: job definitions from the command line.
+
+Every change goes through the manager (locked, atomic, versioned); every
+definition is validated by the model exactly as a hand-edited file would be,
+so invalid input exits 2 with each problem on stderr and writes nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+
+from tui_backup.cli import exit_codes, job_options, main
+from tui_backup.cli.context import CliContext
+from tui_backup.cli.table import humanize_bytes, render
+from tui_backup.model.clock import to_iso
+from tui_backup.model.job import JobSpec, parse_job
+from tui_backup.store.errors import VersionConflict
+from tui_backup.store.paths import Home
+from tui_backup.store.yamlio import dumps
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    job = main.add_parser(sub, "job", "define, list, show, edit and remove backup jobs")
+    actions = job.add_subparsers(dest="job_command", metavar="ACTION", required=True)
+    actions.common = sub.common  # type: ignore[attr-defined]  # lets add_parser nest
+
+    add = main.add_parser(actions, "add", "define a new job", json_flag=True)
+    add.add_argument("name", metavar="NAME", help="[a-z0-9][a-z0-9._-]{0,63}")
+    job_options.add_definition_options(add, editing=False)
+    add.set_defaults(func=cmd_add)
+
+    lst = main.add_parser(actions, "list", "every job with its status", json_flag=True)
+    lst.set_defaults(func=cmd_list)
+
+    show = main.add_parser(actions, "show", "one job's definition and state", json_flag=True)
+    show.add_argument("name", metavar="NAME")
+    show.set_defaults(func=cmd_show)
+
+    edit = main.add_parser(
+        actions, "edit", "change some fields of a job (others stay)", json_flag=True
+    )
+    edit.add_argument("name", metavar="NAME")
+    job_options.add_definition_options(edit, editing=True)
+    edit.set_defaults(func=cmd_edit)
+
+    rm = main.add_parser(actions, "rm", "remove a job (its backups stay unless --purge-data)")
+    rm.add_argument("name", metavar="NAME")
+    rm.add_argument(
+        "--purge-data",
+        action="store_true",
+        help="also delete every backup the job made (asks first on a terminal)",
+    )
+    rm.add_argument("-y", "--yes", action="store_true", help="do not ask; needed without a TTY")
+    rm.set_defaults(func=cmd_rm)
+
+
+def _label(home: Home, name: str) -> str:
+    return home.relative(home.job_file(name))
+
+
+# -- add ---------------------------------------------------------------------
+
+
+def cmd_add(args: argparse.Namespace, ctx: CliContext) -> int:
+    label = _label(ctx.home, args.name)
+    data = job_options.apply({"name": args.name}, args, label)
+    spec = parse_job(data, label, expected_name=args.name)
+    _warn_missing_sources(ctx, spec)
+    created = ctx.manager.create(spec)
+    if ctx.json:
+        ctx.emit_json(ctx.manager.job(created.name).to_json())
+    else:
+        ctx.err(f"added job {created.name} (version {created.version}): {label}")
+    return exit_codes.OK
+
+
+def _warn_missing_sources(ctx: CliContext, spec: JobSpec) -> None:
+    """Not an error (a disk may be mounted later), but worth saying now."""
+    for source in spec.sources:
+        if not os.path.exists(source):
+            ctx.err(f"warning: source {source} does not exist (yet); runs will fail until it does")
+
+
+# -- list --------------------------------------------------------------------
+
+
+def cmd_list(args: argparse.Namespace, ctx: CliContext) -> int:
+    views = ctx.manager.list_jobs()
+    for issue in ctx.manager.job_issues():
+        for line in issue.message.splitlines():
+            ctx.err(f"warning: {line}")
+    if ctx.json:
+        ctx.emit_json([v.to_json() for v in views])
+        return exit_codes.OK
+    if not views:
+        ctx.err(f"no jobs yet in {ctx.home.jobs_dir}; add one with `tui-backup job add`")
+        return exit_codes.OK
+    rows = []
+    for view in views:
+        data = view.to_json()
+        last = data["last_run"]
+        status = data["status"] + ("" if view.spec.enabled else " (disabled)")
+        rows.append(
+            [
+                view.name,
+                status,
+                view.spec.engine,
+                view.spec.schedule or "-",
+                data["next_run"] or "-",
+                f"{last['status']} {last['finished_at'] or ''}".strip() if last else "never run",
+                str(view.spec.version),
+            ]
+        )
+    render(["NAME", "STATUS", "ENGINE", "SCHEDULE", "NEXT RUN", "LAST RUN", "VERSION"], rows)
+    return exit_codes.OK
+
+
+# -- show --------------------------------------------------------------------
+
+
+def cmd_show(args: argparse.Namespace, ctx: CliContext) -> int:
+    view = ctx.manager.job(args.name)
+    label = _label(ctx.home, view.name)
+    if ctx.json:
+        out: dict[str, Any] = view.to_json()
+        out["file"] = str(ctx.home.job_file(view.name))
+        out["definition"] = view.spec.to_dict()
+        out["state"] = view.state.to_dict()
+        ctx.emit_json(out)
+        return exit_codes.OK
+    ctx.out(f"# {label} (version {view.spec.version})")
+    sys.stdout.write(dumps(view.spec.to_dict()))
+    ctx.out("# state")
+    ctx.out(f"#   status:   {view.status}")
+    last = view.state.last_result
+    if last is not None:
+        ctx.out(
+            f"#   last run: {last.status} at {to_iso(last.finished_at) or '?'}"
+            f" ({last.files} files, {humanize_bytes(last.bytes)}"
+            + (f", {last.warnings} warnings" if last.warnings else "")
+            + ")"
+            + (f": {last.error}" if last.error else "")
+        )
+    else:
+        ctx.out("#   last run: never")
+    if view.state.last_success is not None:
+        ctx.out(f"#   last success: {to_iso(view.state.last_success)}")
+    ctx.out(f"#   next run: {to_iso(view.next_run) or '-'}")
+    if view.issue:
+        for line in view.issue.splitlines():
+            ctx.err(f"warning: {line}")
+    return exit_codes.OK
+
+
+# -- edit --------------------------------------------------------------------
+
+
+def cmd_edit(args: argparse.Namespace, ctx: CliContext) -> int:
+    if not job_options.has_changes(args):
+        ctx.err("error: nothing to change; see `tui-backup job edit --help`")
+        return exit_codes.USAGE
+    label = _label(ctx.home, args.name)
+
+    def change(current: JobSpec) -> JobSpec:
+        # Runs under the job's lock, on the version on disk right now.
+        if args.if_version is not None and current.version != args.if_version:
+            raise VersionConflict(current.name, args.if_version, current.version)
+        data = job_options.apply(current.to_dict(), args, label)
+        return parse_job(data, label, expected_name=current.name)
+
+    new = ctx.manager.modify(args.name, change)
+    _warn_missing_sources(ctx, new)
+    if ctx.json:
+        ctx.emit_json(ctx.manager.job(new.name).to_json())
+    else:
+        ctx.err(f"changed job {new.name} (now version {new.version})")
+    return exit_codes.OK
+
+
+# -- rm ----------------------------------------------------------------------
+
+
+def cmd_rm(args: argparse.Namespace, ctx: CliContext) -> int:
+    spec = ctx.manager.get_spec(args.name)
+    if args.purge_data and not args.yes:
+        if not sys.stdin.isatty():
+            ctx.err(
+                "error: --purge-data deletes every backup of the job; "
+                "add --yes to do that without a terminal"
+            )
+            return exit_codes.USAGE
+        answer = input(f"Delete job {spec.name} AND all its backups in {spec.destination}? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            ctx.err("nothing removed")
+            return exit_codes.OK
+    removed = ctx.manager.delete(
+        args.name, purge_data=args.purge_data, expected_version=spec.version
+    )
+    what = " and its backups" if args.purge_data else f" (backups kept in {removed.destination})"
+    ctx.err(f"removed job {removed.name}{what}")
+    return exit_codes.OK

@@ -1,0 +1,53 @@
+"""Tables for listing commands: rich on a terminal, plain aligned text in a pipe.
+
+A pipe gets plain columns (no colour, no box characters, nothing truncated)
+so that ``grep``/``awk`` work; a person at a terminal gets a rich table.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+
+def humanize_bytes(n: int | None) -> str:
+    """``1.5 MiB``: short, for tables; JSON always carries the exact number."""
+    if n is None:
+        return "-"
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if size < 1024 or unit == "TiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"  # pragma: no cover - the loop always returns
+
+
+def render(
+    headers: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    *,
+    tty: bool | None = None,
+    title: str | None = None,
+) -> None:
+    """Print ``rows`` under ``headers`` on stdout."""
+    if tty is None:
+        tty = sys.stdout.isatty()
+    if tty:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title=title, header_style="bold", show_edge=False, pad_edge=False)
+        for header in headers:
+            table.add_column(header, overflow="fold")
+        for row in rows:
+            table.add_row(*row)
+        Console(highlight=False).print(table)
+        return
+    widths = [len(h) for h in headers]
+    for row in rows:
+        for i, cell in enumerate(row[:-1]):
+            widths[i] = max(widths[i], len(cell))
+    lines = [headers, *rows]
+    for line in lines:
+        cells = [cell.ljust(widths[i]) for i, cell in enumerate(line[:-1])]
+        sys.stdout.write("  ".join([*cells, line[-1]]).rstrip() + "\n")
