@@ -39,7 +39,7 @@ from tui_backup.engines.snapshot.errors import (
     source_reason,
 )
 from tui_backup.engines.snapshot.layout import Excluder, SourcePlan, plan_sources
-from tui_backup.engines.snapshot.manifest import ManifestWriter, PreviousCursor, read_manifest
+from tui_backup.engines.snapshot.manifest import ManifestWriter, PreviousCursor, read_lines
 from tui_backup.engines.snapshot.store import SnapshotStore
 from tui_backup.engines.snapshot.syncio import fsync_dir, replace_symlink, write_atomic
 from tui_backup.engines.throttle import ProgressReporter
@@ -54,7 +54,7 @@ BATCH_BYTES = 8 << 20
 MAX_WARNING_EVENTS = 1000
 """Beyond this many, warnings are counted and logged but not emitted one by one."""
 
-_LINE, _COPY, _DIRMETA = 0, 1, 2
+_LINE, _COPY, _DIRMETA, _RAW = 0, 1, 2, 3
 _EGID = os.getegid()
 
 
@@ -208,7 +208,7 @@ class SnapshotBuilder:
             log.warning("snapshot %s has no manifest; every file will be copied", prev_id)
             return
         self._prev_root = self.store.snapshot_path(prev_id)
-        self._cursor = PreviousCursor(read_manifest(path))
+        self._cursor = PreviousCursor(read_lines(path))
         summary = self.store.summary(prev_id)
         # The previous snapshot's size is the best cheap estimate of this one's.
         self.reporter.files_total = int(summary.get("files", 0) or 0)
@@ -323,16 +323,17 @@ class SnapshotBuilder:
                 self._warn(src, f"skipped: {_kind(mode)} cannot be backed up")
 
     def _file(self, src: str, dst: str, rel: str, st: os.stat_result) -> None:
-        prev = self._cursor.find(rel)
+        found = self._cursor.find(rel)
         size = st.st_size
+        # Fields: kind, mode (octal), uid, gid, size, mtime_ns, digest, path.
         if (
-            prev is not None
-            and prev.kind == "f"
-            and prev.size == size
-            and prev.mtime_ns == st.st_mtime_ns
-            and prev.mode == st.st_mode
-            and prev.uid == st.st_uid
-            and prev.gid == st.st_gid
+            found is not None
+            and (prev := found[0])[0] == "f"
+            and prev[4] == str(size)
+            and prev[5] == str(st.st_mtime_ns)
+            and prev[1] == f"{st.st_mode:o}"
+            and prev[2] == str(st.st_uid)
+            and prev[3] == str(st.st_gid)
         ):
             try:
                 os.link(self._prev_root + "/" + rel, dst)
@@ -344,10 +345,8 @@ class SnapshotBuilder:
                 self.linked += 1
                 self.files += 1
                 self.bytes += size
-                self._push(
-                    (_LINE, ("f", st.st_mode, st.st_uid, st.st_gid, size, st.st_mtime_ns,
-                             prev.digest, rel))
-                )  # fmt: skip
+                # Same path and metadata: the previous line is this entry's line.
+                self._push((_RAW, found[1]))
                 self.reporter.advance(1, size, rel)
                 return
         batch = self._batch
@@ -423,7 +422,10 @@ class SnapshotBuilder:
 
     def _finalize(self, item: tuple[Any, ...]) -> None:
         kind = item[0]
-        if kind == _LINE:
+        if kind == _RAW:
+            assert self._writer is not None
+            self._writer.add_line(item[1])
+        elif kind == _LINE:
             assert self._writer is not None
             self._writer.add(*item[1])
         elif kind == _COPY:
@@ -446,7 +448,7 @@ class SnapshotBuilder:
                 raise dest_fatal(result.exc, self.dest) from result.exc
             else:
                 raise Cancelled
-        else:
+        elif kind == _DIRMETA:
             _, path, st = item
             try:
                 if IS_ROOT and (st.st_uid != 0 or st.st_gid != _EGID):

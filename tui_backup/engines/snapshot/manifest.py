@@ -75,6 +75,12 @@ class ManifestWriter:
         if len(self._lines) >= _FLUSH_LINES:
             self._flush()
 
+    def add_line(self, line: str) -> None:
+        """Append a line taken verbatim from the previous manifest (a linked file)."""
+        self._lines.append(line)
+        if len(self._lines) >= _FLUSH_LINES:
+            self._flush()
+
     def _flush(self) -> None:
         if self._lines:
             self._gz.write("".join(self._lines).encode("utf-8"))
@@ -119,6 +125,12 @@ def parse_line(line: str) -> ManifestEntry:
 
 def read_manifest(path: str) -> Iterator[ManifestEntry]:
     """Stream the entries of a manifest; raise :class:`ManifestError` if unreadable."""
+    for line in read_lines(path):
+        yield parse_line(line)
+
+
+def read_lines(path: str) -> Iterator[str]:
+    """Stream the raw entry lines of a manifest (comments skipped)."""
     try:
         with (
             gzip.open(path, "rb") as raw,
@@ -130,7 +142,7 @@ def read_manifest(path: str) -> Iterator[ManifestEntry]:
             for line in fh:
                 if line.startswith("#"):
                     continue
-                yield parse_line(line)
+                yield line
     except (OSError, EOFError, UnicodeDecodeError, ValueError) as exc:
         if isinstance(exc, ManifestError):
             raise
@@ -145,9 +157,10 @@ class PreviousCursor:
     is one entry, whatever the size of the tree.
     """
 
-    def __init__(self, entries: Iterator[ManifestEntry] | None) -> None:
-        self._it = entries
-        self._cur: ManifestEntry | None = None
+    def __init__(self, lines: Iterator[str] | None) -> None:
+        self._it = lines
+        self._cur: str | None = None
+        self._fields: list[str] = []
         self._key: list[str] = []
         self.broken: str | None = None
         self._advance()
@@ -164,12 +177,20 @@ class PreviousCursor:
             self._cur = None
             self._it = None
         if self._cur is not None:
-            self._key = self._cur.path.split("/")
+            # Only the path is decoded here; the rest is parsed on a match.
+            self._fields = self._cur.rstrip("\n").split("\t", 8)
+            if len(self._fields) < 8:
+                self.broken = f"malformed manifest line: {self._cur[:80]!r}"
+                self._cur = None
+                self._it = None
+                return
+            self._key = pathcodec.decode(self._fields[7]).split("/")
 
-    def find(self, path: str) -> ManifestEntry | None:
+    def find(self, path: str) -> tuple[list[str], str] | None:
+        """The previous entry at ``path``: its split fields and its raw line, or None."""
         key = path.split("/")
         while self._cur is not None and self._key < key:
             self._advance()
         if self._cur is not None and self._key == key:
-            return self._cur
+            return self._fields, self._cur
         return None

@@ -1,0 +1,183 @@
+"""Our snapshot engine side by side with ``rsync -a``, ``rsync --link-dest`` and ``cp -al``.
+
+Usage::
+
+    python -m benchmarks.snapshot_vs_rsync --dataset S --reps 3
+
+Scenarios, each repeated ``--reps`` times in A B A B order, every run into a
+fresh directory (BENCHMARKING.md pitfalls 1 and 2), after one untimed warm-up:
+
+- ``first``: a full first snapshot; ours vs ``rsync -a`` (and ``cp -a``).
+- ``nochange``: an incremental with nothing changed; ours vs
+  ``rsync -a --link-dest`` and ``cp -al`` (the floor of any link farm).
+- ``change1``: 1% of the files rewritten before each repetition (a different
+  1% each time); each tool links against its own previous result.
+
+Ours runs in a subprocess of the real interpreter (start-up counted, like
+rsync's) that reports its peak RSS. Medians and ratios are printed as a
+Markdown table; the work directory is deleted at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+
+from benchmarks.datasets import DATASETS, change_fraction, generate
+
+Runner = Callable[[str], float]
+
+
+class Bench:
+    def __init__(self, work: str, dataset: str) -> None:
+        self.work = work
+        self.src = os.path.join(work, f"src-{dataset}")
+        self.ours_dest = os.path.join(work, "ours")
+        self.counter = 0
+        self.rss: list[int] = []
+        self.rsync_prev = ""
+        self.cp_prev = ""
+
+    def fresh(self, tag: str) -> str:
+        self.counter += 1
+        return os.path.join(self.work, f"{tag}-{self.counter:03d}")
+
+    def ours(self, dest: str | None = None) -> float:
+        cmd = [sys.executable, "-m", "benchmarks.run_engine", self.src, dest or self.ours_dest]
+        start = time.perf_counter()
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True)
+        elapsed = time.perf_counter() - start
+        result = json.loads(out.stdout.strip().splitlines()[-1])
+        if result["status"] != "succeeded":
+            raise SystemExit(f"our engine failed: {result}")
+        self.rss.append(int(result["maxrss_kb"]))
+        return elapsed
+
+    def ours_fresh(self) -> float:
+        return self.ours(self.fresh("oursfirst"))
+
+    def rsync_first(self) -> float:
+        return _timed(["rsync", "-a", self.src + "/", self.fresh("rsync") + "/"])
+
+    def cp_first(self) -> float:
+        return _timed(["cp", "-a", self.src, self.fresh("cp")])
+
+    def rsync_link(self) -> float:
+        dest = self.fresh("rsync")
+        took = _timed(["rsync", "-a", f"--link-dest={self.rsync_prev}", self.src + "/", dest + "/"])
+        self.rsync_prev = dest
+        return took
+
+    def cp_link(self) -> float:
+        dest = self.fresh("cpal")
+        took = _timed(["cp", "-al", self.cp_prev, dest])
+        self.cp_prev = dest
+        return took
+
+
+def _timed(cmd: list[str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True)
+    return time.perf_counter() - start
+
+
+def _alternate(reps: int, runners: dict[str, Runner], before: Callable[[int], None] | None = None):
+    """Run each runner ``reps`` times, interleaved A B C A B C; return name -> times."""
+    times: dict[str, list[float]] = {name: [] for name in runners}
+    for rep in range(reps):
+        if before is not None:
+            before(rep)
+        for name, run in runners.items():
+            times[name].append(run(""))
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--dataset", choices=DATASETS, default="S")
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--work", default="/tmp/tui-backup-bench")
+    parser.add_argument("--keep-source", action="store_true", help="keep the generated tree")
+    args = parser.parse_args()
+
+    os.makedirs(args.work, exist_ok=True)
+    bench = Bench(args.work, args.dataset)
+    if not os.path.isdir(bench.src):
+        print(f"generating dataset {args.dataset} in {bench.src} ...", file=sys.stderr)
+        files, total = generate(args.dataset, bench.src)
+        print(f"  {files} files, {total / 1e9:.2f} GB", file=sys.stderr)
+    subprocess.run(["sync"], check=True)
+
+    # Warm-up (untimed): page cache, memory, and the bases for the incrementals.
+    bench.ours()
+    bench.rsync_prev = bench.fresh("rsync")
+    _timed(["rsync", "-a", bench.src + "/", bench.rsync_prev + "/"])
+    bench.cp_prev = bench.fresh("cpal")
+    _timed(["cp", "-al", bench.rsync_prev, bench.cp_prev])
+    bench.rss.clear()
+
+    rows: list[tuple[str, str, list[float]]] = []
+    first = _alternate(
+        args.reps,
+        {
+            "ours": lambda _: bench.ours_fresh(),
+            "rsync -a": lambda _: bench.rsync_first(),
+            "cp -a": lambda _: bench.cp_first(),
+        },
+    )
+    rss_first = max(bench.rss)
+    rows += [("first", name, t) for name, t in first.items()]
+    nochange = _alternate(
+        args.reps,
+        {
+            "ours": lambda _: bench.ours(),
+            "rsync -a --link-dest": lambda _: bench.rsync_link(),
+            "cp -al": lambda _: bench.cp_link(),
+        },
+    )
+    rows += [("no change", name, t) for name, t in nochange.items()]
+    change = _alternate(
+        args.reps,
+        {
+            "ours": lambda _: bench.ours(),
+            "rsync -a --link-dest": lambda _: bench.rsync_link(),
+            "cp -al": lambda _: bench.cp_link(),
+        },
+        before=lambda rep: change_fraction(bench.src, 0.01, seed=100 + rep) and None,
+    )
+    rows += [("1% changed", name, t) for name, t in change.items()]
+
+    print(f"\n### Dataset {args.dataset} ({args.reps} repetitions, medians)\n")
+    print("| scenario | command | median s | runs s | ours / this |")
+    print("|---|---|---:|---|---:|")
+    medians = {(s, n): statistics.median(t) for s, n, t in rows}
+    for scenario, name, t in rows:
+        ours = medians[(scenario, "ours")]
+        ratio = "" if name == "ours" else f"{ours / medians[(scenario, name)]:.2f}"
+        runs = ", ".join(f"{x:.2f}" for x in t)
+        print(f"| {scenario} | {name} | {medians[(scenario, name)]:.2f} | {runs} | {ratio} |")
+    print(
+        f"\nPeak RSS of our engine: first snapshot {rss_first / 1024:.0f} MB, "
+        f"incrementals {max(bench.rss) / 1024:.0f} MB"
+    )
+
+    for name in os.listdir(args.work):
+        path = os.path.join(args.work, name)
+        if name.startswith("src-") and args.keep_source:
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        if name.startswith("ours") or not os.path.exists(path):
+            continue
+    if not args.keep_source:
+        shutil.rmtree(args.work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
