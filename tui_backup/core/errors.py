@@ -30,8 +30,17 @@ __all__ = [
     "JobExists",
     "JobNotFound",
     "LockTimeout",
+    "NotRunning",
     "OperationFailed",
     "StoreError",
     "ValidationError",
     "VersionConflict",
 ]
+
+
+class NotRunning(OperationFailed):
+    """``stop`` of a job that no process is running."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"job {name!r} is not running")
+        self.name = name

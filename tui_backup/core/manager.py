@@ -1,10 +1,12 @@
 """The job manager: one object the TUI, the CLI and the daemon all talk to.
 
 Queries return immutable snapshots (``JobView``, records) and never change
-anything. Commands go through one method each, under the job's file lock, and
-bump its version. Runs happen in worker threads; their engine events flow
-through one queue to one consumer that persists state and notifies
-subscribers (see ``runner.py``).
+anything (the one exception, by design: a query that finds a dead runner's
+``running`` state records it as ``interrupted``, because the first process
+to notice must). Commands go through one method each, under the job's file
+lock, and bump its version. Runs happen in worker threads (``pool.py``,
+``runner.py``); their events flow through one queue to one consumer thread
+(``consumer.py``) that persists state and notifies subscribers.
 """
 
 from __future__ import annotations
@@ -14,26 +16,62 @@ import os
 import shutil
 import socket
 import threading
+import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+from tui_backup.core import coordination
+from tui_backup.core.breaker import DEFAULT_COOL_OFF, CircuitBreakers
 from tui_backup.core.config import Settings, SettingsStore
-from tui_backup.core.errors import OperationFailed
-from tui_backup.core.events import ErrorRecorded, JobsRemoved, JobsUpdated, ManagerEvent, Subscriber
+from tui_backup.core.consumer import Call, Consumer, Deliver, Refresh
+from tui_backup.core.errors import AlreadyRunning, NotRunning, OperationFailed
+from tui_backup.core.events import (
+    ErrorRecorded,
+    JobsRemoved,
+    JobsUpdated,
+    ManagerEvent,
+    RunFinished,
+    Subscriber,
+)
+from tui_backup.core.pool import RunPool
+from tui_backup.core.retry import RetryPolicy
+from tui_backup.core.runner import (
+    ActiveRun,
+    EngineFactory,
+    RunEnded,
+    RunSettings,
+    RunStopping,
+    execute,
+)
 from tui_backup.core.views import JobView
+from tui_backup.engines.events import Finished
 from tui_backup.model import schedule as cron
 from tui_backup.model.clock import Clock, utcnow
 from tui_backup.model.job import JobSpec
-from tui_backup.model.records import ErrorEvent, RunRecord
-from tui_backup.model.state import JobState
-from tui_backup.model.status import Severity
+from tui_backup.model.problems import ValidationError
+from tui_backup.model.records import ErrorEvent, RunRecord, new_id
+from tui_backup.model.state import JobState, LastResult
+from tui_backup.model.status import Severity, Status
 from tui_backup.store.db import Database, ErrorStats
+from tui_backup.store.errors import JobNotFound, LockTimeout
 from tui_backup.store.jobs import JobIssue, JobStore
 from tui_backup.store.paths import Home
 from tui_backup.store.state import StateStore
 
+if TYPE_CHECKING:
+    from tui_backup.core.health import HealthReport
+    from tui_backup.core.scheduler import Scheduler
+    from tui_backup.core.watcher import Watcher
+
 log = logging.getLogger(__name__)
+
+
+def _default_engine_factory(name: str) -> Any:
+    from tui_backup.engines.base import get_engine
+
+    return get_engine(name)
 
 
 class JobManager:
@@ -46,6 +84,12 @@ class JobManager:
         runner: str = "cli",
         clock: Clock = utcnow,
         settings: Settings | None = None,
+        engine_factory: EngineFactory | None = None,
+        retry: RetryPolicy | None = None,
+        breaker_threshold: int = 5,
+        breaker_cool_off: timedelta = DEFAULT_COOL_OFF,
+        max_updates_per_second: float = 10.0,
+        recover: bool = True,
     ) -> None:
         self.home = home
         self.runner = runner
@@ -58,15 +102,38 @@ class JobManager:
         self.states = StateStore(home, on_error=self._store_error)
         self.settings_store = SettingsStore(home)
         self.settings = settings if settings is not None else self.settings_store.load()
+        self.breakers = CircuitBreakers(
+            home, threshold=breaker_threshold, cool_off=breaker_cool_off, clock=clock
+        )
+        self._run_settings = RunSettings(
+            engine_factory=engine_factory or _default_engine_factory,
+            retry=retry or RetryPolicy(),
+        )
         self._subscribers: list[Subscriber] = []
         self._sub_lock = threading.Lock()
+        self._lock = threading.RLock()
+        self._runs: dict[str, ActiveRun] = {}
+        self._last_records: dict[str, RunRecord] = {}
+        self._remote_active: set[str] = set()
+        self._pool = RunPool(self.settings.max_concurrent_jobs)
+        self._consumer = Consumer(self, max_rate=max_updates_per_second)
+        self._watcher: Watcher | None = None
+        self._scheduler: Scheduler | None = None
+        self._closed = False
+        if recover:
+            self.recover_interrupted()
 
     # -- subscriptions -------------------------------------------------------
 
     def subscribe(self, callback: Subscriber) -> Callable[[], None]:
-        """Call ``callback`` with every ManagerEvent; returns an unsubscribe function."""
+        """Call ``callback`` with every ManagerEvent on the manager's thread.
+
+        Returns an unsubscribe function. ``JobsUpdated`` arrives at most
+        ``max_updates_per_second`` times a second, with only changed jobs.
+        """
         with self._sub_lock:
             self._subscribers.append(callback)
+        self._consumer.ensure_started()
 
         def unsubscribe() -> None:
             with self._sub_lock:
@@ -75,7 +142,22 @@ class JobManager:
 
         return unsubscribe
 
+    def has_subscribers(self) -> bool:
+        with self._sub_lock:
+            return bool(self._subscribers)
+
     def _notify(self, event: ManagerEvent) -> None:
+        """Hand ``event`` to the consumer, which delivers it in order."""
+        if not self.has_subscribers():
+            return
+        self._consumer.ensure_started()
+        if isinstance(event, JobsUpdated):
+            self._consumer.post(Call(lambda: [self._consumer.add_view(v) for v in event.views]))
+        else:
+            self._consumer.post(Deliver(event))
+
+    def _deliver(self, event: ManagerEvent) -> None:
+        """Call every subscriber (consumer thread only)."""
         with self._sub_lock:
             subscribers = list(self._subscribers)
         for callback in subscribers:
@@ -103,7 +185,15 @@ class JobManager:
         return self.jobs.get(name)
 
     def state(self, name: str) -> JobState:
-        return self.states.read(name)
+        """The job's state: live for a run of this process, else from its state file."""
+        with self._lock:
+            run = self._runs.get(name)
+        if run is not None:
+            return self._run_state(run)
+        state = self.states.read(name)
+        if state.status.is_active:
+            state = self._recover_if_stale(name) or state
+        return state
 
     def next_run(self, spec: JobSpec, after: datetime | None = None) -> datetime | None:
         if not spec.schedule or not spec.enabled:
@@ -114,18 +204,26 @@ class JobManager:
             return None
 
     def _view(self, spec: JobSpec, issue: JobIssue | None) -> JobView:
-        state = self.states.read(spec.name)
         return JobView(
             spec=spec,
-            state=state,
+            state=self.state(spec.name),
             next_run=self.next_run(spec),
             local=self.is_local(spec.name),
             issue=issue.message if issue else None,
         )
 
     def is_local(self, name: str) -> bool:
-        """True when this process runs ``name`` now (overridden by the runner)."""
-        return False
+        """True when this process runs (or queued) ``name`` now."""
+        with self._lock:
+            return name in self._runs
+
+    def running_here(self) -> tuple[str, ...]:
+        """Names of the jobs this process runs or has queued."""
+        with self._lock:
+            return tuple(self._runs)
+
+    def is_running_anywhere(self, name: str) -> bool:
+        return self.is_local(name) or coordination.run_lock_held(self.home, name)
 
     def errors(self, **filters: object) -> list[ErrorEvent]:
         """Error events newest first; filters as :meth:`Database.errors`."""
@@ -140,29 +238,37 @@ class JobManager:
     def history(self, name: str, limit: int = 50) -> list[RunRecord]:
         return self.db.runs(name, limit)
 
-    # -- commands ------------------------------------------------------------
+    def health(self) -> HealthReport:
+        from tui_backup.core.health import check_health
+
+        return check_health(self)
+
+    # -- job definition commands ---------------------------------------------
 
     def create(self, spec: JobSpec) -> JobSpec:
         new = self.jobs.create(spec)
         self._notify(JobsUpdated((self._view(new, None),)))
+        self._wake_scheduler()
         return new
 
     def update(self, spec: JobSpec) -> JobSpec:
         """Save an edited spec; ``spec.version`` must be the version it was based on."""
         new = self.jobs.update(spec)
         self._notify(JobsUpdated((self._view(new, None),)))
+        self._wake_scheduler()
         return new
 
     def modify(self, name: str, change: Callable[[JobSpec], JobSpec]) -> JobSpec:
         new = self.jobs.modify(name, change)
         self._notify(JobsUpdated((self._view(new, None),)))
+        self._wake_scheduler()
         return new
 
     def delete(
         self, name: str, *, purge_data: bool = False, expected_version: int | None = None
     ) -> JobSpec:
         """Remove a job (refused while it runs); with ``purge_data`` its backups too."""
-        if self.states.read(name).status.is_active and self.is_running_anywhere(name):
+        if self.is_running_anywhere(name):
             raise OperationFailed(
                 f"job {name!r} is running; stop it first (tui-backup stop {name})"
             )
@@ -174,16 +280,11 @@ class JobManager:
         self._notify(JobsRemoved(frozenset({name})))
         return removed
 
-    def is_running_anywhere(self, name: str) -> bool:
-        from tui_backup.store.locking import is_locked
-
-        return is_locked(self.home.run_lock(name))
-
     def _purge_data(self, spec: JobSpec) -> None:
-        from tui_backup.engines.base import EngineError, get_engine
+        from tui_backup.engines.base import EngineError
 
         try:
-            get_engine(spec.engine).delete_data(spec)
+            self._run_settings.engine_factory(spec.engine).delete_data(spec)
         except (EngineError, NotImplementedError, AttributeError) as exc:
             if spec.engine == "snapshot" and not spec.is_remote:
                 dest = Path(spec.destination)
@@ -194,24 +295,499 @@ class JobManager:
                 f"could not delete the backup data of {spec.name!r}: {exc}"
             ) from exc
 
+    # -- run commands ----------------------------------------------------------
+
+    def start(self, name: str, trigger: str = "manual") -> str:
+        """Start (or queue) a run of ``name``; returns its run id.
+
+        Takes the run lock at once and holds it until the run's final state
+        is written, queued time included, so no other process can start the
+        same job meanwhile. Raises AlreadyRunning when the lock is held.
+        """
+        if self._closed:
+            raise OperationFailed("the job manager is shut down")
+        spec = self.jobs.get(name)
+        with self._lock:
+            if name in self._runs:
+                raise AlreadyRunning(name, f"in this process, run {self._runs[name].run_id}")
+        lock = coordination.acquire_run_lock(self.home, name)
+        if lock is None:
+            raise AlreadyRunning(name, self._where(name))
+        run: ActiveRun | None = None
+        try:
+            recovered = coordination.recover_stale(
+                self.home, self.states, name, clock=self.clock, lock_is_ours=True
+            )
+            if recovered is not None:
+                self._record_recovered(recovered)
+            self.states.clear_stop(name)
+            previous = self.states.read(name)
+            now = self.clock()
+            run = ActiveRun(
+                name=name,
+                run_id=new_id(),
+                spec=spec,
+                trigger=trigger,
+                lock=lock,
+                queued_at=now,
+            )
+            run.previous = previous
+            run.next_run = self.next_run(spec)
+            if not self._pool.would_queue():
+                run.status, run.started_at = Status.RUNNING, now
+            with self._lock:
+                self._runs[name] = run
+            self._write_run_state(run, raise_errors=True)
+        except BaseException:
+            with self._lock:
+                if run is not None and self._runs.get(name) is run:
+                    del self._runs[name]
+            lock.release()
+            raise
+        self._consumer.ensure_started()
+        self._consumer.post(Call(lambda: self._consumer.add_view(self._local_view(run))))
+        settings = self._run_settings
+        post = self._consumer.post
+        self._pool.submit(run.run_id, lambda: execute(run, post, settings))
+        log.info("%s: run %s %s (%s)", name, run.run_id, run.status, trigger)
+        return run.run_id
+
+    def stop(self, name: str) -> None:
+        """Stop ``name`` wherever it runs: here by its cancel flag, elsewhere by a stop request."""
+        with self._lock:
+            run = self._runs.get(name)
+        if run is not None:
+            self._stop_local(run, f"stopped by request ({self.runner} pid {self.pid})")
+            return
+        if coordination.run_lock_held(self.home, name):
+            self.states.request_stop(name, f"{self.runner} pid {self.pid} on {self.host}")
+            log.info("%s: stop requested from the process that runs it", name)
+            return
+        self.jobs.get(name)  # JobNotFound for a name that does not exist
+        raise NotRunning(name)
+
+    def wait(self, name: str, timeout: float | None = None) -> RunRecord | None:
+        """Block until this process's run of ``name`` ends; its record, or None on timeout.
+
+        When no run of ``name`` is active here, returns the record of the
+        last one that ended in this process (None if there was none).
+        """
+        with self._lock:
+            run = self._runs.get(name)
+            if run is None:
+                return self._last_records.get(name)
+        if not run.done.wait(timeout):
+            return None
+        return run.record
+
+    def shutdown(self, stop_running: bool = True, timeout: float = 30.0) -> None:
+        """Stop the scheduler and watcher, stop (or await) local runs, join threads.
+
+        Runs stopped here are recorded ``stopped``, not ``interrupted``: they
+        end through the normal path, final state and history included.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        deadline = time.monotonic() + timeout
+        self.stop_scheduler()
+        self.stop_watching()
+        runs = self._local_runs()
+        if stop_running:
+            for run in runs:
+                self._stop_local(run, f"stopped: {self.runner} pid {self.pid} is shutting down")
+        for run in runs:
+            if not run.done.wait(max(0.0, deadline - time.monotonic())):
+                log.warning("%s: run %s did not stop in time", run.name, run.run_id)
+        self._pool.join(max(0.0, deadline - time.monotonic()))
+        self._consumer.stop(max(0.1, deadline - time.monotonic()))
+        self.db.close()
+
+    def close(self) -> None:
+        self.shutdown()
+
+    def _stop_local(self, run: ActiveRun, reason: str) -> None:
+        if run.cancel.is_set():
+            return
+        run.stop_reason = reason
+        run.cancel.set()
+        if self._pool.remove_pending(run.run_id):
+            self._consumer.post(RunEnded(run, Finished(Status.STOPPED, error=reason)))
+        else:
+            self._consumer.post(RunStopping(run))
+
+    def _where(self, name: str) -> str:
+        state = self.states.read(name)
+        if state.status.is_active and state.pid:
+            return f"{state.runner or 'process'} pid {state.pid} on {state.host}"
+        return "in another process"
+
+    # -- watching, scheduling ---------------------------------------------------
+
+    def start_watching(self) -> None:
+        """Learn of other processes' runs and hand edits within a second (watchfiles)."""
+        from tui_backup.core.watcher import Watcher
+
+        with self._lock:
+            if self._watcher is not None:
+                return
+            self._consumer.ensure_started()
+            self._watcher = Watcher(
+                self.home,
+                on_change=lambda names, removed: self._consumer.post(Refresh(names, removed)),
+                on_status=lambda status: self._consumer.post(Deliver(status)),
+            )
+        # Runs already going elsewhere need liveness checks from the start.
+        self._consumer.post(Refresh(frozenset(self._state_names())))
+        self._watcher.start()
+
+    def stop_watching(self) -> None:
+        with self._lock:
+            watcher, self._watcher = self._watcher, None
+        if watcher is not None:
+            watcher.stop()
+
+    def start_scheduler(self, clock: Clock | None = None, **options: Any) -> Scheduler:
+        """Run the scheduler in this process while it can hold the scheduler lock."""
+        from tui_backup.core.scheduler import Scheduler
+
+        with self._lock:
+            if self._scheduler is None:
+                self._scheduler = Scheduler(self, clock=clock or self.clock, **options)
+                self._scheduler.start()
+            return self._scheduler
+
+    def stop_scheduler(self) -> None:
+        with self._lock:
+            scheduler, self._scheduler = self._scheduler, None
+        if scheduler is not None:
+            scheduler.stop()
+
+    @property
+    def scheduler(self) -> Scheduler | None:
+        return self._scheduler
+
+    def _wake_scheduler(self) -> None:
+        scheduler = self._scheduler
+        if scheduler is not None:
+            scheduler.wake()
+
+    # -- errors -----------------------------------------------------------------
+
     def record_error(self, event: ErrorEvent, *, dedupe: bool = False) -> ErrorEvent:
         """Store an error event (or keep it in the fallback) and tell subscribers."""
         stored = self.db.record_error(event, dedupe=dedupe)
         self._notify(ErrorRecorded(stored))
         return stored
 
+    def _record_error_now(self, event: ErrorEvent) -> None:
+        """Consumer thread: store and queue for subscribers in order."""
+        stored = self.db.record_error(event)
+        self._consumer.add_other(ErrorRecorded(stored))
+
     def resolve_error(self, event_id: int) -> bool:
         return self.db.resolve(event_id, self.clock())
 
     def save_settings(self, **changes: object) -> Settings:
         self.settings = self.settings_store.update(**changes)
+        self._pool.set_limit(self.settings.max_concurrent_jobs)
         return self.settings
+
+    def set_max_concurrent_jobs(self, limit: int) -> None:
+        """Change the pool limit for this process only (tests, the daemon's flag)."""
+        self._pool.set_limit(limit)
 
     def _store_error(self, event: ErrorEvent) -> None:
         self.record_error(event, dedupe=True)
 
-    def close(self) -> None:
-        self.db.close()
+    # -- interrupted runs -------------------------------------------------------
+
+    def _state_names(self) -> list[str]:
+        try:
+            return sorted(p.stem for p in self.home.state_dir.glob("*.yaml"))
+        except OSError:
+            return []
+
+    def recover_interrupted(self) -> list[str]:
+        """Record every dead runner's run as ``interrupted``; returns the job names."""
+        found: list[str] = []
+        for name in self._state_names():
+            if self.is_local(name):
+                continue
+            try:
+                state = self.states.read(name)
+            except Exception:
+                log.debug("cannot read the state of %s", name, exc_info=True)
+                continue
+            if state.status.is_active and self._recover_if_stale(name) is not None:
+                found.append(name)
+        return found
+
+    def _recover_if_stale(self, name: str) -> JobState | None:
+        if self.is_local(name):
+            return None
+        recovered = coordination.recover_stale(self.home, self.states, name, clock=self.clock)
+        if recovered is None:
+            return None
+        self._record_recovered(recovered)
+        return recovered.state
+
+    def _record_recovered(self, recovered: coordination.Recovered) -> None:
+        log.warning("%s", recovered.event.message)
+        self.db.record_run(recovered.run)
+        self.record_error(recovered.event)
+        self._remote_active.discard(recovered.run.job_name)
+        if self.has_subscribers():
+            name = recovered.run.job_name
+            self._consumer.post(Refresh(frozenset({name})))
+            self._consumer.post(Deliver(RunFinished(recovered.run)))
+
+    # -- consumer-thread internals ----------------------------------------------
+
+    def has_local_runs(self) -> bool:
+        with self._lock:
+            return bool(self._runs)
+
+    def _local_runs(self) -> list[ActiveRun]:
+        with self._lock:
+            return list(self._runs.values())
+
+    def _run_state(self, run: ActiveRun) -> JobState:
+        previous: JobState | None = run.previous
+        return JobState(
+            name=run.name,
+            status=run.status,
+            run_id=run.run_id,
+            pid=self.pid,
+            host=self.host,
+            runner=self.runner,
+            started_at=run.started_at or run.queued_at,
+            updated_at=self.clock(),
+            progress=run.progress,
+            last_result=previous.last_result if previous else None,
+            last_success=previous.last_success if previous else None,
+            message=run.message,
+        )
+
+    def _local_view(self, run: ActiveRun) -> JobView:
+        return JobView(
+            spec=run.spec,
+            state=self._run_state(run),
+            next_run=run.next_run,
+            local=True,
+        )
+
+    def _write_run_state(self, run: ActiveRun, *, raise_errors: bool = False) -> None:
+        try:
+            self.states.write(self._run_state(run))
+        except (OSError, LockTimeout):
+            if raise_errors:
+                raise
+            log.warning("%s: could not write the state file", run.name, exc_info=True)
+            return
+        run.state_dirty = False
+        run.last_state_write = time.monotonic()
+
+    def _on_started(self, run: ActiveRun) -> None:
+        if run.status == Status.QUEUED:
+            run.status = Status.RUNNING
+            run.started_at = self.clock()
+            self._write_run_state(run)
+        assert run.started_at is not None
+        self.db.record_run(
+            RunRecord(
+                run_id=run.run_id,
+                job_name=run.name,
+                started_at=run.started_at,
+                status=Status.RUNNING,
+                host=self.host,
+                pid=self.pid,
+                trigger=run.trigger,
+            )
+        )
+        self._consumer.add_view(self._local_view(run))
+
+    def _on_stopping(self, run: ActiveRun) -> None:
+        if run.status in (Status.QUEUED, Status.RUNNING):
+            run.status = Status.STOPPING
+            run.message = run.stop_reason
+            self._write_run_state(run)
+            self._consumer.add_view(self._local_view(run))
+
+    def _poll_stop_requests(self) -> None:
+        for run in self._local_runs():
+            if run.cancel.is_set() or not self.states.stop_requested(run.name):
+                continue
+            try:
+                who = self.home.stop_file(run.name).read_text().strip()
+            except OSError:
+                who = "another process"
+            log.info("%s: stop requested by %s", run.name, who)
+            self._stop_local(run, f"stopped by request ({who or 'another process'})")
+
+    def _on_ended(self, run: ActiveRun, finished: Finished) -> None:
+        """Write the final state and history, then release the lock (in that order)."""
+        now = self.clock()
+        status = finished.status
+        error = finished.error
+        if status == Status.STOPPED:
+            error = run.stop_reason or error or "stopped"
+        started = run.started_at or run.queued_at
+        record = RunRecord(
+            run_id=run.run_id,
+            job_name=run.name,
+            started_at=started,
+            status=status,
+            finished_at=now,
+            files=finished.files,
+            bytes=finished.bytes,
+            warnings=max(finished.warnings, run.warnings),
+            snapshot_id=finished.snapshot_id,
+            error=error,
+            host=self.host,
+            pid=self.pid,
+            trigger=run.trigger,
+        )
+        previous: JobState | None = run.previous
+        state = JobState(
+            name=run.name,
+            status=status,
+            run_id=run.run_id,
+            host=self.host,
+            started_at=started,
+            updated_at=now,
+            last_result=LastResult(
+                status=status,
+                started_at=started,
+                finished_at=now,
+                files=record.files,
+                bytes=record.bytes,
+                warnings=record.warnings,
+                snapshot_id=record.snapshot_id,
+                error=error,
+                run_id=run.run_id,
+            ),
+            last_success=now
+            if status == Status.SUCCEEDED
+            else (previous.last_success if previous else None),
+            message=error,
+        )
+        try:
+            try:
+                self.states.write(state)
+            except (OSError, LockTimeout) as exc:
+                self._record_error_now(
+                    ErrorEvent(
+                        severity=Severity.HIGH,
+                        component="store",
+                        error_type="state_write_failed",
+                        message=f"{run.name}: could not write the final state: {exc}",
+                        job_name=run.name,
+                    )
+                )
+            self.db.record_run(record)
+            if status == Status.FAILED:
+                self._record_failure(run, finished, error)
+            self._count_for_breaker(run, finished)
+        finally:
+            self.states.clear_stop(run.name)
+            if run.lock is not None:
+                run.lock.release()
+                run.lock = None
+            with self._lock:
+                if self._runs.get(run.name) is run:
+                    del self._runs[run.name]
+                self._last_records[run.name] = record
+            run.record = record
+            run.done.set()
+        log.info(
+            "%s: run %s %s%s",
+            run.name,
+            run.run_id,
+            status,
+            f": {error}" if error and status != Status.SUCCEEDED else "",
+        )
+        self._consumer.add_view(
+            JobView(spec=run.spec, state=state, next_run=self.next_run(run.spec), local=False)
+        )
+        self._consumer.add_other(RunFinished(record))
+        self._wake_scheduler()
+
+    def _record_failure(self, run: ActiveRun, finished: Finished, error: str | None) -> None:
+        kind = finished.error_type or "run_failed"
+        component = {"hook_failed": "hooks", "internal_error": "runner"}.get(
+            kind, f"engine:{run.spec.engine}"
+        )
+        self._record_error_now(
+            ErrorEvent(
+                severity=Severity.HIGH,
+                component=component,
+                error_type=kind,
+                message=f"{run.name}: {error or 'the run failed'}",
+                job_name=run.name,
+                details=f"run {run.run_id} ({run.trigger})",
+                stack_trace=finished.details or "",
+            )
+        )
+
+    def _count_for_breaker(self, run: ActiveRun, finished: Finished) -> None:
+        if finished.error_type == "hook_failed":
+            return  # a failing hook says nothing about the destination
+        if finished.status == Status.SUCCEEDED:
+            self.breakers.record(run.spec.destination, True)
+        elif finished.status == Status.FAILED:
+            state = self.breakers.record(run.spec.destination, False, finished.error)
+            if state.is_open and state.failures == self.breakers.threshold:
+                self._record_error_now(
+                    ErrorEvent(
+                        severity=Severity.HIGH,
+                        component="breaker",
+                        error_type="circuit_open",
+                        message=f"circuit opened for {run.spec.destination} after "
+                        f"{state.failures} failed runs in a row; scheduled runs to it are "
+                        "skipped until the cool-off passes",
+                        job_name=run.name,
+                    )
+                )
+
+    def _on_refresh(self, names: frozenset[str], removed: frozenset[str]) -> None:
+        gone = set(removed)
+        for name in sorted(names - removed):
+            with self._lock:
+                run = self._runs.get(name)
+            if run is not None:
+                self._consumer.add_view(self._local_view(run))
+                continue
+            try:
+                spec = self.jobs.get(name)
+            except JobNotFound:
+                gone.add(name)
+                continue
+            except ValidationError:
+                continue  # reported as a job issue by the store
+            view = self._view(spec, None)
+            if view.status.is_active:
+                self._remote_active.add(name)
+            else:
+                self._remote_active.discard(name)
+            self._consumer.add_view(view)
+        if gone:
+            self._remote_active.difference_update(gone)
+            self._consumer.add_other(JobsRemoved(frozenset(gone)))
+        if names:
+            self._wake_scheduler()
+
+    def _check_remote_liveness(self) -> None:
+        """Notice runners elsewhere that died (SIGKILL writes no final state)."""
+        for name in sorted(self._remote_active):
+            if self.is_local(name):
+                self._remote_active.discard(name)
+                continue
+            state = self.states.read(name)
+            if not state.status.is_active:
+                self._remote_active.discard(name)
+                continue
+            self._recover_if_stale(name)
 
 
-__all__ = ["JobManager", "Severity"]
+__all__ = ["JobManager"]

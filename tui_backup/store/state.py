@@ -15,6 +15,7 @@ from tui_backup.model.records import ErrorEvent
 from tui_backup.model.state import JobState
 from tui_backup.model.status import Severity
 from tui_backup.store import safefile
+from tui_backup.store.locking import file_lock
 from tui_backup.store.paths import Home
 
 ErrorSink = Callable[[ErrorEvent], None]
@@ -65,6 +66,35 @@ class StateStore:
             state.to_dict(),
             self.lock_timeout,
         )
+
+    def transition(
+        self, name: str, change: Callable[[JobState], JobState | None]
+    ) -> tuple[JobState, bool]:
+        """Read-decide-write under the state write lock, for changes two processes may race.
+
+        ``change`` gets the current state and returns the new one, or None to
+        leave it. Used to turn a dead runner's ``running`` into ``interrupted``
+        exactly once however many processes notice at the same moment.
+        Returns the state now in effect and whether this call wrote it.
+        """
+        self.home.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path = self.home.state_file(name)
+        lock = self.home.write_lock("state", name)
+        with file_lock(lock, self.lock_timeout, what=path.name):
+            loaded = safefile.load(
+                path,
+                lock,
+                lambda data: JobState.from_dict(data, name),
+                self.home.relative(path),
+                timeout=self.lock_timeout,
+                repair=False,
+            )
+            current = loaded.value if loaded.value is not None else JobState(name=name)
+            new = change(current)
+            if new is None:
+                return current, False
+            safefile.write_locked(path, safefile.dump(new.to_dict()))
+            return new, True
 
     def remove(self, name: str) -> None:
         safefile.remove(self.home.state_file(name))

@@ -1,0 +1,80 @@
+"""Fixtures for the core: a manager over a temp home with the controllable engine."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tui_backup.core.events import ManagerEvent
+from tui_backup.core.manager import JobManager
+from tui_backup.core.retry import RetryPolicy
+from tui_backup.model.job import parse_job
+from tui_backup.store.paths import Home
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from testengine import Plan
+
+
+@pytest.fixture
+def plan() -> Plan:
+    return Plan()
+
+
+@pytest.fixture
+def make_manager(home: Home, plan: Plan) -> Iterator[Callable[..., JobManager]]:
+    made: list[JobManager] = []
+
+    def make(**options: object) -> JobManager:
+        options.setdefault("engine_factory", plan.factory)
+        options.setdefault("retry", RetryPolicy(base=0.01, cap=0.05))
+        m = JobManager(home, **options)  # type: ignore[arg-type]
+        made.append(m)
+        return m
+
+    yield make
+    for m in made:
+        m.shutdown(timeout=10)
+
+
+@pytest.fixture
+def manager(make_manager: Callable[..., JobManager]) -> JobManager:
+    return make_manager()
+
+
+def add_job(manager: JobManager, tmp: Path, name: str, **fields: object) -> None:
+    src = tmp / "src" / name
+    src.mkdir(parents=True, exist_ok=True)
+    data = {"name": name, "sources": [str(src)], "destination": str(tmp / "dest" / name)}
+    data.update(fields)
+    manager.create(parse_job(data))
+
+
+class Recorder:
+    """A subscriber that keeps every event and lets a test wait for one."""
+
+    def __init__(self) -> None:
+        self.events: list[ManagerEvent] = []
+        self._cond = threading.Condition()
+
+    def __call__(self, event: ManagerEvent) -> None:
+        with self._cond:
+            self.events.append(event)
+            self._cond.notify_all()
+
+    def wait_for(
+        self, predicate: Callable[[ManagerEvent], bool], timeout: float = 10
+    ) -> ManagerEvent:
+        with self._cond:
+            found: list[ManagerEvent] = []
+
+            def check() -> bool:
+                found[:] = [e for e in self.events if predicate(e)]
+                return bool(found)
+
+            assert self._cond.wait_for(check, timeout), f"no matching event in {self.events!r}"
+            return found[0]

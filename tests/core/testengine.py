@@ -1,0 +1,113 @@
+"""A controllable engine for manager tests (importable by subprocess scripts too).
+
+Each job's behaviour comes from a :class:`Plan`: how many progress steps,
+whether to block on a gate between steps, how to end (succeed, fail,
+transient failures first). It honours ``cancel`` between steps like a real
+engine, and counts its live instances so leak tests can check them.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tui_backup.engines.events import Emit, FileWarning, Finished
+from tui_backup.model.job import JobSpec
+from tui_backup.model.progress import Progress
+from tui_backup.model.status import Status
+
+
+@dataclass
+class Behaviour:
+    steps: int = 3
+    step_delay: float = 0.0
+    gate: threading.Event | None = None
+    """When set, the engine blocks before its first step until the gate opens."""
+    gate_file: Path | None = None
+    """Cross-process gate: block until this file exists."""
+    fail: bool = False
+    transient_failures: int = 0
+    """Fail transiently this many attempts, then behave normally."""
+    warnings: int = 0
+    attempts: int = 0
+    started: threading.Event = field(default_factory=threading.Event)
+
+
+class Plan:
+    def __init__(self) -> None:
+        self.behaviours: dict[str, Behaviour] = {}
+        self.default = Behaviour()
+        self.forgets: list[str] = []
+
+    def __getitem__(self, name: str) -> Behaviour:
+        return self.behaviours.setdefault(name, Behaviour())
+
+    def factory(self, engine_name: str) -> TestEngine:
+        return TestEngine(self)
+
+
+class TestEngine:
+    name = "snapshot"
+
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+
+    def run(self, spec: JobSpec, cancel: threading.Event, emit: Emit) -> None:
+        b = self.plan.behaviours.get(spec.name, self.plan.default)
+        b.attempts += 1
+        b.started.set()
+        while b.gate is not None and not b.gate.is_set():
+            if cancel.wait(0.01):
+                emit(Finished(Status.STOPPED))
+                return
+        while b.gate_file is not None and not b.gate_file.exists():
+            if cancel.wait(0.02):
+                emit(Finished(Status.STOPPED))
+                return
+        if b.attempts <= b.transient_failures:
+            emit(
+                Finished(
+                    Status.FAILED,
+                    error="destination unreachable",
+                    error_type="destination_unreachable",
+                    transient=True,
+                )
+            )
+            return
+        for i in range(b.steps):
+            if cancel.is_set():
+                emit(Finished(Status.STOPPED, files=i))
+                return
+            if b.step_delay:
+                time.sleep(b.step_delay)
+            emit(
+                Progress(
+                    phase="copy",
+                    files_total=b.steps,
+                    files_done=i + 1,
+                    bytes_total=b.steps * 10,
+                    bytes_done=(i + 1) * 10,
+                    current_path=f"file{i}",
+                    warnings=min(i + 1, b.warnings),
+                )
+            )
+            if i < b.warnings:
+                emit(FileWarning(f"file{i}", "unreadable"))
+        if b.fail:
+            emit(Finished(Status.FAILED, files=b.steps, error="disk full", error_type="disk_full"))
+            return
+        emit(
+            Finished(
+                Status.SUCCEEDED,
+                files=b.steps,
+                bytes=b.steps * 10,
+                warnings=b.warnings,
+                snapshot_id=f"snap-{b.attempts}",
+            )
+        )
+
+    def forget(self, spec: JobSpec, policy: object) -> list[object]:
+        self.plan.forgets.append(spec.name)
+        return []

@@ -1,0 +1,295 @@
+"""The scheduler: starts jobs on their cron schedules, in whichever process holds its lock.
+
+Only one process schedules at a time (``locks/scheduler.lock``): the daemon
+if one runs, else the first TUI; the others keep trying and take over when
+it goes away. Who holds it is written to ``scheduler.yaml`` for ``health``.
+
+The last slot handled per job is remembered in ``scheduler-slots.yaml``, so
+after downtime (machine asleep, daemon stopped) a job whose slot passed runs
+once, not once per missed slot, unless its ``missed: skip``. A slot whose
+job is running anywhere is skipped with an INFO note, never queued twice.
+Disabled jobs are never started. The clock is injected so tests can fire a
+schedule without waiting for a real minute (see :meth:`Scheduler.tick`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import portalocker
+
+from tui_backup.core.coordination import scheduler_lock_path
+from tui_backup.core.errors import AlreadyRunning
+from tui_backup.model import schedule as cron
+from tui_backup.model.clock import Clock, from_iso, to_iso
+from tui_backup.model.records import ErrorEvent
+from tui_backup.model.status import Severity
+from tui_backup.store import safefile
+from tui_backup.store.errors import LockTimeout
+from tui_backup.store.locking import file_lock, try_lock
+
+if TYPE_CHECKING:
+    from tui_backup.core.manager import JobManager
+    from tui_backup.model.job import JobSpec
+
+log = logging.getLogger(__name__)
+
+ON_TIME_GRACE = timedelta(minutes=2)
+"""A slot noticed within this long counts as on time; later, as missed."""
+MAX_SLEEP = 30.0
+"""Re-check at least this often (the wall clock can jump; files change)."""
+LOCK_RETRY = 5.0
+"""How often a process without the scheduler lock tries to take it over."""
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """What one tick decided for one job (returned for tests and the daemon's log)."""
+
+    job: str
+    slot: datetime
+    action: str
+    """``started``, ``caught-up``, ``skipped-running``, ``skipped-missed``,
+    ``skipped-breaker``, ``skipped-disabled``, ``failed``."""
+    detail: str = ""
+
+
+class Scheduler:
+    def __init__(
+        self,
+        manager: JobManager,
+        *,
+        clock: Clock | None = None,
+        grace: timedelta = ON_TIME_GRACE,
+        max_sleep: float = MAX_SLEEP,
+    ) -> None:
+        self.manager = manager
+        self.home = manager.home
+        self.clock = clock or manager.clock
+        self.grace = grace
+        self.max_sleep = max_sleep
+        self._lock: portalocker.Lock | None = None
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._mutex = threading.Lock()
+
+    # -- files ---------------------------------------------------------------
+
+    @property
+    def slots_path(self) -> Path:
+        return self.home.root / "scheduler-slots.yaml"
+
+    @property
+    def owner_path(self) -> Path:
+        return self.home.root / "scheduler.yaml"
+
+    def _slots_lock(self) -> Path:
+        return self.home.write_lock("scheduler", "slots")
+
+    def load_slots(self) -> dict[str, datetime]:
+        def parse(data: Any) -> dict[str, datetime]:
+            if data is None:
+                return {}
+            if not isinstance(data, dict):
+                raise ValueError("not a mapping")
+            out: dict[str, datetime] = {}
+            for k, v in data.items():
+                try:
+                    when = from_iso(v)
+                except (TypeError, ValueError):
+                    continue
+                if when is not None:
+                    out[str(k)] = when
+            return out
+
+        loaded = safefile.load(
+            self.slots_path,
+            self._slots_lock(),
+            parse,
+            "scheduler-slots.yaml",
+            timeout=5.0,
+            repair=False,
+        )
+        return loaded.value or {}
+
+    def _save_slot(self, name: str, slot: datetime) -> None:
+        try:
+            with file_lock(self._slots_lock(), 5.0, what="scheduler-slots.yaml"):
+                slots = self.load_slots()
+                slots[name] = slot
+                data = {k: to_iso(v) for k, v in sorted(slots.items())}
+                safefile.write_locked(self.slots_path, safefile.dump(data))
+        except (OSError, LockTimeout):
+            log.warning("could not remember the slot of %s", name, exc_info=True)
+
+    # -- lock ----------------------------------------------------------------
+
+    @property
+    def active(self) -> bool:
+        """True while this process holds the scheduler lock."""
+        return self._lock is not None
+
+    def acquire(self) -> bool:
+        """Take the scheduler lock if free; True when this process schedules."""
+        if self._lock is not None:
+            return True
+        lock = try_lock(scheduler_lock_path(self.home))
+        if lock is None:
+            return False
+        self._lock = lock
+        owner = {
+            "pid": os.getpid(),
+            "host": self.manager.host,
+            "runner": self.manager.runner,
+            "since": to_iso(self.manager.clock()),
+        }
+        try:
+            safefile.write(self.owner_path, self.home.write_lock("scheduler", "owner"), owner, 5.0)
+        except (OSError, LockTimeout):
+            log.warning("could not write %s", self.owner_path, exc_info=True)
+        log.info("scheduler active in this process (%s pid %d)", self.manager.runner, os.getpid())
+        return True
+
+    def release(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+            log.info("scheduler released")
+
+    # -- the decision ---------------------------------------------------------
+
+    def tick(self, now: datetime | None = None) -> list[Action]:
+        """Decide and start what is due at ``now`` (default: the clock). Idempotent per slot."""
+        with self._mutex:
+            now = now or self.clock()
+            slots = self.load_slots()
+            actions: list[Action] = []
+            for spec in self.manager.jobs.list().jobs:
+                if not spec.schedule:
+                    continue
+                action = self._consider(spec, slots.get(spec.name), now)
+                if action is not None:
+                    actions.append(action)
+            return actions
+
+    def _consider(self, spec: JobSpec, last: datetime | None, now: datetime) -> Action | None:
+        assert spec.schedule is not None
+        try:
+            latest = cron.previous_run(spec.schedule, now)
+        except Exception:  # noqa: BLE001 - invalid schedules are rejected on load
+            return None
+        if last is None:
+            # First sight of this job: start counting from now, fire nothing from the past.
+            self._save_slot(spec.name, latest)
+            return None
+        if latest <= last:
+            return None
+        self._save_slot(spec.name, latest)  # before starting: a crash must not fire it twice
+        missed = now - latest > self.grace
+        if not spec.enabled:
+            return Action(spec.name, latest, "skipped-disabled")
+        if missed and spec.missed == "skip":
+            log.info("%s: missed the run of %s (missed: skip)", spec.name, to_iso(latest))
+            return Action(spec.name, latest, "skipped-missed")
+        if self.manager.is_running_anywhere(spec.name):
+            log.info(
+                "%s: scheduled run of %s skipped: the job is still running",
+                spec.name,
+                to_iso(latest),
+            )
+            return Action(spec.name, latest, "skipped-running")
+        decision = self.manager.breakers.allow_scheduled(spec.destination)
+        if not decision.allowed:
+            log.warning("%s: scheduled run skipped: %s", spec.name, decision.reason)
+            self.manager.record_error(
+                ErrorEvent(
+                    severity=Severity.MEDIUM,
+                    component="scheduler",
+                    error_type="skipped_circuit_open",
+                    message=f"{spec.name}: scheduled run skipped: {decision.reason}",
+                    job_name=spec.name,
+                ),
+                dedupe=True,
+            )
+            return Action(spec.name, latest, "skipped-breaker", decision.reason)
+        trigger = "catch-up" if missed else "schedule"
+        if decision.probe:
+            trigger = "probe"
+        try:
+            run_id = self.manager.start(spec.name, trigger=trigger)
+        except AlreadyRunning:
+            log.info("%s: scheduled run skipped: the job is already running", spec.name)
+            return Action(spec.name, latest, "skipped-running")
+        except Exception as exc:
+            log.exception("%s: scheduled run could not start", spec.name)
+            self.manager.record_error(
+                ErrorEvent(
+                    severity=Severity.HIGH,
+                    component="scheduler",
+                    error_type="schedule_start_failed",
+                    message=f"{spec.name}: the scheduled run could not start: {exc}",
+                    job_name=spec.name,
+                )
+            )
+            return Action(spec.name, latest, "failed", str(exc))
+        log.info(
+            "%s: %s run %s for the slot of %s",
+            spec.name,
+            "catch-up" if missed else "scheduled",
+            run_id,
+            to_iso(latest),
+        )
+        return Action(spec.name, latest, "caught-up" if missed else "started", run_id)
+
+    def next_due(self, now: datetime | None = None) -> datetime | None:
+        """The earliest next slot of any enabled scheduled job."""
+        now = now or self.clock()
+        times = [
+            cron.next_run(spec.schedule, now)
+            for spec in self.manager.jobs.list().jobs
+            if spec.schedule and spec.enabled
+        ]
+        return min(times) if times else None
+
+    # -- the thread -------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="tui-backup-scheduler", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+        self._thread = None
+        self.release()
+
+    def wake(self) -> None:
+        """Re-evaluate now (a job file changed, a run ended)."""
+        self._wake.set()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            if not self.acquire():
+                self._wake.clear()
+                self._stop.wait(LOCK_RETRY)
+                continue
+            self._wake.clear()
+            try:
+                self.tick()
+                due = self.next_due()
+            except Exception:
+                log.exception("scheduler tick failed")
+                due = None
+            sleep = self.max_sleep
+            if due is not None:
+                sleep = min(sleep, max(0.05, (due - self.clock()).total_seconds() + 0.05))
+            self._wake.wait(sleep)

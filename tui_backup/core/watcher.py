@@ -1,0 +1,154 @@
+"""Watch ``jobs/`` and ``state/`` so other processes' runs and hand edits show up live.
+
+watchfiles (inotify on Linux) reports changes within its debounce (200 ms
+here). Where it cannot work (inotify watches exhausted, a filesystem without
+notifications such as some network mounts) we fall back to polling the two
+directories once a second and say so with ``WatchStatus(mode="polling")``,
+so a person knows why updates may lag.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from tui_backup.core.events import WatchStatus
+from tui_backup.model.job import is_valid_name
+from tui_backup.store.paths import Home
+
+log = logging.getLogger(__name__)
+
+POLL_INTERVAL = 1.0
+DEBOUNCE_MS = 200
+
+OnChange = Callable[[frozenset[str], frozenset[str]], None]
+OnStatus = Callable[[WatchStatus], None]
+
+
+def job_name_for(path: Path, home: Home) -> str | None:
+    """The job a changed file belongs to, or None for files we do not care about."""
+    parent = path.parent
+    if parent not in (home.jobs_dir, home.state_dir):
+        return None
+    name = path.name
+    if name.startswith("."):
+        return None  # temp files of atomic writes
+    if name.endswith(".yaml"):
+        stem = name[: -len(".yaml")]
+    elif parent == home.state_dir and name.endswith(".stop"):
+        stem = name[: -len(".stop")]
+    else:
+        return None  # .bak, .corrupt-*, anything else
+    return stem if is_valid_name(stem) else None
+
+
+class Watcher:
+    def __init__(
+        self,
+        home: Home,
+        on_change: OnChange,
+        on_status: OnStatus,
+        *,
+        force_polling: bool = False,
+        poll_interval: float = POLL_INTERVAL,
+    ) -> None:
+        self.home = home
+        self.on_change = on_change
+        self.on_status = on_status
+        self.force_polling = force_polling
+        self.poll_interval = poll_interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.mode = "starting"
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="tui-backup-watcher", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+        self._thread = None
+
+    def _status(self, mode: str, detail: str = "") -> None:
+        if mode != self.mode:
+            self.mode = mode
+            self.on_status(WatchStatus(mode, detail))
+
+    def _run(self) -> None:
+        if not self.force_polling:
+            try:
+                self._watch()
+                return
+            except Exception as exc:  # noqa: BLE001 - any failure means: poll instead
+                if self._stop.is_set():
+                    return
+                log.warning("file watching failed (%s); polling every second instead", exc)
+                self._status("polling", f"file notifications unavailable: {exc}")
+        else:
+            self._status("polling", "polling was requested")
+        self._poll()
+
+    def _watch(self) -> None:
+        import watchfiles
+
+        dirs = [self.home.jobs_dir, self.home.state_dir]
+        for d in dirs:
+            d.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self._status("live")
+        for changes in watchfiles.watch(
+            *dirs,
+            watch_filter=None,
+            debounce=DEBOUNCE_MS,
+            step=50,
+            stop_event=self._stop,
+            recursive=False,
+            raise_interrupt=False,
+            rust_timeout=1000,
+            yield_on_timeout=False,
+        ):
+            names = {job_name_for(Path(p), self.home) for _change, p in changes}
+            names.discard(None)
+            if names:
+                self.on_change(frozenset(n for n in names if n), frozenset())
+            if self._stop.is_set():
+                return
+
+    def _scan(self) -> dict[str, tuple[int, int, int]]:
+        seen: dict[str, tuple[int, int, int]] = {}
+        for d in (self.home.jobs_dir, self.home.state_dir):
+            for entry in d.iterdir():
+                name = job_name_for(entry, self.home)
+                if name is None:
+                    continue
+                try:
+                    st = entry.stat()
+                except FileNotFoundError:
+                    continue
+                seen[f"{d.name}/{entry.name}"] = (st.st_mtime_ns, st.st_size, st.st_ino)
+        return seen
+
+    def _poll(self) -> None:
+        previous: dict[str, tuple[int, int, int]] | None = None
+        while not self._stop.is_set():
+            try:
+                current = self._scan()
+            except OSError as exc:
+                self._status("unreachable", f"cannot read {self.home.root}: {exc}")
+                self._stop.wait(self.poll_interval)
+                continue
+            if self.mode == "unreachable":
+                self._status("polling", "the home is readable again")
+            if previous is not None:
+                changed = {
+                    k for k in current.keys() | previous.keys() if current.get(k) != previous.get(k)
+                }
+                names = {job_name_for(self.home.root / k, self.home) for k in changed}
+                names.discard(None)
+                if names:
+                    self.on_change(frozenset(n for n in names if n), frozenset())
+            previous = current
+            self._stop.wait(self.poll_interval)
