@@ -102,8 +102,16 @@ def write_locked(path: Path, raw: bytes) -> None:
     The file first, then its ``.bak`` copy: a crash between the two leaves the
     new version in the file and the previous one in ``.bak``, both valid.
     """
+    _remove_stale_temps(path)
     atomic_write(path, raw, keep_backup=False)
     atomic_write(backup_path(path), raw, keep_backup=False)
+
+
+def _remove_stale_temps(path: Path) -> None:
+    """Delete temp files a killed writer left behind: under the lock, none is live."""
+    for tmp in path.parent.glob(f".{path.name}.*.tmp"):
+        with contextlib.suppress(OSError):
+            tmp.unlink()
 
 
 def _is_fresh(path: Path) -> bool:
