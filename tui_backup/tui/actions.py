@@ -1,0 +1,157 @@
+"""Commands on the core, each in its own thread worker ending in a typed message.
+
+Every call here may block (file locks, SQLite, engines), so none runs on the
+UI thread. Failures become :class:`ActionFailed` (an error toast); successes
+a short :class:`ActionSucceeded`. The mixin is used by ``BackupApp`` only;
+it is split out so the app module stays about wiring.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from textual import work
+
+from tui_backup.core.errors import AlreadyRunning, OperationFailed, VersionConflict
+from tui_backup.tui.messages import (
+    ActionFailed,
+    ActionSucceeded,
+    ErrorsLoaded,
+    JobsLoaded,
+)
+
+if TYPE_CHECKING:
+    from textual.message import Message
+
+    from tui_backup.core.manager import JobManager
+
+
+def readable(exc: BaseException) -> str:
+    """One line a person can act on; the class name only when the text is empty."""
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__
+
+
+class JobActions:
+    """Thread workers that talk to the manager; mixed into the app."""
+
+    manager: JobManager
+
+    if TYPE_CHECKING:
+
+        def post_message(self, message: Message) -> bool: ...
+
+        def call_from_thread(self, callback: Any, *args: Any) -> Any: ...
+
+        main_screen: Any
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="load-jobs")
+    def load_jobs(self) -> None:
+        views = self.manager.list_jobs()
+        issues = tuple(
+            f"{i.name}: {i.message}" for i in getattr(self.manager, "job_issues", tuple)()
+        )
+        self.post_message(JobsLoaded(views, issues))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="load-errors")
+    def load_errors(self) -> None:
+        main = self.main_screen
+        flt = main.error_filter if main is not None else None
+        query = flt.query() if flt is not None else {"unresolved": True}
+        events = self.manager.errors(**query)
+        stats = self.manager.error_stats()
+        self.post_message(ErrorsLoaded(events, stats.unresolved, stats.total))
+
+    @work(thread=True, exit_on_error=False, group="job-command")
+    def run_job(self, name: str) -> None:
+        start = getattr(self.manager, "start", None)
+        if start is None:
+            self.post_message(
+                ActionFailed("run", name, "running jobs is not available in this build yet")
+            )
+            return
+        try:
+            start(name, trigger="manual")
+        except AlreadyRunning as exc:
+            self.post_message(ActionFailed("run", name, readable(exc)))
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a toast
+            self.post_message(ActionFailed("run", name, f"{name}: {readable(exc)}"))
+        else:
+            self.post_message(ActionSucceeded("run", name, f"{name}: started"))
+
+    @work(thread=True, exit_on_error=False, group="job-command")
+    def stop_job(self, name: str) -> None:
+        stop = getattr(self.manager, "stop", None)
+        if stop is None:
+            self.post_message(ActionFailed("stop", name, "stopping is not available yet"))
+            return
+        try:
+            stopped = stop(name)
+        except Exception as exc:  # noqa: BLE001
+            self.post_message(ActionFailed("stop", name, f"{name}: {readable(exc)}"))
+            return
+        if stopped is False:
+            self.post_message(ActionFailed("stop", name, f"{name} is not running"))
+        else:
+            self.post_message(ActionSucceeded("stop", name, f"{name}: stop requested"))
+
+    @work(thread=True, exit_on_error=False, group="job-command")
+    def delete_job(self, name: str, *, purge_data: bool, version: int) -> None:
+        try:
+            self.manager.delete(name, purge_data=purge_data, expected_version=version)
+        except VersionConflict as exc:
+            self.post_message(
+                ActionFailed(
+                    "delete", name, f"{readable(exc)} — it changed on disk; look again first"
+                )
+            )
+        except (OperationFailed, Exception) as exc:  # noqa: BLE001
+            self.post_message(ActionFailed("delete", name, f"{name}: {readable(exc)}"))
+        else:
+            what = "job and its backup data" if purge_data else "job (backup data kept)"
+            self.post_message(ActionSucceeded("delete", name, f"{name}: {what} deleted"))
+
+    @work(thread=True, exit_on_error=False, group="job-command")
+    def verify_job(self, name: str) -> None:
+        try:
+            from tui_backup.core import snapshots
+        except ImportError:
+            self.post_message(ActionFailed("verify", name, "verify is not available yet"))
+            return
+        self.post_message(ActionSucceeded("verify", name, f"{name}: verifying…"))
+        try:
+            report = snapshots.verify(self.manager, name)
+        except Exception as exc:  # noqa: BLE001
+            self.post_message(ActionFailed("verify", name, f"{name}: {readable(exc)}"))
+            return
+        problems = getattr(report, "problems", ())
+        if problems:
+            first = problems[0]
+            self.post_message(
+                ActionFailed(
+                    "verify",
+                    name,
+                    f"{name}: {len(problems)} problem(s), e.g. {first.path}: {first.reason}",
+                )
+            )
+        else:
+            files = getattr(report, "files_checked", 0)
+            self.post_message(ActionSucceeded("verify", name, f"{name}: verified, {files} files"))
+
+    @work(thread=True, exit_on_error=False, group="error-command")
+    def resolve_error(self, event_id: int) -> None:
+        try:
+            done = self.manager.resolve_error(event_id)
+        except Exception as exc:  # noqa: BLE001
+            self.post_message(ActionFailed("resolve", None, readable(exc)))
+            return
+        if done:
+            self.post_message(ActionSucceeded("resolve", None, f"Error #{event_id} resolved"))
+        self.call_from_thread(self.load_errors)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="settings")
+    def save_theme(self, theme: str) -> None:
+        try:
+            self.manager.save_settings(theme=theme)
+        except Exception as exc:  # noqa: BLE001
+            self.post_message(ActionFailed("save the theme", None, f"config.yaml: {readable(exc)}"))

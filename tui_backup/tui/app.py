@@ -1,0 +1,379 @@
+"""The Textual application: wires the core to the screens.
+
+The app owns the :class:`~tui_backup.core.manager.JobManager`, subscribes to
+it through a :class:`~tui_backup.tui.bridge.CoreBridge`, loads themes and the
+key map, and runs every blocking call on the core in a thread worker (see
+``actions.py``). Screens only ask the app; they never import the store.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from pathlib import Path
+
+from textual import work
+from textual.app import App, SystemCommand
+from textual.screen import Screen
+
+from tui_backup.core.config import DEFAULT_THEME
+from tui_backup.core.manager import JobManager
+from tui_backup.core.views import JobView
+from tui_backup.model.clock import Clock, utcnow
+from tui_backup.store.paths import Home
+from tui_backup.tui.actions import JobActions
+from tui_backup.tui.bridge import CoreBridge
+from tui_backup.tui.formatting import tilde
+from tui_backup.tui.keymap import APP_BINDINGS, MAIN_BINDINGS, binding_ids, check_keymap
+from tui_backup.tui.messages import (
+    ActionFailed,
+    ActionSucceeded,
+    ErrorLogged,
+    ErrorsLoaded,
+    FileWarned,
+    JobsChanged,
+    JobsLoaded,
+    RunEnded,
+    WatchChanged,
+)
+from tui_backup.tui.screens.main import MainScreen
+from tui_backup.tui.themes import load_themes, next_theme, variable_defaults
+from tui_backup.tui.widgets.error_log import ErrorLog
+from tui_backup.tui.widgets.job_table import JobTable
+
+MIN_REDRAW_INTERVAL = 0.1
+"""At most ten job-table updates per second, however many jobs run."""
+
+
+class BackupApp(JobActions, App[int]):
+    """tui-backup's TUI over one home directory."""
+
+    TITLE = "tui-backup"
+    CSS_PATH = "app.tcss"
+    BINDINGS = APP_BINDINGS
+    ENABLE_COMMAND_PALETTE = True
+
+    def __init__(
+        self,
+        home: Home,
+        *,
+        clock: Clock | None = None,
+        watch: bool = True,
+        scheduler: bool = True,
+        manager: JobManager | None = None,
+        start_jobs: Iterable[str] = (),
+        home_label: str | None = None,
+    ) -> None:
+        self.home = home
+        self.clock: Clock = clock or utcnow
+        self.manager = manager or JobManager(home, runner="tui", clock=self.clock)
+        self.home_label = home_label or tilde(str(home.root))
+        self.use_watch = watch
+        self.use_scheduler = scheduler
+        self.start_jobs = tuple(start_jobs)
+        self.bridge = CoreBridge(self.post_message)
+        self._unsubscribe: Callable[[], None] | None = None
+        self._last_redraw = 0.0
+        self._redraw_pending = False
+        self.quit_when_idle = False
+        self.theme_load = load_themes(home.themes_dir)
+        self.user_keymap = dict(self.manager.settings.keymap_dict)
+        self._startup_problems: list[str] = []
+        super().__init__()
+        for theme in self.theme_load.themes:
+            self.register_theme(theme)
+        self.theme = self._initial_theme()
+        self.set_keymap(self.user_keymap)
+
+    # -- start-up and shut-down ------------------------------------------------
+
+    def _initial_theme(self) -> str:
+        wanted = self.manager.settings.theme
+        problems = list(self.theme_load.problems)
+        if wanted not in self.available_themes:
+            fallback = DEFAULT_THEME if DEFAULT_THEME in self.available_themes else "textual-dark"
+            problems.append(f"theme {wanted!r} is not available; using {fallback}")
+            wanted = fallback
+        if problems:
+            self._startup_problems.append("Theme problems:\n" + "\n".join(problems))
+        return wanted
+
+    def get_theme_variable_defaults(self) -> dict[str, str]:
+        return variable_defaults()
+
+    def on_mount(self) -> None:
+        known = binding_ids(
+            [MAIN_BINDINGS, APP_BINDINGS, JobTable.BINDINGS, ErrorLog.BINDINGS]  # type: ignore[list-item]
+        )
+        self._startup_problems += check_keymap(self.user_keymap, known)
+        if self.manager.settings_store.problem:
+            self._startup_problems.append(self.manager.settings_store.problem)
+        self._unsubscribe = self.manager.subscribe(self.bridge)
+        self.push_screen(MainScreen())
+        for problem in self._startup_problems:
+            self.notify(problem, severity="error", timeout=10)
+        self.load_jobs()
+        self.load_errors()
+        self._start_core_services()
+
+    @work(thread=True, exit_on_error=False, group="core-services")
+    def _start_core_services(self) -> None:
+        """Watch the home and run the scheduler (both may take a moment to start)."""
+        if self.use_watch:
+            start = getattr(self.manager, "start_watching", None)
+            if start is not None:
+                start()
+        else:
+            self.post_message(WatchChanged("off", "watching disabled"))
+        if self.use_scheduler:
+            start = getattr(self.manager, "start_scheduler", None)
+            if start is not None:
+                start()
+        for name in self.start_jobs:
+            self.call_from_thread(self.run_job, name)
+
+    def _stop_core_services(self, stop_running: bool) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        shutdown = getattr(self.manager, "shutdown", None)
+        if shutdown is not None:
+            shutdown(stop_running=stop_running)
+        else:
+            self.manager.close()
+
+    async def action_quit(self) -> None:
+        """``ctrl+q`` and the palette's Quit go through the same question as ``q``."""
+        self.action_request_quit()
+
+    def action_request_quit(self) -> None:
+        running = self.running_here()
+        if not running:
+            self.exit(0)
+            return
+        from tui_backup.tui.screens.quit import QuitScreen
+
+        def chosen(choice: str | None) -> None:
+            if choice == "stop":
+                self.notify(f"Stopping {len(running)} run(s)…", timeout=3)
+                self._stop_all_and_exit()
+            elif choice == "wait":
+                self.quit_when_idle = True
+                self.notify(
+                    "tui-backup will close when the running jobs finish. "
+                    "Press q again to change your mind.",
+                    timeout=6,
+                )
+
+        self.quit_when_idle = False
+        self.push_screen(QuitScreen(running), chosen)
+
+    @work(thread=True, exit_on_error=False, group="quit")
+    def _stop_all_and_exit(self) -> None:
+        self._stop_core_services(stop_running=True)
+        self.call_from_thread(self.exit, 0)
+
+    def on_unmount(self) -> None:
+        self._stop_core_services(stop_running=True)
+
+    # -- what screens ask ------------------------------------------------------
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    def running_here(self) -> tuple[str, ...]:
+        running = getattr(self.manager, "running_here", None)
+        return tuple(running()) if running is not None else ()
+
+    def is_here(self, name: str) -> bool:
+        return self.manager.is_local(name)
+
+    @property
+    def main_screen(self) -> MainScreen | None:
+        for screen in self.screen_stack:
+            if isinstance(screen, MainScreen):
+                return screen
+        return None
+
+    def view(self, name: str) -> JobView | None:
+        main = self.main_screen
+        return main.jobs.views.get(name) if main else None
+
+    # -- core events -----------------------------------------------------------
+
+    def on_jobs_changed(self, _: JobsChanged) -> None:
+        """Drain the bridge, at most ten times a second."""
+        wait = MIN_REDRAW_INTERVAL - (time.monotonic() - self._last_redraw)
+        if wait > 0:
+            if not self._redraw_pending:
+                self._redraw_pending = True
+                self.set_timer(wait, self._redraw_jobs)
+            return
+        self._redraw_jobs()
+
+    def _redraw_jobs(self) -> None:
+        self._redraw_pending = False
+        self._last_redraw = time.monotonic()
+        pending = self.bridge.drain()
+        if not pending:
+            return
+        with self.batch_update():
+            for screen in self.screen_stack:
+                apply = getattr(screen, "apply_job_changes", None)
+                if apply is not None:
+                    apply(pending)
+        if self.quit_when_idle and not self.running_here():
+            self.exit(0)
+
+    def on_jobs_loaded(self, message: JobsLoaded) -> None:
+        main = self.main_screen
+        if main is not None:
+            main.jobs.set_views(message.views)
+            main.update_counts()
+        for issue in message.issues:
+            self.notify(issue, severity="warning", timeout=8)
+        self._last_redraw = time.monotonic()
+
+    def on_errors_loaded(self, message: ErrorsLoaded) -> None:
+        main = self.main_screen
+        if main is not None:
+            main.on_errors_loaded(message)
+
+    def on_run_ended(self, message: RunEnded) -> None:
+        run = message.run
+        if str(run.status) == "succeeded":
+            self.notify(
+                f"{run.job_name}: backup done, {run.files} files"
+                + (f", {run.warnings} warnings" if run.warnings else ""),
+                title="Backup finished",
+                timeout=4,
+            )
+        elif str(run.status) == "failed":
+            self.notify(
+                f"{run.job_name}: {run.error or 'failed'}",
+                title="Backup failed",
+                severity="error",
+                timeout=10,
+            )
+        elif str(run.status) in ("stopped", "interrupted"):
+            self.notify(f"{run.job_name}: {run.status}", severity="warning", timeout=5)
+
+    def on_error_logged(self, message: ErrorLogged) -> None:
+        event = message.event
+        # A failed run already has its own toast (RunEnded); repeat only other failures.
+        if event.severity.rank >= 2 and not event.component.startswith("engine"):
+            self.notify(
+                f"{event.job_name + ': ' if event.job_name else ''}{event.message}",
+                title=f"{event.severity} · {event.component}",
+                severity="error",
+                timeout=8,
+            )
+        self.load_errors()
+
+    def on_file_warned(self, message: FileWarned) -> None:
+        """File warnings are counted on the card; the log gets the details."""
+
+    def on_watch_changed(self, message: WatchChanged) -> None:
+        main = self.main_screen
+        if main is not None:
+            main.header.watch_mode = message.mode
+        if message.mode == "unreachable":
+            self.notify(
+                f"The home directory is unreachable: {message.detail}",
+                severity="error",
+                timeout=10,
+            )
+
+    def on_action_succeeded(self, message: ActionSucceeded) -> None:
+        self.notify(message.text, timeout=3)
+
+    def on_action_failed(self, message: ActionFailed) -> None:
+        self.notify(message.text, title=f"Could not {message.action}", severity="error", timeout=8)
+
+    # -- themes ----------------------------------------------------------------
+
+    def action_next_theme(self) -> None:
+        self.theme = next_theme(self.theme_load.names, self.theme)
+        self.notify(f"Theme: {self.theme}", timeout=2)
+        self.save_theme(self.theme)
+
+    # -- screens ---------------------------------------------------------------
+
+    def action_help(self) -> None:
+        from tui_backup.tui.screens.help import HelpScreen
+
+        self.push_screen(HelpScreen())
+
+    def open_editor(self, name: str | None) -> None:
+        from tui_backup.tui.screens.editor import JobEditorScreen
+
+        self.push_screen(JobEditorScreen(self.manager, name, clock=self.clock))
+
+    def open_details(self, name: str) -> None:
+        from tui_backup.tui.screens.details import DetailsScreen
+
+        self.push_screen(DetailsScreen(name))
+
+    def open_delete(self, name: str) -> None:
+        from tui_backup.tui.screens.delete import DeleteJobScreen
+
+        view = self.view(name)
+        if view is None:
+            return
+
+        def chosen(purge: bool | None) -> None:
+            if purge is not None:
+                self.delete_job(name, purge_data=purge, version=view.spec.version)
+
+        self.push_screen(DeleteJobScreen(view.spec), chosen)
+
+    def open_restore(self, name: str) -> None:
+        from tui_backup.tui.screens.restore import RestoreScreen
+
+        self.push_screen(RestoreScreen(name))
+
+    def open_error(self, event_id: int) -> None:
+        from tui_backup.tui.screens.error_detail import ErrorDetailScreen
+
+        self.push_screen(ErrorDetailScreen(event_id))
+
+    # -- command palette -------------------------------------------------------
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        """Every action, and every action on every job, reachable by typing."""
+        yield SystemCommand("New job", "Create a job in the editor", lambda: self.open_editor(None))
+        yield SystemCommand("Next theme", "Cycle the colour theme", self.action_next_theme)
+        yield SystemCommand("Help", "Every key", self.action_help)
+        yield SystemCommand("Quit", "Quit tui-backup", self.action_request_quit)
+        main = self.main_screen
+        if main is not None:
+            yield SystemCommand("Filter jobs", "Filter by name or status", main.action_filter)
+            yield SystemCommand("Error log", "Focus the error log", main.action_focus_errors)
+            for name in sorted(main.jobs.views):
+                yield from self._job_commands(name)
+        yield from super().get_system_commands(screen)
+
+    def _job_commands(self, name: str) -> Iterable[SystemCommand]:
+        def bind(fn: Callable[[str], object]) -> Callable[[], object]:
+            return lambda: fn(name)
+
+        for verb, help_text, fn in (
+            ("Run", "run now", self.run_job),
+            ("Stop", "stop its run", self.stop_job),
+            ("Details", "spec, history, snapshots, errors", self.open_details),
+            ("Edit", "open in the editor", self.open_editor),
+            ("Restore", "restore files from a snapshot", self.open_restore),
+            ("Verify", "check the newest snapshot", self.verify_job),
+            ("Delete", "delete the job (asks)", self.open_delete),
+        ):
+            yield SystemCommand(f"{verb} {name}", f"{name}: {help_text}", bind(fn))
+
+
+def run_app(home: Home | Path | str, *, start_jobs: Iterable[str] = ()) -> int:
+    """Open the TUI on ``home``; returns the process exit code."""
+    if not isinstance(home, Home):
+        home = Home.resolve(home)
+    app = BackupApp(home, start_jobs=start_jobs)
+    result = app.run()
+    return int(result or 0)

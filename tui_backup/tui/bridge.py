@@ -1,0 +1,88 @@
+"""Hands the core's events (on the core's thread) over to the Textual app.
+
+The core calls subscribers on its own consumer thread. We never touch a
+widget there: job changes are merged into a buffer under a lock and the app
+is rung with one :class:`~tui_backup.tui.messages.JobsChanged` doorbell,
+which the app drains on its own thread. However many progress events arrive,
+the screen sees the newest view of each job once per drain.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from textual.message import Message
+
+from tui_backup.core.events import (
+    ErrorRecorded,
+    JobsRemoved,
+    JobsUpdated,
+    ManagerEvent,
+    RunFinished,
+    WarningRaised,
+    WatchStatus,
+)
+from tui_backup.core.views import JobView
+from tui_backup.tui.messages import ErrorLogged, FileWarned, JobsChanged, RunEnded, WatchChanged
+
+
+@dataclass
+class PendingChanges:
+    """What changed since the last drain: newest view per job, and removals."""
+
+    updated: dict[str, JobView] = field(default_factory=dict)
+    removed: set[str] = field(default_factory=set)
+
+    def __bool__(self) -> bool:
+        return bool(self.updated or self.removed)
+
+
+class CoreBridge:
+    """Subscribes to a manager and posts typed messages to ``post`` (thread-safe)."""
+
+    def __init__(self, post: Callable[[Message], object]) -> None:
+        self._post = post
+        self._lock = threading.Lock()
+        self._pending = PendingChanges()
+        self._rung = False
+        self.events_seen = 0
+
+    def __call__(self, event: ManagerEvent) -> None:
+        """The subscriber; runs on the core's thread."""
+        self.events_seen += 1
+        if isinstance(event, JobsUpdated):
+            self._merge(updated=event.views)
+        elif isinstance(event, JobsRemoved):
+            self._merge(removed=event.names)
+        elif isinstance(event, RunFinished):
+            self._post(RunEnded(event.run))
+        elif isinstance(event, ErrorRecorded):
+            self._post(ErrorLogged(event.event))
+        elif isinstance(event, WarningRaised):
+            self._post(FileWarned(event.job_name, event.warning.path, event.warning.reason))
+        elif isinstance(event, WatchStatus):
+            self._post(WatchChanged(event.mode, event.detail))
+
+    def _merge(
+        self, updated: tuple[JobView, ...] = (), removed: frozenset[str] = frozenset()
+    ) -> None:
+        with self._lock:
+            for view in updated:
+                self._pending.updated[view.name] = view
+                self._pending.removed.discard(view.name)
+            for name in removed:
+                self._pending.updated.pop(name, None)
+                self._pending.removed.add(name)
+            ring = not self._rung
+            self._rung = True
+        if ring:
+            self._post(JobsChanged())
+
+    def drain(self) -> PendingChanges:
+        """Take everything buffered so far (on the app's thread)."""
+        with self._lock:
+            pending, self._pending = self._pending, PendingChanges()
+            self._rung = False
+        return pending

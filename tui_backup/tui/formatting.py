@@ -1,0 +1,129 @@
+"""Short, human readings of sizes, durations, times and paths for narrow screens.
+
+Everything here is pure so the job table, the details screen and the tests
+agree on one wording, and a card at 80 columns never wraps unexpectedly.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta
+
+_UNITS = ("B", "KB", "MB", "GB", "TB", "PB")
+
+
+def human_bytes(value: float) -> str:
+    """``1.2 MB``; decimal units like ``du --si`` and rsync's progress output."""
+    size = float(value)
+    for unit in _UNITS:
+        if abs(size) < 1000 or unit == _UNITS[-1]:
+            if unit == "B":
+                return f"{int(size)} B"
+            return f"{size:.1f} {unit}" if size < 100 else f"{size:.0f} {unit}"
+        size /= 1000
+    return f"{size:.0f} PB"  # pragma: no cover - loop always returns
+
+
+def human_count(value: int) -> str:
+    """``1.2k`` for large file counts so two counters fit on one short line."""
+    if value < 10_000:
+        return str(value)
+    if value < 1_000_000:
+        return f"{value / 1000:.1f}k"
+    return f"{value / 1_000_000:.1f}M"
+
+
+def human_duration(seconds: float | None) -> str:
+    """``3s``, ``4m 05s``, ``2h 10m``; an em dash when unknown."""
+    if seconds is None or seconds < 0:
+        return "—"
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, sec = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m {sec:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours}h {minutes:02d}m"
+    return f"{hours // 24}d {hours % 24}h"
+
+
+def human_ago(when: datetime | None, now: datetime) -> str:
+    """``5m ago``; the clock is injected so snapshots of the screen are stable."""
+    if when is None:
+        return "never"
+    delta = (now - when).total_seconds()
+    if delta < 0:
+        return "just now"
+    if delta < 60:
+        return f"{int(delta)}s ago"
+    if delta < 3600:
+        return f"{int(delta // 60)}m ago"
+    if delta < 86400 * 2:
+        return f"{int(delta // 3600)}h ago"
+    return f"{int(delta // 86400)}d ago"
+
+
+def human_when(when: datetime | None, now: datetime) -> str:
+    """A future time as the shortest unambiguous local reading: ``14:05``, ``Tue 02:00``."""
+    if when is None:
+        return "—"
+    local = when.astimezone()
+    today = now.astimezone()
+    if local.date() == today.date():
+        return local.strftime("%H:%M")
+    if local - today < timedelta(days=6):
+        return local.strftime("%a %H:%M")
+    return local.strftime("%Y-%m-%d %H:%M")
+
+
+def local_stamp(when: datetime | None) -> str:
+    """A full local timestamp for detail views and the error log."""
+    if when is None:
+        return "—"
+    return when.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def tilde(path: str) -> str:
+    """Replace the user's home with ``~`` (shorter, and stable across test machines)."""
+    home = os.path.expanduser("~")
+    if home not in ("", "/") and (path == home or path.startswith(home + os.sep)):
+        return "~" + path[len(home) :]
+    return path
+
+
+def shorten_path(path: str, width: int) -> str:
+    """Fit ``path`` into ``width`` cells keeping its head and its last components.
+
+    The end of a path names what is backed up, so we drop the middle:
+    ``~/projects/…/site/static``.
+    """
+    text = tilde(path)
+    if len(text) <= width:
+        return text
+    if width <= 1:
+        return "…"[:width]
+    parts = text.split(os.sep)
+    tail: list[str] = []
+    used = 0
+    for part in reversed(parts[1:]):
+        if used + len(part) + 1 > width - len(parts[0]) - 2:
+            break
+        tail.insert(0, part)
+        used += len(part) + 1
+    if tail:
+        candidate = f"{parts[0]}{os.sep}…{os.sep}{os.sep.join(tail)}"
+        if len(candidate) <= width:
+            return candidate
+    last = parts[-1] or text
+    if len(last) + 2 <= width:
+        return f"…{os.sep}{last}"
+    return "…" + text[-(width - 1) :]
+
+
+def clip(text: str, width: int) -> str:
+    """Cut ``text`` to ``width`` cells with an ellipsis."""
+    if width <= 0:
+        return ""
+    return text if len(text) <= width else text[: max(0, width - 1)] + "…"

@@ -1,0 +1,182 @@
+"""The job editor's form values <-> the job YAML mapping.
+
+The form never validates on its own: it turns what was typed into the same
+mapping a person would write in ``jobs/<name>.yaml`` and hands it to the
+model's ``parse_job``, so the editor, the CLI and hand edits share one set of
+rules and messages. Only shapes the YAML cannot express in one text box
+(lists, argv lists, ``NAME=value`` pairs) are split here.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+from typing import Any
+
+from tui_backup.model.job import HOOK_STAGES, JobSpec
+from tui_backup.model.problems import Problem
+from tui_backup.model.retention import COUNT_KEYS
+
+RETENTION_FIELDS = (*COUNT_KEYS, "keep_within")
+
+TEXT_FIELDS = (
+    "name",
+    "description",
+    "sources",
+    "destination",
+    "schedule",
+    "exclude",
+    *RETENTION_FIELDS,
+    "retries",
+    "hook_timeout",
+    "max_age",
+    "env",
+    *(f"hooks_{s}" for s in HOOK_STAGES),
+)
+
+
+@dataclass
+class FormValues:
+    """What the widgets hold, as text (plus the two choices and the switch)."""
+
+    text: dict[str, str]
+    engine: str = "snapshot"
+    missed: str = "run"
+    enabled: bool = True
+
+
+def split_list(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _number(text: str) -> int | str:
+    """An integer when it is one; otherwise the text, for parse_job to refuse."""
+    try:
+        return int(text.strip())
+    except ValueError:
+        return text.strip()
+
+
+def split_commands(text: str) -> list[list[str]]:
+    """``curl -fsS URL ; sh -c 'echo hi'`` -> two argv lists (no shell involved)."""
+    lexer = shlex.shlex(text, posix=True, punctuation_chars=";")
+    lexer.whitespace_split = True
+    commands: list[list[str]] = [[]]
+    for token in lexer:
+        if token and set(token) == {";"}:
+            commands.append([])
+        else:
+            commands[-1].append(token)
+    return [c for c in commands if c]
+
+
+def join_commands(commands: tuple[tuple[str, ...], ...]) -> str:
+    return " ; ".join(shlex.join(argv) for argv in commands)
+
+
+def to_mapping(
+    values: FormValues, version: int, extra_retention: dict[str, Any]
+) -> tuple[dict[str, Any], list[Problem]]:
+    """The YAML mapping for ``parse_job`` and the problems only the form can see."""
+    t = {k: values.text.get(k, "") for k in TEXT_FIELDS}
+    problems: list[Problem] = []
+    data: dict[str, Any] = {
+        "name": t["name"].strip(),
+        "sources": split_list(t["sources"]),
+        "destination": t["destination"].strip(),
+        "engine": values.engine,
+        "enabled": values.enabled,
+        "version": version,
+    }
+    if t["description"].strip():
+        data["description"] = t["description"].strip()
+    if t["schedule"].strip():
+        data["schedule"] = t["schedule"].strip()
+    if values.missed != "run":
+        data["missed"] = values.missed
+    if t["exclude"].strip():
+        data["exclude"] = split_list(t["exclude"])
+    retention: dict[str, Any] = dict(extra_retention)
+    for key in COUNT_KEYS:
+        if t[key].strip():
+            retention[key] = _number(t[key])
+    if t["keep_within"].strip():
+        retention["keep_within"] = t["keep_within"].strip()
+    if retention:
+        data["retention"] = retention
+    for key in ("retries", "hook_timeout"):
+        if t[key].strip():
+            data[key] = _number(t[key])
+    if t["max_age"].strip():
+        data["max_age"] = t["max_age"].strip()
+    if t["env"].strip():
+        env: dict[str, str] = {}
+        try:
+            tokens = shlex.split(t["env"])
+        except ValueError as exc:
+            problems.append(Problem("", "env", f"cannot be read ({exc})"))
+            tokens = []
+        for token in tokens:
+            key, eq, value = token.partition("=")
+            if not eq or not key:
+                problems.append(Problem("", "env", f"{token!r} must look like NAME=value"))
+            else:
+                env[key] = value
+        data["env"] = env
+    hooks: dict[str, Any] = {}
+    for stage in HOOK_STAGES:
+        raw = t[f"hooks_{stage}"].strip()
+        if not raw:
+            continue
+        try:
+            hooks[stage] = split_commands(raw)
+        except ValueError as exc:
+            problems.append(Problem("", f"hooks.{stage}", f"cannot be read ({exc})"))
+    if hooks:
+        data["hooks"] = hooks
+    return data, problems
+
+
+def from_spec(spec: JobSpec | None) -> tuple[FormValues, dict[str, Any]]:
+    """Form values for ``spec`` (defaults for a new job) and retention keys not on the form."""
+    if spec is None:
+        return FormValues(text={"retries": "2"}), {}
+    text: dict[str, str] = {
+        "name": spec.name,
+        "description": spec.description,
+        "sources": ", ".join(spec.sources),
+        "destination": spec.destination,
+        "schedule": spec.schedule or "",
+        "exclude": ", ".join(spec.exclude),
+        "retries": str(spec.retries),
+        "hook_timeout": str(spec.hook_timeout) if spec.hook_timeout != 300 else "",
+        "max_age": str(spec.max_age) if spec.max_age is not None else "",
+        "env": " ".join(shlex.quote(f"{k}={v}") for k, v in spec.env),
+    }
+    extra: dict[str, Any] = {}
+    if spec.retention is not None:
+        for key, value in spec.retention.to_dict().items():
+            if key in RETENTION_FIELDS:
+                text[key] = str(value)
+            else:
+                extra[key] = value
+    for stage in HOOK_STAGES:
+        text[f"hooks_{stage}"] = join_commands(getattr(spec.hooks, stage))
+    return (
+        FormValues(text=text, engine=spec.engine, missed=spec.missed, enabled=spec.enabled),
+        extra,
+    )
+
+
+def widget_for(field: str) -> str:
+    """The form field that shows a problem of the YAML ``field``."""
+    base = field.split("[", 1)[0]
+    if base.startswith("retention."):
+        key = base.split(".", 1)[1]
+        return key if key in RETENTION_FIELDS else "keep_within"
+    if base.startswith("hooks."):
+        stage = base.split(".", 1)[1]
+        return f"hooks_{stage}" if stage in HOOK_STAGES else "hooks_before"
+    if base in ("retention", "hooks"):
+        return "keep_last" if base == "retention" else "hooks_before"
+    return base

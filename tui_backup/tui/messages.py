@@ -1,0 +1,169 @@
+"""Every message the TUI's own code posts, each named for what happened.
+
+Messages that arrive from the core's thread are posted with ``post_message``
+(thread-safe); widgets never get touched from another thread. Progress floods
+are coalesced: :class:`JobsChanged` is a doorbell whose payload waits in the
+:class:`~tui_backup.tui.bridge.CoreBridge` buffer, so a newer one may replace
+an unhandled older one without losing anything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from textual.message import Message
+
+from tui_backup.core.views import JobView
+from tui_backup.model.records import ErrorEvent, RunRecord
+
+
+@dataclass
+class JobsChanged(Message):
+    """Job views or removals are waiting in the bridge; drain them now."""
+
+    def can_replace(self, message: Message) -> bool:
+        """One pending doorbell is enough: the buffer holds every change."""
+        return isinstance(message, JobsChanged)
+
+
+@dataclass
+class RunEnded(Message):
+    """A run finished in this or another process (toast and history)."""
+
+    run: RunRecord
+
+
+@dataclass
+class ErrorLogged(Message):
+    """The core recorded an error event."""
+
+    event: ErrorEvent
+
+
+@dataclass
+class FileWarned(Message):
+    """A file could not be backed up; the run goes on."""
+
+    job_name: str
+    path: str
+    reason: str
+
+
+@dataclass
+class WatchChanged(Message):
+    """How this process learns of other processes' changes: live, polling, unreachable."""
+
+    mode: str
+    detail: str = ""
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, WatchChanged)
+
+
+@dataclass
+class JobsLoaded(Message):
+    """The full job list, read in a worker at start-up or after a filter change."""
+
+    views: tuple[JobView, ...]
+    issues: tuple[str, ...] = ()
+
+
+@dataclass
+class ErrorsLoaded(Message):
+    """The error log's rows and its counters, read in a worker."""
+
+    events: list[ErrorEvent]
+    unresolved: int
+    total: int
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, ErrorsLoaded)
+
+
+@dataclass
+class ErrorResolved(Message):
+    """An error event was marked resolved by this user."""
+
+    event_id: int
+
+
+@dataclass
+class ActionSucceeded(Message):
+    """A command on the core worked; ``text`` is a short toast."""
+
+    action: str
+    job_name: str | None
+    text: str
+
+
+@dataclass
+class ActionFailed(Message):
+    """A command on the core was refused or failed; ``text`` says why."""
+
+    action: str
+    job_name: str | None
+    text: str
+
+
+@dataclass
+class JobSaved(Message):
+    """The editor's spec was written (create or update)."""
+
+    name: str
+    version: int
+    created: bool
+
+
+@dataclass
+class DetailsLoaded(Message):
+    """History, snapshots and errors for the details screen, read lazily."""
+
+    name: str
+    runs: list[RunRecord]
+    snapshots: list[Any] = field(default_factory=list)
+    snapshot_error: str | None = None
+    errors: list[ErrorEvent] = field(default_factory=list)
+
+
+@dataclass
+class RestoreProgressed(Message):
+    """Counters of a running restore."""
+
+    files_done: int
+    files_total: int
+    bytes_done: int
+    bytes_total: int
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, RestoreProgressed)
+
+
+@dataclass
+class RestoreFinished(Message):
+    """A restore ended; ``error`` is None when it worked."""
+
+    target: str
+    files: int
+    bytes: int
+    error: str | None = None
+
+
+@dataclass
+class JobsShown(Message):
+    """The job table now shows ``shown`` of ``total`` jobs (empty-state hint, filter)."""
+
+    shown: int
+    total: int
+
+
+@dataclass
+class ResolveRequested(Message):
+    """The person pressed ``space`` on an error event."""
+
+    event_id: int
+
+
+@dataclass
+class ErrorFilterRequested(Message):
+    """The person asked to change the error log's filters."""

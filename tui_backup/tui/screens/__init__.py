@@ -1,0 +1,1 @@
+"""Screens: the main view, modals (editor, delete, quit, filters, help) and detail views."""

@@ -1,0 +1,67 @@
+"""Delete a job: a modal whose sentence always agrees with its checkbox."""
+
+from __future__ import annotations
+
+from rich.markup import escape
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Checkbox, Label, Static
+
+from tui_backup.model.job import JobSpec
+from tui_backup.tui.formatting import tilde
+
+
+def consequence(spec: JobSpec, purge: bool) -> str:
+    """What pressing Delete will do, in words; derived from the checkbox only."""
+    dest = escape(tilde(spec.destination))
+    if purge:
+        return (
+            f"Deletes the job [b]{escape(spec.name)}[/b] [b]and every backup at {dest}[/b]. "
+            "The backups cannot be recovered."
+        )
+    return (
+        f"Deletes the job [b]{escape(spec.name)}[/b] only. "
+        f"Its backups at {dest} are kept and can still be restored by hand."
+    )
+
+
+class DeleteJobScreen(ModalScreen[bool | None]):
+    """Returns the purge choice, or None when cancelled."""
+
+    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel", id="delete.cancel")]
+
+    def __init__(self, spec: JobSpec) -> None:
+        super().__init__(classes="dialog-screen")
+        self.spec = spec
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog", id="delete-dialog"):
+            yield Label(f"Delete job {self.spec.name}?", classes="dialog-title")
+            yield Checkbox(
+                f"also delete backup data at {tilde(self.spec.destination)}",
+                False,
+                id="purge",
+            )
+            yield Static(consequence(self.spec, False), id="consequence")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Delete", id="delete", variant="error")
+                yield Button("Cancel [esc]", id="cancel", variant="primary")
+
+    def on_mount(self) -> None:
+        self.query_one("#cancel", Button).focus()
+
+    @on(Checkbox.Changed, "#purge")
+    def _purge_changed(self, event: Checkbox.Changed) -> None:
+        self.query_one("#consequence", Static).update(consequence(self.spec, event.value))
+        button = self.query_one("#delete", Button)
+        button.label = "Delete job and backups" if event.value else "Delete"
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "delete":
+            self.dismiss(self.query_one("#purge", Checkbox).value)
+        else:
+            self.dismiss(None)

@@ -1,0 +1,235 @@
+"""A job's details: spec, run history with sparklines, snapshots, recent errors.
+
+Nothing is read until the screen opens, and then in one worker thread: the
+main screen never pays for history it does not show.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, cast
+
+import yaml
+from rich.markup import escape
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import (
+    DataTable,
+    Footer,
+    Label,
+    Sparkline,
+    Static,
+    TabbedContent,
+    TabPane,
+)
+
+from tui_backup.core.views import JobView
+from tui_backup.model.records import RunRecord
+from tui_backup.tui.bridge import PendingChanges
+from tui_backup.tui.formatting import (
+    human_ago,
+    human_bytes,
+    human_duration,
+    human_when,
+    local_stamp,
+    tilde,
+)
+from tui_backup.tui.messages import DetailsLoaded
+from tui_backup.tui.snapshot_access import list_snapshots
+
+if TYPE_CHECKING:
+    from tui_backup.tui.app import BackupApp
+
+SPARK_RUNS = 30
+
+
+def summary(view: JobView, app: BackupApp) -> str:
+    """Two or three lines: status, last result, next run; console markup."""
+    now = app.now()
+    state = view.state
+    status = str(state.status)
+    lines = [f"[b]{escape(view.name)}[/b]  [{_status_class(status)}]{status}[/]"]
+    if view.spec.description:
+        lines[0] += f"  [dim]{escape(view.spec.description)}[/dim]"
+    last = state.last_result
+    if last is not None:
+        text = (
+            f"last run {human_ago(last.finished_at or last.started_at, now)}: {last.status}, "
+            f"{human_duration(last.duration)}, {last.files} files, {human_bytes(last.bytes)}"
+        )
+        if last.error:
+            text += f" — {last.error}"
+        lines.append(escape(text))
+    else:
+        lines.append("never run")
+    if view.next_run is not None:
+        lines.append(f"next run {human_when(view.next_run, now)}  [dim]{view.spec.schedule}[/dim]")
+    if view.issue:
+        lines.append(f"[b]⚠ {escape(view.issue)}[/b]")
+    return "\n".join(lines)
+
+
+def _status_class(status: str) -> str:
+    return {"failed": "red", "succeeded": "green", "running": "cyan"}.get(status, "")
+
+
+def spark_series(runs: list[RunRecord]) -> tuple[list[float], list[float]]:
+    """Durations (s) and sizes (bytes) of finished runs, oldest first."""
+    finished = [r for r in reversed(runs[:SPARK_RUNS]) if r.finished_at is not None]
+    return [r.duration or 0.0 for r in finished], [float(r.bytes) for r in finished]
+
+
+class DetailsScreen(Screen[None]):
+    BINDINGS = [
+        Binding("escape,q", "app.pop_screen", "Back", id="details.back"),
+        Binding("r", "run", "Run", id="details.run"),
+        Binding("x", "stop", "Stop", id="details.stop"),
+        Binding("e", "edit", "Edit", id="details.edit"),
+        Binding("R", "restore", "Restore", id="details.restore", key_display="R"),
+        Binding("v", "verify", "Verify", id="details.verify"),
+    ]
+
+    def __init__(self, name: str) -> None:
+        super().__init__(classes="details-screen")
+        self.job_name = name
+
+    @property
+    def backup_app(self) -> BackupApp:
+        return cast("BackupApp", self.app)
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="details-top"):
+            yield Static("", id="details-summary")
+            with Horizontal(id="sparks"):
+                with Vertical(classes="spark-box"):
+                    yield Label("duration", id="spark-duration-label", classes="spark-label")
+                    yield Sparkline([], id="spark-duration")
+                with Vertical(classes="spark-box"):
+                    yield Label("size", id="spark-size-label", classes="spark-label")
+                    yield Sparkline([], id="spark-size")
+        with TabbedContent(id="details-tabs"):
+            with TabPane("History", id="tab-history"):
+                yield DataTable(id="history", cursor_type="row")
+            with TabPane("Snapshots", id="tab-snapshots"):
+                yield DataTable(id="snapshots", cursor_type="row")
+            with TabPane("Errors", id="tab-errors"):
+                yield DataTable(id="job-errors", cursor_type="row")
+            with TabPane("Spec", id="tab-spec"), VerticalScroll():
+                yield Static("", id="spec")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        history = self.query_one("#history", DataTable)
+        history.add_columns("Started", "Status", "Took", "Files", "Size", "Warn", "Trigger")
+        snaps = self.query_one("#snapshots", DataTable)
+        snaps.add_columns("Snapshot", "Time", "Files", "Size")
+        errors = self.query_one("#job-errors", DataTable)
+        errors.add_columns("When", "Severity", "What")
+        history.loading = True
+        self._show_view()
+        self.load()
+        history.focus()
+
+    def _show_view(self) -> None:
+        view = self.backup_app.view(self.job_name)
+        if view is None:
+            self.query_one("#details-summary", Static).update(
+                f"[b]{escape(self.job_name)}[/b] no longer exists."
+            )
+            return
+        self.query_one("#details-summary", Static).update(summary(view, self.backup_app))
+        spec_yaml = yaml.safe_dump(view.spec.to_dict(), sort_keys=False, allow_unicode=True)
+        self.query_one("#spec", Static).update(
+            Text(f"# {tilde(str(self.backup_app.home.job_file(self.job_name)))}\n{spec_yaml}")
+        )
+
+    def apply_job_changes(self, pending: PendingChanges) -> None:
+        """Keep the summary live; reload history when a run just ended."""
+        view = pending.updated.get(self.job_name)
+        if view is None:
+            if self.job_name in pending.removed:
+                self._show_view()
+            return
+        self._show_view()
+        if view.state.status.is_final and view.state.last_result is not None:
+            self.load()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="details-load")
+    def load(self) -> None:
+        manager = self.backup_app.manager
+        runs = manager.history(self.job_name, limit=100)
+        errors = manager.errors(job=self.job_name, limit=50)
+        snapshots: list[Any] = []
+        snapshot_error: str | None = None
+        try:
+            snapshots = list_snapshots(manager, self.job_name)
+        except Exception as exc:  # noqa: BLE001 - an unreachable destination is normal
+            snapshot_error = " ".join(str(exc).split()) or type(exc).__name__
+        self.post_message(DetailsLoaded(self.job_name, runs, snapshots, snapshot_error, errors))
+
+    def on_details_loaded(self, message: DetailsLoaded) -> None:
+        now = self.backup_app.now()
+        history = self.query_one("#history", DataTable)
+        history.loading = False
+        history.clear()
+        for run in message.runs:
+            history.add_row(
+                local_stamp(run.started_at),
+                str(run.status),
+                human_duration(run.duration),
+                str(run.files),
+                human_bytes(run.bytes),
+                str(run.warnings or ""),
+                run.trigger,
+                key=run.run_id,
+            )
+        if not message.runs:
+            history.add_row("no runs yet", "", "", "", "", "", "")
+        durations, sizes = spark_series(message.runs)
+        self.query_one("#spark-duration", Sparkline).data = durations or [0]
+        self.query_one("#spark-size", Sparkline).data = sizes or [0]
+        self.query_one("#spark-duration-label", Label).update(
+            f"duration of the last {len(durations)} runs · max {human_duration(max(durations))}"
+            if durations
+            else "duration: no finished runs yet"
+        )
+        self.query_one("#spark-size-label", Label).update(
+            f"size · max {human_bytes(max(sizes))}" if sizes else "size: no finished runs yet"
+        )
+        snaps = self.query_one("#snapshots", DataTable)
+        snaps.clear()
+        for snap in message.snapshots:
+            snaps.add_row(snap.id, local_stamp(snap.time), str(snap.files), human_bytes(snap.bytes))
+        if message.snapshot_error:
+            snaps.add_row("cannot list snapshots", message.snapshot_error, "", "")
+        elif not message.snapshots:
+            snaps.add_row("no snapshots yet", "", "", "")
+        errors = self.query_one("#job-errors", DataTable)
+        errors.clear()
+        for event in message.errors:
+            errors.add_row(
+                human_ago(event.timestamp, now),
+                str(event.severity),
+                " ".join(event.message.split()),
+                key=str(event.id),
+            )
+        if not message.errors:
+            errors.add_row("", "", "no errors recorded for this job")
+
+    def action_run(self) -> None:
+        self.backup_app.run_job(self.job_name)
+
+    def action_stop(self) -> None:
+        self.backup_app.stop_job(self.job_name)
+
+    def action_edit(self) -> None:
+        self.backup_app.open_editor(self.job_name)
+
+    def action_restore(self) -> None:
+        self.backup_app.open_restore(self.job_name)
+
+    def action_verify(self) -> None:
+        self.backup_app.verify_job(self.job_name)

@@ -1,0 +1,377 @@
+"""The job editor: every field of the job YAML, validated as you type.
+
+Validation is the model's own ``parse_job`` (through ``job_form``), so the
+messages under each field are the ones the CLI prints. Nothing is saved while
+anything is invalid. The spec's ``version`` is kept from when the form opened:
+if another process changes the job meanwhile, the form says so and saving is
+refused by the store (optimistic concurrency) until the person chooses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from typing import Any
+
+from rich.markup import escape
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Checkbox, Footer, Input, Label, Select, Static
+
+from tui_backup.core.errors import JobExists, VersionConflict
+from tui_backup.core.manager import JobManager
+from tui_backup.model import schedule as cron
+from tui_backup.model.job import ENGINES, HOOK_STAGES, JobSpec, parse_job
+from tui_backup.model.problems import Problem, ValidationError
+from tui_backup.tui.actions import readable
+from tui_backup.tui.bridge import PendingChanges
+from tui_backup.tui.job_form import (
+    TEXT_FIELDS,
+    FormValues,
+    from_spec,
+    to_mapping,
+    widget_for,
+)
+from tui_backup.tui.messages import ActionSucceeded
+from tui_backup.tui.widgets.path_suggester import PathSuggester
+
+LABELS: dict[str, tuple[str, str]] = {
+    "name": ("Name", "lower-case letters, digits, . _ -"),
+    "description": ("Description", "optional"),
+    "sources": ("Sources", "absolute paths, comma-separated; → completes"),
+    "destination": ("Destination", "absolute path (rsync: user@host:path; restic: repo)"),
+    "schedule": ("Schedule", "cron, e.g. 0 2 * * * or @daily; empty = manual"),
+    "exclude": ("Exclude", "gitignore-style patterns, comma-separated"),
+    "keep_last": ("Keep last", ""),
+    "keep_hourly": ("hourly", ""),
+    "keep_daily": ("daily", ""),
+    "keep_weekly": ("Keep weekly", ""),
+    "keep_monthly": ("monthly", ""),
+    "keep_yearly": ("yearly", ""),
+    "keep_within": ("Keep within", "duration like 1y2m3d4h"),
+    "retries": ("Retries", "0-20, for transient failures"),
+    "hook_timeout": ("Hook timeout", "seconds, default 300"),
+    "max_age": ("Max age", "alert when no success for this long, e.g. 2d"),
+    "env": ("Environment", "NAME=value pairs for hooks and engines"),
+    "hooks_before": ("Before", "commands separated by ;"),
+    "hooks_after": ("After", ""),
+    "hooks_on_success": ("On success", ""),
+    "hooks_on_failure": ("On failure", ""),
+}
+RETENTION_ROWS = (
+    ("keep_last", "keep_hourly", "keep_daily"),
+    ("keep_weekly", "keep_monthly", "keep_yearly"),
+)
+
+
+class JobEditorScreen(ModalScreen[None]):
+    """Create (``name`` None) or edit a job."""
+
+    BINDINGS = [
+        Binding("ctrl+s", "save", "Save", id="editor.save", priority=True),
+        Binding("escape", "cancel", "Cancel", id="editor.cancel"),
+    ]
+
+    def __init__(
+        self,
+        manager: JobManager,
+        name: str | None,
+        *,
+        clock: Callable[[], datetime],
+        spec: JobSpec | None = None,
+    ) -> None:
+        super().__init__(classes="dialog-screen")
+        self.manager = manager
+        self.job_name = name
+        self.clock = clock
+        self.base: JobSpec | None = spec
+        self.problems: list[Problem] = []
+        self.valid_spec: JobSpec | None = None
+        self.conflict: JobSpec | None = None
+        self.saving = False
+        self._loaded = name is None or spec is not None
+
+    @property
+    def creating(self) -> bool:
+        return self.job_name is None
+
+    # -- layout ----------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        title = "New job" if self.creating else f"Edit {self.job_name}"
+        with Vertical(classes="dialog", id="editor-dialog") as dialog:
+            dialog.border_title = title
+            dialog.border_subtitle = "ctrl+s save · escape cancel"
+            yield Static("", id="conflict", classes="banner")
+            yield Static("", id="general-errors", classes="field-error")
+            with VerticalScroll(id="editor-form"):
+                yield from self._row("name")
+                yield from self._row("description")
+                yield from self._row("sources", suggester=True)
+                yield from self._row("destination", suggester=True)
+                with Horizontal(classes="field-row"):
+                    yield Label("Engine", classes="field-label")
+                    yield Select(
+                        [(e, e) for e in ENGINES], value="snapshot", allow_blank=False, id="engine"
+                    )
+                    yield Checkbox("enabled", True, id="enabled")
+                yield from self._row("schedule")
+                yield Static("", id="schedule-preview", classes="field-hint")
+                with Horizontal(classes="field-row"):
+                    yield Label("If missed", classes="field-label")
+                    yield Select(
+                        [("run once when back", "run"), ("skip", "skip")],
+                        value="run",
+                        allow_blank=False,
+                        id="missed",
+                    )
+                yield from self._row("exclude")
+                yield Label("Retention (restic forget rules; -1 = unlimited)", classes="group")
+                for row in RETENTION_ROWS:
+                    with Horizontal(classes="field-row retention-row"):
+                        for key in row:
+                            yield Label(LABELS[key][0], classes="field-label small")
+                            yield Input(id=key, classes="number", compact=True)
+                for key in RETENTION_ROWS[0] + RETENTION_ROWS[1]:
+                    yield Static("", id=f"{key}-error", classes="field-error")
+                yield from self._row("keep_within")
+                yield from self._row("retries")
+                yield from self._row("max_age")
+                yield Label("Hooks (argv, no shell; use sh -c '…' for one)", classes="group")
+                for stage in HOOK_STAGES:
+                    yield from self._row(f"hooks_{stage}")
+                yield from self._row("hook_timeout")
+                yield from self._row("env")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Save [ctrl+s]", id="save", variant="primary")
+                yield Button("Cancel [esc]", id="cancel")
+        yield Footer()
+
+    def _row(self, key: str, *, suggester: bool = False) -> Iterator[Any]:
+        label, hint = LABELS[key]
+        with Horizontal(classes="field-row"):
+            yield Label(label, classes="field-label")
+            yield Input(
+                id=key,
+                placeholder=hint,
+                compact=True,
+                suggester=PathSuggester() if suggester else None,
+            )
+        yield Static("", id=f"{key}-error", classes="field-error")
+
+    def on_mount(self) -> None:
+        for error in self.query(".field-error"):
+            error.display = False
+        self.query_one("#conflict").display = False
+        if self.creating:
+            self._fill(None)
+        elif self.base is not None:
+            self._fill(self.base)
+        else:
+            self._load()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="editor-load")
+    def _load(self) -> None:
+        assert self.job_name is not None
+        try:
+            spec = self.manager.get_spec(self.job_name)
+        except Exception as exc:  # noqa: BLE001
+            self.app.call_from_thread(
+                self.app.notify, f"Cannot open {self.job_name}: {readable(exc)}", severity="error"
+            )
+            self.app.call_from_thread(self.dismiss, None)
+            return
+        self.app.call_from_thread(self._fill, spec)
+
+    def _fill(self, spec: JobSpec | None) -> None:
+        self.base = spec
+        values, self._extra_retention = from_spec(spec)
+        with self.prevent(Input.Changed, Select.Changed, Checkbox.Changed):
+            for key in TEXT_FIELDS:
+                self.query_one(f"#{key}", Input).value = values.text.get(key, "")
+            self.query_one("#engine", Select).value = values.engine
+            self.query_one("#missed", Select).value = values.missed
+            self.query_one("#enabled", Checkbox).value = values.enabled
+        name_input = self.query_one("#name", Input)
+        name_input.disabled = not self.creating
+        self._loaded = True
+        self.validate()
+        (name_input if self.creating else self.query_one("#description", Input)).focus()
+
+    # -- validation --------------------------------------------------------------
+
+    def values(self) -> FormValues:
+        return FormValues(
+            text={k: self.query_one(f"#{k}", Input).value for k in TEXT_FIELDS},
+            engine=str(self.query_one("#engine", Select).value),
+            missed=str(self.query_one("#missed", Select).value),
+            enabled=self.query_one("#enabled", Checkbox).value,
+        )
+
+    def validate(self) -> bool:
+        """Run the model's rules on the form; show each problem by its field."""
+        version = self.base.version if self.base is not None else 0
+        data, problems = to_mapping(self.values(), version, getattr(self, "_extra_retention", {}))
+        name = data.get("name") or "new"
+        spec: JobSpec | None = None
+        try:
+            spec = parse_job(data, f"jobs/{name}.yaml")
+        except ValidationError as exc:
+            problems = [*problems, *exc.problems]
+        self.problems = problems
+        self.valid_spec = spec if not problems else None
+        self._show_problems(problems)
+        self._show_schedule(data.get("schedule"), problems)
+        return self.valid_spec is not None
+
+    def _show_problems(self, problems: list[Problem]) -> None:
+        by_widget: dict[str, list[str]] = {}
+        general: list[str] = []
+        for problem in problems:
+            target = widget_for(problem.field)
+            if target in TEXT_FIELDS:
+                where = problem.field if widget_for(problem.field) != problem.field else ""
+                by_widget.setdefault(target, []).append(
+                    f"{where + ': ' if where else ''}{problem.message}"
+                )
+            else:
+                general.append(f"{problem.field or 'job'}: {problem.message}")
+        for key in TEXT_FIELDS:
+            error = self.query_one(f"#{key}-error", Static)
+            messages = by_widget.get(key)
+            error.display = bool(messages)
+            if messages:
+                error.update(escape("\n".join(f"✗ {m}" for m in messages)))
+            self.query_one(f"#{key}", Input).set_class(bool(messages), "-invalid")
+        general_box = self.query_one("#general-errors", Static)
+        general_box.display = bool(general)
+        general_box.update(escape("\n".join(f"✗ {m}" for m in general)))
+        save = self.query_one("#save", Button)
+        save.disabled = bool(problems) or self.saving
+        save.label = "Save [ctrl+s]" if not problems else f"{len(problems)} problem(s)"
+
+    def _show_schedule(self, expression: str | None, problems: list[Problem]) -> None:
+        preview = self.query_one("#schedule-preview", Static)
+        if not expression:
+            preview.update("runs only when started by hand (r)")
+            return
+        if any(p.field == "schedule" for p in problems):
+            preview.update("")
+            return
+        try:
+            runs = cron.next_runs(expression, self.clock(), 3)
+        except Exception:  # noqa: BLE001 - the problem is already shown by the field
+            preview.update("")
+            return
+        when = ", ".join(r.astimezone().strftime("%a %Y-%m-%d %H:%M") for r in runs)
+        preview.update(f"{escape(cron.describe(expression))} · next: {when}")
+
+    @on(Input.Changed)
+    @on(Select.Changed)
+    @on(Checkbox.Changed)
+    def _changed(self) -> None:
+        if self._loaded:
+            self.validate()
+
+    # -- live changes from other processes ---------------------------------------
+
+    def apply_job_changes(self, pending: PendingChanges) -> None:
+        """Called by the app while the form is open; the form itself is never touched."""
+        if self.creating or self.base is None or self.job_name is None:
+            return
+        if self.job_name in pending.removed:
+            self._show_conflict(None)
+            return
+        view = pending.updated.get(self.job_name)
+        if view is not None and view.spec.version != self.base.version:
+            self._show_conflict(view.spec)
+
+    def _show_conflict(self, theirs: JobSpec | None) -> None:
+        self.conflict = theirs
+        banner = self.query_one("#conflict", Static)
+        banner.display = True
+        if theirs is None:
+            banner.update(
+                "⚠ This job was deleted on disk while you edited. Saving will be refused; "
+                "escape to close."
+            )
+        else:
+            banner.update(
+                f"⚠ This job changed on disk (version {self.base.version if self.base else '?'}"
+                f" → {theirs.version}) while you edited. Your edits are kept here but not "
+                "saved. Press ctrl+s again to save yours over theirs, or escape to discard yours."
+            )
+
+    # -- saving ----------------------------------------------------------------------
+
+    def action_save(self) -> None:
+        if self.saving:
+            return
+        if not self.validate():
+            first = self.problems[0] if self.problems else None
+            if first is not None:
+                target = widget_for(first.field)
+                if target in TEXT_FIELDS:
+                    self.query_one(f"#{target}", Input).focus()
+            self.notify(
+                f"Not saved: {len(self.problems)} problem(s) to fix first.",
+                severity="error",
+                timeout=4,
+            )
+            return
+        assert self.valid_spec is not None
+        spec = self.valid_spec
+        if self.conflict is not None:
+            spec = spec.with_version(self.conflict.version)  # explicit: save mine over theirs
+        self.saving = True
+        self.query_one("#save", Button).disabled = True
+        self._save(spec)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="editor-save")
+    def _save(self, spec: JobSpec) -> None:
+        try:
+            saved = self.manager.create(spec) if self.creating else self.manager.update(spec)
+        except VersionConflict as exc:
+            self.app.call_from_thread(self._save_refused, exc, conflict=True)
+            return
+        except (JobExists, ValidationError, Exception) as exc:  # noqa: BLE001
+            self.app.call_from_thread(self._save_refused, exc, conflict=False)
+            return
+        self.app.post_message(
+            ActionSucceeded(
+                "save", saved.name, f"{saved.name}: {'created' if self.creating else 'saved'}"
+            )
+        )
+        self.app.call_from_thread(self.dismiss, None)
+
+    def _save_refused(self, exc: BaseException, *, conflict: bool) -> None:
+        self.saving = False
+        self.validate()
+        if conflict:
+            self._refetch_conflict()
+        if isinstance(exc, ValidationError):
+            self._show_problems(list(exc.problems))
+        self.notify(f"Not saved: {readable(exc)}", severity="error", timeout=8)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="editor-load")
+    def _refetch_conflict(self) -> None:
+        assert self.job_name is not None
+        try:
+            theirs: JobSpec | None = self.manager.get_spec(self.job_name)
+        except Exception:  # noqa: BLE001 - deleted meanwhile
+            theirs = None
+        self.app.call_from_thread(self._show_conflict, theirs)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+    @on(Button.Pressed, "#save")
+    def _save_pressed(self) -> None:
+        self.action_save()
+
+    @on(Button.Pressed, "#cancel")
+    def _cancel_pressed(self) -> None:
+        self.dismiss(None)

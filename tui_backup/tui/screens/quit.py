@@ -1,0 +1,48 @@
+"""Asked on ``q`` while jobs run in this window: leave them to finish, or stop them."""
+
+from __future__ import annotations
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Label
+
+
+class QuitScreen(ModalScreen[str | None]):
+    """Returns ``wait``, ``stop`` or None (stay)."""
+
+    BINDINGS = [
+        Binding("escape", "dismiss(None)", "Stay", id="quit.cancel"),
+        Binding("w", "choose('wait')", "Wait", show=False, id="quit.wait"),
+        Binding("s", "choose('stop')", "Stop", show=False, id="quit.stop"),
+    ]
+
+    def __init__(self, running: tuple[str, ...]) -> None:
+        super().__init__(classes="dialog-screen")
+        self.running = running
+
+    def compose(self) -> ComposeResult:
+        names = ", ".join(self.running[:5]) + (" …" if len(self.running) > 5 else "")
+        with Vertical(classes="dialog", id="quit-dialog"):
+            yield Label("Quit tui-backup?", classes="dialog-title")
+            yield Label(
+                f"{len(self.running)} job(s) run in this window: {names}.\n"
+                "Closing the window would end them.",
+                classes="dialog-text",
+            )
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Wait, then quit [w]", id="wait", variant="primary")
+                yield Button("Stop them and quit [s]", id="stop", variant="error")
+                yield Button("Stay [esc]", id="stay")
+
+    def on_mount(self) -> None:
+        self.query_one("#wait", Button).focus()
+
+    def action_choose(self, choice: str) -> None:
+        self.dismiss(choice)
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(None if event.button.id == "stay" else event.button.id)

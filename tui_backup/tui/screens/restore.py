@@ -1,0 +1,349 @@
+"""Restore browser: pick a snapshot, browse its tree, mark paths, choose a target.
+
+The default target is a new folder, never the original location; restoring
+over the original files needs the checkbox and a confirmation. The tree is
+read one folder at a time, in a worker, when the folder is expanded.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import TYPE_CHECKING, Any, cast
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen, Screen
+from textual.widgets import (
+    Button,
+    Checkbox,
+    DataTable,
+    Footer,
+    Input,
+    Label,
+    ProgressBar,
+    Static,
+    Tree,
+)
+from textual.widgets.tree import TreeNode
+
+from tui_backup.tui.actions import readable
+from tui_backup.tui.formatting import human_bytes, local_stamp, tilde
+from tui_backup.tui.messages import RestoreFinished, RestoreProgressed
+from tui_backup.tui.snapshot_access import Entry, list_dir, list_snapshots, restore
+from tui_backup.tui.widgets.path_suggester import PathSuggester
+
+if TYPE_CHECKING:
+    from tui_backup.tui.app import BackupApp
+
+
+def default_target(job: str, snapshot_id: str) -> str:
+    """A new folder under the user's home, named so it never collides with a source."""
+    return os.path.join(os.path.expanduser("~"), "tui-backup-restores", f"{job}-{snapshot_id}")
+
+
+class ConfirmOriginal(ModalScreen[bool]):
+    """Restoring over the original location: say exactly what happens."""
+
+    BINDINGS = [Binding("escape", "dismiss(False)", "Cancel", id="confirm.cancel")]
+
+    def __init__(self, text: str) -> None:
+        super().__init__(classes="dialog-screen")
+        self.text = text
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label("Restore over the original files?", classes="dialog-title")
+            yield Static(self.text, classes="dialog-text")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Overwrite originals", id="yes", variant="error")
+                yield Button("Cancel [esc]", id="no", variant="primary")
+
+    def on_mount(self) -> None:
+        self.query_one("#no", Button).focus()
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")
+
+
+class RestoreScreen(Screen[None]):
+    BINDINGS = [
+        Binding("escape", "back", "Back", id="restore.back"),
+        Binding("space", "mark", "Mark", id="restore.mark"),
+        Binding("ctrl+s", "start", "Restore", id="restore.start", priority=True),
+    ]
+
+    def __init__(self, name: str) -> None:
+        super().__init__(classes="restore-screen")
+        self.job_name = name
+        self.snapshot_id: str | None = None
+        self.marked: set[str] = set()
+        self.cancel = threading.Event()
+        self.running = False
+
+    @property
+    def backup_app(self) -> BackupApp:
+        return cast("BackupApp", self.app)
+
+    def compose(self) -> ComposeResult:
+        yield Static(f"Restore from [b]{self.job_name}[/b]", id="restore-title")
+        with Horizontal(id="restore-body"):
+            with Vertical(id="snapshot-pane") as pane:
+                pane.border_title = "Snapshots"
+                yield DataTable(id="snapshot-list", cursor_type="row")
+            with Vertical(id="tree-pane") as pane:
+                pane.border_title = "Files · space marks · nothing marked = everything"
+                tree: Tree[Entry] = Tree("(pick a snapshot)", id="snapshot-tree")
+                tree.show_root = True
+                yield tree
+        with Vertical(id="restore-bottom"):
+            with Horizontal(classes="field-row"):
+                yield Label("Restore into", classes="field-label")
+                yield Input(id="target", compact=True, suggester=PathSuggester(separator=None))
+            yield Checkbox(
+                "restore to the original location instead (overwrites files there)",
+                False,
+                id="original",
+            )
+            with Horizontal(id="restore-actions"):
+                yield Static("", id="restore-status")
+                yield Button("Restore [ctrl+s]", id="start", variant="primary")
+            yield ProgressBar(id="restore-progress", show_eta=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one("#snapshot-list", DataTable)
+        table.add_columns("Snapshot", "Files", "Size")
+        table.loading = True
+        self.query_one("#restore-progress").display = False
+        table.focus()
+        self.load_snapshots()
+
+    # -- loading -----------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="restore-load")
+    def load_snapshots(self) -> None:
+        try:
+            snaps = list_snapshots(self.backup_app.manager, self.job_name)
+        except Exception as exc:  # noqa: BLE001
+            self.app.call_from_thread(self._snapshots_failed, readable(exc))
+            return
+        self.app.call_from_thread(self._show_snapshots, snaps)
+
+    def _snapshots_failed(self, text: str) -> None:
+        table = self.query_one("#snapshot-list", DataTable)
+        table.loading = False
+        self.query_one("#restore-status", Static).update(f"Cannot list snapshots: {text}")
+
+    def _show_snapshots(self, snaps: list[Any]) -> None:
+        table = self.query_one("#snapshot-list", DataTable)
+        table.loading = False
+        table.clear()
+        for snap in snaps:
+            table.add_row(
+                f"{snap.id}\n{local_stamp(snap.time)}",
+                str(snap.files),
+                human_bytes(snap.bytes),
+                key=snap.id,
+                height=2,
+            )
+        if not snaps:
+            self.query_one("#restore-status", Static).update(
+                "No snapshots yet: run the job first (r on the main screen)."
+            )
+            return
+        table.move_cursor(row=0)
+        self._choose(str(snaps[0].id))
+
+    @on(DataTable.RowHighlighted, "#snapshot-list")
+    def _highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.row_key.value is not None and event.row_key.value != self.snapshot_id:
+            self._choose(str(event.row_key.value))
+
+    def _choose(self, snapshot_id: str) -> None:
+        self.snapshot_id = snapshot_id
+        self.marked.clear()
+        target = self.query_one("#target", Input)
+        if not self.query_one("#original", Checkbox).value:
+            target.value = default_target(self.job_name, snapshot_id)
+        tree = self.query_one("#snapshot-tree", Tree)
+        tree.clear()
+        tree.root.set_label(f"{snapshot_id}/")
+        tree.root.data = Entry("", snapshot_id, True)
+        tree.root.expand()
+        self.load_children(tree.root, "")
+
+    @on(Tree.NodeExpanded, "#snapshot-tree")
+    def _expanded(self, event: Tree.NodeExpanded[Entry]) -> None:
+        entry = event.node.data
+        if entry is not None and entry.is_dir and not event.node.children:
+            self.load_children(event.node, entry.path)
+
+    @work(thread=True, exit_on_error=False, group="restore-tree")
+    def load_children(self, node: TreeNode[Entry], path: str) -> None:
+        snapshot_id = self.snapshot_id
+        if snapshot_id is None:
+            return
+        try:
+            entries = list_dir(self.backup_app.manager, self.job_name, snapshot_id, path)
+        except Exception as exc:  # noqa: BLE001
+            self.app.call_from_thread(
+                self.query_one("#restore-status", Static).update, f"Cannot read: {readable(exc)}"
+            )
+            return
+        self.app.call_from_thread(self._add_children, node, entries, snapshot_id)
+
+    def _add_children(self, node: TreeNode[Entry], entries: list[Entry], snap: str) -> None:
+        if snap != self.snapshot_id:
+            return
+        node.remove_children()
+        for entry in entries:
+            label = self._label(entry)
+            if entry.is_dir:
+                node.add(label, data=entry, allow_expand=True)
+            else:
+                node.add_leaf(label, data=entry)
+
+    def _label(self, entry: Entry) -> str:
+        mark = "[x] " if entry.path in self.marked else "[ ] "
+        name = entry.name + ("/" if entry.is_dir else f"  {human_bytes(entry.size)}")
+        return mark + name
+
+    # -- marking and target --------------------------------------------------------
+
+    def action_mark(self) -> None:
+        tree = self.query_one("#snapshot-tree", Tree)
+        if not tree.has_focus:
+            return
+        node = tree.cursor_node
+        if node is None or node.data is None or node is tree.root:
+            return
+        entry: Entry = node.data
+        if entry.path in self.marked:
+            self.marked.discard(entry.path)
+        else:
+            self.marked.add(entry.path)
+        node.set_label(self._label(entry))
+        self._show_selection()
+
+    def _show_selection(self) -> None:
+        what = f"{len(self.marked)} marked" if self.marked else "everything"
+        self.query_one("#restore-status", Static).update(f"Will restore {what}.")
+
+    @on(Checkbox.Changed, "#original")
+    def _original_changed(self, event: Checkbox.Changed) -> None:
+        target = self.query_one("#target", Input)
+        if event.value:
+            target.value = "/"
+            target.disabled = True
+        else:
+            target.disabled = False
+            if self.snapshot_id:
+                target.value = default_target(self.job_name, self.snapshot_id)
+
+    # -- restoring -------------------------------------------------------------------
+
+    def action_start(self) -> None:
+        if self.running or self.snapshot_id is None:
+            return
+        original = self.query_one("#original", Checkbox).value
+        target = os.path.expanduser(self.query_one("#target", Input).value.strip())
+        if not target or not os.path.isabs(target):
+            self.notify("The target must be an absolute path.", severity="error")
+            return
+        paths = sorted(self.marked)
+        if original:
+            what = f"{len(paths)} marked path(s)" if paths else "every file of the snapshot"
+            text = (
+                f"{what} from {self.snapshot_id} will be written over the files at their "
+                "original location. Files changed since then will be replaced."
+            )
+
+            def confirmed(ok: bool | None) -> None:
+                if ok:
+                    self._begin(target, paths, overwrite=True)
+
+            self.app.push_screen(ConfirmOriginal(text), confirmed)
+            return
+        if os.path.exists(target) and os.listdir(target):
+            self.notify(f"{tilde(target)} is not empty; choose a new folder.", severity="error")
+            return
+        self._begin(target, paths, overwrite=False)
+
+    def _begin(self, target: str, paths: list[str], *, overwrite: bool) -> None:
+        self.running = True
+        self.cancel.clear()
+        self.query_one("#start", Button).disabled = True
+        bar = self.query_one("#restore-progress", ProgressBar)
+        bar.display = True
+        bar.update(total=None, progress=0)
+        self.query_one("#restore-status", Static).update(f"Restoring into {tilde(target)}…")
+        assert self.snapshot_id is not None
+        self.run_restore(self.snapshot_id, target, paths, overwrite)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="restore-run")
+    def run_restore(self, snapshot_id: str, target: str, paths: list[str], overwrite: bool) -> None:
+        def progress(event: Any) -> None:
+            if hasattr(event, "files_done"):
+                self.post_message(
+                    RestoreProgressed(
+                        event.files_done, event.files_total, event.bytes_done, event.bytes_total
+                    )
+                )
+
+        try:
+            report = restore(
+                self.backup_app.manager,
+                self.job_name,
+                snapshot_id,
+                target,
+                paths,
+                overwrite=overwrite,
+                cancel=self.cancel,
+                on_progress=progress,
+            )
+        except Exception as exc:  # noqa: BLE001
+            self.post_message(RestoreFinished(target, 0, 0, readable(exc)))
+            return
+        self.post_message(
+            RestoreFinished(target, getattr(report, "files", 0), getattr(report, "bytes", 0))
+        )
+
+    def on_restore_progressed(self, message: RestoreProgressed) -> None:
+        bar = self.query_one("#restore-progress", ProgressBar)
+        if message.bytes_total:
+            bar.update(total=message.bytes_total, progress=message.bytes_done)
+        elif message.files_total:
+            bar.update(total=message.files_total, progress=message.files_done)
+
+    def on_restore_finished(self, message: RestoreFinished) -> None:
+        self.running = False
+        self.query_one("#start", Button).disabled = False
+        status = self.query_one("#restore-status", Static)
+        bar = self.query_one("#restore-progress", ProgressBar)
+        if message.error:
+            status.update(f"Restore failed: {message.error}")
+            bar.display = False
+            self.notify(message.error, title="Restore failed", severity="error", timeout=10)
+            return
+        bar.update(total=1, progress=1)
+        text = (
+            f"Restored {message.files} files ({human_bytes(message.bytes)}) "
+            f"into {tilde(message.target)}"
+        )
+        status.update(text)
+        self.notify(text, title="Restore done", timeout=6)
+
+    @on(Button.Pressed, "#start")
+    def _start_pressed(self) -> None:
+        self.action_start()
+
+    def action_back(self) -> None:
+        if self.running:
+            self.cancel.set()
+            self.notify("Stopping the restore…", timeout=3)
+            return
+        self.app.pop_screen()

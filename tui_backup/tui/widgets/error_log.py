@@ -1,0 +1,153 @@
+"""The error-log pane: events newest first, coloured by severity.
+
+Keyed by event id so a refresh keeps the cursor on the event a person was
+reading. Filters live in :class:`ErrorFilter` (a plain value the main screen
+owns and passes down).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from rich.text import Text
+from textual.binding import Binding
+from textual.widgets import DataTable
+
+from tui_backup.model.records import ErrorEvent
+from tui_backup.model.status import Severity
+from tui_backup.tui.formatting import clip, human_ago
+from tui_backup.tui.messages import ErrorFilterRequested, ResolveRequested
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorFilter:
+    """What the pane shows; empty fields mean "any"."""
+
+    unresolved_only: bool = True
+    min_severity: str = ""
+    component: str = ""
+    job: str = ""
+
+    def query(self) -> dict[str, object]:
+        """Keyword arguments for ``JobManager.errors``."""
+        out: dict[str, object] = {"limit": 300}
+        if self.unresolved_only:
+            out["unresolved"] = True
+        if self.min_severity:
+            out["min_severity"] = self.min_severity
+        if self.component:
+            out["component"] = self.component
+        if self.job:
+            out["job"] = self.job
+        return out
+
+    def describe(self) -> str:
+        parts = ["unresolved" if self.unresolved_only else "all"]
+        if self.min_severity:
+            parts.append(f"≥{self.min_severity}")
+        if self.component:
+            parts.append(f"component {self.component}")
+        if self.job:
+            parts.append(f"job {self.job}")
+        return ", ".join(parts)
+
+    def with_changes(self, **changes: object) -> ErrorFilter:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+
+class ErrorLog(DataTable[Text]):
+    """Error events; ``enter`` opens one, ``space`` resolves it."""
+
+    BINDINGS = [
+        Binding("space", "resolve", "Resolve", id="error.resolve"),
+        Binding("f", "filter", "Filter", id="error.filter"),
+        Binding("j", "cursor_down", "Down", show=False, id="error.down"),
+        Binding("k", "cursor_up", "Up", show=False, id="error.up"),
+    ]
+
+    COMPONENT_CLASSES = {
+        "error-log--dim",
+        "error-log--resolved",
+        *(f"error-log--severity-{s.lower()}" for s in Severity),
+    }
+
+    def __init__(self, clock: Callable[[], datetime], *, id: str | None = None) -> None:
+        super().__init__(id=id, cursor_type="row", cell_padding=1)
+        self._clock = clock
+        self._events: dict[int, ErrorEvent] = {}
+
+    def on_mount(self) -> None:
+        self.add_column("When", key="when", width=8)
+        self.add_column("Severity", key="severity", width=8)
+        self.add_column("Job", key="job", width=14)
+        self.add_column("What", key="what")
+
+    @property
+    def selected_event(self) -> ErrorEvent | None:
+        if self.row_count == 0:
+            return None
+        try:
+            key = self.coordinate_to_cell_key(self.cursor_coordinate).row_key
+        except Exception:  # noqa: BLE001 - empty table
+            return None
+        return self._events.get(int(str(key.value)))
+
+    def set_events(self, events: list[ErrorEvent]) -> None:
+        """Show ``events`` (newest first) and keep the cursor on the same event."""
+        keep = self.selected_event
+        keep_row = self.cursor_row
+        new = {e.id: e for e in events if e.id is not None}
+        if list(new) == list(self._events):
+            for event_id, event in new.items():
+                if event != self._events[event_id]:
+                    self._events[event_id] = event
+                    for column, cell in zip(
+                        ("when", "severity", "job", "what"), self._cells(event), strict=True
+                    ):
+                        self.update_cell(str(event_id), column, cell)
+            return
+        self._events = new
+        self.clear()
+        for event_id, event in new.items():
+            self.add_row(*self._cells(event), key=str(event_id))
+        ids = list(new)
+        if keep is not None and keep.id in new:
+            self.move_cursor(row=ids.index(keep.id), animate=False)
+        elif ids:
+            self.move_cursor(row=min(keep_row, len(ids) - 1), animate=False)
+
+    def _cells(self, event: ErrorEvent) -> tuple[Text, Text, Text, Text]:
+        sev = str(event.severity)
+        style = self.get_component_rich_style(f"error-log--severity-{sev.lower()}", partial=True)
+        dim = self.get_component_rich_style("error-log--dim", partial=True)
+        if event.resolved:
+            style = dim
+        what = Text(no_wrap=True, overflow="ellipsis")
+        what.append(f"{event.component}: ", dim)
+        what.append(clip(" ".join(event.message.split()), 200))
+        if event.resolved:
+            what.append("  ✓ resolved", dim)
+        return (
+            Text(human_ago(event.timestamp, self._clock()).replace(" ago", ""), dim),
+            Text(sev, style),
+            Text(clip(event.job_name or "—", 14)),
+            what,
+        )
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        if self.is_mounted and self._events:
+            events = list(self._events.values())
+            self._events = {}
+            self.set_events(events)
+
+    def action_resolve(self) -> None:
+        """Handled by the screen, which owns the manager; this only asks."""
+        event = self.selected_event
+        if event is not None and event.id is not None:
+            self.post_message(ResolveRequested(event.id))
+
+    def action_filter(self) -> None:
+        self.post_message(ErrorFilterRequested())

@@ -1,0 +1,79 @@
+"""The one-line header: home, runs here and elsewhere, watch mode, open errors.
+
+Always visible, so the unresolved-error counter and the watch indicator are
+never scrolled away. State is shown with classes (``-live``, ``-polling``,
+``-unreachable``, ``-has-errors``) styled in ``app.tcss``.
+"""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.reactive import reactive
+from textual.widgets import Label
+
+WATCH_LABELS = {
+    "live": "● live",
+    "polling": "● polling",
+    "unreachable": "● home unreachable",
+    "off": "○ not watching",
+}
+
+
+class AppHeader(Horizontal):
+    """Title, home path and live counters."""
+
+    DEFAULT_CSS = """
+    AppHeader { height: 1; dock: top; }
+    AppHeader Label { padding: 0 1; }
+    AppHeader #home { width: 1fr; }
+    """
+
+    running_here: reactive[int] = reactive(0)
+    running_elsewhere: reactive[int] = reactive(0)
+    watch_mode: reactive[str] = reactive("off")
+    unresolved: reactive[int] = reactive(0)
+
+    def __init__(self, home_label: str, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._home_label = home_label
+
+    def compose(self) -> ComposeResult:
+        yield Label("tui-backup", id="title")
+        yield Label(self._home_label, id="home")
+        yield Label("", id="runs")
+        yield Label("", id="watch")
+        yield Label("", id="unresolved")
+
+    def on_mount(self) -> None:
+        self._show_runs()
+        self.watch_watch_mode(self.watch_mode)
+        self.watch_unresolved(self.unresolved)
+
+    def _show_runs(self) -> None:
+        runs = self.query_one("#runs", Label)
+        runs.update(f"▶ {self.running_here} here · {self.running_elsewhere} elsewhere")
+        runs.set_class(self.running_here + self.running_elsewhere > 0, "-active")
+
+    def watch_running_here(self, _: int) -> None:
+        if self.is_mounted:
+            self._show_runs()
+
+    def watch_running_elsewhere(self, _: int) -> None:
+        if self.is_mounted:
+            self._show_runs()
+
+    def watch_watch_mode(self, mode: str) -> None:
+        if not self.is_mounted:
+            return
+        label = self.query_one("#watch", Label)
+        label.update(WATCH_LABELS.get(mode, f"● {mode}"))
+        for known in WATCH_LABELS:
+            label.set_class(mode == known, f"-{known}")
+
+    def watch_unresolved(self, count: int) -> None:
+        if not self.is_mounted:
+            return
+        label = self.query_one("#unresolved", Label)
+        label.update(f"⚠ {count} unresolved" if count else "✓ no open errors")
+        label.set_class(count > 0, "-has-errors")

@@ -1,0 +1,170 @@
+"""How one job reads as a two-line card in the job table.
+
+Pure functions from a :class:`~tui_backup.core.views.JobView` to Rich text,
+so the layout is tested without an app and the table only decides widths
+and styles. Line one is what a person scans for (name, status, timing);
+line two the detail (paths, counters, last result).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from rich.style import Style
+from rich.text import Text
+
+from tui_backup.core.views import JobView
+from tui_backup.model.status import Status
+from tui_backup.tui.formatting import (
+    clip,
+    human_ago,
+    human_bytes,
+    human_count,
+    human_duration,
+    human_when,
+    shorten_path,
+)
+
+StyleFor = Callable[[str], Style]
+"""Looks up a component style by short name (``status-running``, ``dim``, ``bar``...)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CardWidths:
+    job: int
+    status: int
+    when: int
+
+
+def widths_for(total: int) -> CardWidths:
+    """Split the table's content width: paths need most, timing least."""
+    content = max(40, total)
+    job = int(content * 0.36)
+    status = int(content * 0.38)
+    return CardWidths(job, status, content - job - status)
+
+
+def job_cell(view: JobView, width: int, style: StyleFor) -> Text:
+    spec = view.spec
+    first = Text(no_wrap=True, overflow="ellipsis")
+    first.append(clip(spec.name, width), style("name"))
+    if view.issue:
+        first.append(" ⚠ file invalid", style("status-failed"))
+    elif not spec.enabled:
+        first.append(" (disabled)", style("dim"))
+    engine = f"{spec.engine} " if width >= 36 else ""
+    room = max(8, width - len(engine) - 3)
+    src = spec.sources[0] if spec.sources else "?"
+    more = f" +{len(spec.sources) - 1}" if len(spec.sources) > 1 else ""
+    src_w = max(4, room // 2 - len(more))
+    dst_w = max(4, room - src_w - len(more))
+    second = Text(no_wrap=True, overflow="ellipsis")
+    second.append(engine, style("dim"))
+    second.append(shorten_path(src, src_w) + more)
+    second.append(" → ", style("dim"))
+    second.append(shorten_path(spec.destination, dst_w))
+    second.truncate(width, overflow="ellipsis")
+    return Text("\n").join([first, second])
+
+
+def progress_bar(fraction: float | None, width: int, style: StyleFor) -> Text:
+    """A bar of ``width`` cells; an unknown total shows an empty track."""
+    bar = Text(no_wrap=True)
+    if width <= 0:
+        return bar
+    if fraction is None:
+        bar.append("╌" * width, style("bar-back"))
+        return bar
+    filled = fraction * width
+    whole = int(filled)
+    bar.append("━" * whole, style("bar"))
+    if whole < width:
+        bar.append("╸" if filled - whole >= 0.5 else " ", style("bar"))
+        bar.append("━" * (width - whole - 1), style("bar-back"))
+    return bar
+
+
+def status_cell(view: JobView, width: int, now: datetime, style: StyleFor) -> Text:
+    state = view.state
+    status = state.status
+    first = Text(no_wrap=True, overflow="ellipsis")
+    first.append(str(status), style(f"status-{status}"))
+    progress = state.progress
+    if status.is_active and progress is not None and status is not Status.QUEUED:
+        fraction = progress.fraction
+        pct = f" {int(fraction * 100):3d}%" if fraction is not None else " …"
+        bar_w = max(0, width - len(str(status)) - 1 - len(pct))
+        first.append(" ")
+        first.append_text(progress_bar(fraction, bar_w, style))
+        first.append(pct)
+        second = Text(no_wrap=True, overflow="ellipsis")
+        if progress.phase == "scan" and not progress.files_total:
+            second.append(f"scanning… {human_count(progress.files_done)} files", style("dim"))
+        else:
+            second.append(
+                f"{human_count(progress.files_done)}/{human_count(progress.files_total)} files"
+            )
+            second.append(" · ", style("dim"))
+            second.append(f"{human_bytes(progress.bytes_done)}/{human_bytes(progress.bytes_total)}")
+            if progress.warnings:
+                second.append(f" · {progress.warnings} warn", style("status-stopping"))
+        second.truncate(width, overflow="ellipsis")
+        return Text("\n").join([first, second])
+    return Text("\n").join([first, last_result_line(view, width, now, style)])
+
+
+def last_result_line(view: JobView, width: int, now: datetime, style: StyleFor) -> Text:
+    """``last ok 2h ago · 3s · 12 MB`` or the failure's reason."""
+    line = Text(no_wrap=True, overflow="ellipsis")
+    last = view.state.last_result
+    if last is None:
+        line.append("never run", style("dim"))
+        return line
+    when = last.finished_at or last.started_at
+    line.append(f"last {human_ago(when, now)}", style("dim"))
+    if last.status is Status.FAILED or last.error:
+        line.append(": ")
+        line.append(clip(last.error or str(last.status), width), style("status-failed"))
+    else:
+        line.append(f" · {human_duration(last.duration)} · {human_bytes(last.bytes)}")
+        if last.warnings:
+            line.append(f" · {last.warnings} warn", style("status-stopping"))
+    line.truncate(width, overflow="ellipsis")
+    return line
+
+
+def when_cell(view: JobView, width: int, now: datetime, here: bool, style: StyleFor) -> Text:
+    state = view.state
+    first = Text(no_wrap=True, overflow="ellipsis")
+    second = Text(no_wrap=True, overflow="ellipsis")
+    if state.status.is_active:
+        progress = state.progress
+        if progress is not None and state.status is not Status.QUEUED:
+            first.append(f"{human_bytes(progress.rate)}/s")
+            eta = progress.eta_seconds
+            first.append(f" ETA {human_duration(eta)}" if eta is not None else " ETA …")
+        else:
+            first.append("waiting for a slot", style("dim"))
+        if here:
+            second.append("in this window", style("dim"))
+        else:
+            who = state.runner or "process"
+            second.append(f"{who} pid {state.pid or '?'}", style("dim"))
+            if state.host:
+                second.append(f"@{state.host}", style("dim"))
+    else:
+        spec = view.spec
+        if not spec.schedule:
+            first.append("manual only", style("dim"))
+        elif not spec.enabled:
+            first.append("schedule off", style("dim"))
+        else:
+            first.append("next ", style("dim"))
+            first.append(human_when(view.next_run, now))
+        if spec.schedule:
+            second.append(spec.schedule, style("dim"))
+    first.truncate(width, overflow="ellipsis")
+    second.truncate(width, overflow="ellipsis")
+    return Text("\n").join([first, second])
