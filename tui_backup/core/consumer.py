@@ -62,6 +62,13 @@ class Call:
     fn: Callable[[], None]
 
 
+@dataclass(frozen=True, slots=True)
+class FlushNow:
+    """Deliver everything queued so far, then set ``done`` (for a CLI about to exit)."""
+
+    done: threading.Event
+
+
 _STOP = object()
 
 
@@ -207,6 +214,10 @@ class Consumer:
             self.add_other(message.event)
         elif isinstance(message, Call):
             message.fn()
+        elif isinstance(message, FlushNow):
+            self._write_dirty(force=True)
+            self._flush(force=True)
+            message.done.set()
         else:
             log.warning("unknown consumer message %r", message)
 

@@ -177,6 +177,9 @@ def run_stage(
         results.append(result)
         if result.ok:
             log.info("%s hook %s succeeded", stage, list(argv))
+        elif cancel is not None and cancel.is_set():
+            log.info("%s", result.describe())
+            break
         else:
             log.warning("%s", result.describe())
             if stop_at_failure:

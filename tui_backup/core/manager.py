@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from tui_backup.core import coordination
 from tui_backup.core.breaker import DEFAULT_COOL_OFF, CircuitBreakers
 from tui_backup.core.config import Settings, SettingsStore
-from tui_backup.core.consumer import Call, Consumer, Deliver, Refresh
+from tui_backup.core.consumer import Call, Consumer, Deliver, FlushNow, Refresh
 from tui_backup.core.errors import AlreadyRunning, NotRunning, OperationFailed
 from tui_backup.core.events import (
     ErrorRecorded,
@@ -155,6 +155,17 @@ class JobManager:
             self._consumer.post(Call(lambda: [self._consumer.add_view(v) for v in event.views]))
         else:
             self._consumer.post(Deliver(event))
+
+    def drain_events(self, timeout: float = 5.0) -> bool:
+        """Deliver every event queued so far before returning (a CLI about to print and exit).
+
+        Must not be called from a subscriber callback (that is the consumer thread).
+        """
+        if self._consumer.thread is None or self._consumer.on_consumer_thread():
+            return False
+        done = threading.Event()
+        self._consumer.post(FlushNow(done))
+        return done.wait(timeout)
 
     def _deliver(self, event: ManagerEvent) -> None:
         """Call every subscriber (consumer thread only)."""
@@ -349,18 +360,23 @@ class JobManager:
         settings = self._run_settings
         post = self._consumer.post
         self._pool.submit(run.run_id, lambda: execute(run, post, settings))
-        log.info("%s: run %s %s (%s)", name, run.run_id, run.status, trigger)
+        log.debug("%s: run %s %s (%s)", name, run.run_id, run.status, trigger)
         return run.run_id
 
-    def stop(self, name: str) -> None:
-        """Stop ``name`` wherever it runs: here by its cancel flag, elsewhere by a stop request."""
+    def stop(self, name: str, reason: str | None = None) -> None:
+        """Stop ``name`` wherever it runs: here by its cancel flag, elsewhere by a stop request.
+
+        ``reason`` (e.g. "Ctrl-C") ends up in the run's error text and history.
+        Raises NotRunning when no process runs it.
+        """
+        who = f"{self.runner} pid {self.pid} on {self.host}"
         with self._lock:
             run = self._runs.get(name)
         if run is not None:
-            self._stop_local(run, f"stopped by request ({self.runner} pid {self.pid})")
+            self._stop_local(run, f"stopped by {reason or 'request'} ({who})")
             return
         if coordination.run_lock_held(self.home, name):
-            self.states.request_stop(name, f"{self.runner} pid {self.pid} on {self.host}")
+            self.states.request_stop(name, f"{reason + ' from ' if reason else ''}{who}")
             log.info("%s: stop requested from the process that runs it", name)
             return
         self.jobs.get(name)  # JobNotFound for a name that does not exist
@@ -700,7 +716,7 @@ class JobManager:
                 self._last_records[run.name] = record
             run.record = record
             run.done.set()
-        log.info(
+        log.debug(
             "%s: run %s %s%s",
             run.name,
             run.run_id,

@@ -19,6 +19,8 @@ from tui_backup.model.job import is_valid_name
 from tui_backup.store.paths import Home
 
 log = logging.getLogger(__name__)
+# watchfiles logs every batch of changes at INFO; that is noise in the daemon's log.
+logging.getLogger("watchfiles").setLevel(logging.WARNING)
 
 POLL_INTERVAL = 1.0
 DEBOUNCE_MS = 200
