@@ -215,9 +215,13 @@ class Database:
 
     def _write(self, kind: str, payload: dict[str, Any], fn: Any) -> Any:
         """Run ``fn(conn)`` as a write; on failure keep ``payload`` in the fallback."""
-        if self.degraded and self._monotonic() < self._retry_at:
-            self._spill({"kind": kind, **payload})
-            return None
+        if self.degraded:
+            if self._monotonic() < self._retry_at:
+                self._spill({"kind": kind, **payload})
+                return None
+            # A connection a query opened meanwhile may be read-only (SQLite falls
+            # back to that when it cannot open for writing): start afresh.
+            self.close()
         try:
             with self._connection() as conn:
                 result = fn(conn)
