@@ -40,6 +40,9 @@ class Plan:
         self.behaviours: dict[str, Behaviour] = {}
         self.default = Behaviour()
         self.forgets: list[str] = []
+        self.lock = threading.Lock()
+        self.active = 0
+        self.max_active = 0
 
     def __getitem__(self, name: str) -> Behaviour:
         return self.behaviours.setdefault(name, Behaviour())
@@ -55,6 +58,16 @@ class TestEngine:
         self.plan = plan
 
     def run(self, spec: JobSpec, cancel: threading.Event, emit: Emit) -> None:
+        with self.plan.lock:
+            self.plan.active += 1
+            self.plan.max_active = max(self.plan.max_active, self.plan.active)
+        try:
+            self._run(spec, cancel, emit)
+        finally:
+            with self.plan.lock:
+                self.plan.active -= 1
+
+    def _run(self, spec: JobSpec, cancel: threading.Event, emit: Emit) -> None:
         b = self.plan.behaviours.get(spec.name, self.plan.default)
         b.attempts += 1
         b.started.set()
@@ -62,6 +75,8 @@ class TestEngine:
             if cancel.wait(0.01):
                 emit(Finished(Status.STOPPED))
                 return
+        if b.gate_file is not None:
+            emit(Progress(phase="copy", files_total=10, files_done=1, bytes_total=100, bytes_done=10))
         while b.gate_file is not None and not b.gate_file.exists():
             if cancel.wait(0.02):
                 emit(Finished(Status.STOPPED))
