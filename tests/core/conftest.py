@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -59,11 +60,15 @@ class Recorder:
 
     def __init__(self) -> None:
         self.events: list[ManagerEvent] = []
+        self.times: list[float] = []
+        self.threads: set[str] = set()
         self._cond = threading.Condition()
 
     def __call__(self, event: ManagerEvent) -> None:
         with self._cond:
             self.events.append(event)
+            self.times.append(time.monotonic())
+            self.threads.add(threading.current_thread().name)
             self._cond.notify_all()
 
     def wait_for(

@@ -47,11 +47,11 @@ class Plan:
     def __getitem__(self, name: str) -> Behaviour:
         return self.behaviours.setdefault(name, Behaviour())
 
-    def factory(self, engine_name: str) -> TestEngine:
-        return TestEngine(self)
+    def factory(self, engine_name: str) -> ScriptedEngine:
+        return ScriptedEngine(self)
 
 
-class TestEngine:
+class ScriptedEngine:
     name = "snapshot"
 
     def __init__(self, plan: Plan) -> None:
@@ -76,7 +76,9 @@ class TestEngine:
                 emit(Finished(Status.STOPPED))
                 return
         if b.gate_file is not None:
-            emit(Progress(phase="copy", files_total=10, files_done=1, bytes_total=100, bytes_done=10))
+            emit(
+                Progress(phase="copy", files_total=10, files_done=1, bytes_total=100, bytes_done=10)
+            )
         while b.gate_file is not None and not b.gate_file.exists():
             if cancel.wait(0.02):
                 emit(Finished(Status.STOPPED))
