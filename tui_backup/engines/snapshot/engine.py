@@ -66,9 +66,9 @@ class SnapshotEngine:
                 spec, cancel, emit, reporter, self._clock(), workers=self.workers
             )
             result = builder.build()
+            # Retention is applied by the job runner after a success (core/runner.py),
+            # through forget(), so a failed run can never rotate good snapshots away.
             warnings = result.warnings
-            if spec.retention is not None and not spec.retention.is_empty:
-                warnings += self._prune_after_run(spec, reporter, emit)
             reporter.tick(force=True)
             finished = Finished(
                 status=Status.SUCCEEDED,
@@ -108,17 +108,6 @@ class SnapshotEngine:
                 details=traceback.format_exc(),
             )
         emit(finished)
-
-    def _prune_after_run(self, spec: JobSpec, reporter: ProgressReporter, emit: Emit) -> int:
-        """Apply the job's retention after a successful run; a failure is a warning."""
-        assert spec.retention is not None
-        reporter.set_phase("prune")
-        try:
-            self.forget(spec, spec.retention)
-        except (EngineError, OSError) as exc:
-            emit(FileWarning(path=spec.destination, reason=f"retention not applied: {exc}"))
-            return 1
-        return 0
 
     # -- queries -------------------------------------------------------------
 

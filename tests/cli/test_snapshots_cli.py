@@ -1,0 +1,79 @@
+"""``snapshots``, ``restore``, ``verify``, ``forget`` end to end, as real processes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.skipif(shutil.which("rsync") is None, reason="rsync not installed")
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+def test_run_list_restore_verify_forget(cli, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    _write(src / "docs" / "a.txt", "alpha")
+    _write(src / "b.txt", "beta")
+    dest = tmp_path / "dest"
+    r = cli("job", "add", "web", "--source", str(src), "--dest", str(dest), "--keep-last", "1")
+    assert r.returncode == 0, r
+    r = cli("run", "web")
+    assert r.returncode == 0, r
+
+    r = cli("snapshots", "web", "--json")
+    assert r.returncode == 0, r
+    listed = r.json()
+    assert len(listed) == 1 and listed[0]["files"] == 2 and listed[0]["bytes"] == 9
+    assert set(listed[0]) == {"id", "time", "files", "bytes"}
+
+    out = tmp_path / "out"
+    r = cli("restore", "web", "--target", str(out))
+    assert r.returncode == 0, r
+    diff = subprocess.run(
+        ["rsync", "-a", "-n", "-i", "--checksum", f"{src}/", f"{out}/"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert diff.stdout == ""
+
+    r = cli("restore", "web", "--target", str(out), "../escape")
+    assert r.returncode == 2 and "refused" in r.stderr, r
+    r = cli("restore", "web", "--target", str(tmp_path / "dry"), "--dry-run", "docs")
+    assert r.returncode == 0 and r.stdout.split() == ["docs/a.txt"], r
+    assert not (tmp_path / "dry").exists()
+
+    r = cli("verify", "web", "--snapshot", "all")
+    assert r.returncode == 0, r
+    (dest / listed[0]["id"] / "b.txt").write_text("bexa")
+    r = cli("verify", "web")
+    assert r.returncode == 1, r
+    assert "checksum mismatch" in r.stdout
+    r = cli("errors", "--json")
+    if r.returncode == 0:
+        assert any(e.get("component") == "verify" for e in r.json()), r
+
+    _write(src / "b.txt", "beta")
+    os.utime(src / "b.txt", (1, 1))
+    r = cli("run", "web")  # retention keep_last=1 runs after the success
+    assert r.returncode == 0, r
+    r = cli("forget", "web", "--dry-run", "--json")
+    assert r.returncode == 0, r
+    assert [d["keep"] for d in r.json()] == [True]
+
+
+def test_unknown_job_and_missing_policy(cli, tmp_path: Path) -> None:
+    assert cli("snapshots", "nope").returncode == 2
+    src = tmp_path / "src"
+    src.mkdir()
+    r = cli("job", "add", "plain", "--source", str(src), "--dest", str(tmp_path / "d"))
+    assert r.returncode == 0, r
+    r = cli("forget", "plain")
+    assert r.returncode == 2 and "no retention policy" in r.stderr, r
+    r = cli("restore", "plain", "--target", str(tmp_path / "o"))
+    assert r.returncode == 2 and "no snapshots" in r.stderr, r
