@@ -63,9 +63,7 @@ def test_sigkill_at_random_moments(tmp_path: Path) -> None:
         assert proc.stdout is not None
         # Wait for a real sign of life (an event), then kill after a random number of them.
         events_before_kill = rng.randint(1, 4)
-        seen = 0
-        for _line in proc.stdout:
-            seen += 1
+        for seen, _line in enumerate(proc.stdout, start=1):
             if seen >= events_before_kill:
                 break
         # Then a random delay: this picks the moment of the kill, it waits for nothing.
