@@ -45,10 +45,10 @@ LABELS: dict[str, tuple[str, str]] = {
     "destination": ("Destination", "absolute path (rsync: user@host:path; restic: repo)"),
     "schedule": ("Schedule", "cron, e.g. 0 2 * * * or @daily; empty = manual"),
     "exclude": ("Exclude", "gitignore-style patterns, comma-separated"),
-    "keep_last": ("Keep last", ""),
+    "keep_last": ("last", ""),
     "keep_hourly": ("hourly", ""),
     "keep_daily": ("daily", ""),
-    "keep_weekly": ("Keep weekly", ""),
+    "keep_weekly": ("weekly", ""),
     "keep_monthly": ("monthly", ""),
     "keep_yearly": ("yearly", ""),
     "keep_within": ("Keep within", "duration like 1y2m3d4h"),
@@ -92,6 +92,9 @@ class JobEditorScreen(ModalScreen[None]):
         self.valid_spec: JobSpec | None = None
         self.conflict: JobSpec | None = None
         self.saving = False
+        self.touched: set[str] = set()
+        """Fields the person changed; problems show there first, everywhere after a save try."""
+        self.show_all = False
         self._loaded = name is None or spec is not None
 
     @property
@@ -130,8 +133,9 @@ class JobEditorScreen(ModalScreen[None]):
                     )
                 yield from self._row("exclude")
                 yield Label("Retention (restic forget rules; -1 = unlimited)", classes="group")
-                for row in RETENTION_ROWS:
+                for i, row in enumerate(RETENTION_ROWS):
                     with Horizontal(classes="field-row retention-row"):
+                        yield Label("Keep" if i == 0 else "", classes="field-label")
                         for key in row:
                             yield Label(LABELS[key][0], classes="field-label small")
                             yield Input(id=key, classes="number", compact=True)
@@ -232,6 +236,8 @@ class JobEditorScreen(ModalScreen[None]):
         general: list[str] = []
         for problem in problems:
             target = widget_for(problem.field)
+            if not (self.show_all or target in self.touched or not self.creating):
+                continue
             if target in TEXT_FIELDS:
                 where = problem.field if widget_for(problem.field) != problem.field else ""
                 by_widget.setdefault(target, []).append(
@@ -272,7 +278,9 @@ class JobEditorScreen(ModalScreen[None]):
     @on(Input.Changed)
     @on(Select.Changed)
     @on(Checkbox.Changed)
-    def _changed(self) -> None:
+    def _changed(self, event: Input.Changed | Select.Changed | Checkbox.Changed) -> None:
+        if event.control is not None and event.control.id:
+            self.touched.add(event.control.id)
         if self._loaded:
             self.validate()
 
@@ -310,6 +318,7 @@ class JobEditorScreen(ModalScreen[None]):
     def action_save(self) -> None:
         if self.saving:
             return
+        self.show_all = True
         if not self.validate():
             first = self.problems[0] if self.problems else None
             if first is not None:
