@@ -1,0 +1,113 @@
+"""Hooks (argv, no shell, env, timeout, failures) and the circuit breaker's states."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from conftest import add_job
+from testengine import Plan
+
+from tui_backup.core.breaker import CircuitBreakers
+from tui_backup.core.hooks import run_hook
+from tui_backup.core.manager import JobManager
+from tui_backup.model.status import Status
+from tui_backup.store.paths import Home
+
+
+def test_failing_before_hook_fails_the_run(manager: JobManager, plan: Plan, tmp_path: Path) -> None:
+    marker = tmp_path / "on_failure-ran"
+    add_job(
+        manager,
+        tmp_path,
+        "docs",
+        hooks={
+            "before": [["sh", "-c", "echo cannot mount >&2; exit 4"]],
+            "on_failure": [["sh", "-c", f'echo "$TUI_BACKUP_STATUS $TUI_BACKUP_ERROR" > {marker}']],
+        },
+    )
+    manager.start("docs")
+    record = manager.wait("docs", timeout=10)
+    assert record is not None and record.status == Status.FAILED
+    assert "before hook" in (record.error or "") and "exited 4" in (record.error or "")
+    assert "cannot mount" in (record.error or "")
+    assert plan["docs"].attempts == 0  # the engine never ran
+    assert marker.read_text().startswith("failed the run did not start")
+    events = manager.errors(job="docs")
+    assert [(e.component, e.error_type) for e in events] == [("hooks", "hook_failed")]
+
+
+def test_failing_after_hook_is_a_warning(manager: JobManager, tmp_path: Path) -> None:
+    add_job(manager, tmp_path, "docs", hooks={"after": [["false"]], "on_success": [["true"]]})
+    manager.start("docs")
+    record = manager.wait("docs", timeout=10)
+    assert record is not None and record.status == Status.SUCCEEDED
+    events = manager.errors(job="docs")
+    assert len(events) == 1 and events[0].severity == "LOW" and "after hook" in events[0].message
+
+
+def test_hooks_get_the_run_in_their_environment(manager: JobManager, tmp_path: Path) -> None:
+    out = tmp_path / "env.txt"
+    add_job(
+        manager,
+        tmp_path,
+        "docs",
+        env={"EXTRA": "from-job"},
+        hooks={"on_success": [["sh", "-c", f"env | grep -E '^(TUI_BACKUP_|EXTRA)' > {out}"]]},
+    )
+    run_id = manager.start("docs")
+    manager.wait("docs", timeout=10)
+    env = dict(line.split("=", 1) for line in out.read_text().splitlines())
+    assert env["TUI_BACKUP_JOB"] == "docs"
+    assert env["TUI_BACKUP_STATUS"] == "succeeded"
+    assert env["TUI_BACKUP_SNAPSHOT"] == "snap-1"
+    assert env["TUI_BACKUP_FILES"] == "3" and env["TUI_BACKUP_BYTES"] == "30"
+    assert env["TUI_BACKUP_RUN_ID"] == run_id
+    assert env["TUI_BACKUP_WARNINGS"] == "0" and env["TUI_BACKUP_ERROR"] == ""
+    assert env["EXTRA"] == "from-job"
+
+
+def test_hook_runs_without_a_shell_and_times_out(tmp_path: Path) -> None:
+    result = run_hook("after", ["echo", "$HOME; rm -rf /"], {"PATH": "/usr/bin:/bin"}, 5)
+    assert result.ok and result.output.strip() == "$HOME; rm -rf /"
+    t0 = time.monotonic()
+    slow = run_hook("after", ["sh", "-c", "sleep 30 & sleep 30"], {"PATH": "/usr/bin:/bin"}, 0.3)
+    assert not slow.ok and "timed out" in (slow.problem or "")
+    assert time.monotonic() - t0 < 5  # the whole process group was killed
+    missing = run_hook("after", ["/nonexistent/notify"], {}, 5)
+    assert not missing.ok and "could not start" in (missing.problem or "")
+
+
+def test_breaker_opens_cools_off_probes_and_closes(home: Home) -> None:
+    now = [datetime(2026, 1, 1, tzinfo=UTC)]
+    a = CircuitBreakers(home, threshold=5, cool_off=timedelta(minutes=30), clock=lambda: now[0])
+    b = CircuitBreakers(home, threshold=5, cool_off=timedelta(minutes=30), clock=lambda: now[0])
+    dest = "/mnt/nas"
+    for i in range(4):
+        a.record(dest, False, "unreachable")
+        assert b.allow_scheduled(dest).allowed, i
+    a.record(dest, False, "unreachable")
+    decision = b.allow_scheduled(dest)  # another process agrees: it is persisted
+    assert not decision.allowed and "5 failures" in decision.reason
+    now[0] += timedelta(minutes=31)
+    probe = b.allow_scheduled(dest)
+    assert probe.allowed and probe.probe
+    assert not a.allow_scheduled(dest).allowed  # only one probe at a time
+    a.record(dest, False, "still down")  # failed probe: a new cool-off
+    assert not a.allow_scheduled(dest).allowed
+    now[0] += timedelta(minutes=31)
+    assert a.allow_scheduled(dest).probe
+    a.record(dest, True)
+    assert b.allow_scheduled(dest).allowed and not b.get(dest).is_open
+    assert b.get(dest).failures == 0
+
+
+def test_success_resets_the_failure_count(home: Home) -> None:
+    breakers = CircuitBreakers(home)
+    for _ in range(4):
+        breakers.record("/d", False, "x")
+    breakers.record("/d", True)
+    for _ in range(4):
+        breakers.record("/d", False, "x")
+    assert not breakers.get("/d").is_open

@@ -1,0 +1,140 @@
+"""Other processes' runs and hand edits reach subscribers; dead runs become interrupted once."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+from conftest import Recorder, add_job
+from testengine import Plan
+
+from tui_backup.core.events import JobsRemoved, JobsUpdated, WatchStatus
+from tui_backup.core.manager import JobManager
+from tui_backup.core.watcher import Watcher
+from tui_backup.model.clock import utcnow
+from tui_backup.model.state import JobState
+from tui_backup.model.status import Status
+from tui_backup.store.yamlio import dumps
+
+
+def _status_seen(rec: Recorder, name: str, status: Status) -> float | None:
+    for t, e in zip(rec.times, rec.events, strict=True):
+        if isinstance(e, JobsUpdated) and any(
+            v.name == name and v.status == status and not v.local for v in e.views
+        ):
+            return t
+    return None
+
+
+def test_runs_elsewhere_and_hand_edits_arrive_within_a_second(
+    make_manager,
+    plan: Plan,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
+) -> None:
+    runner: JobManager = make_manager()
+    viewer: JobManager = make_manager(runner="tui")
+    add_job(runner, tmp_path, "docs")
+    rec = Recorder()
+    viewer.subscribe(rec)
+    viewer.start_watching()
+    rec.wait_for(lambda e: isinstance(e, WatchStatus) and e.mode == "live")
+    plan["docs"].gate = threading.Event()
+    t0 = time.monotonic()
+    runner.start("docs")
+    rec.wait_for(
+        lambda e: (
+            isinstance(e, JobsUpdated)
+            and any(v.name == "docs" and v.status == Status.RUNNING for v in e.views)
+        )
+    )
+    assert (_status_seen(rec, "docs", Status.RUNNING) or 99) - t0 < 1.0
+    plan["docs"].gate.set()
+    runner.wait("docs", timeout=10)
+    rec.wait_for(
+        lambda e: (
+            isinstance(e, JobsUpdated)
+            and any(v.name == "docs" and v.status == Status.SUCCEEDED for v in e.views)
+        )
+    )
+    # A hand edit of a job file, then its removal.
+    path = viewer.home.job_file("hand")
+    (tmp_path / "hand-src").mkdir()
+    t1 = time.monotonic()
+    path.write_text(
+        dumps({"name": "hand", "sources": [str(tmp_path / "hand-src")], "destination": "/tmp/x"})
+    )
+    rec.wait_for(lambda e: isinstance(e, JobsUpdated) and any(v.name == "hand" for v in e.views))
+    assert rec.times[-1] - t1 < 1.5
+    path.unlink()
+    rec.wait_for(lambda e: isinstance(e, JobsRemoved) and "hand" in e.names)
+
+
+def test_polling_fallback_reports_changes(home, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    changes: list[frozenset[str]] = []
+    statuses: list[WatchStatus] = []
+    seen = threading.Event()
+
+    def on_change(names: frozenset[str], removed: frozenset[str]) -> None:
+        changes.append(names)
+        seen.set()
+
+    watcher = Watcher(home, on_change, statuses.append, force_polling=True, poll_interval=0.1)
+    watcher.start()
+    try:
+        time.sleep(0.3)  # let the first scan set the baseline (polling has no events to wait on)
+        home.state_file("web").write_text("status: idle\n")
+        assert seen.wait(5)
+    finally:
+        watcher.stop()
+    assert statuses[0].mode == "polling"
+    assert frozenset({"web"}) in changes
+
+
+def test_dead_runner_recorded_interrupted_exactly_once(
+    make_manager,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
+) -> None:
+    first: JobManager = make_manager()
+    add_job(first, tmp_path, "docs")
+    # A runner that died: its state says running, nobody holds the lock.
+    first.states.write(
+        JobState(
+            name="docs",
+            status=Status.RUNNING,
+            run_id="deadbeef",
+            pid=999999,
+            host="gone",
+            runner="daemon",
+            started_at=utcnow(),
+        )
+    )
+    managers = [make_manager(recover=False) for _ in range(4)]
+    barrier = threading.Barrier(len(managers))
+    found: list[list[str]] = []
+
+    def notice(m: JobManager) -> None:
+        barrier.wait()
+        found.append(m.recover_interrupted())
+
+    threads = [threading.Thread(target=notice, args=(m,)) for m in managers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(len(f) for f in found) == [0, 0, 0, 1]
+    assert first.state("docs").status == Status.INTERRUPTED
+    runs = first.history("docs")
+    assert [(r.run_id, r.status) for r in runs] == [("deadbeef", Status.INTERRUPTED)]
+    events = [e for e in first.errors(job="docs") if e.error_type == "run_interrupted"]
+    assert len(events) == 1 and events[0].component == "coordination"
+
+
+def test_startup_recovery(make_manager, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    first: JobManager = make_manager()
+    add_job(first, tmp_path, "docs")
+    first.states.write(JobState(name="docs", status=Status.QUEUED, run_id="q1", pid=999999))
+    second: JobManager = make_manager()  # recovers at start-up
+    assert second.state("docs").status == Status.INTERRUPTED
+    assert second.start("docs")
+    assert second.wait("docs", timeout=10).status == Status.SUCCEEDED  # type: ignore[union-attr]
