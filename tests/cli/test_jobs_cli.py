@@ -267,6 +267,16 @@ def test_rm(cli: CliRunner, home: Home, src: Path) -> None:
     assert cli("job", "list", "--json").json() == []
 
 
+def test_rm_of_a_file_that_never_was_a_job(cli: CliRunner, home: Home) -> None:
+    home.job_file("junk").write_text("just: [some text\n")
+    r = cli("job", "show", "junk")
+    assert r.returncode == 2 and "jobs/junk.yaml: not valid YAML" in r.stderr, r
+    r = cli("job", "rm", "junk")
+    assert r.returncode == 0, r
+    (kept,) = home.jobs_dir.glob("junk.yaml.corrupt-*")
+    assert kept.read_text() == "just: [some text\n" and kept.name in r.stderr
+
+
 def test_home_option_beats_the_environment(cli: CliRunner, tmp_path: Path, src: Path) -> None:
     other = tmp_path / "other-home"
     r = cli("job", "add", "x", "--source", str(src), "--dest", "/b/x", "--home", str(other))

@@ -176,10 +176,26 @@ def test_invalid_file_without_bak_stays_in_place(
     assert "sources[0]" in issue.message and "destination" in issue.message
     assert path.read_text() == "name: hand\nsources: relative/path\n"  # untouched
     assert events and events[0].severity == "HIGH"
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValidationError) as info:
         store.get("hand")
+    assert {p.field for p in info.value.problems} == {"sources[0]", "destination"}
+    assert str(info.value).count("jobs/hand.yaml") == 2  # once per problem, not doubled
     with pytest.raises(ValidationError):  # and a writer does not overwrite it either
         store.modify("hand", lambda s: s)
+    assert path.read_text() == "name: hand\nsources: relative/path\n"
+    # Removing it keeps the person's text aside.
+    kept = store.discard_invalid("hand")
+    assert not path.exists() and kept.read_text() == "name: hand\nsources: relative/path\n"
+    assert store.list().issues == ()
+
+
+def test_discard_refuses_a_valid_job(store: JobStore, spec: JobSpec) -> None:
+    from tui_backup.store.errors import StoreError
+
+    store.create(spec)
+    with pytest.raises(StoreError):
+        store.discard_invalid("web")
+    assert store.get("web").version == 1
 
 
 def test_in_place_garbage_does_not_reach_the_bak(

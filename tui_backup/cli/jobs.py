@@ -17,6 +17,7 @@ from tui_backup.cli.context import CliContext
 from tui_backup.cli.table import humanize_bytes, render
 from tui_backup.model.clock import to_iso
 from tui_backup.model.job import JobSpec, parse_job
+from tui_backup.model.problems import ValidationError
 from tui_backup.store.errors import VersionConflict
 from tui_backup.store.paths import Home
 from tui_backup.store.yamlio import dumps
@@ -184,7 +185,10 @@ def cmd_edit(args: argparse.Namespace, ctx: CliContext) -> int:
 
 
 def cmd_rm(args: argparse.Namespace, ctx: CliContext) -> int:
-    spec = ctx.manager.get_spec(args.name)
+    try:
+        spec = ctx.manager.get_spec(args.name)
+    except ValidationError:
+        return _rm_invalid(args, ctx)
     if args.purge_data and not args.yes:
         if not sys.stdin.isatty():
             ctx.err(
@@ -201,4 +205,20 @@ def cmd_rm(args: argparse.Namespace, ctx: CliContext) -> int:
     )
     what = " and its backups" if args.purge_data else f" (backups kept in {removed.destination})"
     ctx.err(f"removed job {removed.name}{what}")
+    return exit_codes.OK
+
+
+def _rm_invalid(args: argparse.Namespace, ctx: CliContext) -> int:
+    """A job file that was never valid: move it aside (it is the user's text)."""
+    if args.purge_data:
+        ctx.err(
+            f"error: job {args.name!r} has no valid definition, so its backups cannot be "
+            "found; fix the file, or remove the job without --purge-data"
+        )
+        return exit_codes.USAGE
+    moved = ctx.manager.jobs.discard_invalid(args.name)
+    ctx.err(
+        f"removed job {args.name}: its file was not a valid job and was kept "
+        f"as {ctx.home.relative(moved)}"
+    )
     return exit_codes.OK

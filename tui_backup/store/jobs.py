@@ -19,7 +19,8 @@ from tui_backup.model.problems import Problem, ValidationError
 from tui_backup.model.records import ErrorEvent
 from tui_backup.model.status import Severity
 from tui_backup.store import safefile
-from tui_backup.store.errors import JobExists, JobNotFound, VersionConflict
+from tui_backup.store.atomic import quarantine
+from tui_backup.store.errors import JobExists, JobNotFound, StoreError, VersionConflict
 from tui_backup.store.locking import DEFAULT_TIMEOUT, file_lock
 from tui_backup.store.paths import Home
 
@@ -38,6 +39,8 @@ class JobIssue:
     quarantined: str | None = None
     in_effect: bool = False
     """True when the last good version (from ``.bak``) is still in effect."""
+    problems: tuple[Problem, ...] = ()
+    """What is wrong with the file, field by field."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +116,7 @@ class JobStore:
             entry = self._entry(self.home.job_file(name)) if is_valid_name(name) else None
             if entry is None or entry.spec is None:
                 if entry is not None and entry.issue is not None:
-                    raise ValidationError([Problem(entry.issue.file, "", entry.issue.message)])
+                    raise ValidationError(_problems_of(entry.issue))
                 raise JobNotFound(name)
             return entry.spec
 
@@ -181,6 +184,34 @@ class JobStore:
         self._forget(name)
         return current
 
+    def discard_invalid(self, name: str) -> Path:
+        """Take a job file that has no valid version out of ``jobs/``.
+
+        For ``job rm`` of a file that never was a valid job: its bytes are
+        quarantined (``*.corrupt-<time>``), never deleted, since a person wrote
+        them. A job with a valid version in effect is refused: use ``delete``.
+        """
+        self._check_name(name)
+        path = self.home.job_file(name)
+        with self._lock(name):
+            if not path.exists():
+                raise JobNotFound(name)
+            loaded = safefile.load(
+                path,
+                self.home.write_lock("job", name),
+                self._parser(path),
+                self._label(path),
+                timeout=self.lock_timeout,
+                repair=False,
+                locked=True,
+            )
+            if loaded.value is not None:
+                raise StoreError(f"job {name!r} has a valid version in effect; delete it instead")
+            moved = quarantine(path)
+            safefile.remove(path)
+        self._forget(name)
+        return moved
+
     # -- internals -----------------------------------------------------------
 
     def _label(self, path: Path) -> str:
@@ -230,7 +261,9 @@ class JobStore:
         if loaded.value is None:
             if not path.exists():
                 raise JobNotFound(name)
-            raise ValidationError([Problem(self._label(path), "", loaded.problem or "unreadable")])
+            raise ValidationError(
+                loaded.problems or [Problem(self._label(path), "", loaded.problem or "unreadable")]
+            )
         return loaded.value
 
     def _entry(self, path: Path) -> _Entry | None:
@@ -257,18 +290,18 @@ class JobStore:
             if kept:
                 tail = f"your file was kept as {kept}; " + tail
             msg = f"{msg}\n{tail}"
-        return JobIssue(name, label, msg, kept, loaded.value is not None)
+        return JobIssue(name, label, msg, kept, loaded.value is not None, loaded.problems)
 
     def _load(self, path: Path, fp: safefile.Fingerprint) -> _Entry:
         name = path.stem
         label = self._label(path)
         if not is_valid_name(name):
-            issue = JobIssue(
-                name,
+            why = Problem(
                 label,
-                f"{label}: file name is not a valid job name "
-                "([a-z0-9][a-z0-9._-]{0,63}.yaml); ignored",
+                "",
+                "file name is not a valid job name ([a-z0-9][a-z0-9._-]{0,63}.yaml); ignored",
             )
+            issue = JobIssue(name, label, str(why), problems=(why,))
             self._report(issue, None)
             return _Entry(fp, None, issue)
         loaded = safefile.load(
@@ -302,3 +335,7 @@ class JobStore:
                 details=issue.message,
             )
         )
+
+
+def _problems_of(issue: JobIssue) -> list[Problem]:
+    return list(issue.problems) or [Problem("", "", issue.message)]

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-from tui_backup.model.problems import ValidationError
+from tui_backup.model.problems import Problem, ValidationError
 from tui_backup.store import yamlio
 from tui_backup.store.atomic import atomic_write, backup_path, quarantine
 from tui_backup.store.errors import LockTimeout
@@ -59,6 +59,8 @@ class Loaded(Generic[T]):
     value: T | None
     problem: str | None = None
     """Why the file itself was rejected (all validation problems, one per line)."""
+    problems: tuple[Problem, ...] = ()
+    """The same, as structured problems (file, field, message)."""
     quarantined: Path | None = None
     from_backup: bool = False
     restored: Fingerprint | None = None
@@ -146,8 +148,8 @@ def load(
         except FileNotFoundError:
             return Loaded(None)
         except OSError as exc:
-            problem = f"{label}: cannot read ({exc.strerror})"
-            return _fallback(path, lock, parse, problem, timeout, repair=False, locked=locked)
+            why = (Problem(label, "", f"cannot read ({exc.strerror})"),)
+            return _fallback(path, lock, parse, why, timeout, repair=False, locked=locked)
         try:
             value = _parse_bytes(raw, parse)
             break
@@ -157,10 +159,11 @@ def load(
             if _is_fresh(path) and time.monotonic() < deadline:
                 time.sleep(0.05)
                 continue
-            message = str(exc)
-            if not isinstance(exc, ValidationError):
-                message = f"{label}: {message}"
-            return _fallback(path, lock, parse, message, timeout, repair=repair, locked=locked)
+            if isinstance(exc, ValidationError):
+                why = exc.problems
+            else:
+                why = (Problem(label, "", str(exc)),)
+            return _fallback(path, lock, parse, why, timeout, repair=repair, locked=locked)
     if repair:
         _refresh_backup(path, lock, raw, timeout, locked=locked)
     return Loaded(value)
@@ -190,32 +193,33 @@ def _fallback(
     path: Path,
     lock: Path,
     parse: Callable[[Any], T],
-    problem: str,
+    why: tuple[Problem, ...],
     timeout: float,
     *,
     repair: bool,
     locked: bool,
 ) -> Loaded[T]:
+    problem = "\n".join(str(p) for p in why)
     bak = backup_path(path)
     try:
         good_raw = bak.read_bytes()
         good = _parse_bytes(good_raw, parse)
     except (OSError, ValidationError, ValueError):
-        return Loaded(None, problem=problem)
+        return Loaded(None, problem=problem, problems=why)
     if not repair:
-        return Loaded(good, problem=problem, from_backup=True)
+        return Loaded(good, problem=problem, problems=why, from_backup=True)
     try:
         if locked:
-            return _repair_locked(path, parse, good, good_raw, problem)
+            return _repair_locked(path, parse, good, good_raw, why)
         with file_lock(lock, timeout, what=path.name):
-            return _repair_locked(path, parse, good, good_raw, problem)
+            return _repair_locked(path, parse, good, good_raw, why)
     except (OSError, LockTimeout) as exc:
         log.warning("could not repair %s: %s", path, exc)
-    return Loaded(good, problem=problem, from_backup=True)
+    return Loaded(good, problem=problem, problems=why, from_backup=True)
 
 
 def _repair_locked(
-    path: Path, parse: Callable[[Any], T], good: T, good_raw: bytes, problem: str
+    path: Path, parse: Callable[[Any], T], good: T, good_raw: bytes, why: tuple[Problem, ...]
 ) -> Loaded[T]:
     """Quarantine the bad file and put the good version back; the caller holds the lock."""
     try:
@@ -233,7 +237,8 @@ def _repair_locked(
     log.info("%s was invalid; kept it as %s and restored the last good version", path, moved.name)
     return Loaded(
         good,
-        problem=problem,
+        problem="\n".join(str(p) for p in why),
+        problems=why,
         quarantined=moved,
         from_backup=True,
         restored=Fingerprint.of(path),
