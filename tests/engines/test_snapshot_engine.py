@@ -321,7 +321,7 @@ def test_cancel_stops_quickly_and_removes_partial(tmp_path: Path, engine: Snapsh
     cancel = threading.Event()
 
     def on_event(event: object) -> None:
-        if isinstance(event, Progress) and event.phase == "copy" and event.files_done > 0:
+        if isinstance(event, Progress) and event.phase == "copy":
             cancel.set()
 
     import time
