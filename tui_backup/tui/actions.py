@@ -113,30 +113,31 @@ class JobActions:
 
     @work(thread=True, exit_on_error=False, group="job-command")
     def verify_job(self, name: str) -> None:
-        try:
-            from tui_backup.core import snapshots
-        except ImportError:
-            self.post_message(ActionFailed("verify", name, "verify is not available yet"))
-            return
+        from tui_backup.tui.snapshot_access import verify_latest
+
         self.post_message(ActionSucceeded("verify", name, f"{name}: verifying…"))
         try:
-            report = snapshots.verify(self.manager, name)
+            report = verify_latest(self.manager, name)
         except Exception as exc:  # noqa: BLE001
-            self.post_message(ActionFailed("verify", name, f"{name}: {readable(exc)}"))
+            self.post_message(ActionFailed("verify", name, readable(exc)))
             return
-        problems = getattr(report, "problems", ())
-        if problems:
-            first = problems[0]
+        if report is None:
+            self.post_message(ActionFailed("verify", name, f"{name}: no snapshot to verify yet"))
+        elif report.problems:
+            first = report.problems[0]
             self.post_message(
                 ActionFailed(
                     "verify",
                     name,
-                    f"{name}: {len(problems)} problem(s), e.g. {first.path}: {first.reason}",
+                    f"{name}: {len(report.problems)} problem(s), e.g. {first.path}: {first.reason}",
                 )
             )
         else:
-            files = getattr(report, "files_checked", 0)
-            self.post_message(ActionSucceeded("verify", name, f"{name}: verified, {files} files"))
+            self.post_message(
+                ActionSucceeded(
+                    "verify", name, f"{name}: verified, {report.files_checked} files intact"
+                )
+            )
 
     @work(thread=True, exit_on_error=False, group="error-command")
     def resolve_error(self, event_id: int) -> None:

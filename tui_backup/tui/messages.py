@@ -167,3 +167,8 @@ class ResolveRequested(Message):
 @dataclass
 class ErrorFilterRequested(Message):
     """The person asked to change the error log's filters."""
+
+
+@dataclass
+class MarkToggled(Message):
+    """``space`` in the restore browser's tree: mark or unmark the node under the cursor."""

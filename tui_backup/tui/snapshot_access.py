@@ -1,18 +1,24 @@
-"""The TUI's one door to ``tui_backup.core.snapshots`` (list, browse, restore, verify).
+"""The TUI's one door to ``tui_backup.core.snapshots``: list, browse, restore, verify.
 
-Kept in one module so the screens do not care how the core spells these
-calls; every function blocks and is called from thread workers only.
+Browsing uses the core's dry-run restore, which lists every path a restore of
+the snapshot would write; we index it once per snapshot and the tree widget
+reads folders from the index lazily. Every function here blocks and is
+called from thread workers only.
 """
 
 from __future__ import annotations
 
+import os
+import tempfile
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from tui_backup.core.errors import OperationFailed
+from tui_backup.core import snapshots
 from tui_backup.core.manager import JobManager
+from tui_backup.engines.base import RestoreReport, SnapshotInfo, VerifyReport
+from tui_backup.model.job import JobSpec
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,35 +28,67 @@ class Entry:
     path: str
     name: str
     is_dir: bool
-    size: int = 0
 
 
-def _core() -> Any:
-    try:
-        from tui_backup.core import snapshots
-    except ImportError as exc:  # the core module lands separately
-        raise OperationFailed("snapshots are not available in this build yet") from exc
-    return snapshots
+@dataclass
+class SnapshotTree:
+    """Children of every folder of one snapshot, from the dry-run listing."""
+
+    snapshot_id: str
+    files: int = 0
+    bytes: int = 0
+    children: dict[str, list[Entry]] = field(default_factory=dict)
+
+    def list_dir(self, path: str) -> list[Entry]:
+        """Entries directly under ``path`` ("" is the root), folders first."""
+        return sorted(self.children.get(path, []), key=lambda e: (not e.is_dir, e.name))
 
 
-def list_snapshots(manager: JobManager, name: str) -> list[Any]:
-    """Complete snapshots of ``name``, newest first (``SnapshotInfo``)."""
-    return list(_core().list_snapshots(manager, name))
+def index_paths(snapshot_id: str, paths: Sequence[str]) -> SnapshotTree:
+    tree = SnapshotTree(snapshot_id)
+    seen_dirs: set[str] = {""}
+    for rel in paths:
+        parts = rel.split("/")
+        for depth in range(1, len(parts)):
+            folder = "/".join(parts[:depth])
+            if folder not in seen_dirs:
+                seen_dirs.add(folder)
+                parent = "/".join(parts[: depth - 1])
+                tree.children.setdefault(parent, []).append(Entry(folder, parts[depth - 1], True))
+        parent = "/".join(parts[:-1])
+        tree.children.setdefault(parent, []).append(Entry(rel, parts[-1], False))
+    return tree
 
 
-def list_dir(manager: JobManager, name: str, snapshot_id: str, path: str) -> list[Entry]:
-    """Entries directly under ``path`` (``""`` is the snapshot root), folders first."""
-    raw = _core().list_dir(manager, name, snapshot_id, path)
-    entries = [
-        Entry(
-            path=getattr(e, "path", ""),
-            name=getattr(e, "name", ""),
-            is_dir=bool(getattr(e, "is_dir", False)),
-            size=int(getattr(e, "size", 0) or 0),
-        )
-        for e in raw
-    ]
-    return sorted(entries, key=lambda e: (not e.is_dir, e.name))
+def list_snapshots(manager: JobManager, name: str) -> list[SnapshotInfo]:
+    """Complete snapshots of ``name``, newest first."""
+    return snapshots.list_snapshots(manager.get_spec(name))
+
+
+def load_tree(manager: JobManager, name: str, snapshot_id: str) -> SnapshotTree:
+    """Everything in the snapshot, as a folder index (one dry-run restore)."""
+    spec = manager.get_spec(name)
+    nowhere = os.path.join(tempfile.gettempdir(), f"tui-backup-browse-{os.getpid()}", name)
+    report = snapshots.restore(spec, nowhere, snapshot=snapshot_id, dry_run=True)
+    tree = index_paths(snapshot_id, report.planned)
+    tree.files, tree.bytes = report.files, report.bytes
+    return tree
+
+
+def original_location(spec: JobSpec) -> str | None:
+    """Where a whole-snapshot restore puts files back where they came from.
+
+    One source directory is the snapshot root itself; several sources sit
+    under their basenames, which maps back only when they share one parent
+    and their names are unique. None when there is no such single place.
+    """
+    if len(spec.sources) == 1:
+        return spec.sources[0] if os.path.isdir(spec.sources[0]) else None
+    parents = {os.path.dirname(os.path.abspath(s)) for s in spec.sources}
+    names = [os.path.basename(os.path.abspath(s)) for s in spec.sources]
+    if len(parents) == 1 and len(set(names)) == len(names):
+        return parents.pop()
+    return None
 
 
 def restore(
@@ -63,15 +101,23 @@ def restore(
     overwrite: bool,
     cancel: threading.Event,
     on_progress: Callable[[Any], None],
-) -> Any:
-    """Restore ``paths`` (all when empty) into ``target``; the engine's report."""
-    return _core().restore(
-        manager,
-        name,
-        snapshot_id,
+) -> RestoreReport:
+    """Restore ``paths`` (all when empty) into ``target``."""
+    return snapshots.restore(
+        manager.get_spec(name),
         target,
-        list(paths),
+        snapshot=snapshot_id,
+        paths=list(paths),
         overwrite=overwrite,
         cancel=cancel,
         emit=on_progress,
     )
+
+
+def verify_latest(manager: JobManager, name: str) -> VerifyReport | None:
+    """Verify the newest snapshot; None when there is none yet."""
+    spec = manager.get_spec(name)
+    snaps = snapshots.list_snapshots(spec)
+    if not snaps:
+        return None
+    return snapshots.verify(spec, snaps[0].id, record_error=manager.record_error)

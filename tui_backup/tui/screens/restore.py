@@ -11,6 +11,7 @@ import os
 import threading
 from typing import TYPE_CHECKING, Any, cast
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -31,8 +32,15 @@ from textual.widgets.tree import TreeNode
 
 from tui_backup.tui.actions import readable
 from tui_backup.tui.formatting import human_bytes, local_stamp, tilde
-from tui_backup.tui.messages import RestoreFinished, RestoreProgressed
-from tui_backup.tui.snapshot_access import Entry, list_dir, list_snapshots, restore
+from tui_backup.tui.messages import MarkToggled, RestoreFinished, RestoreProgressed
+from tui_backup.tui.snapshot_access import (
+    Entry,
+    SnapshotTree,
+    list_snapshots,
+    load_tree,
+    original_location,
+    restore,
+)
 from tui_backup.tui.widgets.path_suggester import PathSuggester
 
 if TYPE_CHECKING:
@@ -69,10 +77,18 @@ class ConfirmOriginal(ModalScreen[bool]):
         self.dismiss(event.button.id == "yes")
 
 
+class FileTree(Tree[Entry]):
+    """The snapshot's tree; ``space`` marks instead of expanding (enter expands)."""
+
+    BINDINGS = [Binding("space", "mark", "Mark", id="restore.mark")]
+
+    def action_mark(self) -> None:
+        self.post_message(MarkToggled())
+
+
 class RestoreScreen(Screen[None]):
     BINDINGS = [
         Binding("escape", "back", "Back", id="restore.back"),
-        Binding("space", "mark", "Mark", id="restore.mark"),
         Binding("ctrl+s", "start", "Restore", id="restore.start", priority=True),
     ]
 
@@ -83,6 +99,7 @@ class RestoreScreen(Screen[None]):
         self.marked: set[str] = set()
         self.cancel = threading.Event()
         self.running = False
+        self.snapshot_tree: SnapshotTree | None = None
 
     @property
     def backup_app(self) -> BackupApp:
@@ -96,7 +113,7 @@ class RestoreScreen(Screen[None]):
                 yield DataTable(id="snapshot-list", cursor_type="row")
             with Vertical(id="tree-pane") as pane:
                 pane.border_title = "Files · space marks · nothing marked = everything"
-                tree: Tree[Entry] = Tree("(pick a snapshot)", id="snapshot-tree")
+                tree = FileTree("(pick a snapshot)", id="snapshot-tree")
                 tree.show_root = True
                 yield tree
         with Vertical(id="restore-bottom"):
@@ -116,7 +133,7 @@ class RestoreScreen(Screen[None]):
 
     def on_mount(self) -> None:
         table = self.query_one("#snapshot-list", DataTable)
-        table.add_columns("Snapshot", "Files", "Size")
+        table.add_column("Snapshot", key="snapshot")
         table.loading = True
         self.query_one("#restore-progress").display = False
         table.focus()
@@ -144,9 +161,7 @@ class RestoreScreen(Screen[None]):
         table.clear()
         for snap in snaps:
             table.add_row(
-                f"{snap.id}\n{local_stamp(snap.time)}",
-                str(snap.files),
-                human_bytes(snap.bytes),
+                Text(f"{local_stamp(snap.time)}\n{snap.files} files · {human_bytes(snap.bytes)}"),
                 key=snap.id,
                 height=2,
             )
@@ -165,40 +180,49 @@ class RestoreScreen(Screen[None]):
 
     def _choose(self, snapshot_id: str) -> None:
         self.snapshot_id = snapshot_id
+        self.snapshot_tree = None
         self.marked.clear()
         target = self.query_one("#target", Input)
         if not self.query_one("#original", Checkbox).value:
             target.value = default_target(self.job_name, snapshot_id)
         tree = self.query_one("#snapshot-tree", Tree)
         tree.clear()
-        tree.root.set_label(f"{snapshot_id}/")
+        tree.root.set_label(f"{snapshot_id}/ (reading…)")
         tree.root.data = Entry("", snapshot_id, True)
-        tree.root.expand()
-        self.load_children(tree.root, "")
+        self.load_snapshot_tree(snapshot_id)
 
-    @on(Tree.NodeExpanded, "#snapshot-tree")
-    def _expanded(self, event: Tree.NodeExpanded[Entry]) -> None:
-        entry = event.node.data
-        if entry is not None and entry.is_dir and not event.node.children:
-            self.load_children(event.node, entry.path)
-
-    @work(thread=True, exit_on_error=False, group="restore-tree")
-    def load_children(self, node: TreeNode[Entry], path: str) -> None:
-        snapshot_id = self.snapshot_id
-        if snapshot_id is None:
-            return
+    @work(thread=True, exclusive=True, exit_on_error=False, group="restore-tree")
+    def load_snapshot_tree(self, snapshot_id: str) -> None:
         try:
-            entries = list_dir(self.backup_app.manager, self.job_name, snapshot_id, path)
+            index = load_tree(self.backup_app.manager, self.job_name, snapshot_id)
         except Exception as exc:  # noqa: BLE001
             self.app.call_from_thread(
                 self.query_one("#restore-status", Static).update, f"Cannot read: {readable(exc)}"
             )
             return
-        self.app.call_from_thread(self._add_children, node, entries, snapshot_id)
+        self.app.call_from_thread(self._show_tree, index)
 
-    def _add_children(self, node: TreeNode[Entry], entries: list[Entry], snap: str) -> None:
-        if snap != self.snapshot_id:
+    def _show_tree(self, index: SnapshotTree) -> None:
+        if index.snapshot_id != self.snapshot_id:
             return
+        self.snapshot_tree = index
+        tree = self.query_one("#snapshot-tree", Tree)
+        tree.root.set_label(
+            f"{index.snapshot_id}/  {index.files} files, {human_bytes(index.bytes)}"
+        )
+        self._add_children(tree.root, index.list_dir(""))
+        tree.root.expand()
+        self._show_selection()
+
+    @on(Tree.NodeExpanded, "#snapshot-tree")
+    def _expanded(self, event: Tree.NodeExpanded[Entry]) -> None:
+        entry = event.node.data
+        index = self.snapshot_tree
+        if index is None or entry is None or not entry.is_dir or event.node.children:
+            return
+        self._add_children(event.node, index.list_dir(entry.path))
+
+    def _add_children(self, node: TreeNode[Entry], entries: list[Entry]) -> None:
         node.remove_children()
         for entry in entries:
             label = self._label(entry)
@@ -207,17 +231,14 @@ class RestoreScreen(Screen[None]):
             else:
                 node.add_leaf(label, data=entry)
 
-    def _label(self, entry: Entry) -> str:
-        mark = "[x] " if entry.path in self.marked else "[ ] "
-        name = entry.name + ("/" if entry.is_dir else f"  {human_bytes(entry.size)}")
-        return mark + name
+    def _label(self, entry: Entry) -> Text:
+        mark = "☑ " if entry.path in self.marked else "☐ "
+        return Text(mark + entry.name + ("/" if entry.is_dir else ""))
 
     # -- marking and target --------------------------------------------------------
 
-    def action_mark(self) -> None:
+    def on_mark_toggled(self, _: MarkToggled) -> None:
         tree = self.query_one("#snapshot-tree", Tree)
-        if not tree.has_focus:
-            return
         node = tree.cursor_node
         if node is None or node.data is None or node is tree.root:
             return
@@ -237,7 +258,17 @@ class RestoreScreen(Screen[None]):
     def _original_changed(self, event: Checkbox.Changed) -> None:
         target = self.query_one("#target", Input)
         if event.value:
-            target.value = "/"
+            view = self.backup_app.view(self.job_name)
+            original = original_location(view.spec) if view is not None else None
+            if original is None:
+                self.notify(
+                    "This job's sources have no single original location; "
+                    "restore into a folder and copy back by hand.",
+                    severity="warning",
+                )
+                event.checkbox.value = False
+                return
+            target.value = original
             target.disabled = True
         else:
             target.disabled = False
