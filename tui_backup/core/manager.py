@@ -772,6 +772,8 @@ class JobManager:
             with self._lock:
                 run = self._runs.get(name)
             if run is not None:
+                if not run.cancel.is_set() and self.states.stop_requested(name):
+                    self._poll_stop_requests()  # the watcher saw a stop file: act now
                 self._consumer.add_view(self._local_view(run))
                 continue
             try:
