@@ -283,3 +283,29 @@ def test_corrupt_database_is_moved_aside_and_replaced(home: Home) -> None:
     notice = next(e for e in events if e.error_type == "database_corrupt")
     assert kept.name in notice.message
     d.close()
+
+
+def test_a_database_replaced_under_an_open_handle_is_reopened(home: Home) -> None:
+    """Another process moved the file aside (as it does with a corrupt one): writing
+    on through the old handle would put events into the file that was moved away."""
+    d = make_db(home)
+    d.record_error(event(0))
+    aside = home.root / "moved-aside.db"
+    home.db_path.rename(aside)
+    for suffix in ("-wal", "-shm"):
+        side = Path(str(home.db_path) + suffix)
+        if side.exists():
+            side.rename(Path(str(aside) + suffix))
+    d.record_error(event(1))
+    assert [e.message for e in d.errors()] == ["event 1"]  # the new database
+    d.close()
+
+
+def test_database_files_are_private(db: Database, home: Home) -> None:
+    import stat
+
+    db.record_error(event(0))
+    for suffix in ("", "-wal", "-shm"):
+        side = Path(str(home.db_path) + suffix)
+        if side.exists():
+            assert stat.S_IMODE(side.stat().st_mode) == 0o600, side.name

@@ -92,6 +92,7 @@ class Database:
         self._retry_at = 0.0
         self._lock = threading.RLock()
         self._conn: sqlite3.Connection | None = None
+        self._conn_ino: int | None = None
         self._buffer: list[dict[str, Any]] = []
         self.degraded_reason: str | None = None
         self._notices: list[ErrorEvent] = []
@@ -120,7 +121,10 @@ class Database:
 
     def _open(self) -> sqlite3.Connection:
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        new = not self.path.exists()
+        # Create the file ourselves, 0600: SQLite gives its -wal and -shm files
+        # the main file's mode, and they hold the same data.
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
         conn = sqlite3.connect(
             self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
         )
@@ -140,9 +144,7 @@ class Database:
         except BaseException:
             conn.close()
             raise
-        if new:
-            with contextlib.suppress(OSError):
-                os.chmod(self.path, FILE_MODE)
+        self._conn_ino = _inode(self.path)
         return conn
 
     @staticmethod
@@ -164,6 +166,11 @@ class Database:
     def _connection(self) -> Iterator[sqlite3.Connection]:
         """The open connection, opening (or replacing a corrupt file) as needed."""
         with self._lock:
+            if self._conn is not None and _inode(self.path) != self._conn_ino:
+                # Another process moved a corrupt database aside (or someone deleted
+                # it): writing on through the old handle would write into that file.
+                log.info("%s was replaced; reopening it", self.path)
+                self.close()
             if self._conn is None:
                 try:
                     self._conn = self._open()
@@ -579,6 +586,13 @@ class Database:
 
 
 # -- row mapping ---------------------------------------------------------------
+
+
+def _inode(path: Path) -> int | None:
+    try:
+        return path.stat().st_ino
+    except OSError:
+        return None
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
