@@ -6,7 +6,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from conftest import add_job
+from corehelpers import add_job
 from testengine import Plan
 
 from tui_backup.core.breaker import CircuitBreakers

@@ -6,7 +6,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from conftest import Recorder, add_job
+from corehelpers import Recorder, add_job
 from testengine import Plan
 
 from tui_backup.core.errors import AlreadyRunning, NotRunning

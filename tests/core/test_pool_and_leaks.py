@@ -10,7 +10,7 @@ import time
 import tracemalloc
 from pathlib import Path
 
-from conftest import Recorder, add_job
+from corehelpers import Recorder, add_job
 from testengine import Plan, ScriptedEngine
 
 from tui_backup.core.events import JobsUpdated, ManagerEvent

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import Recorder
+from corehelpers import Recorder
 
 from tui_backup.core.events import JobsUpdated, RunFinished
 from tui_backup.core.manager import JobManager

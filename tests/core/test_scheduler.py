@@ -7,7 +7,7 @@ import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from conftest import Recorder, add_job
+from corehelpers import Recorder, add_job
 from testengine import Plan
 
 from tui_backup.core.events import RunFinished

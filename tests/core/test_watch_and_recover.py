@@ -6,7 +6,7 @@ import threading
 import time
 from pathlib import Path
 
-from conftest import Recorder, add_job
+from corehelpers import Recorder, add_job
 from testengine import Plan
 
 from tui_backup.core.events import JobsRemoved, JobsUpdated, WatchStatus

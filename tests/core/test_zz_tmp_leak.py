@@ -1,0 +1,113 @@
+"""The bounded pool under load, update ordering and rate, and no leaks over many runs."""
+
+from __future__ import annotations
+
+import gc
+import itertools
+import os
+import threading
+import time
+import tracemalloc
+from pathlib import Path
+
+from corehelpers import Recorder, add_job
+from testengine import Plan, ScriptedEngine
+
+from tui_backup.core.events import JobsUpdated, ManagerEvent
+from tui_backup.core.manager import JobManager
+from tui_backup.model.status import Status
+from tui_backup.store.state import StateStore
+
+ORDER = {Status.QUEUED: 0, Status.RUNNING: 1, Status.SUCCEEDED: 2}
+
+
+def test_fifty_jobs_through_a_pool_of_four(make_manager, plan: Plan, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    manager: JobManager = make_manager()
+    manager.set_max_concurrent_jobs(4)
+    names = [f"job{i:02d}" for i in range(50)]
+    for name in names:
+        add_job(manager, tmp_path, name)
+    plan.default.steps = 5
+    plan.default.step_delay = 0.002
+    plan.default.gate = threading.Event()
+    rec = Recorder()
+    manager.subscribe(rec)
+    for name in names:
+        manager.start(name)
+    statuses = [manager.state(n).status for n in names]
+    assert statuses.count(Status.QUEUED) == 46 and statuses.count(Status.RUNNING) == 4
+    assert manager.running_here() == tuple(names)
+    plan.default.gate.set()
+    for name in names:
+        record = manager.wait(name, timeout=60)
+        assert record is not None and record.status == Status.SUCCEEDED, name
+    assert manager.drain_events()
+    assert plan.max_active == 4
+
+    updates = [
+        (t, e) for t, e in zip(rec.times, rec.events, strict=True) if isinstance(e, JobsUpdated)
+    ]
+    gaps = [b[0] - a[0] for a, b in itertools.pairwise(updates)]
+    assert min(gaps) >= 0.095, "more than 10 JobsUpdated per second"
+    assert rec.threads == {"tui-backup-consumer"}, "callbacks must run on the manager's thread"
+    for name in names:
+        seen = [v for _, e in updates for v in e.views if v.name == name]  # type: ignore[union-attr]
+        ranks = [ORDER[v.status] for v in seen]
+        assert ranks == sorted(ranks), (name, [v.status for v in seen])
+        assert seen[-1].status == Status.SUCCEEDED and ranks.count(2) == 1
+        done = [v.state.progress.files_done for v in seen if v.state.progress]
+        assert done == sorted(done), (name, done)
+    states = StateStore(manager.home)
+    assert all(states.read(n).status == Status.SUCCEEDED for n in names)
+
+
+def _fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def test_threads_objects_memory_flat_after_200_runs(
+    make_manager,
+    plan: Plan,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
+) -> None:
+    manager: JobManager = make_manager()
+    add_job(manager, tmp_path, "docs")
+    count = [0]
+
+    def counter(event: ManagerEvent) -> None:
+        count[0] += 1
+
+    manager.subscribe(counter)
+
+    def cycle() -> None:
+        manager.start("docs")
+        record = manager.wait("docs", timeout=10)
+        assert record is not None and record.status == Status.SUCCEEDED
+
+    for _ in range(20):  # warm up caches, the db connection, the consumer thread
+        cycle()
+    gc.collect()
+    threads0, fds0 = threading.active_count(), _fds()
+    tracemalloc.start(15)
+    try:
+        mem0 = tracemalloc.get_traced_memory()[0]
+        for _ in range(200):
+            cycle()
+        deadline = time.monotonic() + 5
+        while threading.active_count() > threads0 and time.monotonic() < deadline:
+            time.sleep(0.01)  # a run thread may still be returning after its last post
+        gc.collect()
+        mem1 = tracemalloc.get_traced_memory()[0]
+        snap = tracemalloc.take_snapshot()
+        for st in snap.statistics("traceback")[:6]:
+            print("LEAK", st.size, st.count)
+            for line in st.traceback.format()[-12:]:
+                print("   ", line)
+    finally:
+        tracemalloc.stop()
+    assert threading.active_count() == threads0, [t.name for t in threading.enumerate()]
+    assert _fds() == fds0
+    assert [o for o in gc.get_objects() if isinstance(o, ScriptedEngine)] == []
+    assert mem1 - mem0 < 256 * 1024, f"memory grew by {mem1 - mem0} bytes over 200 runs"
+    assert len(manager.history("docs", limit=500)) == 220
+    assert count[0] > 0
