@@ -51,7 +51,7 @@ def summary(view: JobView, app: BackupApp) -> str:
     now = app.now()
     state = view.state
     status = str(state.status)
-    lines = [f"[b]{escape(view.name)}[/b]  [{_status_class(status)}]{status}[/]"]
+    lines = [f"[b]{escape(view.name)}[/b]  [b $status-{status}]{status}[/]"]
     if view.spec.description:
         lines[0] += f"  [dim]{escape(view.spec.description)}[/dim]"
     last = state.last_result
@@ -70,10 +70,6 @@ def summary(view: JobView, app: BackupApp) -> str:
     if view.issue:
         lines.append(f"[b]⚠ {escape(view.issue)}[/b]")
     return "\n".join(lines)
-
-
-def _status_class(status: str) -> str:
-    return {"failed": "red", "succeeded": "green", "running": "cyan"}.get(status, "")
 
 
 def spark_series(runs: list[RunRecord]) -> tuple[list[float], list[float]]:

@@ -78,6 +78,11 @@ class JobTable(DataTable[Text]):
         self._query = ""
         self._widths: CardWidths | None = None
         self._styles: dict[str, Style] = {}
+        self._order: list[str] = []
+        """Shown job names in row order (index = row)."""
+        self._stale: set[str] = set()
+        self._shown_set: set[str] = set()
+        """Rows whose job changed while scrolled out of view; rendered when they come back."""
 
     # -- public API ------------------------------------------------------------
 
@@ -98,7 +103,7 @@ class JobTable(DataTable[Text]):
 
     @property
     def shown_names(self) -> list[str]:
-        return [str(row.value) for row in self.rows]
+        return list(self._order)
 
     def set_views(self, views: Iterable[JobView]) -> None:
         """Replace everything (start-up, filter change); the cursor stays on its job."""
@@ -114,30 +119,63 @@ class JobTable(DataTable[Text]):
         return self._query
 
     def apply_changes(self, updated: dict[str, JobView], removed: set[str]) -> None:
-        """Diff in the newest views: replace changed cells, add or drop rows."""
+        """Diff in the newest views: replace changed cells, add or drop rows.
+
+        Only rows on screen are rendered now; a changed row scrolled out of
+        view is marked stale and rendered when it scrolls back (so 50 running
+        jobs cost what the dozen visible ones cost).
+        """
         structural = bool(removed & set(self._views))
         for name in removed:
             self._views.pop(name, None)
-        shown = {str(r.value) for r in self.rows}
+        shown = self._shown_set
+        changed: dict[str, JobView] = {}
         for name, view in updated.items():
-            if name not in self._views:
+            old = self._views.get(name)
+            if old is None:
                 structural = True
             self._views[name] = view
             visible = not self._query or matches(view, self._query)
             if (name in shown) != visible:
                 structural = True
+            if old != view:
+                changed[name] = view
         if structural:
             self._rebuild()
             return
-        for name, view in updated.items():
-            if name in shown:
+        on_screen = self._on_screen()
+        for name, view in changed.items():
+            if name not in shown:
+                continue
+            if name in on_screen:
                 self._update_row(view)
+            else:
+                self._stale.add(name)
 
     def refresh_all(self) -> None:
         """Re-render every row (theme change, the clock moved on)."""
         self._styles.clear()
-        for name in self.shown_names:
-            self._update_row(self._views[name])
+        self._stale.update(self._order)
+        self._render_stale()
+
+    def _on_screen(self) -> set[str]:
+        """Names of the rows inside the viewport (plus one row either side)."""
+        first = max(0, int(self.scroll_y) // ROW_HEIGHT - 1)
+        count = self.size.height // ROW_HEIGHT + 3
+        return set(self._order[first : first + count])
+
+    def _render_stale(self) -> None:
+        if not self._stale:
+            return
+        for name in self._on_screen() & self._stale:
+            self._stale.discard(name)
+            view = self._views.get(name)
+            if view is not None:
+                self._update_row(view)
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        self._render_stale()
 
     # -- rendering -------------------------------------------------------------
 
@@ -182,6 +220,9 @@ class JobTable(DataTable[Text]):
         names = sorted(
             n for n, v in self._views.items() if not self._query or matches(v, self._query)
         )
+        self._order = names
+        self._shown_set = set(names)
+        self._stale.clear()
         for name in names:
             self.add_row(*self._cells(self._views[name]), key=name, height=ROW_HEIGHT)
         if keep is not None and keep in names:

@@ -1,0 +1,55 @@
+"""Runs by other processes and hand edits appear on the cards (watchers on)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import AppFactory
+from tui_helpers import until
+
+from tui_backup.model.status import Status
+from tui_backup.store.paths import Home
+
+RUNNER = Path(__file__).with_name("other_runner.py")
+
+
+async def test_run_in_another_process_appears_on_the_cards(
+    seeded: Home, make_app: AppFactory, tmp_path: Path
+) -> None:
+    gate = tmp_path / "open-the-gate"
+    app = make_app(seeded, watch=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        main = app.main_screen
+        assert main is not None
+        await until(pilot, lambda: main.jobs.row_count == 4)
+        await until(pilot, lambda: main.header.watch_mode in ("live", "polling"))
+        proc = subprocess.Popen(
+            [sys.executable, str(RUNNER), str(seeded.root), "docs", str(gate)],
+        )
+        try:
+            await until(pilot, lambda: main.jobs.views["docs"].status is Status.RUNNING)
+            view = main.jobs.views["docs"]
+            assert view.state.pid == proc.pid and not view.local
+            await until(pilot, lambda: main.header.running_elsewhere == 2)
+            assert main.header.running_here == 0
+            gate.touch()
+            await until(pilot, lambda: main.jobs.views["docs"].status is Status.SUCCEEDED)
+            assert proc.wait(timeout=30) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+
+async def test_hand_edit_of_a_job_file_appears(seeded: Home, make_app: AppFactory) -> None:
+    app = make_app(seeded, watch=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        main = app.main_screen
+        assert main is not None
+        await until(pilot, lambda: main.jobs.row_count == 4)
+        path = seeded.job_file("photos")
+        text = path.read_text().replace("0 2 * * *", "30 4 * * *")
+        path.write_text(text)
+        await until(pilot, lambda: main.jobs.views["photos"].spec.schedule == "30 4 * * *")
