@@ -8,8 +8,10 @@ cronsim on aware datetimes.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import cronsim
 
@@ -22,6 +24,37 @@ NICKNAMES = {
     "@midnight": "0 0 * * *",
     "@hourly": "0 * * * *",
 }
+
+
+def local_zone() -> tzinfo:
+    """The server's time zone *with its DST rules* (``$TZ``, else ``/etc/localtime``).
+
+    ``datetime.astimezone()`` gives a fixed offset, which cronsim cannot move
+    across a DST change: a 02:30 job would run twice on the autumn night and
+    an hour off after the spring one. A real zone lets cronsim do it right.
+    """
+    name = os.environ.get("TZ", "").lstrip(":")
+    if name:
+        try:
+            return ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            pass
+    try:
+        target = os.path.realpath("/etc/localtime")
+        if "/zoneinfo/" in target:
+            return ZoneInfo(target.split("/zoneinfo/", 1)[1])
+        with open("/etc/localtime", "rb") as fh:
+            return ZoneInfo.from_file(fh, key="localtime")
+    except (OSError, ValueError, ZoneInfoNotFoundError):
+        pass
+    fixed = datetime.now().astimezone().tzinfo
+    assert fixed is not None
+    return fixed
+
+
+def _local(when: datetime) -> datetime:
+    """``when`` in the local zone (naive means local already)."""
+    return when.astimezone(local_zone())
 
 
 def expand(expression: str) -> str:
@@ -52,8 +85,7 @@ def check(expression: str) -> str | None:
 
 def next_runs(expression: str, after: datetime, count: int = 1) -> list[datetime]:
     """The next ``count`` run times strictly after ``after`` (local, aware)."""
-    after = after.astimezone()  # naive means local; aware is converted to local
-    it: Iterator[datetime] = cronsim.CronSim(expand(expression), after)
+    it: Iterator[datetime] = cronsim.CronSim(expand(expression), _local(after))
     return [next(it) for _ in range(count)]
 
 
@@ -63,14 +95,13 @@ def next_run(expression: str, after: datetime) -> datetime:
 
 def previous_run(expression: str, before: datetime) -> datetime:
     """The latest slot at or before ``before``; used for missed-run catch-up."""
-    it = cronsim.CronSim(expand(expression), before.astimezone(), reverse=True)
+    it = cronsim.CronSim(expand(expression), _local(before), reverse=True)
     return next(it)
 
 
 def interval_hours(expression: str, around: datetime | None = None) -> float:
     """Typical gap between two runs, for a job's default ``max_age``."""
-    start = (around or datetime.now()).astimezone()
-    a, b = next_runs(expression, start, 2)
+    a, b = next_runs(expression, around or datetime.now(), 2)
     return (b - a).total_seconds() / 3600
 
 
