@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import datetime, timedelta
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
+import pytest
 from corehelpers import Recorder, add_job
 from testengine import Plan
 
@@ -163,3 +166,38 @@ def test_scheduler_thread_fires_on_injected_clock(
     event = rec.wait_for(lambda e: isinstance(e, RunFinished))
     assert event.run.job_name == "night" and event.run.trigger == "schedule"  # type: ignore[union-attr]
     manager.stop_scheduler()
+
+
+@pytest.fixture
+def berlin(monkeypatch: pytest.MonkeyPatch) -> Iterator[ZoneInfo]:
+    """Run the test in a zone with DST (the machine's own is UTC)."""
+    monkeypatch.setenv("TZ", "Europe/Berlin")
+    time.tzset()
+    yield ZoneInfo("Europe/Berlin")
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_dst_autumn_runs_once_spring_runs_on_time(
+    manager: JobManager, tmp_path: Path, berlin: ZoneInfo
+) -> None:
+    add_job(manager, tmp_path, "night", schedule="30 2 * * *")
+    clock = FakeClock(datetime(2026, 10, 24, 12, 0, tzinfo=berlin))
+    sched = Scheduler(manager, clock=clock)
+    sched.tick()
+    # 25 Oct: 02:30 CEST happens, then the clock goes back and 02:30 (CET) comes again.
+    clock.now = datetime(2026, 10, 25, 0, 30, 5, tzinfo=UTC)  # 02:30:05 CEST
+    assert [a.action for a in sched.tick()] == ["started"]
+    manager.wait("night", timeout=10)
+    clock.now = datetime(2026, 10, 25, 1, 30, 5, tzinfo=UTC)  # 02:30:05 CET, the second time
+    assert sched.tick() == []
+    # 29 Mar: 02:30 does not exist; the run happens at 03:00 CEST, on time (not "missed").
+    clock.now = datetime(2027, 3, 27, 12, 0, tzinfo=berlin)
+    sched.tick()  # catch-up of the days in between (once)
+    manager.wait("night", timeout=10)
+    clock.now = datetime(2027, 3, 28, 1, 0, 5, tzinfo=UTC)  # 03:00:05 CEST
+    actions = sched.tick()
+    assert [a.action for a in actions] == ["started"]
+    assert actions[0].slot == datetime(2027, 3, 28, 3, 0, tzinfo=berlin)
+    manager.wait("night", timeout=10)
+    assert [r.trigger for r in manager.history("night")] == ["schedule", "catch-up", "schedule"]
