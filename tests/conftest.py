@@ -53,7 +53,6 @@ def cli_env(home: Home, extra: dict[str, str] | None = None) -> dict[str, str]:
     """The environment of a CLI subprocess pointed at ``home``."""
     env = dict(os.environ)
     env[HOME_ENV] = str(home.root)
-    env.pop("NO_COLOR", None)
     env["COLUMNS"] = "200"
     env.update(extra or {})
     return env
