@@ -175,6 +175,17 @@ def test_show(cli: CliRunner, src: Path) -> None:
     assert data["file"].endswith("jobs/web.yaml")
     r = cli("job", "show", "web")
     assert r.returncode == 0 and "keep_last: 3" in r.stdout and "status:   idle" in r.stdout
+    assert data["issue"] is None
+
+
+def test_show_a_job_whose_file_went_bad(cli: CliRunner, home: Home, src: Path) -> None:
+    add_job(cli, src, "web")
+    home.job_file("web").write_text("retries: many\n")
+    r = cli("job", "show", "web", "--json")
+    assert r.returncode == 0, r
+    data = r.json()
+    assert data["version"] == 1 and "retries" in data["issue"]
+    assert "warning: jobs/web.yaml: retries: must be an integer between 0 and 20" in r.stderr
 
 
 def test_edit(cli: CliRunner, src: Path, tmp_path: Path) -> None:

@@ -125,8 +125,13 @@ def cmd_list(args: argparse.Namespace, ctx: CliContext) -> int:
 def cmd_show(args: argparse.Namespace, ctx: CliContext) -> int:
     view = ctx.manager.job(args.name)
     label = _label(ctx.home, view.name)
+    issue = next((i.message for i in ctx.manager.job_issues() if i.name == view.name), None)
+    if issue:
+        for line in issue.splitlines():
+            ctx.err(f"warning: {line}")
     if ctx.json:
         out: dict[str, Any] = view.to_json()
+        out["issue"] = issue
         out["file"] = str(ctx.home.job_file(view.name))
         out["definition"] = view.spec.to_dict()
         out["state"] = view.state.to_dict()
@@ -150,9 +155,6 @@ def cmd_show(args: argparse.Namespace, ctx: CliContext) -> int:
     if view.state.last_success is not None:
         ctx.out(f"#   last success: {to_iso(view.state.last_success)}")
     ctx.out(f"#   next run: {to_iso(view.next_run) or '-'}")
-    if view.issue:
-        for line in view.issue.splitlines():
-            ctx.err(f"warning: {line}")
     return exit_codes.OK
 
 
