@@ -270,3 +270,26 @@ def _spec_at(path: Path) -> JobSpec:
     from tui_backup.model.job import parse_job
 
     return parse_job(yamlio.loads(path.read_bytes()), str(path), "web")
+
+
+def test_a_file_still_being_written_is_given_a_moment(
+    store: JobStore, spec: JobSpec, home: Home, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An editor that writes in place may be caught half-way: a fresh invalid file is
+    re-read for up to a second before it is called bad. The "editor" here finishes its
+    write when the store first pauses, so no real time passes."""
+    from tui_backup.store import safefile
+
+    store.create(spec)
+    path = home.job_file("web")
+    full = path.read_text().replace("retries: 2", "retries: 6")
+    path.write_text("name: web\nsources: [/sr")  # half written, fresh
+    pauses: list[float] = []
+
+    def editor_finishes(seconds: float) -> None:
+        pauses.append(seconds)
+        path.write_text(full)
+
+    monkeypatch.setattr(safefile.time, "sleep", editor_finishes)
+    assert JobStore(home).get("web").retries == 6
+    assert pauses and not list(home.jobs_dir.glob("*.corrupt-*"))
