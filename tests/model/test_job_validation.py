@@ -245,3 +245,10 @@ def test_arbitrary_mappings_never_crash(data: dict[str, Any]) -> None:
         parse_job(data, FILE, "web")
     except ValidationError as exc:
         assert exc.problems
+
+
+def test_undecodable_text_is_refused_by_field() -> None:
+    """Paths with bytes that are not UTF-8 reach Python as lone surrogates; YAML
+    cannot hold them, so they are refused up front rather than failing on write."""
+    found = fields(base(sources=["/srv/caf\udce9"], destination="/b\udcff", description="\ud800"))
+    assert found == {"sources[0]", "destination", "description"}

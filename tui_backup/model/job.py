@@ -145,6 +145,18 @@ def _inside(child: str, parent: str) -> bool:
     return child == parent or child.startswith(parent.rstrip(os.sep) + os.sep)
 
 
+NOT_TEXT = "must be valid UTF-8 text (a job file is text; rename paths with undecodable bytes)"
+
+
+def _is_text(value: str) -> bool:
+    """False for strings holding lone surrogates (undecodable bytes from argv or a path)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _str_list(
     value: Any, source: str, name: str, problems: list[Problem], *, allow_empty: bool
 ) -> tuple[str, ...]:
@@ -159,6 +171,8 @@ def _str_list(
     for i, item in enumerate(value):
         if not isinstance(item, str) or not item.strip():
             problems.append(Problem(source, f"{name}[{i}]", "must be a non-empty string"))
+        elif not _is_text(item):
+            problems.append(Problem(source, f"{name}[{i}]", NOT_TEXT))
         else:
             out.append(item)
     if not out and not allow_empty and not any(p.field.startswith(name) for p in problems):
@@ -280,6 +294,9 @@ def parse_job(data: Any, source: str = "", expected_name: str | None = None) -> 
     if not isinstance(destination, str) or not destination.strip():
         problems.append(Problem(source, "destination", "must be a non-empty path"))
         destination = ""
+    elif not _is_text(destination):
+        problems.append(Problem(source, "destination", NOT_TEXT))
+        destination = ""
     elif engine == "snapshot" and not os.path.isabs(os.path.expanduser(destination)):
         problems.append(
             Problem(
@@ -365,7 +382,7 @@ def parse_job(data: Any, source: str = "", expected_name: str | None = None) -> 
     description = data.get("description")
     if description is None:
         description = ""
-    elif not isinstance(description, str):
+    elif not isinstance(description, str) or not _is_text(description):
         problems.append(Problem(source, "description", "must be text"))
         description = ""
 
@@ -381,7 +398,11 @@ def parse_job(data: Any, source: str = "", expected_name: str | None = None) -> 
     env_raw = data.get("env") or {}
     env: tuple[tuple[str, str], ...] = ()
     if not isinstance(env_raw, dict) or not all(
-        isinstance(k, str) and isinstance(v, str | int) and not isinstance(v, bool)
+        isinstance(k, str)
+        and _is_text(k)
+        and isinstance(v, str | int)
+        and not isinstance(v, bool)
+        and _is_text(str(v))
         for k, v in env_raw.items()
     ):
         problems.append(Problem(source, "env", "must be a mapping of NAME: value strings"))
