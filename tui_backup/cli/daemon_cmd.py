@@ -137,7 +137,7 @@ def cmd_daemon(args: argparse.Namespace, ctx: CliContext) -> int:
         "daemon started: home %s, pid %d, at most %d jobs at once",
         ctx.home.root,
         manager.pid,
-        manager._pool.limit,
+        manager.max_concurrent_jobs,
     )
     manager.start_watching()
     manager.start_scheduler()

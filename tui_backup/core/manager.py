@@ -278,16 +278,27 @@ class JobManager:
     def delete(
         self, name: str, *, purge_data: bool = False, expected_version: int | None = None
     ) -> JobSpec:
-        """Remove a job (refused while it runs); with ``purge_data`` its backups too."""
-        if self.is_running_anywhere(name):
-            raise OperationFailed(
-                f"job {name!r} is running; stop it first (tui-backup stop {name})"
-            )
-        spec = self.jobs.get(name)
-        if purge_data:
-            self._purge_data(spec)
-        removed = self.jobs.delete(name, expected_version)
-        self.states.remove(name)
+        """Remove a job (refused while it runs); with ``purge_data`` its backups too.
+
+        Holds the job's run lock meanwhile, so no process can start it while
+        its definition and data are going away.
+        """
+        refusal = OperationFailed(
+            f"job {name!r} is running; stop it first (tui-backup stop {name})"
+        )
+        if self.is_local(name):
+            raise refusal
+        lock = coordination.acquire_run_lock(self.home, name)
+        if lock is None:
+            raise refusal
+        try:
+            spec = self.jobs.get(name)
+            if purge_data:
+                self._purge_data(spec)
+            removed = self.jobs.delete(name, expected_version)
+            self.states.remove(name)
+        finally:
+            lock.release()
         self._notify(JobsRemoved(frozenset({name})))
         return removed
 
@@ -508,6 +519,11 @@ class JobManager:
         self.settings = self.settings_store.update(**changes)
         self._pool.set_limit(self.settings.max_concurrent_jobs)
         return self.settings
+
+    @property
+    def max_concurrent_jobs(self) -> int:
+        """How many runs this process executes at once; more are ``queued``."""
+        return self._pool.limit
 
     def set_max_concurrent_jobs(self, limit: int) -> None:
         """Change the pool limit for this process only (tests, the daemon's flag)."""
