@@ -46,7 +46,7 @@ def test_running_card_shows_bar_and_counters() -> None:
     first, second = text.plain.split("\n")
     assert first.startswith("running") and first.endswith("41%")
     assert len(first) <= 30
-    assert "120/300 files" in second and "4.1 MB/9.8 MB" in second
+    assert "120/300 files" in second and "4.1/9.8 MB" in second
 
 
 def test_widths_use_the_whole_row() -> None:

@@ -16,6 +16,7 @@ from typing import Any
 from tui_backup.model.job import HOOK_STAGES, JobSpec
 from tui_backup.model.problems import Problem
 from tui_backup.model.retention import COUNT_KEYS
+from tui_backup.tui.formatting import tilde
 
 RETENTION_FIELDS = (*COUNT_KEYS, "keep_within")
 
@@ -144,8 +145,8 @@ def from_spec(spec: JobSpec | None) -> tuple[FormValues, dict[str, Any]]:
     text: dict[str, str] = {
         "name": spec.name,
         "description": spec.description,
-        "sources": ", ".join(spec.sources),
-        "destination": spec.destination,
+        "sources": ", ".join(tilde(s) for s in spec.sources),
+        "destination": tilde(spec.destination),
         "schedule": spec.schedule or "",
         "exclude": ", ".join(spec.exclude),
         "retries": str(spec.retries),

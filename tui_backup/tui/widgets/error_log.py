@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from rich.text import Text
+from textual import events
 from textual.binding import Binding
 from textual.widgets import DataTable
 
@@ -77,12 +78,27 @@ class ErrorLog(DataTable[Text]):
         super().__init__(id=id, cursor_type="row", cell_padding=1)
         self._clock = clock
         self._events: dict[int, ErrorEvent] = {}
+        self._what_width = 0
 
     def on_mount(self) -> None:
+        self._columns(self.size.width)
+
+    def _columns(self, width: int) -> None:
+        """Fixed widths, so a row's text never decides the layout (stable screenshots)."""
+        self._what_width = max(20, width - 30 - 8 - 1)
         self.add_column("When", key="when", width=8)
         self.add_column("Severity", key="severity", width=8)
         self.add_column("Job", key="job", width=14)
-        self.add_column("What", key="what")
+        self.add_column("What", key="what", width=self._what_width)
+
+    def on_resize(self, event: events.Resize) -> None:
+        if max(20, event.size.width - 30 - 8 - 1) == self._what_width:
+            return
+        events_now = list(self._events.values())
+        self.clear(columns=True)
+        self._events = {}
+        self._columns(event.size.width)
+        self.set_events(events_now)
 
     @property
     def selected_event(self) -> ErrorEvent | None:
@@ -94,11 +110,11 @@ class ErrorLog(DataTable[Text]):
             return None
         return self._events.get(int(str(key.value)))
 
-    def set_events(self, events: list[ErrorEvent]) -> None:
+    def set_events(self, batch: list[ErrorEvent]) -> None:
         """Show ``events`` (newest first) and keep the cursor on the same event."""
         keep = self.selected_event
         keep_row = self.cursor_row
-        new = {e.id: e for e in events if e.id is not None}
+        new = {e.id: e for e in batch if e.id is not None}
         if list(new) == list(self._events):
             for event_id, event in new.items():
                 if event != self._events[event_id]:
@@ -139,9 +155,9 @@ class ErrorLog(DataTable[Text]):
     def notify_style_update(self) -> None:
         super().notify_style_update()
         if self.is_mounted and self._events:
-            events = list(self._events.values())
+            kept = list(self._events.values())
             self._events = {}
-            self.set_events(events)
+            self.set_events(kept)
 
     def action_resolve(self) -> None:
         """Handled by the screen, which owns the manager; this only asks."""

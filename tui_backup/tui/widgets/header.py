@@ -47,8 +47,8 @@ class AppHeader(Horizontal):
 
     def on_mount(self) -> None:
         self._show_runs()
-        self.watch_watch_mode(self.watch_mode)
-        self.watch_unresolved(self.unresolved)
+        self._show_watch(self.watch_mode)
+        self._show_unresolved(self.unresolved)
 
     def _show_runs(self) -> None:
         runs = self.query_one("#runs", Label)
@@ -64,16 +64,20 @@ class AppHeader(Horizontal):
             self._show_runs()
 
     def watch_watch_mode(self, mode: str) -> None:
-        if not self.is_mounted:
-            return
+        if self.is_mounted:
+            self._show_watch(mode)
+
+    def _show_watch(self, mode: str) -> None:
         label = self.query_one("#watch", Label)
         label.update(WATCH_LABELS.get(mode, f"● {mode}"))
         for known in WATCH_LABELS:
             label.set_class(mode == known, f"-{known}")
 
     def watch_unresolved(self, count: int) -> None:
-        if not self.is_mounted:
-            return
+        if self.is_mounted:
+            self._show_unresolved(count)
+
+    def _show_unresolved(self, count: int) -> None:
         label = self.query_one("#unresolved", Label)
         label.update(f"⚠ {count} unresolved" if count else "✓ no open errors")
         label.set_class(count > 0, "-has-errors")

@@ -69,6 +69,15 @@ def job_cell(view: JobView, width: int, style: StyleFor) -> Text:
     return Text("\n").join([first, second])
 
 
+def bytes_pair(done: int, total: int) -> str:
+    """``42.0/98.0 MB`` when both share a unit, else ``980 KB/1.2 MB``."""
+    a, b = human_bytes(done), human_bytes(total)
+    unit_a, unit_b = a.rsplit(" ", 1)[-1], b.rsplit(" ", 1)[-1]
+    if unit_a == unit_b:
+        return f"{a.rsplit(' ', 1)[0]}/{b}"
+    return f"{a}/{b}"
+
+
 def progress_bar(fraction: float | None, width: int, style: StyleFor) -> Text:
     """A bar of ``width`` cells; an unknown total shows an empty track."""
     bar = Text(no_wrap=True)
@@ -103,11 +112,12 @@ def status_cell(view: JobView, width: int, now: datetime, style: StyleFor) -> Te
         if progress.phase == "scan" and not progress.files_total:
             second.append(f"scanning… {human_count(progress.files_done)} files", style("dim"))
         else:
-            second.append(
-                f"{human_count(progress.files_done)}/{human_count(progress.files_total)} files"
-            )
+            files = f"{human_count(progress.files_done)}/{human_count(progress.files_total)}"
+            size = bytes_pair(progress.bytes_done, progress.bytes_total)
+            label = " files" if len(files) + len(size) + 9 <= width else ""
+            second.append(files + label)
             second.append(" · ", style("dim"))
-            second.append(f"{human_bytes(progress.bytes_done)}/{human_bytes(progress.bytes_total)}")
+            second.append(size)
             if progress.warnings:
                 second.append(f" · {progress.warnings} warn", style("status-stopping"))
         second.truncate(width, overflow="ellipsis")
