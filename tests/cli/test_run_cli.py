@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -210,8 +210,11 @@ def test_sigkilled_runner_is_reported_interrupted(
 
 def test_daemon_runs_due_job_and_stops_cleanly(home: Home, tmp_path: Path, cli: CliRunner) -> None:
     gate = tmp_path / "gate"
-    write_job(home, tmp_path, "quick", schedule="*/5 * * * *")
-    write_job(home, tmp_path, "held", schedule="*/5 * * * *", hooks={"before": [gate_hook(gate)]})
+    # A daily slot at least an hour ago, so its run counts as missed, whatever the time.
+    hour = (datetime.now().astimezone() - timedelta(hours=1)).hour
+    daily = f"0 {hour} * * *"
+    write_job(home, tmp_path, "quick", schedule=daily)
+    write_job(home, tmp_path, "held", schedule=daily, hooks={"before": [gate_hook(gate)]})
     # Both jobs' last slots were long ago: the daemon catches each up once at start.
     (home.root / "scheduler-slots.yaml").write_text(
         "quick: '2020-01-01T00:00:00Z'\nheld: '2020-01-01T00:00:00Z'\n"
