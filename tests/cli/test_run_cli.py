@@ -294,3 +294,28 @@ def test_ctrl_c_stops_cleanly_with_130(home: Home, tmp_path: Path, cli: CliRunne
     runs = cli("history", "docs", "--json").json()
     assert runs[0]["status"] == "stopped"
     assert "Ctrl-C" in (runs[0]["error"] or "")
+
+
+def test_run_on_a_terminal_shows_a_progress_bar(home: Home, tmp_path: Path) -> None:
+    import pty
+
+    write_job(home, tmp_path, "docs")
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: a real terminal on stdout
+        os.environ[HOME_ENV] = str(home.root)
+        os.execv(sys.executable, [sys.executable, "-m", "tui_backup", "run", "docs"])
+    data = b""
+    while True:
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        data += chunk
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    text = data.decode("utf-8", "replace")
+    assert os.waitstatus_to_exitcode(status) == 0, text
+    assert "━" in text  # the rich bar was drawn
+    assert "docs: succeeded" in text

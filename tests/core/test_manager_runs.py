@@ -143,3 +143,27 @@ def test_failed_run_error_event_reaches_subscriber(
     manager.start("docs")
     event = rec.wait_for(lambda e: isinstance(e, ErrorRecorded))
     assert event.event.job_name == "docs"  # type: ignore[union-attr]
+
+
+def test_runs_go_on_while_sqlite_is_unavailable(
+    make_manager,
+    plan: Plan,
+    tmp_path: Path,
+    home: Home,  # type: ignore[no-untyped-def]
+) -> None:
+    home.db_path.mkdir()  # a directory where the database should be: SQLite cannot open it
+    manager: JobManager = make_manager()
+    add_job(manager, tmp_path, "docs")
+    plan["docs"].fail = True
+    manager.start("docs")
+    failed = manager.wait("docs", timeout=10)
+    plan["docs"].fail = False
+    manager.start("docs")
+    record = manager.wait("docs", timeout=10)
+    assert failed is not None and failed.status == Status.FAILED
+    assert record is not None and record.status == Status.SUCCEEDED
+    assert manager.db.degraded
+    assert [r.status for r in manager.history("docs")] == [Status.SUCCEEDED, Status.FAILED]
+    assert [e.error_type for e in manager.errors(job="docs")] == ["disk_full"]
+    assert manager.state("docs").status == Status.SUCCEEDED
+    assert manager.health().status == "degraded"

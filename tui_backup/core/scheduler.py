@@ -276,12 +276,36 @@ class Scheduler:
         """Re-evaluate now (a job file changed, a run ended)."""
         self._wake.set()
 
+    def holder(self) -> dict[str, Any] | None:
+        """Who wrote ``scheduler.yaml`` last (the holder, while its lock is held)."""
+        loaded = safefile.load(
+            self.owner_path,
+            self.home.write_lock("scheduler", "owner"),
+            lambda data: data if isinstance(data, dict) else None,
+            "scheduler.yaml",
+            timeout=5.0,
+            repair=False,
+        )
+        return loaded.value
+
     def _loop(self) -> None:
+        waiting_told = False
         while not self._stop.is_set():
             if not self.acquire():
+                if not waiting_told:
+                    waiting_told = True
+                    info = self.holder() or {}
+                    log.info(
+                        "another process schedules (%s pid %s on %s); this one takes over "
+                        "if it goes away",
+                        info.get("runner", "?"),
+                        info.get("pid", "?"),
+                        info.get("host", "?"),
+                    )
                 self._wake.clear()
                 self._stop.wait(LOCK_RETRY)
                 continue
+            waiting_told = False
             self._wake.clear()
             try:
                 self.tick()
