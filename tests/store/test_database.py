@@ -309,3 +309,14 @@ def test_database_files_are_private(db: Database, home: Home) -> None:
         side = Path(str(home.db_path) + suffix)
         if side.exists():
             assert stat.S_IMODE(side.stat().st_mode) == 0o600, side.name
+
+
+def test_check_reports_and_writes_back(db: Database, home: Home) -> None:
+    db.record_error(event(0))
+    with locked_by_another_process(home.db_path):
+        db.record_error(event(1))
+        assert "locked" in (db.check() or "")
+    assert db.pending()
+    assert db.check() is None  # works again: and what waited is written back
+    assert db.pending() == [] and not db.degraded
+    assert {e.id is not None for e in db.errors()} == {True}

@@ -574,7 +574,13 @@ class Database:
         return out
 
     def check(self) -> str | None:
-        """None when the database answers and accepts writes, else why not."""
+        """None when the database answers and accepts writes, else why not.
+
+        When it works, whatever waits in the fallback is written back now, so
+        an idle process (a health probe, a TUI nobody touches) still recovers.
+        """
+        if self.degraded:
+            self.close()  # a connection opened meanwhile may be read-only
         try:
             with self._connection() as conn:
                 conn.execute("BEGIN IMMEDIATE")
@@ -582,6 +588,9 @@ class Database:
         except (sqlite3.Error, DatabaseUnavailable, OSError) as exc:
             self._degrade(exc)
             return self.degraded_reason
+        self.degraded_reason = None
+        if self._buffer or self.fallback.exists():
+            self.flush_fallback()
         return None
 
 
