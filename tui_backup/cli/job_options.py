@@ -77,7 +77,7 @@ def add_definition_options(parser: argparse.ArgumentParser, *, editing: bool) ->
         "--keep-within",
         dest="keep_within",
         metavar="DURATION",
-        help="retention: keep every snapshot newer than this, e.g. 7d or 1y6m",
+        help="retention: keep every snapshot newer than this, e.g. 7d or 1y6m (0 = rule off)",
     )
     fields.add_argument(
         "--retries", type=int_or_text, metavar="N", help="retries after a failed run (0-20)"
@@ -176,7 +176,7 @@ def apply(data: dict[str, Any], args: argparse.Namespace, label: str) -> dict[st
         value = getattr(args, key, None)
         if value is None:
             continue
-        if value == 0:
+        if value == 0 or value in ("0", ""):
             retention.pop(key, None)  # 0 means "this rule is off"
         else:
             retention[key] = value
