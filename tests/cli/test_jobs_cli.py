@@ -300,3 +300,47 @@ def test_home_option_beats_the_environment(cli: CliRunner, tmp_path: Path, src: 
 def test_version(cli: CliRunner) -> None:
     r = cli("--version")
     assert r.returncode == 0 and r.stdout.startswith("tui-backup ")
+
+
+# -- the option logic on its own (no process needed) --------------------------
+
+
+def _edit_args(*argv: str) -> Any:
+    import argparse
+
+    from tui_backup.cli import job_options
+
+    parser = argparse.ArgumentParser()
+    job_options.add_definition_options(parser, editing=True)
+    return parser.parse_args(list(argv))
+
+
+def test_apply_edits_lists_and_rules() -> None:
+    from tui_backup.cli import job_options
+    from tui_backup.model.problems import ValidationError
+
+    data = {
+        "sources": ["/a", "/b"],
+        "exclude": ["*.tmp"],
+        "retention": {"keep_daily": 7, "keep_within": "2d"},
+        "schedule": "@daily",
+    }
+    out = job_options.apply(
+        data,
+        _edit_args("--remove-source", "/a", "--keep-within", "0", "--keep-last", "3"),
+        "jobs/x.yaml",
+    )
+    assert out["sources"] == ["/b"]
+    assert out["retention"] == {"keep_daily": 7, "keep_last": 3}
+    assert data["sources"] == ["/a", "/b"]  # the input is not changed
+    out = job_options.apply(data, _edit_args("--clear-retention", "--clear-schedule"), "x")
+    assert "retention" not in out and out["schedule"] is None
+    with pytest.raises(ValidationError) as info:
+        job_options.apply(data, _edit_args("--remove-exclude", "*.log"), "jobs/x.yaml")
+    assert [str(p) for p in info.value.problems] == [
+        "jobs/x.yaml: exclude: '*.log' is not an exclude"
+    ]
+    assert not job_options.has_changes(_edit_args())
+    assert job_options.has_changes(_edit_args("--disable"))
+    assert job_options.resolve_path("nas:/backups") == "nas:/backups"
+    assert job_options.resolve_path("rel").startswith("/")
