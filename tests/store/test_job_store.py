@@ -293,3 +293,30 @@ def test_a_file_still_being_written_is_given_a_moment(
     monkeypatch.setattr(safefile.time, "sleep", editor_finishes)
     assert JobStore(home).get("web").retries == 6
     assert pauses and not list(home.jobs_dir.glob("*.corrupt-*"))
+
+
+@pytest.mark.parametrize(
+    ("garbage", "says"),
+    [
+        (b"", "found empty"),
+        (b"just words\n", "found str"),
+        (b"- a\n- b\n", "found list"),
+        (b"\xff\xfe\x00binary", "not UTF-8 text"),
+        (b"name: web\n\tsources: x\n", "not valid YAML (line 2"),
+    ],
+)
+def test_every_kind_of_garbage_falls_back(
+    store: JobStore, spec: JobSpec, home: Home, garbage: bytes, says: str
+) -> None:
+    store.create(spec)
+    path = home.job_file("web")
+    path.write_bytes(garbage)
+    then = time.time() - 60
+    os.utime(path, (then, then))
+    listing = JobStore(home).list()
+    assert listing.get("web") == replace(spec, version=1)
+    (issue,) = listing.issues
+    assert issue.message.startswith("jobs/web.yaml: ") and says in issue.message
+    assert "\n" not in issue.message.splitlines()[0]
+    (kept,) = home.jobs_dir.glob("web.yaml.corrupt-*")
+    assert kept.read_bytes() == garbage

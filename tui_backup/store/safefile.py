@@ -75,10 +75,15 @@ def dump(data: dict[str, Any]) -> bytes:
 def _parse_bytes(raw: bytes, parse: Callable[[Any], T]) -> T:
     try:
         data = yamlio.loads(raw)
+    except yamlio.ReaderError as exc:
+        # Binary junk: PyYAML's own text for this is two lines and an odd code point.
+        raise ValueError(
+            f"not valid YAML (not UTF-8 text: {exc.reason} at byte {exc.position})"
+        ) from exc
     except yamlio.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ValueError(f"not valid YAML ({where}{problem})") from exc
     except RecursionError as exc:
         raise ValueError("not valid YAML (nested too deeply)") from exc

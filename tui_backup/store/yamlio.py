@@ -30,3 +30,4 @@ def dumps(data: Any) -> str:
 
 
 YAMLError = yaml.YAMLError
+ReaderError = yaml.reader.ReaderError
