@@ -230,6 +230,9 @@ def test_daemon_runs_due_job_and_stops_cleanly(home: Home, tmp_path: Path, cli: 
         wait_until(lambda: state_status(home, "held") == Status.RUNNING, what="held running")
         health = cli("health", "--json")
         assert "daemon pid" in json.dumps(health.json()["checks"]), health
+        daemon.send_signal(signal.SIGHUP)  # reload config.yaml, keep running
+        assert health.returncode in (0, 1)
+        assert daemon.poll() is None
         daemon.send_signal(signal.SIGTERM)
         _out, err = daemon.communicate(timeout=30)
     finally:
@@ -238,6 +241,7 @@ def test_daemon_runs_due_job_and_stops_cleanly(home: Home, tmp_path: Path, cli: 
             daemon.kill()
     assert daemon.returncode == 0, err
     assert "catch-up" in err and "SIGTERM received" in err
+    assert "SIGHUP: settings reloaded" in err
     assert [r["status"] for r in cli("history", "held", "--json").json()] == ["stopped"]
     assert job_status(cli, "held")["status"] == "stopped"
     # One line per event, no tracebacks.

@@ -14,6 +14,7 @@ import signal
 import sys
 import threading
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from tui_backup.cli import exit_codes, main
 from tui_backup.cli.context import CliContext
@@ -27,6 +28,9 @@ from tui_backup.core.events import (
     WatchStatus,
 )
 from tui_backup.model.status import Severity, Status
+
+if TYPE_CHECKING:
+    from tui_backup.core.manager import JobManager
 
 log = logging.getLogger("tui_backup.daemon")
 
@@ -127,8 +131,15 @@ def cmd_daemon(args: argparse.Namespace, ctx: CliContext) -> int:
         received.append(signal.Signals(signum).name)
         stop.set()
 
+    reload = threading.Event()
+
+    def on_hup(_signum: int, _frame: FrameType | None) -> None:
+        reload.set()
+        stop.set()  # wake the main loop; it tells reload from stop
+
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, on_signal)
+    signal.signal(signal.SIGHUP, on_hup)
     manager = ctx.manager
     if args.max_concurrent:
         manager.set_max_concurrent_jobs(args.max_concurrent)
@@ -141,8 +152,15 @@ def cmd_daemon(args: argparse.Namespace, ctx: CliContext) -> int:
     )
     manager.start_watching()
     manager.start_scheduler()
-    while not stop.wait(1.0):
-        pass
+    while True:
+        stop.wait(1.0)
+        if reload.is_set():
+            reload.clear()
+            if not received:
+                stop.clear()
+            _reload_settings(manager)
+        if received:
+            break
     running = manager.running_here()
     log.info(
         "%s received: stopping%s",
@@ -152,6 +170,17 @@ def cmd_daemon(args: argparse.Namespace, ctx: CliContext) -> int:
     manager.shutdown(stop_running=True, timeout=args.stop_timeout)
     log.info("daemon stopped")
     return exit_codes.OK
+
+
+def _reload_settings(manager: JobManager) -> None:
+    """SIGHUP: re-read config.yaml (jobs need no reload: they are watched live)."""
+    settings = manager.settings_store.load()
+    if manager.settings_store.problem:
+        log.error("config.yaml not reloaded: %s", manager.settings_store.problem)
+        return
+    manager.settings = settings
+    manager.set_max_concurrent_jobs(settings.max_concurrent_jobs)
+    log.info("SIGHUP: settings reloaded (at most %d jobs at once)", settings.max_concurrent_jobs)
 
 
 # -- health --------------------------------------------------------------------------

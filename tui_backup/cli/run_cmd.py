@@ -33,8 +33,6 @@ from tui_backup.model.progress import Progress
 from tui_backup.model.records import RunRecord
 from tui_backup.model.status import Status
 
-SIGTERM_EXIT = 128 + signal.SIGTERM
-
 
 def register(sub: argparse._SubParsersAction) -> None:
     run = main.add_parser(sub, "run", "run a job now, in the foreground", json_flag=True)
@@ -78,7 +76,9 @@ def cmd_run(args: argparse.Namespace, ctx: CliContext) -> int:
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         got_signal.append(signum)
 
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    # SIGHUP too (the SSH session went away): stop cleanly, recorded "stopped".
+    handled = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    previous = {sig: signal.signal(sig, on_signal) for sig in handled}
     unsubscribe = manager.subscribe(output.on_event)
     try:
         try:
@@ -93,9 +93,8 @@ def cmd_run(args: argparse.Namespace, ctx: CliContext) -> int:
             if got_signal and not stop_sent:
                 stop_sent = True
                 output.note("stopping (waiting for the engine to stop cleanly)...")
-                manager.stop(
-                    spec.name, reason="Ctrl-C" if got_signal[0] == signal.SIGINT else "SIGTERM"
-                )
+                reason = {signal.SIGINT: "Ctrl-C"}.get(got_signal[0])
+                manager.stop(spec.name, reason=reason or signal.Signals(got_signal[0]).name)
             record = manager.wait(spec.name, timeout=0.2)
         manager.drain_events()
     finally:
@@ -107,7 +106,7 @@ def cmd_run(args: argparse.Namespace, ctx: CliContext) -> int:
     if record.status == Status.SUCCEEDED:
         return exit_codes.OK
     if got_signal and record.status == Status.STOPPED:
-        return exit_codes.INTERRUPTED if got_signal[0] == signal.SIGINT else SIGTERM_EXIT
+        return exit_codes.INTERRUPTED if got_signal[0] == signal.SIGINT else 128 + got_signal[0]
     return exit_codes.FAILED
 
 

@@ -29,17 +29,39 @@ OnChange = Callable[[frozenset[str], frozenset[str]], None]
 OnStatus = Callable[[WatchStatus], None]
 
 
+def _kind(directory: Path, home: Home) -> str | None:
+    """``jobs`` or ``state`` when ``directory`` is one of the home's, else None.
+
+    Compared both as given and resolved: the notifier may report paths through
+    a symlinked home either way.
+    """
+    for kind, d in (("jobs", home.jobs_dir), ("state", home.state_dir)):
+        if directory == d:
+            return kind
+    try:
+        resolved = directory.resolve()
+    except OSError:
+        return None
+    for kind, d in (("jobs", home.jobs_dir), ("state", home.state_dir)):
+        try:
+            if resolved == d.resolve():
+                return kind
+        except OSError:
+            continue
+    return None
+
+
 def job_name_for(path: Path, home: Home) -> str | None:
     """The job a changed file belongs to, or None for files we do not care about."""
-    parent = path.parent
-    if parent not in (home.jobs_dir, home.state_dir):
+    kind = _kind(path.parent, home)
+    if kind is None:
         return None
     name = path.name
     if name.startswith("."):
         return None  # temp files of atomic writes
     if name.endswith(".yaml"):
         stem = name[: -len(".yaml")]
-    elif parent == home.state_dir and name.endswith(".stop"):
+    elif kind == "state" and name.endswith(".stop"):
         stem = name[: -len(".stop")]
     else:
         return None  # .bak, .corrupt-*, anything else
