@@ -114,3 +114,16 @@ def test_lock_excludes_threads_of_one_process(tmp_path: Path) -> None:
         pass
     leave.set()
     t.join()
+
+
+def test_stale_temp_sweep_touches_only_its_own_file(tmp_path: Path) -> None:
+    from tui_backup.store import safefile
+
+    path = tmp_path / "web.yaml"
+    own = [tmp_path / ".web.yaml.abcd1234.tmp", tmp_path / ".web.yaml.bak.abcd1234.tmp"]
+    other = [tmp_path / ".web.yaml.yaml.abcd1234.tmp", tmp_path / ".web.yaml.bak.yaml.x1234567.tmp"]
+    for p in own + other:
+        p.write_text("x")
+    safefile.write_locked(path, b"name: web\n")
+    assert [p.exists() for p in own] == [False, False]
+    assert [p.exists() for p in other] == [True, True]

@@ -115,10 +115,16 @@ def write_locked(path: Path, raw: bytes) -> None:
 
 
 def _remove_stale_temps(path: Path) -> None:
-    """Delete temp files a killed writer left behind: under the lock, none is live."""
-    for tmp in path.parent.glob(f".{path.name}.*.tmp"):
-        with contextlib.suppress(OSError):
-            tmp.unlink()
+    """Delete temp files a killed writer left behind: under the lock, none is live.
+
+    The patterns match ``atomic_write``'s names exactly (``mkstemp``'s eight
+    random characters), so job ``web`` never touches the temp file of a job
+    called ``web.yaml`` that is being written under its own lock.
+    """
+    for pattern in (f".{path.name}.????????.tmp", f".{path.name}.bak.????????.tmp"):
+        for tmp in path.parent.glob(pattern):
+            with contextlib.suppress(OSError):
+                tmp.unlink()
 
 
 def _is_fresh(path: Path) -> bool:
