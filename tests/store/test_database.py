@@ -320,3 +320,25 @@ def test_check_reports_and_writes_back(db: Database, home: Home) -> None:
     assert db.check() is None  # works again: and what waited is written back
     assert db.pending() == [] and not db.degraded
     assert {e.id is not None for e in db.errors()} == {True}
+
+
+def test_threads_share_one_database(db: Database, home: Home) -> None:
+    import threading
+
+    failures: list[BaseException] = []
+
+    def work(t: int) -> None:
+        try:
+            for i in range(50):
+                db.record_error(event(t * 100 + i))
+                db.errors(limit=5)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failures == []
+    assert db.stats().total == 200 and not db.degraded
