@@ -167,3 +167,21 @@ def test_runs_go_on_while_sqlite_is_unavailable(
     assert [e.error_type for e in manager.errors(job="docs")] == ["disk_full"]
     assert manager.state("docs").status == Status.SUCCEEDED
     assert manager.health().status == "degraded"
+
+
+def test_stop_racing_the_end_keeps_the_final_state(
+    manager: JobManager, plan: Plan, tmp_path: Path
+) -> None:
+    add_job(manager, tmp_path, "docs")
+    for _ in range(30):
+        manager.start("docs")
+        try:
+            manager.stop("docs")  # may land before, during or after the run's end
+        except NotRunning:
+            pass
+        record = manager.wait("docs", timeout=10)
+        assert record is not None
+        manager.drain_events()
+        state = manager.state("docs")
+        assert state.status == record.status, (state.status, record.status)
+        assert not state.status.is_active

@@ -640,7 +640,8 @@ class JobManager:
         self._consumer.add_view(self._local_view(run))
 
     def _on_stopping(self, run: ActiveRun) -> None:
-        if run.status in (Status.QUEUED, Status.RUNNING):
+        # A stop can race the run's end: once ended, its final state must stay.
+        if not run.done.is_set() and run.status in (Status.QUEUED, Status.RUNNING):
             run.status = Status.STOPPING
             run.message = run.stop_reason
             self._write_run_state(run)
@@ -661,6 +662,7 @@ class JobManager:
         """Write the final state and history, then release the lock (in that order)."""
         now = self.clock()
         status = finished.status
+        run.status = status
         error = finished.error
         if status == Status.STOPPED:
             error = run.stop_reason or error or "stopped"
