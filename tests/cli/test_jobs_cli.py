@@ -344,3 +344,25 @@ def test_apply_edits_lists_and_rules() -> None:
     assert job_options.has_changes(_edit_args("--disable"))
     assert job_options.resolve_path("nas:/backups") == "nas:/backups"
     assert job_options.resolve_path("rel").startswith("/")
+
+
+def test_the_installed_console_script(home: Home, src: Path) -> None:
+    """The ``tui-backup`` entry point itself (the other tests use ``python -m``)."""
+    import shutil
+
+    exe = shutil.which("tui-backup")
+    if exe is None:
+        pytest.skip("tui-backup is not on PATH (the package is not installed)")
+    env = {**os.environ, HOME_ENV: str(home.root)}
+    add = subprocess.run(
+        [exe, "job", "add", "web", "--source", str(src), "--dest", str(src.parent / "b")],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert add.returncode == 0, add.stderr
+    listed = subprocess.run(
+        [exe, "job", "list", "--json"], env=env, capture_output=True, text=True, check=False
+    )
+    assert listed.returncode == 0 and '"name": "web"' in listed.stdout, listed.stderr
