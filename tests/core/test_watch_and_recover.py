@@ -138,3 +138,50 @@ def test_startup_recovery(make_manager, tmp_path: Path) -> None:  # type: ignore
     assert second.state("docs").status == Status.INTERRUPTED
     assert second.start("docs")
     assert second.wait("docs", timeout=10).status == Status.SUCCEEDED  # type: ignore[union-attr]
+
+
+def test_watching_process_sees_a_killed_runner_as_interrupted(
+    make_manager,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
+) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    viewer: JobManager = make_manager(runner="tui")
+    add_job(viewer, tmp_path, "docs")
+    rec = Recorder()
+    viewer.subscribe(rec)
+    viewer.start_watching()
+    runner = subprocess.Popen(
+        [
+            sys.executable,
+            str(Path(__file__).parent / "gated_runner.py"),
+            str(viewer.home.root),
+            "docs",
+            str(tmp_path / "never"),
+        ]
+    )
+    try:
+        rec.wait_for(
+            lambda e: (
+                isinstance(e, JobsUpdated)
+                and any(v.name == "docs" and v.state.progress for v in e.views)
+            ),
+            timeout=15,
+        )
+        runner.send_signal(signal.SIGKILL)
+        runner.wait(10)
+        t0 = time.monotonic()
+        rec.wait_for(
+            lambda e: (
+                isinstance(e, JobsUpdated)
+                and any(v.name == "docs" and v.status == Status.INTERRUPTED for v in e.views)
+            ),
+            timeout=10,
+        )
+        assert time.monotonic() - t0 < 3
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+    assert viewer.history("docs")[0].status == Status.INTERRUPTED

@@ -189,9 +189,14 @@ class Consumer:
         if isinstance(message, EngineMessage):
             run, event = message.run, message.event
             if isinstance(event, Progress):
+                first = run.progress is None or run.progress.phase != event.phase
                 run.progress = event
                 run.warnings = max(run.warnings, event.warnings)
                 run.state_dirty = True
+                if first:
+                    # Other processes see the first progress and each phase change at
+                    # once; the counters in between at most once a second.
+                    m._write_run_state(run)
                 self.add_view(m._local_view(run))
             elif isinstance(event, FileWarning):
                 self.add_other(WarningRaised(run.name, event))
