@@ -124,7 +124,7 @@ class DetailsScreen(Screen[None]):
         snaps.add_columns("Snapshot", "Time", "Files", "Size")
         errors = self.query_one("#job-errors", DataTable)
         errors.add_columns("When", "Severity", "What")
-        history.loading = True
+        history.add_row("loading…", "", "", "", "", "", "")
         self._show_view()
         self.load()
         history.focus()
@@ -169,7 +169,6 @@ class DetailsScreen(Screen[None]):
     def on_details_loaded(self, message: DetailsLoaded) -> None:
         now = self.backup_app.now()
         history = self.query_one("#history", DataTable)
-        history.loading = False
         history.clear()
         for run in message.runs:
             history.add_row(
