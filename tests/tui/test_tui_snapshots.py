@@ -128,7 +128,10 @@ def test_restore_browser(snap_compare, seeded: Home, make_app: AppFactory, tmp_p
     (src / "notes").mkdir()
     (src / "notes" / "todo.md").write_text("- restore test\n")
     (src / "photos").mkdir()
-    SnapshotEngine(clock=fixed_clock).run(spec, threading.Event(), lambda _event: None)
+    Path(spec.destination).parent.mkdir(parents=True, exist_ok=True)
+    events: list[object] = []
+    SnapshotEngine(clock=fixed_clock).run(spec, threading.Event(), events.append)
+    assert "succeeded" in str(events[-1]), events[-1]
 
     async def run_before(pilot: Pilot) -> None:
         await settle(pilot)

@@ -49,7 +49,7 @@ if TYPE_CHECKING:
 
 def default_target(job: str, snapshot_id: str) -> str:
     """A new folder under the user's home, named so it never collides with a source."""
-    return os.path.join(os.path.expanduser("~"), "tui-backup-restores", f"{job}-{snapshot_id}")
+    return os.path.join("~", "tui-backup-restores", f"{job}-{snapshot_id}")
 
 
 class ConfirmOriginal(ModalScreen[bool]):
@@ -268,7 +268,7 @@ class RestoreScreen(Screen[None]):
                 )
                 event.checkbox.value = False
                 return
-            target.value = original
+            target.value = tilde(original)
             target.disabled = True
         else:
             target.disabled = False
