@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import traceback
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -236,6 +237,7 @@ class Scheduler:
                     error_type="schedule_start_failed",
                     message=f"{spec.name}: the scheduled run could not start: {exc}",
                     job_name=spec.name,
+                    stack_trace=traceback.format_exc(),
                 )
             )
             return Action(spec.name, latest, "failed", str(exc))

@@ -103,7 +103,7 @@ class StateStore:
     # -- stop requests -------------------------------------------------------
 
     def request_stop(self, name: str, requested_by: str = "") -> None:
-        """Ask whoever runs ``name`` to stop; it checks for this file each second."""
+        """Ask whoever runs ``name`` to stop; its runner checks for this file 4 times a second."""
         self.home.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         path = self.home.stop_file(name)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
