@@ -326,3 +326,48 @@ async def test_bad_theme_file_one_toast_and_default(tui_home: Home, make_app: Ap
         theme_toasts = [n for n in app._notifications if "Theme problems" in n.message]
         assert len(theme_toasts) == 1
         assert "bad.yaml" in theme_toasts[0].message and "worse.yaml" in theme_toasts[0].message
+
+
+async def test_f_filters_the_error_log(seeded: Home, make_app: AppFactory) -> None:
+    from textual.widgets import Select
+
+    from tui_backup.tui.screens.error_filter import ErrorFilterScreen
+
+    app = make_app(seeded)
+    async with app.run_test(size=(80, 24)) as pilot:
+        main = await _ready(app, pilot)
+        await until(pilot, lambda: main.errors.row_count == 2)
+        await pilot.press("l", "f")
+        dialog = app.screen
+        assert isinstance(dialog, ErrorFilterScreen)
+        dialog.query_one("#severity", Select).value = "HIGH"
+        await pilot.press("ctrl+s")
+        await app.workers.wait_for_complete()
+        await until(pilot, lambda: main.errors.row_count == 1)
+        assert main.error_filter.min_severity == "HIGH"
+        assert "≥HIGH" in str(main.query_one("#errors-pane").border_subtitle)
+        await pilot.press("f")
+        dialog = app.screen
+        assert isinstance(dialog, ErrorFilterScreen)
+        dialog.query_one("#severity", Select).clear()
+        dialog.query_one("#job", Select).value = "photos"
+        await pilot.press("ctrl+s")
+        await app.workers.wait_for_complete()
+        await until(pilot, lambda: main.errors.row_count == 1)
+        event = main.errors.selected_event
+        assert event is not None and event.job_name == "photos"
+
+
+async def test_space_in_error_detail_resolves(seeded: Home, make_app: AppFactory) -> None:
+    app = make_app(seeded)
+    async with app.run_test(size=(80, 24)) as pilot:
+        main = await _ready(app, pilot)
+        await until(pilot, lambda: main.errors.row_count == 2)
+        await pilot.press("l", "enter")
+        assert isinstance(app.screen, ErrorDetailScreen)
+        await app.workers.wait_for_complete()
+        await until(pilot, lambda: app.screen.event is not None)  # type: ignore[attr-defined]
+        await pilot.press("space")
+        await app.workers.wait_for_complete()
+        await until(pilot, lambda: main.header.unresolved == 1)
+        assert isinstance(app.screen, MainScreen)

@@ -82,3 +82,15 @@ async def test_original_location_needs_confirmation(seeded: Home, make_app: AppF
         await pilot.click("#yes")
         await app.workers.wait_for_complete()
         await until(pilot, lambda: not screen.running and (src / "a.txt").read_text() == "hello\n")
+
+
+async def test_v_verifies_the_newest_snapshot(seeded: Home, make_app: AppFactory) -> None:
+    _backup(seeded)
+    seen: list[Message] = []
+    app = make_app(seeded)
+    async with app.run_test(size=(80, 24), message_hook=seen.append) as pilot:
+        await app.workers.wait_for_complete()
+        await until(pilot, lambda: app.main_screen.jobs.row_count == 4)  # type: ignore[union-attr]
+        await pilot.press("v")
+        await app.workers.wait_for_complete()
+        await until(pilot, lambda: any("intact" in n.message for n in app._notifications))
