@@ -75,6 +75,15 @@ def test_hook_runs_without_a_shell_and_times_out(tmp_path: Path) -> None:
     slow = run_hook("after", ["sh", "-c", "sleep 30 & sleep 30"], {"PATH": "/usr/bin:/bin"}, 0.3)
     assert not slow.ok and "timed out" in (slow.problem or "")
     assert time.monotonic() - t0 < 5  # the whole process group was killed
+    # A background process left holding the hook's stdout does not keep us waiting.
+    t0 = time.monotonic()
+    bg = run_hook("before", ["sh", "-c", "sleep 3 & echo mounted"], {"PATH": "/usr/bin:/bin"}, 5)
+    assert bg.ok and bg.output.strip() == "mounted"
+    assert time.monotonic() - t0 < 2
+    chatty = run_hook(
+        "after", ["sh", "-c", "yes | head -c 1000000; echo last"], {"PATH": "/usr/bin:/bin"}, 5
+    )
+    assert chatty.ok and chatty.output.endswith("last\n") and len(chatty.output) <= 2000
     missing = run_hook("after", ["/nonexistent/notify"], {}, 5)
     assert not missing.ok and "could not start" in (missing.problem or "")
 

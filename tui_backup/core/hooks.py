@@ -4,7 +4,7 @@ Hooks are how people wire up notifications (mail, healthchecks.io, chat
 webhooks), so they get everything about the run in ``TUI_BACKUP_*``
 variables. They run in their own process group so a timeout or a stop kills
 the whole command (``sh -c "curl ... | mail"`` included), and their output is
-captured (the tail goes into the warning or error message).
+captured in a temporary file (the tail goes into the warning or error message).
 """
 
 from __future__ import annotations
@@ -14,10 +14,12 @@ import logging
 import os
 import signal
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import IO
 
 log = logging.getLogger(__name__)
 
@@ -86,32 +88,32 @@ def run_hook(
     cancel: threading.Event | None = None,
     cwd: str | None = None,
 ) -> HookResult:
-    """Run one hook to completion, timeout or cancel; never raises."""
+    """Run one hook to completion, timeout or cancel; never raises.
+
+    Output goes to an unnamed temporary file, not a pipe: a hook that leaves
+    a background process behind (``sshfs``, ``cmd &``) holding its stdout
+    must not keep us waiting for an end-of-file that never comes.
+    """
     argv = tuple(argv)
-    try:
-        proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            env=dict(env),
-            cwd=cwd,
-            start_new_session=True,
-            close_fds=True,
-        )
-    except OSError as exc:
-        return HookResult(stage, argv, None, "", f"could not start ({exc.strerror or exc})")
-    chunks: list[bytes] = []
-    reader = threading.Thread(
-        target=_drain, args=(proc, chunks), name=f"hook-output-{proc.pid}", daemon=True
-    )
-    reader.start()
-    deadline = time.monotonic() + timeout
-    problem: str | None = None
-    try:
+    with tempfile.TemporaryFile() as out:
+        try:
+            proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=dict(env),
+                cwd=cwd,
+                start_new_session=True,
+                close_fds=True,
+            )
+        except OSError as exc:
+            return HookResult(stage, argv, None, "", f"could not start ({exc.strerror or exc})")
+        deadline = time.monotonic() + timeout
+        problem: str | None = None
         while True:
             try:
-                proc.wait(timeout=0.1)
+                proc.wait(timeout=0.05)
                 break
             except subprocess.TimeoutExpired:
                 pass
@@ -123,13 +125,7 @@ def run_hook(
                 problem = f"timed out after {timeout:g}s"
                 _kill_group(proc)
                 break
-    finally:
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=5)
-        reader.join(timeout=5)
-        if proc.stdout is not None:
-            proc.stdout.close()
-    output = b"".join(chunks).decode("utf-8", "replace")[-OUTPUT_TAIL:]
+        output = _tail(out)
     code = proc.returncode
     if problem is None and code != 0:
         problem = (
@@ -138,15 +134,11 @@ def run_hook(
     return HookResult(stage, argv, None if problem and code is None else code, output, problem)
 
 
-def _drain(proc: subprocess.Popen[bytes], chunks: list[bytes]) -> None:
-    """Read output so a chatty hook never blocks on a full pipe; keep only the tail."""
-    assert proc.stdout is not None
-    size = 0
-    for block in iter(lambda: proc.stdout.read1(65536) if proc.stdout else b"", b""):
-        chunks.append(block)
-        size += len(block)
-        while size > 4 * OUTPUT_TAIL and len(chunks) > 1:
-            size -= len(chunks.pop(0))
+def _tail(fh: IO[bytes]) -> str:
+    """The last OUTPUT_TAIL characters a hook wrote."""
+    size = fh.seek(0, os.SEEK_END)
+    fh.seek(max(0, size - 4 * OUTPUT_TAIL))
+    return fh.read().decode("utf-8", "replace")[-OUTPUT_TAIL:]
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
