@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -201,3 +202,18 @@ def test_dst_autumn_runs_once_spring_runs_on_time(
     assert actions[0].slot == datetime(2027, 3, 28, 3, 0, tzinfo=berlin)
     manager.wait("night", timeout=10)
     assert [r.trigger for r in manager.history("night")] == ["schedule", "catch-up", "schedule"]
+
+
+def test_job_never_scheduled_counts_from_its_definition(
+    manager: JobManager, tmp_path: Path
+) -> None:
+    add_job(manager, tmp_path, "old", schedule="@daily")
+    add_job(manager, tmp_path, "new", schedule="@daily")
+    now = datetime.now().astimezone().replace(hour=12, minute=0, second=0)  # far from 00:00
+    three_days_ago = (now - timedelta(days=3)).timestamp()
+    os.utime(manager.home.job_file("old"), (three_days_ago, three_days_ago))
+    sched = Scheduler(manager, clock=lambda: now)
+    actions = {a.job: a.action for a in sched.tick()}
+    assert actions == {"old": "caught-up"}  # it existed when its slots passed
+    manager.wait("old", timeout=10)
+    assert sched.tick() == []

@@ -6,7 +6,8 @@ it goes away. Who holds it is written to ``scheduler.yaml`` for ``health``.
 
 The last slot handled per job is remembered in ``scheduler-slots.yaml``, so
 after downtime (machine asleep, daemon stopped) a job whose slot passed runs
-once, not once per missed slot, unless its ``missed: skip``. A slot whose
+once, not once per missed slot, unless its ``missed: skip``. A job no
+scheduler has seen yet counts from its file's modification time. A slot whose
 job is running anywhere is skipped with an INFO note, never queued twice.
 Disabled jobs are never started. The clock is injected so tests can fire a
 schedule without waiting for a real minute (see :meth:`Scheduler.tick`).
@@ -187,9 +188,14 @@ class Scheduler:
         except Exception:  # noqa: BLE001 - invalid schedules are rejected on load
             return None
         if last is None:
-            # First sight of this job: start counting from now, fire nothing from the past.
-            self._save_slot(spec.name, latest)
-            return None
+            # Never scheduled by any process: count from when the job was defined
+            # (its file's mtime), so a slot that passed while no scheduler ran is
+            # caught up, but a new job never fires for slots before it existed.
+            defined = min(self._defined_at(spec.name) or now, now)
+            last = cron.previous_run(spec.schedule, defined)
+            if latest <= last:
+                self._save_slot(spec.name, latest)
+                return None
         if latest <= last:
             return None
         self._save_slot(spec.name, latest)  # before starting: a crash must not fire it twice
@@ -249,6 +255,13 @@ class Scheduler:
             to_iso(latest),
         )
         return Action(spec.name, latest, "caught-up" if missed else "started", run_id)
+
+    def _defined_at(self, name: str) -> datetime | None:
+        try:
+            mtime = self.home.job_file(name).stat().st_mtime
+        except OSError:
+            return None
+        return datetime.fromtimestamp(mtime).astimezone()
 
     def next_due(self, now: datetime | None = None) -> datetime | None:
         """The earliest next slot of any enabled scheduled job."""
