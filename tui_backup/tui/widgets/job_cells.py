@@ -25,6 +25,7 @@ from tui_backup.tui.formatting import (
     human_duration,
     human_when,
     shorten_path,
+    tilde,
 )
 
 StyleFor = Callable[[str], Style]
@@ -41,8 +42,8 @@ class CardWidths:
 def widths_for(total: int) -> CardWidths:
     """Split the table's content width: paths need most, timing least."""
     content = max(40, total)
-    job = int(content * 0.36)
-    status = int(content * 0.38)
+    job = int(content * (0.36 if content < 100 else 0.40))
+    status = int(content * (0.38 if content < 100 else 0.36))
     return CardWidths(job, status, content - job - status)
 
 
@@ -58,13 +59,12 @@ def job_cell(view: JobView, width: int, style: StyleFor) -> Text:
     room = max(8, width - len(engine) - 3)
     src = spec.sources[0] if spec.sources else "?"
     more = f" +{len(spec.sources) - 1}" if len(spec.sources) > 1 else ""
-    src_w = max(4, room // 2 - len(more))
-    dst_w = max(4, room - src_w - len(more))
+    src_w, dst_w = split_room(len(tilde(src)), len(tilde(spec.destination)), room - len(more))
     second = Text(no_wrap=True, overflow="ellipsis")
     second.append(engine, style("dim"))
-    second.append(shorten_path(src, src_w) + more)
+    second.append(shorten_path(src, max(4, src_w)) + more)
     second.append(" → ", style("dim"))
-    second.append(shorten_path(spec.destination, dst_w))
+    second.append(shorten_path(spec.destination, max(4, dst_w)))
     second.truncate(width, overflow="ellipsis")
     return Text("\n").join([first, second])
 
@@ -76,6 +76,18 @@ def bytes_pair(done: int, total: int) -> str:
     if unit_a == unit_b:
         return f"{a.rsplit(' ', 1)[0]}/{b}"
     return f"{a}/{b}"
+
+
+def split_room(a: int, b: int, room: int) -> tuple[int, int]:
+    """Share ``room`` between two paths: each gets what it needs, else a fair half."""
+    if a + b <= room:
+        return a, b
+    half = room // 2
+    if a <= half:
+        return a, room - a
+    if b <= half:
+        return room - b, b
+    return half, room - half
 
 
 def progress_bar(fraction: float | None, width: int, style: StyleFor) -> Text:
@@ -136,7 +148,7 @@ def last_result_line(view: JobView, width: int, now: datetime, style: StyleFor) 
     line.append(f"last {human_ago(when, now)}", style("dim"))
     if last.status is Status.FAILED or last.error:
         line.append(": ")
-        line.append(clip(last.error or str(last.status), width), style("status-failed"))
+        line.append(clip(last.error or str(last.status), width), style(f"status-{last.status}"))
     else:
         line.append(f" · {human_duration(last.duration)} · {human_bytes(last.bytes)}")
         if last.warnings:

@@ -82,6 +82,7 @@ class JobTable(DataTable[Text]):
         """Shown job names in row order (index = row)."""
         self._stale: set[str] = set()
         self._shown_set: set[str] = set()
+        self._loaded = False
         """Rows whose job changed while scrolled out of view; rendered when they come back."""
 
     # -- public API ------------------------------------------------------------
@@ -108,6 +109,7 @@ class JobTable(DataTable[Text]):
     def set_views(self, views: Iterable[JobView]) -> None:
         """Replace everything (start-up, filter change); the cursor stays on its job."""
         self._views = {v.name: v for v in views}
+        self._loaded = True
         self._rebuild()
 
     def set_query(self, query: str) -> None:
@@ -125,6 +127,12 @@ class JobTable(DataTable[Text]):
         view is marked stale and rendered when it scrolls back (so 50 running
         jobs cost what the dozen visible ones cost).
         """
+        if not self._loaded:
+            # The first full listing is on its way; it will show these jobs too.
+            for name in removed:
+                self._views.pop(name, None)
+            self._views.update(updated)
+            return
         structural = bool(removed & set(self._views))
         for name in removed:
             self._views.pop(name, None)
