@@ -120,3 +120,16 @@ def test_success_resets_the_failure_count(home: Home) -> None:
     for _ in range(4):
         breakers.record("/d", False, "x")
     assert not breakers.get("/d").is_open
+
+
+def test_backoff_doubles_with_jitter_and_a_cap() -> None:
+    import random
+
+    from tui_backup.core.retry import RetryPolicy
+
+    policy = RetryPolicy(base=5, factor=2, cap=60, jitter=0.5)
+    rng = random.Random(7)
+    for attempt, full in ((1, 5), (2, 10), (3, 20), (4, 40), (5, 60), (9, 60)):
+        delays = [policy.delay(attempt, rng) for _ in range(200)]
+        assert all(full * 0.5 <= d <= full for d in delays), attempt
+        assert max(delays) - min(delays) > full * 0.3  # really jittered
