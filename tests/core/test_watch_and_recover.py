@@ -75,7 +75,7 @@ def test_polling_fallback_reports_changes(home, tmp_path: Path) -> None:  # type
     statuses: list[WatchStatus] = []
     seen = threading.Event()
 
-    def on_change(names: frozenset[str], removed: frozenset[str]) -> None:
+    def on_change(names: frozenset[str], definitions: bool) -> None:
         changes.append(names)
         seen.set()
 

@@ -48,7 +48,8 @@ class Refresh:
     """Files of these jobs changed (seen by the watcher, or after a command)."""
 
     names: frozenset[str]
-    removed: frozenset[str] = frozenset()
+    definitions: bool = False
+    """True when a job file (not only a state file) changed: the scheduler looks again."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,7 +216,7 @@ class Consumer:
         elif isinstance(message, RunError):
             m._record_error_now(message.event)
         elif isinstance(message, Refresh):
-            m._on_refresh(message.names, message.removed)
+            m._on_refresh(message.names, message.definitions)
         elif isinstance(message, Deliver):
             self.add_other(message.event)
         elif isinstance(message, Call):

@@ -273,9 +273,10 @@ class RunLifecycle:
                     )
                 )
 
-    def _on_refresh(self, names: frozenset[str], removed: frozenset[str]) -> None:
-        gone = set(removed)
-        for name in sorted(names - removed):
+    def _on_refresh(self, names: frozenset[str], definitions: bool = False) -> None:
+        """Files of ``names`` changed (another process, a hand edit): queue fresh views."""
+        gone: set[str] = set()
+        for name in sorted(names):
             with self._lock:
                 run = self._runs.get(name)
             if run is not None:
@@ -299,8 +300,8 @@ class RunLifecycle:
         if gone:
             self._remote_active.difference_update(gone)
             self._consumer.add_other(JobsRemoved(frozenset(gone)))
-        if names:
-            self._wake_scheduler()
+        if definitions or gone:
+            self._wake_scheduler()  # not for state files: those change every second
 
     def _check_remote_liveness(self) -> None:
         """Notice runners elsewhere that died (SIGKILL writes no final state)."""

@@ -461,7 +461,7 @@ class JobManager(RunLifecycle):
             self._consumer.ensure_started()
             self._watcher = Watcher(
                 self.home,
-                on_change=lambda names, removed: self._consumer.post(Refresh(names, removed)),
+                on_change=lambda names, jobs: self._consumer.post(Refresh(names, jobs)),
                 on_status=lambda status: self._consumer.post(Deliver(status)),
             )
         # Runs already going elsewhere need liveness checks from the start.

@@ -25,7 +25,8 @@ logging.getLogger("watchfiles").setLevel(logging.WARNING)
 POLL_INTERVAL = 1.0
 DEBOUNCE_MS = 200
 
-OnChange = Callable[[frozenset[str], frozenset[str]], None]
+OnChange = Callable[[frozenset[str], bool], None]
+"""``(job names whose files changed, whether any job definition changed)``."""
 OnStatus = Callable[[WatchStatus], None]
 
 
@@ -134,12 +135,20 @@ class Watcher:
             rust_timeout=1000,
             yield_on_timeout=False,
         ):
-            names = {job_name_for(Path(p), self.home) for _change, p in changes}
-            names.discard(None)
-            if names:
-                self.on_change(frozenset(n for n in names if n), frozenset())
+            self._report([Path(p) for _change, p in changes])
             if self._stop.is_set():
                 return
+
+    def _report(self, paths: list[Path]) -> None:
+        names: set[str] = set()
+        definitions = False
+        for path in paths:
+            name = job_name_for(path, self.home)
+            if name is not None:
+                names.add(name)
+                definitions = definitions or _kind(path.parent, self.home) == "jobs"
+        if names:
+            self.on_change(frozenset(names), definitions)
 
     def _scan(self) -> dict[str, tuple[int, int, int]]:
         seen: dict[str, tuple[int, int, int]] = {}
@@ -167,12 +176,11 @@ class Watcher:
             if self.mode == "unreachable":
                 self._status("polling", "the home is readable again")
             if previous is not None:
-                changed = {
-                    k for k in current.keys() | previous.keys() if current.get(k) != previous.get(k)
-                }
-                names = {job_name_for(self.home.root / k, self.home) for k in changed}
-                names.discard(None)
-                if names:
-                    self.on_change(frozenset(n for n in names if n), frozenset())
+                changed = [
+                    self.home.root / k
+                    for k in current.keys() | previous.keys()
+                    if current.get(k) != previous.get(k)
+                ]
+                self._report(changed)
             previous = current
             self._stop.wait(self.poll_interval)
