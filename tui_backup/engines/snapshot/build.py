@@ -20,15 +20,13 @@ import stat
 import threading
 import time
 from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from tui_backup.engines.events import Emit, FileWarning
 from tui_backup.engines.snapshot import ids, marker
-from tui_backup.engines.snapshot.copy import IS_ROOT, CopyBatch
+from tui_backup.engines.snapshot.copy import IS_ROOT, LINKED, CopyBatch, WorkerPool
 from tui_backup.engines.snapshot.errors import (
     Cancelled,
     DestError,
@@ -39,7 +37,12 @@ from tui_backup.engines.snapshot.errors import (
     source_reason,
 )
 from tui_backup.engines.snapshot.layout import Excluder, SourcePlan, plan_sources
-from tui_backup.engines.snapshot.manifest import ManifestWriter, PreviousCursor, read_lines
+from tui_backup.engines.snapshot.manifest import (
+    FLUSH_LINES,
+    ManifestWriter,
+    PreviousCursor,
+    read_lines,
+)
 from tui_backup.engines.snapshot.store import SnapshotStore
 from tui_backup.engines.snapshot.syncio import fsync_dir, replace_symlink, write_atomic
 from tui_backup.engines.throttle import ProgressReporter
@@ -50,11 +53,20 @@ log = logging.getLogger(__name__)
 WINDOW = 4096
 """Walk entries that may be in flight (waiting for a copy) at once."""
 BATCH_FILES = 48
+"""Copies per batch."""
+BATCH_LINKS = 256
+"""Links per batch (a link costs a fraction of a small file's copy)."""
 BATCH_BYTES = 8 << 20
+LINKS_ON_WORKERS = True
+"""Hard links are made by the worker threads while the walk goes on."""
 MAX_WARNING_EVENTS = 1000
 """Beyond this many, warnings are counted and logged but not emitted one by one."""
 
 _LINE, _COPY, _DIRMETA, _RAW = 0, 1, 2, 3
+_S_IFMT = 0o170000
+_S_IFREG = stat.S_IFREG
+_S_IFDIR = stat.S_IFDIR
+_S_IFLNK = stat.S_IFLNK
 _EGID = os.getegid()
 
 
@@ -74,8 +86,8 @@ class HaltFlag:
 
 @dataclass(slots=True)
 class _Frame:
-    names: list[str]
-    pos: int
+    names: Any
+    """Iterator over the directory's sorted names, resumed after each subdirectory."""
     src: str
     dst: str
     rel: str
@@ -124,7 +136,8 @@ class SnapshotBuilder:
         self.warnings = 0
         self._pending: deque[tuple[Any, ...]] = deque()
         self._batch = CopyBatch()
-        self._pool: ThreadPoolExecutor | None = None
+        self._pool: WorkerPool | None = None
+        self._batch_links = 0
         self._writer: ManifestWriter | None = None
         self._cursor = PreviousCursor(None)
         self._prev_root = ""
@@ -154,7 +167,7 @@ class SnapshotBuilder:
                 self._scan(plans)
             self.reporter.set_phase("copy")
             if self.workers > 0:
-                self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="snapshot-copy")
+                self._pool = WorkerPool(self.workers, self.halt)
             self._walk(plans)
             self._drain(everything=True)
             self._commit(plans)
@@ -164,7 +177,7 @@ class SnapshotBuilder:
             raise
         finally:
             if self._pool is not None:
-                self._pool.shutdown(wait=True, cancel_futures=True)
+                self._pool.shutdown()
         return BuildResult(
             self.snapshot_id, self.files, self.bytes, self.copied, self.linked, self.warnings
         )
@@ -222,32 +235,43 @@ class SnapshotBuilder:
         excl = self.excluder.excluded if self.excluder.active else None
         stack: list[tuple[str, str]] = []
         for plan in plans:
-            stack.append((plan.path, ""))
+            try:
+                st = os.lstat(plan.path)
+            except OSError:
+                continue
+            if stat.S_ISDIR(st.st_mode):
+                stack.append((plan.path, ""))
+            elif stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode):
+                rep.files_total += 1
+                if stat.S_ISREG(st.st_mode):
+                    rep.bytes_total += st.st_size
         while stack:
             if self.cancel.is_set():
                 raise Cancelled
             path, srel = stack.pop()
+            files = nbytes = 0
             try:
-                st = os.lstat(path)
+                with os.scandir(path) as it:
+                    for entry in it:
+                        name = entry.name
+                        if entry.is_dir(follow_symlinks=False):
+                            sub = srel + "/" + name if srel else name
+                            if not (excl and excl(sub, True)):
+                                stack.append((path + "/" + name, sub))
+                        elif entry.is_file(follow_symlinks=False):
+                            if excl and excl(srel + "/" + name if srel else name, False):
+                                continue
+                            files += 1
+                            nbytes += entry.stat(follow_symlinks=False).st_size
+                        elif entry.is_symlink():
+                            if excl and excl(srel + "/" + name if srel else name, False):
+                                continue
+                            files += 1
             except OSError:
-                continue
-            mode = st.st_mode
-            if stat.S_ISDIR(mode):
-                if excl and srel and excl(srel, True):
-                    continue
-                try:
-                    names = os.listdir(path)
-                except OSError:
-                    continue
-                for name in names:
-                    stack.append((path + "/" + name, srel + "/" + name if srel else name))
-            elif stat.S_ISREG(mode) or stat.S_ISLNK(mode):
-                if excl and srel and excl(srel, False):
-                    continue
-                rep.files_total += 1
-                if stat.S_ISREG(mode):
-                    rep.bytes_total += st.st_size
-                rep.tick()
+                pass
+            rep.files_total += files
+            rep.bytes_total += nbytes
+            rep.tick()
 
     # -- walk -------------------------------------------------------------
 
@@ -257,103 +281,155 @@ class SnapshotBuilder:
             root = plans[0].path
             try:
                 st = os.lstat(root)
-                names = sorted(os.listdir(root))
+                names = _list(root)
             except OSError as exc:
                 raise Fatal(
                     f"Source {root} cannot be read: {exc.strerror}.", "source_unreadable"
                 ) from exc
-            stack.append(_Frame(names, 0, root, self._partial, "", "", st))
+            stack.append(_Frame(iter(names), root, self._partial, "", "", st))
         else:
             root_st = os.lstat(self._partial)
             srcs = {p.prefix: p.path for p in plans}
-            stack.append(_Frame(sorted(srcs), 0, "", self._partial, "", "", root_st, srcs))
+            names = [(prefix, False) for prefix in sorted(srcs)]
+            stack.append(_Frame(iter(names), "", self._partial, "", "", root_st, srcs))
 
         excl = self.excluder.excluded if self.excluder.active else None
-        cancel = self.cancel
+        cancelled = self.cancel.is_set
         reporter = self.reporter
         push = self._push
+        pending = self._pending
+        cursor = self._cursor
+        find = cursor.find
+        lines = self._writer.lines if self._writer is not None else []
+        prev_root = self._prev_root + "/" if self._prev_root else ""
+        offload = self._pool is not None and LINKS_ON_WORKERS
+        lstat = os.lstat
+        link = os.link
         while stack:
             frame = stack[-1]
-            if frame.pos >= len(frame.names):
+            srcs = frame.srcs
+            spre = frame.src + "/"
+            dpre = frame.dst + "/"
+            rpre = frame.rel + "/" if frame.rel else ""
+            srpre = frame.srel + "/" if frame.srel else ""
+            ppre = prev_root + rpre
+            for name, is_file in frame.names:
+                if cancelled():
+                    raise Cancelled
+                if srcs is not None:
+                    src, srel = srcs[name], ""
+                else:
+                    src = spre + name
+                    srel = srpre + name
+                rel = rpre + name
+                line = None
+                if is_file:
+                    # A regular file (the directory entry's type says so): only
+                    # one that was in the previous snapshot needs an lstat here;
+                    # a new one is stat'ed by the copy itself (fstat).
+                    if excl and srel and excl(srel, False):
+                        continue
+                    if cursor.path is not None:
+                        line = find(rel)
+                    if line is None:
+                        self._file(src, dpre + name, rel, None)
+                        continue
+                try:
+                    st = lstat(src)
+                except OSError as exc:
+                    self._warn(src, source_reason(exc))
+                    continue
+                mode = st.st_mode
+                fmt = mode & _S_IFMT
+                if fmt == _S_IFREG:
+                    if not is_file:
+                        if excl and srel and excl(srel, False):
+                            continue
+                        if cursor.path is not None:
+                            line = find(rel)
+                    # Unchanged since the previous snapshot: hard-link it and
+                    # reuse its manifest line (checksum included) verbatim.
+                    if line is not None:
+                        size = st.st_size
+                        if line.startswith(
+                            f"f\t{mode:o}\t{st.st_uid}\t{st.st_gid}\t{size}\t{st.st_mtime_ns}\t"
+                        ):
+                            if offload:
+                                self._queue_link(src, dpre + name, ppre + name, rel, line, size)
+                                continue
+                            try:
+                                link(ppre + name, dpre + name, follow_symlinks=False)
+                            except OSError as exc:
+                                if is_fatal_link_error(exc):
+                                    raise dest_fatal(exc, self.dest) from exc
+                                # Missing in the old snapshot, too many links...: copy.
+                            else:
+                                self.linked += 1
+                                self.files += 1
+                                self.bytes += size
+                                if pending:
+                                    push((_RAW, line))
+                                else:
+                                    lines.append(line)
+                                    if len(lines) >= FLUSH_LINES:
+                                        self._flush_manifest()
+                                reporter.advance(1, size, rel)
+                                continue
+                    self._file(src, dpre + name, rel, st)
+                elif fmt == _S_IFDIR:
+                    if excl and srel and excl(srel, True):
+                        continue
+                    try:
+                        names = _list(src)
+                    except OSError as exc:
+                        self._warn(src, f"directory skipped: {source_reason(exc)}")
+                        continue
+                    dst = dpre + name
+                    try:
+                        os.mkdir(dst, 0o700)
+                    except OSError as exc:
+                        raise dest_fatal(exc, self.dest) from exc
+                    push((_LINE, ("d", mode, st.st_uid, st.st_gid, 0, st.st_mtime_ns, "-", rel)))
+                    stack.append(_Frame(iter(names), src, dst, rel, srel, st))
+                    break
+                elif fmt == _S_IFLNK:
+                    if excl and srel and excl(srel, False):
+                        continue
+                    self._symlink(src, dpre + name, rel, st)
+                    reporter.advance(1, 0, rel)
+                else:
+                    self._warn(src, f"skipped: {_kind(mode)} cannot be backed up")
+            else:
+                # Every name done (no break into a subdirectory): close the directory.
                 stack.pop()
-                if frame.srcs is None:
+                if srcs is None:
                     push((_DIRMETA, frame.dst, frame.st))
-                continue
-            name = frame.names[frame.pos]
-            frame.pos += 1
-            if cancel.is_set():
-                raise Cancelled
-            if frame.srcs is not None:
-                src, srel = frame.srcs[name], ""
-            else:
-                src = frame.src + "/" + name
-                srel = frame.srel + "/" + name if frame.srel else name
-            dst = frame.dst + "/" + name
-            rel = frame.rel + "/" + name if frame.rel else name
-            try:
-                st = os.lstat(src)
-            except OSError as exc:
-                self._warn(src, source_reason(exc))
-                continue
-            mode = st.st_mode
-            if stat.S_ISREG(mode):
-                if excl and srel and excl(srel, False):
-                    continue
-                self._file(src, dst, rel, st)
-            elif stat.S_ISDIR(mode):
-                if excl and srel and excl(srel, True):
-                    continue
-                try:
-                    names = sorted(os.listdir(src))
-                except OSError as exc:
-                    self._warn(src, f"directory skipped: {source_reason(exc)}")
-                    continue
-                try:
-                    os.mkdir(dst, 0o700)
-                except OSError as exc:
-                    raise dest_fatal(exc, self.dest) from exc
-                push((_LINE, ("d", mode, st.st_uid, st.st_gid, 0, st.st_mtime_ns, "-", rel)))
-                stack.append(_Frame(names, 0, src, dst, rel, srel, st))
-            elif stat.S_ISLNK(mode):
-                if excl and srel and excl(srel, False):
-                    continue
-                self._symlink(src, dst, rel, st)
-                reporter.advance(1, 0, rel)
-            else:
-                self._warn(src, f"skipped: {_kind(mode)} cannot be backed up")
 
-    def _file(self, src: str, dst: str, rel: str, st: os.stat_result) -> None:
-        found = self._cursor.find(rel)
-        size = st.st_size
-        # Fields: kind, mode (octal), uid, gid, size, mtime_ns, digest, path.
-        if (
-            found is not None
-            and (prev := found[0])[0] == "f"
-            and prev[4] == str(size)
-            and prev[5] == str(st.st_mtime_ns)
-            and prev[1] == f"{st.st_mode:o}"
-            and prev[2] == str(st.st_uid)
-            and prev[3] == str(st.st_gid)
-        ):
-            try:
-                os.link(self._prev_root + "/" + rel, dst)
-            except OSError as exc:
-                if is_fatal_link_error(exc):
-                    raise dest_fatal(exc, self.dest) from exc
-                # Missing in the old snapshot, too many links...: copy instead.
-            else:
-                self.linked += 1
-                self.files += 1
-                self.bytes += size
-                # Same path and metadata: the previous line is this entry's line.
-                self._push((_RAW, found[1]))
-                self.reporter.advance(1, size, rel)
-                return
+    def _flush_manifest(self) -> None:
+        assert self._writer is not None
+        self._writer.flush()
+
+    def _queue_link(self, src: str, dst: str, prev: str, rel: str, line: str, size: int) -> None:
+        """Hand an unchanged file's link to a worker (it copies if the link fails)."""
         batch = self._batch
-        self._push((_COPY, batch, len(batch.jobs), rel, src))
-        batch.jobs.append((src, dst))
-        batch.nbytes += size
-        if len(batch.jobs) >= BATCH_FILES or batch.nbytes >= BATCH_BYTES:
+        self._push((_COPY, batch, len(batch.jobs), rel, src, line, size))
+        batch.jobs.append((src, dst, prev))
+        self._batch_links += 1
+        if self._batch_links >= BATCH_LINKS:
+            self._submit()
+
+    def _file(self, src: str, dst: str, rel: str, st: os.stat_result | None) -> None:
+        """Copy one new or changed file (in a batch, on a worker thread).
+
+        ``st`` is the walk's lstat, or None when the walk did not need one
+        (the copy fstat's the file it opened, which is what gets recorded).
+        """
+        batch = self._batch
+        self._push((_COPY, batch, len(batch.jobs), rel, src, None, 0))
+        batch.jobs.append((src, dst, None))
+        if st is not None:
+            batch.nbytes += st.st_size
+        if len(batch.jobs) - self._batch_links >= BATCH_FILES or batch.nbytes >= BATCH_BYTES:
             self._submit()
 
     def _symlink(self, src: str, dst: str, rel: str, st: os.stat_result) -> None:
@@ -382,10 +458,11 @@ class SnapshotBuilder:
         if not batch.jobs:
             return
         self._batch = CopyBatch()
+        self._batch_links = 0
         if self._pool is None:
             batch.results = batch.run(self.halt)
         else:
-            batch.future = self._pool.submit(batch.run, self.halt)
+            self._pool.submit(batch)
 
     def _push(self, item: tuple[Any, ...]) -> None:
         pending = self._pending
@@ -393,46 +470,51 @@ class SnapshotBuilder:
             self._finalize(item)
             return
         pending.append(item)
+        head = pending[0]
+        if head[0] == _COPY and head[1].results is None and len(pending) <= WINDOW:
+            return  # the common case: the oldest entry's batch is still running
         self._drain(everything=False)
 
     def _drain(self, *, everything: bool) -> None:
         pending = self._pending
+        finalize = self._finalize
         while pending:
             head = pending[0]
             if head[0] == _COPY:
                 batch: CopyBatch = head[1]
                 if batch.results is None:
-                    waiting = batch.future is None or not batch.future.done()
-                    if not everything and len(pending) <= WINDOW and waiting:
+                    if not everything and len(pending) <= WINDOW:
                         return
-                    if batch.future is None:
+                    if not batch.submitted:
                         self._submit()
                     if batch.results is None:
-                        batch.results = self._wait(batch.future)
+                        self._wait(batch)
             pending.popleft()
-            self._finalize(head)
+            finalize(head)
 
-    def _wait(self, future: Future[list[Any]]) -> list[Any]:
-        while True:
-            try:
-                return future.result(timeout=0.1)
-            except FutureTimeout:
-                if self.cancel.is_set():
-                    raise Cancelled from None
+    def _wait(self, batch: CopyBatch) -> None:
+        assert batch.done is not None
+        while not batch.done.acquire(timeout=0.1):
+            if self.cancel.is_set():
+                raise Cancelled from None
+        batch.done.release()
 
     def _finalize(self, item: tuple[Any, ...]) -> None:
         kind = item[0]
-        if kind == _RAW:
-            assert self._writer is not None
-            self._writer.add_line(item[1])
-        elif kind == _LINE:
-            assert self._writer is not None
-            self._writer.add(*item[1])
-        elif kind == _COPY:
-            _, batch, idx, rel, src = item
+        if kind == _COPY:
+            _, batch, idx, rel, src, line, size = item
             result = batch.results[idx]
             batch.results[idx] = None
-            if isinstance(result, tuple):
+            if result is LINKED:
+                self.linked += 1
+                self.files += 1
+                self.bytes += size
+                lines = self._writer.lines
+                lines.append(line)
+                if len(lines) >= FLUSH_LINES:
+                    self._writer.flush()
+                self.reporter.advance(1, size, rel)
+            elif isinstance(result, tuple):
                 digest, st = result
                 assert self._writer is not None
                 self._writer.add(
@@ -446,8 +528,16 @@ class SnapshotBuilder:
                 self._warn(src, result.reason)
             elif isinstance(result, DestError):
                 raise dest_fatal(result.exc, self.dest) from result.exc
-            else:
+            elif isinstance(result, Cancelled) or result is None:
                 raise Cancelled
+            else:
+                raise result
+        elif kind == _RAW:
+            assert self._writer is not None
+            self._writer.add_line(item[1])
+        elif kind == _LINE:
+            assert self._writer is not None
+            self._writer.add(*item[1])
         elif kind == _DIRMETA:
             _, path, st = item
             try:
@@ -517,6 +607,12 @@ class SnapshotBuilder:
                     pass
         if self._partial:
             self.store.remove_partial(self._partial)
+
+
+def _list(path: str) -> list[tuple[str, bool]]:
+    """A directory's names, sorted, each with whether its entry type says regular file."""
+    with os.scandir(path) as it:
+        return sorted([(entry.name, entry.is_file(follow_symlinks=False)) for entry in it])
 
 
 def _kind(mode: int) -> str:

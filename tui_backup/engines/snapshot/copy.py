@@ -1,4 +1,4 @@
-"""Copying one regular file while hashing it, and the batches copy threads work on.
+"""Copying one regular file while hashing it, and the batches worker threads run.
 
 The data has to pass through user space anyway to be hashed, so we read and
 write with plain ``os.read``/``os.write`` (warm, this performs like
@@ -6,6 +6,10 @@ copy_file_range or sendfile, see BENCHMARKING.md) and feed BLAKE2b on the way;
 hashlib releases the GIL for large updates, so two copy threads overlap well.
 Metadata (owner when root, mode, times) is set on the open descriptor, which
 never follows a symlink.
+
+A batch also carries the hard links of unchanged files: ``link()`` is a
+syscall that releases the GIL, so the walk (stat, compare, manifest) goes on
+in the main thread while a worker makes the links.
 """
 
 from __future__ import annotations
@@ -14,10 +18,16 @@ import hashlib
 import os
 import stat
 import threading
-from dataclasses import dataclass, field
+from queue import SimpleQueue
 from typing import Any
 
-from tui_backup.engines.snapshot.errors import Cancelled, DestError, SourceSkip, source_reason
+from tui_backup.engines.snapshot.errors import (
+    Cancelled,
+    DestError,
+    SourceSkip,
+    is_fatal_link_error,
+    source_reason,
+)
 
 CHUNK = 1 << 20
 SMALL = 256 << 10
@@ -26,6 +36,23 @@ _WRITE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEX
 _buffers = threading.local()
 IS_ROOT = os.geteuid() == 0
 _EGID = os.getegid()
+LINKED = True
+"""A batch result: the file was hard-linked to the previous snapshot."""
+
+
+def _read_umask() -> int | None:
+    """The process umask without changing it (``os.umask`` would race other threads)."""
+    try:
+        with open("/proc/self/status", "rb") as fh:
+            for line in fh:
+                if line.startswith(b"Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+_UMASK = _read_umask()
 
 
 def _buffer() -> bytearray:
@@ -37,20 +64,29 @@ def _buffer() -> bytearray:
 
 
 def _write_all(fd: int, data: bytes | memoryview) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
+    n = os.write(fd, data)
+    if n < len(data):
+        view = memoryview(data)[n:]
+        while view:
+            view = view[os.write(fd, view) :]
 
 
-def apply_metadata(fd: int, st: os.stat_result) -> None:
-    """Owner (root only, as ``rsync -a``), then mode (chown clears set-id bits), then times."""
+def apply_metadata(fd: int, st: os.stat_result, *, mode_set: bool = False) -> None:
+    """Owner (root only, as ``rsync -a``), then mode (chown clears set-id bits), then times.
+
+    ``mode_set``: the file was created with its final mode already (see
+    :func:`copy_file`), so no ``fchmod`` is needed unless ``fchown`` ran.
+    """
+    chowned = False
     if IS_ROOT and (st.st_uid != 0 or st.st_gid != _EGID):
         os.fchown(fd, st.st_uid, st.st_gid)
-    os.fchmod(fd, stat.S_IMODE(st.st_mode))
+        chowned = True
+    if chowned or not mode_set:
+        os.fchmod(fd, stat.S_IMODE(st.st_mode))
     os.utime(fd, ns=(st.st_atime_ns, st.st_mtime_ns))
 
 
-def copy_file(src: str, dst: str, cancel: threading.Event) -> tuple[str, os.stat_result]:
+def copy_file(src: str, dst: str, cancel: Any) -> tuple[str, os.stat_result]:
     """Copy ``src`` to the new file ``dst``; return its BLAKE2b-256 and the stat it had.
 
     Raises :class:`SourceSkip` when the source cannot be read (``dst`` removed),
@@ -64,15 +100,19 @@ def copy_file(src: str, dst: str, cancel: threading.Event) -> tuple[str, os.stat
         st = os.fstat(fsrc)
         if not stat.S_ISREG(st.st_mode):
             raise SourceSkip("changed type during backup")
+        # Create with the final permission bits when the umask keeps them all
+        # (saves an fchmod per file); set-id/sticky bits always go through fchmod.
+        mode = st.st_mode & 0o777
+        mode_set = _UMASK is not None and not (mode & _UMASK) and not (st.st_mode & 0o7000)
         try:
-            fdst = os.open(dst, _WRITE_FLAGS, 0o600)
+            fdst = os.open(dst, _WRITE_FLAGS, mode if mode_set else 0o600)
         except OSError as exc:
             raise DestError(exc) from exc
         ok = False
         try:
             digest = _pump(fsrc, fdst, st.st_size, cancel)
             try:
-                apply_metadata(fdst, st)
+                apply_metadata(fdst, st, mode_set=mode_set)
             except OSError as exc:
                 raise DestError(exc) from exc
             ok = True
@@ -88,9 +128,22 @@ def copy_file(src: str, dst: str, cancel: threading.Event) -> tuple[str, os.stat
         os.close(fsrc)
 
 
-def _pump(fsrc: int, fdst: int, size: int, cancel: threading.Event) -> str:
-    h = hashlib.blake2b(digest_size=32)
+def _pump(fsrc: int, fdst: int, size: int, cancel: Any) -> str:
     if size < SMALL:
+        # One read of the whole file (plus one byte, to notice growth): a
+        # read that returns exactly the size fstat reported ends the copy.
+        try:
+            data = os.read(fsrc, size + 1)
+        except OSError as exc:
+            raise SourceSkip(source_reason(exc)) from exc
+        h = hashlib.blake2b(data, digest_size=32)
+        if data:
+            try:
+                _write_all(fdst, data)
+            except OSError as exc:
+                raise DestError(exc) from exc
+        if len(data) == size:
+            return h.hexdigest()
         while True:
             try:
                 data = os.read(fsrc, CHUNK)
@@ -104,6 +157,7 @@ def _pump(fsrc: int, fdst: int, size: int, cancel: threading.Event) -> str:
             except OSError as exc:
                 raise DestError(exc) from exc
         return h.hexdigest()
+    h = hashlib.blake2b(digest_size=32)
     buf = _buffer()
     view = memoryview(buf)
     while True:
@@ -123,26 +177,89 @@ def _pump(fsrc: int, fdst: int, size: int, cancel: threading.Event) -> str:
     return h.hexdigest()
 
 
-@dataclass(slots=True)
 class CopyBatch:
-    """Files handed to a copy thread in one piece, to keep per-file overhead low."""
+    """Files handed to a worker thread in one piece, to keep per-file overhead low.
 
-    jobs: list[tuple[str, str]] = field(default_factory=list)
-    nbytes: int = 0
-    results: list[Any] | None = None
-    future: Any = None
+    Each job is ``(src, dst, prev)``: ``prev`` is the unchanged file in the
+    previous snapshot to hard-link, or None to copy. ``results`` is set (and
+    ``done`` released) when the whole batch is finished.
+    """
 
-    def run(self, cancel: threading.Event) -> list[Any]:
-        """Copy every file; each result is ``(digest, stat)`` or the exception raised."""
+    __slots__ = ("done", "jobs", "nbytes", "results", "submitted")
+
+    def __init__(self) -> None:
+        self.jobs: list[tuple[str, str, str | None]] = []
+        self.nbytes = 0
+        self.results: list[Any] | None = None
+        self.done: threading.Lock | None = None
+        self.submitted = False
+
+    def run(self, cancel: Any) -> list[Any]:
+        """Link or copy every file; each result is :data:`LINKED`, ``(digest, stat)``
+        or the exception raised."""
         out: list[Any] = []
-        for src, dst in self.jobs:
+        append = out.append
+        link = os.link
+        for src, dst, prev in self.jobs:
+            if prev is not None:
+                try:
+                    link(prev, dst, follow_symlinks=False)
+                except OSError as exc:
+                    if is_fatal_link_error(exc):
+                        append(DestError(exc))
+                        continue
+                    # Missing in the old snapshot, too many links...: copy instead.
+                else:
+                    append(LINKED)
+                    continue
             if cancel.is_set():
-                out.append(Cancelled())
+                append(Cancelled())
                 continue
             try:
-                out.append(copy_file(src, dst, cancel))
+                append(copy_file(src, dst, cancel))
             except (SourceSkip, DestError, Cancelled) as exc:
-                out.append(exc)
+                append(exc)
             except OSError as exc:  # anything unforeseen on the source side
-                out.append(SourceSkip(source_reason(exc)))
+                append(SourceSkip(source_reason(exc)))
         return out
+
+
+class WorkerPool:
+    """A few daemon threads running batches; lighter than ThreadPoolExecutor."""
+
+    def __init__(self, workers: int, cancel: Any, name: str = "snapshot-copy") -> None:
+        self._queue: SimpleQueue[CopyBatch | None] = SimpleQueue()
+        self._cancel = cancel
+        self._threads = [
+            threading.Thread(target=self._loop, name=f"{name}-{i}", daemon=True)
+            for i in range(workers)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def submit(self, batch: CopyBatch) -> None:
+        done = threading.Lock()
+        done.acquire()
+        batch.done = done
+        batch.submitted = True
+        self._queue.put(batch)
+
+    def _loop(self) -> None:
+        queue = self._queue
+        while True:
+            batch = queue.get()
+            if batch is None:
+                return
+            try:
+                results = batch.run(self._cancel)
+            except BaseException as exc:  # noqa: BLE001 - never leave the main thread waiting
+                results = [exc] * len(batch.jobs)
+            batch.results = results
+            assert batch.done is not None
+            batch.done.release()
+
+    def shutdown(self) -> None:
+        for _ in self._threads:
+            self._queue.put(None)
+        for thread in self._threads:
+            thread.join()

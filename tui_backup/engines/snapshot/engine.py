@@ -12,36 +12,45 @@ import logging
 import os
 import threading
 import time
-import traceback
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from tui_backup.engines.base import (
-    EngineError,
-    ForgetDecision,
-    RestoreReport,
-    SnapshotInfo,
-    VerifyReport,
-)
 from tui_backup.engines.events import Emit, EngineEvent, FileWarning, Finished
-from tui_backup.engines.retention import apply_policy
 from tui_backup.engines.snapshot import ids, marker
 from tui_backup.engines.snapshot.build import SnapshotBuilder
 from tui_backup.engines.snapshot.errors import Cancelled, Fatal
-from tui_backup.engines.snapshot.restore import RestoreCancelled, RestoreRun, normalize_request
 from tui_backup.engines.snapshot.store import SnapshotStore
-from tui_backup.engines.snapshot.verify import Verifier, VerifyCancelled
 from tui_backup.engines.throttle import ProgressReporter
 from tui_backup.model.clock import Clock, utcnow
 from tui_backup.model.job import JobSpec
-from tui_backup.model.retention import RetentionPolicy
 from tui_backup.model.status import Status
+
+if TYPE_CHECKING:
+    from tui_backup.engines.base import ForgetDecision, RestoreReport, SnapshotInfo, VerifyReport
+    from tui_backup.model.retention import RetentionPolicy
+
+# A backup run needs only the modules above; restore, verify, retention and the
+# report types are imported by the operations that use them, which keeps the
+# start-up of a run (a subprocess, the CLI) short.
 
 log = logging.getLogger(__name__)
 
 
 def _ignore(_event: EngineEvent) -> None:
     pass
+
+
+def _format_exc() -> str:
+    import traceback
+
+    return traceback.format_exc()
+
+
+def _engine_error(message: str, error_type: str) -> Exception:
+    from tui_backup.engines.base import EngineError
+
+    return EngineError(message, error_type)
 
 
 class SnapshotEngine:
@@ -105,7 +114,7 @@ class SnapshotEngine:
                 status=Status.FAILED,
                 error=f"The snapshot engine failed unexpectedly: {exc}.",
                 error_type="internal_error",
-                details=traceback.format_exc(),
+                details=_format_exc(),
             )
         emit(finished)
 
@@ -115,6 +124,8 @@ class SnapshotEngine:
         return SnapshotStore(os.path.abspath(os.path.expanduser(spec.destination)))
 
     def snapshots(self, spec: JobSpec) -> list[SnapshotInfo]:
+        from tui_backup.engines.base import SnapshotInfo
+
         store = self._store(spec)
         out = []
         for snapshot_id in store.ids():
@@ -137,11 +148,11 @@ class SnapshotEngine:
         if snapshot_id in (None, "", "latest"):
             newest = store.newest()
             if newest is None:
-                raise EngineError(f"Job {spec.name!r} has no snapshots yet.", "no_snapshots")
+                raise _engine_error(f"Job {spec.name!r} has no snapshots yet.", "no_snapshots")
             return newest
         assert snapshot_id is not None
         if ids.parse_id(snapshot_id) is None or snapshot_id not in store.ids():
-            raise EngineError(
+            raise _engine_error(
                 f"Job {spec.name!r} has no snapshot {snapshot_id!r}.", "snapshot_not_found"
             )
         return snapshot_id
@@ -160,6 +171,13 @@ class SnapshotEngine:
         cancel: threading.Event | None = None,
         emit: Emit | None = None,
     ) -> RestoreReport:
+        from tui_backup.engines.base import RestoreReport
+        from tui_backup.engines.snapshot.restore import (
+            RestoreCancelled,
+            RestoreRun,
+            normalize_request,
+        )
+
         emit = emit or _ignore
         cancel = cancel or threading.Event()
         sid = self.resolve(spec, snapshot_id)
@@ -172,7 +190,7 @@ class SnapshotEngine:
         ]
         requests = [normalize_request(p, sources) for p in paths]
         if not target:
-            raise EngineError("A restore needs an explicit target directory.", "invalid_target")
+            raise _engine_error("A restore needs an explicit target directory.", "invalid_target")
         target = os.path.abspath(os.path.expanduser(target))
         reporter = ProgressReporter(emit)
         if not requests:
@@ -191,9 +209,9 @@ class SnapshotEngine:
         try:
             run.restore(store.snapshot_path(sid), target, requests)
         except RestoreCancelled:
-            raise EngineError("Restore stopped before it finished.", "stopped") from None
+            raise _engine_error("Restore stopped before it finished.", "stopped") from None
         except OSError as exc:
-            raise EngineError(
+            raise _engine_error(
                 f"Restore into {target} failed: {exc.strerror or exc}.", "restore_failed"
             ) from exc
         reporter.tick(force=True)
@@ -218,6 +236,9 @@ class SnapshotEngine:
         emit: Emit | None = None,
     ) -> VerifyReport:
         """Check one snapshot (``None`` or ``all``: every one) against its manifest."""
+        from tui_backup.engines.base import VerifyReport
+        from tui_backup.engines.snapshot.verify import Verifier, VerifyCancelled
+
         store = self._store(spec)
         every = snapshot_id in (None, "all")
         targets = store.ids() if every else [self.resolve(spec, snapshot_id)]
@@ -230,7 +251,7 @@ class SnapshotEngine:
             for sid in targets:
                 verifier.verify(sid)
         except VerifyCancelled:
-            raise EngineError("Verify stopped before it finished.", "stopped") from None
+            raise _engine_error("Verify stopped before it finished.", "stopped") from None
         reporter.tick(force=True)
         return VerifyReport(
             snapshots=tuple(targets),
@@ -256,11 +277,14 @@ class SnapshotEngine:
         local day, as restic does on the machine that made the backups). The
         newest complete snapshot is never removed, whatever the policy says.
         """
+        from tui_backup.engines.base import ForgetDecision
+        from tui_backup.engines.retention import apply_policy
+
         store = self._store(spec)
         try:
             marker.check_owner(store.dest, spec.name)
         except marker.DestinationOwned as exc:
-            raise EngineError(str(exc), "destination_owned") from exc
+            raise _engine_error(str(exc), "destination_owned") from exc
         snapshot_ids = store.ids()
         times = []
         for sid in snapshot_ids:
@@ -280,7 +304,7 @@ class SnapshotEngine:
                     try:
                         store.delete(decision.snapshot_id)
                     except OSError as exc:
-                        raise EngineError(
+                        raise _engine_error(
                             f"Could not delete snapshot {decision.snapshot_id}: {exc.strerror}.",
                             "delete_failed",
                         ) from exc
@@ -295,7 +319,7 @@ class SnapshotEngine:
         try:
             marker.check_owner(store.dest, spec.name)
         except marker.DestinationOwned as exc:
-            raise EngineError(str(exc), "destination_owned") from exc
+            raise _engine_error(str(exc), "destination_owned") from exc
         store.cleanup_stale()
         for sid in store.ids():
             store.delete(sid)

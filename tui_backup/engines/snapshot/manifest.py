@@ -16,15 +16,16 @@ previous manifest (:class:`PreviousCursor`) without loading it into memory.
 from __future__ import annotations
 
 import gzip
-import io
 import os
+import zlib
 from collections.abc import Iterator
 from typing import NamedTuple
 
 from tui_backup.engines.snapshot import pathcodec
 
 HEADER = "# tui-backup manifest 1\n"
-_FLUSH_LINES = 2048
+FLUSH_LINES = 4096
+_CHUNK = 1 << 20
 
 
 class ManifestEntry(NamedTuple):
@@ -47,13 +48,19 @@ class ManifestError(Exception):
 
 
 class ManifestWriter:
-    """Append entries in walk order; buffered so a 100k-file run stays cheap."""
+    """Append entries in walk order; buffered so a 100k-file run stays cheap.
+
+    Lines are kept without their newline and joined per flush; the builder may
+    append pre-formatted lines straight to :attr:`lines` (checking
+    :data:`FLUSH_LINES` itself) to save a call per file.
+    """
 
     def __init__(self, path: str) -> None:
         self.path = path
         self._raw = open(path, "wb")  # noqa: SIM115 - closed by close()
         self._gz = gzip.GzipFile(fileobj=self._raw, mode="wb", compresslevel=1, mtime=0)
-        self._lines: list[str] = [HEADER]
+        self._gz.write(HEADER.encode("utf-8"))
+        self.lines: list[str] = []
 
     def add(
         self,
@@ -68,28 +75,30 @@ class ManifestWriter:
         target: str = "",
     ) -> None:
         tail = "\t" + pathcodec.encode(target) if kind == "l" else ""
-        self._lines.append(
+        self.lines.append(
             f"{kind}\t{mode:o}\t{uid}\t{gid}\t{size}\t{mtime_ns}\t{digest}\t"
-            f"{pathcodec.encode(path)}{tail}\n"
+            f"{pathcodec.encode(path)}{tail}"
         )
-        if len(self._lines) >= _FLUSH_LINES:
-            self._flush()
+        if len(self.lines) >= FLUSH_LINES:
+            self.flush()
 
     def add_line(self, line: str) -> None:
-        """Append a line taken verbatim from the previous manifest (a linked file)."""
-        self._lines.append(line)
-        if len(self._lines) >= _FLUSH_LINES:
-            self._flush()
+        """Append a line (without newline) taken verbatim from the previous manifest."""
+        self.lines.append(line)
+        if len(self.lines) >= FLUSH_LINES:
+            self.flush()
 
-    def _flush(self) -> None:
-        if self._lines:
-            self._gz.write("".join(self._lines).encode("utf-8"))
-            self._lines = []
+    def flush(self) -> None:
+        lines = self.lines
+        if lines:
+            lines.append("")
+            self._gz.write("\n".join(lines).encode("utf-8"))
+            lines.clear()
 
     def close(self, *, sync: bool = True) -> None:
         """Finish the gzip stream; fsync when the snapshot is being committed."""
         try:
-            self._flush()
+            self.flush()
             self._gz.close()
             if sync:
                 self._raw.flush()
@@ -130,20 +139,33 @@ def read_manifest(path: str) -> Iterator[ManifestEntry]:
 
 
 def read_lines(path: str) -> Iterator[str]:
-    """Stream the raw entry lines of a manifest (comments skipped)."""
+    """Stream the raw entry lines of a manifest, without newlines (comments skipped).
+
+    Reads the decompressed stream in large chunks and splits them on ``\\n``
+    only (a name may hold any other line separator), which is several times
+    faster than iterating a text wrapper line by line.
+    """
     try:
-        with (
-            gzip.open(path, "rb") as raw,
-            io.TextIOWrapper(raw, encoding="utf-8", newline="\n") as fh,
-        ):
-            first = fh.readline()
-            if first != HEADER:
+        with gzip.open(path, "rb") as raw:
+            if raw.readline() != HEADER.encode("utf-8"):
                 raise ManifestError(f"{path} is not a tui-backup manifest")
-            for line in fh:
-                if line.startswith("#"):
+            tail = b""
+            while True:
+                chunk = raw.read(_CHUNK)
+                if not chunk:
+                    break
+                data = tail + chunk if tail else chunk
+                cut = data.rfind(b"\n") + 1
+                tail = data[cut:]
+                if not cut:
                     continue
-                yield line
-    except (OSError, EOFError, UnicodeDecodeError, ValueError) as exc:
+                lines = data[: cut - 1].decode("utf-8").split("\n")
+                for line in lines:
+                    if line[:1] != "#":
+                        yield line
+            if tail:
+                raise ManifestError(f"cannot read manifest {path}: truncated last line")
+    except (OSError, EOFError, UnicodeDecodeError, ValueError, zlib.error) as exc:
         if isinstance(exc, ManifestError):
             raise
         raise ManifestError(f"cannot read manifest {path}: {exc}") from exc
@@ -153,44 +175,62 @@ class PreviousCursor:
     """Forward-only lookup in the previous manifest, in walk order.
 
     The walk asks for paths in increasing component order; the cursor skips
-    entries that are smaller (deleted since) and answers a match or None. Memory
-    is one entry, whatever the size of the tree.
+    entries that are smaller (deleted since) and answers a match or None. A
+    match is consumed, so in an unchanged tree the next question finds its
+    answer at :attr:`path` at once (the builder checks that fast path inline).
+    Memory is one entry, whatever the size of the tree.
     """
 
     def __init__(self, lines: Iterator[str] | None) -> None:
         self._it = lines
-        self._cur: str | None = None
-        self._fields: list[str] = []
-        self._key: list[str] = []
+        self.path: str | None = None
+        """The decoded path of the current entry (None at the end)."""
+        self.line = ""
+        """The current entry's raw line, without newline."""
+        self._key: list[str] | None = None
         self.broken: str | None = None
-        self._advance()
+        self.advance()
 
-    def _advance(self) -> None:
+    def advance(self) -> None:
+        self._key = None
         if self._it is None:
-            self._cur = None
+            self.path = None
             return
         try:
-            self._cur = next(self._it, None)
+            line = next(self._it, None)
         except ManifestError as exc:
             # A damaged previous manifest only costs us links: copy the rest.
             self.broken = str(exc)
-            self._cur = None
+            line = None
+        if line is None:
+            self.path = None
             self._it = None
-        if self._cur is not None:
-            # Only the path is decoded here; the rest is parsed on a match.
-            self._fields = self._cur.rstrip("\n").split("\t", 8)
-            if len(self._fields) < 8:
-                self.broken = f"malformed manifest line: {self._cur[:80]!r}"
-                self._cur = None
-                self._it = None
-                return
-            self._key = pathcodec.decode(self._fields[7]).split("/")
+            return
+        parts = line.split("\t", 8)
+        if len(parts) < 8:
+            self.broken = f"malformed manifest line: {line[:80]!r}"
+            self.path = None
+            self._it = None
+            return
+        self.line = line
+        path = parts[7]
+        self.path = pathcodec.decode(path) if "\\" in path else path
 
-    def find(self, path: str) -> tuple[list[str], str] | None:
-        """The previous entry at ``path``: its split fields and its raw line, or None."""
+    def find(self, path: str) -> str | None:
+        """The raw line of the previous entry at ``path`` (consumed), or None."""
+        if self.path == path:
+            line = self.line
+            self.advance()
+            return line
         key = path.split("/")
-        while self._cur is not None and self._key < key:
-            self._advance()
-        if self._cur is not None and self._key == key:
-            return self._fields, self._cur
+        while self.path is not None:
+            if self._key is None:
+                self._key = self.path.split("/")
+            if self._key >= key:
+                break
+            self.advance()
+        if self.path is not None and self._key == key:
+            line = self.line
+            self.advance()
+            return line
         return None
