@@ -371,3 +371,21 @@ async def test_space_in_error_detail_resolves(seeded: Home, make_app: AppFactory
         await app.workers.wait_for_complete()
         await until(pilot, lambda: main.header.unresolved == 1)
         assert isinstance(app.screen, MainScreen)
+
+
+async def test_unexpected_worker_failure_is_a_toast_and_an_error_event(
+    seeded: Home, make_app: AppFactory, monkeypatch
+) -> None:
+    app = make_app(seeded)
+
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("database on fire")
+
+    async with app.run_test(size=(80, 24)) as pilot:
+        main = await _ready(app, pilot)
+        monkeypatch.setattr(app.manager, "errors", broken)
+        app.load_errors()
+        await until(pilot, lambda: any("database on fire" in n.message for n in app._notifications))
+        monkeypatch.undo()
+        await until(pilot, lambda: any(e.component == "tui" for e in app.manager.errors()))
+        assert app.is_running and isinstance(app.screen, MainScreen) and main.is_mounted

@@ -8,7 +8,9 @@ key map, and runs every blocking call on the core in a thread worker (see
 
 from __future__ import annotations
 
+import logging
 import time
+import traceback
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
@@ -16,13 +18,16 @@ from pathlib import Path
 from textual import work
 from textual.app import App, SystemCommand
 from textual.screen import Screen
+from textual.worker import Worker, WorkerState
 
 from tui_backup.core.config import DEFAULT_THEME
 from tui_backup.core.manager import JobManager
 from tui_backup.core.views import JobView
 from tui_backup.model.clock import Clock, utcnow
+from tui_backup.model.records import ErrorEvent
+from tui_backup.model.status import Severity
 from tui_backup.store.paths import Home
-from tui_backup.tui.actions import JobActions
+from tui_backup.tui.actions import JobActions, readable
 from tui_backup.tui.bridge import CoreBridge
 from tui_backup.tui.formatting import tilde
 from tui_backup.tui.keymap import APP_BINDINGS, MAIN_BINDINGS, binding_ids, check_keymap
@@ -31,7 +36,6 @@ from tui_backup.tui.messages import (
     ActionSucceeded,
     ErrorLogged,
     ErrorsLoaded,
-    FileWarned,
     JobsChanged,
     JobsLoaded,
     RunEnded,
@@ -41,6 +45,8 @@ from tui_backup.tui.screens.main import MainScreen
 from tui_backup.tui.themes import load_themes, next_theme, variable_defaults
 from tui_backup.tui.widgets.error_log import ErrorLog
 from tui_backup.tui.widgets.job_table import JobTable
+
+log = logging.getLogger(__name__)
 
 MIN_REDRAW_INTERVAL = 0.1
 """At most ten job-table updates per second, however many jobs run."""
@@ -262,7 +268,7 @@ class BackupApp(JobActions, App[int]):
     def on_error_logged(self, message: ErrorLogged) -> None:
         event = message.event
         # A failed run already has its own toast (RunEnded); repeat only other failures.
-        if event.severity.rank >= 2 and not event.component.startswith("engine"):
+        if event.severity.rank >= 2 and not event.component.startswith(("engine", "verify")):
             self.notify(
                 f"{event.job_name + ': ' if event.job_name else ''}{event.message}",
                 title=f"{event.severity} · {event.component}",
@@ -270,9 +276,6 @@ class BackupApp(JobActions, App[int]):
                 timeout=8,
             )
         self.load_errors()
-
-    def on_file_warned(self, message: FileWarned) -> None:
-        """File warnings are counted on the card; the log gets the details."""
 
     def on_watch_changed(self, message: WatchChanged) -> None:
         main = self.main_screen
@@ -290,6 +293,43 @@ class BackupApp(JobActions, App[int]):
 
     def on_action_failed(self, message: ActionFailed) -> None:
         self.notify(message.text, title=f"Could not {message.action}", severity="error", timeout=8)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """The one place an unexpected failure in any thread worker surfaces.
+
+        Workers run with ``exit_on_error=False`` so one bad call never closes
+        the app; instead the person gets a toast and the error log an event
+        with the stack trace.
+        """
+        if event.state is not WorkerState.ERROR:
+            return
+        worker = event.worker
+        error = worker.error
+        what = worker.group or worker.name or "background task"
+        self.notify(
+            f"{what}: {readable(error) if error else 'failed'}",
+            title="Something went wrong",
+            severity="error",
+            timeout=10,
+        )
+        if error is not None:
+            self._record_tui_error(what, error)
+
+    @work(thread=True, exit_on_error=False, group="record-error")
+    def _record_tui_error(self, what: str, error: BaseException) -> None:
+        trace = "".join(traceback.format_exception(error))
+        try:
+            self.manager.record_error(
+                ErrorEvent(
+                    Severity.MEDIUM,
+                    "tui",
+                    type(error).__name__,
+                    f"{what}: {readable(error)}",
+                    stack_trace=trace,
+                )
+            )
+        except Exception:  # the toast already told the person
+            log.exception("could not record a TUI error")
 
     # -- themes ----------------------------------------------------------------
 

@@ -25,7 +25,7 @@ from tui_backup.core.events import (
     WatchStatus,
 )
 from tui_backup.core.views import JobView
-from tui_backup.tui.messages import ErrorLogged, FileWarned, JobsChanged, RunEnded, WatchChanged
+from tui_backup.tui.messages import ErrorLogged, JobsChanged, RunEnded, WatchChanged
 
 
 @dataclass
@@ -61,7 +61,9 @@ class CoreBridge:
         elif isinstance(event, ErrorRecorded):
             self._post(ErrorLogged(event.event))
         elif isinstance(event, WarningRaised):
-            self._post(FileWarned(event.job_name, event.warning.path, event.warning.reason))
+            # Counted on the card (progress.warnings) and kept in the run's record;
+            # one message per unreadable file could flood the UI with thousands.
+            pass
         elif isinstance(event, WatchStatus):
             self._post(WatchChanged(event.mode, event.detail))
 

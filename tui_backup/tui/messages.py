@@ -42,15 +42,6 @@ class ErrorLogged(Message):
 
 
 @dataclass
-class FileWarned(Message):
-    """A file could not be backed up; the run goes on."""
-
-    job_name: str
-    path: str
-    reason: str
-
-
-@dataclass
 class WatchChanged(Message):
     """How this process learns of other processes' changes: live, polling, unreachable."""
 
@@ -82,13 +73,6 @@ class ErrorsLoaded(Message):
 
 
 @dataclass
-class ErrorResolved(Message):
-    """An error event was marked resolved by this user."""
-
-    event_id: int
-
-
-@dataclass
 class ActionSucceeded(Message):
     """A command on the core worked; ``text`` is a short toast."""
 
@@ -104,15 +88,6 @@ class ActionFailed(Message):
     action: str
     job_name: str | None
     text: str
-
-
-@dataclass
-class JobSaved(Message):
-    """The editor's spec was written (create or update)."""
-
-    name: str
-    version: int
-    created: bool
 
 
 @dataclass
