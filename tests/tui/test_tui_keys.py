@@ -93,6 +93,7 @@ async def test_n_creates_a_job(seeded: Home, make_app: AppFactory, tmp_path: Pat
         await until(pilot, lambda: isinstance(app.screen, MainScreen))
         await until(pilot, lambda: "mail" in app.main_screen.jobs.views)  # type: ignore[union-attr]
         assert app.manager.get_spec("mail").schedule == "15 3 * * 1-5"
+        await until(pilot, lambda: app.main_screen.jobs.selected_name == "mail")  # type: ignore[union-attr]
 
 
 async def test_e_edits_with_version(seeded: Home, make_app: AppFactory) -> None:

@@ -29,7 +29,7 @@ from tui_backup.model.status import Severity
 from tui_backup.store.paths import Home
 from tui_backup.tui.actions import JobActions, readable
 from tui_backup.tui.bridge import CoreBridge
-from tui_backup.tui.formatting import tilde
+from tui_backup.tui.formatting import plural, tilde
 from tui_backup.tui.keymap import APP_BINDINGS, MAIN_BINDINGS, binding_ids, check_keymap
 from tui_backup.tui.messages import (
     ActionFailed,
@@ -250,8 +250,8 @@ class BackupApp(JobActions, App[int]):
         run = message.run
         if str(run.status) == "succeeded":
             self.notify(
-                f"{run.job_name}: backup done, {run.files} files"
-                + (f", {run.warnings} warnings" if run.warnings else ""),
+                f"{run.job_name}: backup done, {plural(run.files, 'file')}"
+                + (f", {plural(run.warnings, 'warning')}" if run.warnings else ""),
                 title="Backup finished",
                 timeout=4,
             )
@@ -290,6 +290,9 @@ class BackupApp(JobActions, App[int]):
 
     def on_action_succeeded(self, message: ActionSucceeded) -> None:
         self.notify(message.text, timeout=3)
+        main = self.main_screen
+        if message.action == "save" and message.job_name and main is not None:
+            main.jobs.select(message.job_name)
 
     def on_action_failed(self, message: ActionFailed) -> None:
         self.notify(message.text, title=f"Could not {message.action}", severity="error", timeout=8)

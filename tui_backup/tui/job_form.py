@@ -50,6 +50,12 @@ def split_list(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
+def _path(text: str) -> str:
+    """Drop a trailing ``/`` left by path completion (``/srv/www/`` -> ``/srv/www``)."""
+    text = text.strip()
+    return text.rstrip("/") if len(text) > 1 and text.startswith(("/", "~")) else text
+
+
 def _number(text: str) -> int | str:
     """An integer when it is one; otherwise the text, for parse_job to refuse."""
     try:
@@ -83,8 +89,8 @@ def to_mapping(
     problems: list[Problem] = []
     data: dict[str, Any] = {
         "name": t["name"].strip(),
-        "sources": split_list(t["sources"]),
-        "destination": t["destination"].strip(),
+        "sources": [_path(p) for p in split_list(t["sources"])],
+        "destination": _path(t["destination"]),
         "engine": values.engine,
         "enabled": values.enabled,
         "version": version,

@@ -107,6 +107,9 @@ class MainScreen(Screen[None]):
     def on_jobs_shown(self, message: JobsShown) -> None:
         hint = self.query_one("#empty-hint", Static)
         hint.display = message.shown == 0
+        self.jobs.display = message.shown > 0
+        if message.shown and self.focused is None:
+            self.jobs.focus()
         if message.total and not message.shown:
             hint.update("No job matches the filter. Press [b]escape[/b] to clear it.")
         elif not message.total:

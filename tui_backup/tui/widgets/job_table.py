@@ -83,6 +83,7 @@ class JobTable(DataTable[Text]):
         self._stale: set[str] = set()
         self._shown_set: set[str] = set()
         self._loaded = False
+        self._want: str | None = None
         """Rows whose job changed while scrolled out of view; rendered when they come back."""
 
     # -- public API ------------------------------------------------------------
@@ -111,6 +112,14 @@ class JobTable(DataTable[Text]):
         self._views = {v.name: v for v in views}
         self._loaded = True
         self._rebuild()
+
+    def select(self, name: str) -> None:
+        """Put the cursor on ``name`` now, or as soon as it appears (a job just created)."""
+        if name in self._order:
+            self.move_cursor(row=self._order.index(name), animate=False)
+            self._want = None
+        else:
+            self._want = name
 
     def set_query(self, query: str) -> None:
         self._query = query.strip()
@@ -212,7 +221,9 @@ class JobTable(DataTable[Text]):
             self._rebuild()
 
     def _rebuild(self) -> None:
-        keep = self.selected_name
+        keep = self._want if self._want in self._views else self.selected_name
+        if keep == self._want:
+            self._want = None
         keep_row = self.cursor_row
         scroll_y = self.scroll_y
         self._widths = widths_for(self.size.width - 8)
