@@ -366,3 +366,29 @@ def test_the_installed_console_script(home: Home, src: Path) -> None:
         [exe, "job", "list", "--json"], env=env, capture_output=True, text=True, check=False
     )
     assert listed.returncode == 0 and '"name": "web"' in listed.stdout, listed.stderr
+
+
+@pytest.mark.parametrize(("answer", "removed"), [("n", False), ("y", True)])
+def test_purge_asks_on_a_terminal(home: Home, src: Path, answer: str, removed: bool) -> None:
+    """On a TTY, ``job rm --purge-data`` asks first; only "y" goes ahead."""
+    env = {**os.environ, HOME_ENV: str(home.root)}
+    base = [sys.executable, "-m", "tui_backup", "job"]
+    add = [*base, "add", "web", "--source", str(src), "--dest", str(src.parent / "b")]
+    assert subprocess.run(add, env=env, capture_output=True, check=False).returncode == 0
+    master, slave = os.openpty()
+    try:
+        os.write(master, f"{answer}\n".encode())
+        proc = subprocess.run(
+            [*base, "rm", "web", "--purge-data"],
+            stdin=slave,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(slave)
+        os.close(master)
+    assert proc.returncode == 0, proc.stderr
+    assert home.job_file("web").exists() is not removed
