@@ -342,3 +342,26 @@ def test_threads_share_one_database(db: Database, home: Home) -> None:
         t.join()
     assert failures == []
     assert db.stats().total == 200 and not db.degraded
+
+
+def test_memory_buffer_when_the_fallback_file_cannot_be_written_either(
+    home: Home, clock: FakeMonotonic
+) -> None:
+    """The JSONL path is a directory here, so appends fail (as on a full or read-only
+    disk): the events wait in memory and are written back all the same."""
+    unwritable = home.root / "not-a-file"
+    unwritable.mkdir()
+    d = Database(home.db_path, unwritable, busy_timeout=0.1, retry_interval=5, monotonic=clock)
+    d.record_error(event(0))
+    with locked_by_another_process(home.db_path):
+        for i in range(1, 6):
+            d.record_error(event(i))
+        assert d.degraded and len(d.pending()) == 5
+        assert len(d.errors()) == 6
+    clock.now += 10
+    d.record_error(event(6))
+    assert not d.degraded and d.pending() == []
+    conn = sqlite3.connect(home.db_path)
+    assert conn.execute("SELECT COUNT(*) FROM error_events").fetchone()[0] == 7
+    conn.close()
+    d.close()
