@@ -392,3 +392,26 @@ def test_purge_asks_on_a_terminal(home: Home, src: Path, answer: str, removed: b
         os.close(master)
     assert proc.returncode == 0, proc.stderr
     assert home.job_file("web").exists() is not removed
+
+
+def test_a_reader_that_leaves_early_is_not_an_error(home: Home, tmp_path: Path) -> None:
+    """``tui-backup job list --json | head -1``: no traceback, no error, exit 0."""
+    from tui_backup.model.job import JobSpec
+    from tui_backup.store.jobs import JobStore
+
+    store = JobStore(home)
+    for i in range(150):  # about 90 KB of JSON: more than a pipe buffers
+        store.create(JobSpec(f"job{i:03d}", (f"/srv/{i}",), f"/backup/{i}"))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tui_backup", "job", "list", "--json"],
+        env={**os.environ, HOME_ENV: str(home.root)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.readline().strip() == "["
+    proc.stdout.close()
+    err = proc.stderr.read()
+    assert proc.wait(timeout=60) == 0, err
+    assert err == ""

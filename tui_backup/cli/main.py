@@ -114,6 +114,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         ctx.err("interrupted")
         return exit_codes.INTERRUPTED
+    except BrokenPipeError:
+        # `tui-backup job list --json | head`: the reader left, which is not an
+        # error. Point stdout at /dev/null so the final flush stays quiet too.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return exit_codes.OK
     except Exception as exc:  # noqa: BLE001 - every failure becomes one readable line
         return report(ctx, exc)
     finally:
