@@ -45,6 +45,8 @@ def run_tool(
     With ``split_cr`` a carriage return also ends a line: rsync's progress2
     redraws its line with CR.
     """
+    if cancel is not None and cancel.is_set():
+        return ToolResult(-1, "", True)
     full_env = dict(os.environ)
     if env:
         full_env.update(env)
