@@ -53,3 +53,38 @@ async def test_hand_edit_of_a_job_file_appears(seeded: Home, make_app: AppFactor
         text = path.read_text().replace("0 2 * * *", "30 4 * * *")
         path.write_text(text)
         await until(pilot, lambda: main.jobs.views["photos"].spec.schedule == "30 4 * * *")
+
+
+async def test_cursor_and_scroll_survive_a_new_job_appearing(
+    tui_home: Home, make_app: AppFactory, tmp_path: Path
+) -> None:
+    from dataclasses import replace
+
+    from conftest import make_manager
+
+    from tui_backup.core.events import JobsUpdated
+    from tui_backup.model.job import parse_job
+
+    manager = make_manager(tui_home)
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(60):
+        manager.create(
+            parse_job({"name": f"job-{i:02d}", "sources": [str(src)], "destination": f"/bk/{i}"})
+        )
+    manager.shutdown()
+    app = make_app(tui_home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        main = app.main_screen
+        assert main is not None
+        await until(pilot, lambda: main.jobs.row_count == 60)
+        await pilot.press(*["j"] * 40)
+        assert main.jobs.selected_name == "job-40"
+        scroll = main.jobs.scroll_y
+        assert scroll > 0
+        template = main.jobs.views["job-00"]
+        newcomer = replace(template, spec=replace(template.spec, name="aaa-new"))
+        app.bridge(JobsUpdated((newcomer,)))
+        await until(pilot, lambda: "aaa-new" in main.jobs.shown_names)
+        assert main.jobs.selected_name == "job-40"
+        assert abs(main.jobs.scroll_y - scroll) <= 2  # one new row above: at most one card
