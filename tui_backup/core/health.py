@@ -112,7 +112,7 @@ def check_health(manager: JobManager) -> HealthReport:
                 "errors",
                 DEGRADED if high else HEALTHY,
                 f"{stats.unresolved} unresolved errors ({high} HIGH); "
-                "see `tui-backup errors list --unresolved`",
+                "see `tui-backup errors --unresolved`",
             )
         )
     else:
