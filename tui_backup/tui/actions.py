@@ -48,9 +48,7 @@ class JobActions:
     @work(thread=True, exclusive=True, exit_on_error=False, group="load-jobs")
     def load_jobs(self) -> None:
         views = self.manager.list_jobs()
-        issues = tuple(
-            f"{i.name}: {i.message}" for i in getattr(self.manager, "job_issues", tuple)()
-        )
+        issues = tuple(f"{i.name}: {i.message}" for i in self.manager.job_issues())
         self.post_message(JobsLoaded(views, issues))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="load-errors")
@@ -64,14 +62,8 @@ class JobActions:
 
     @work(thread=True, exit_on_error=False, group="job-command")
     def run_job(self, name: str) -> None:
-        start = getattr(self.manager, "start", None)
-        if start is None:
-            self.post_message(
-                ActionFailed("run", name, "running jobs is not available in this build yet")
-            )
-            return
         try:
-            start(name, trigger="manual")
+            self.manager.start(name, trigger="manual")
         except AlreadyRunning as exc:
             self.post_message(ActionFailed("run", name, readable(exc)))
         except Exception as exc:  # noqa: BLE001 - every failure becomes a toast
@@ -81,17 +73,10 @@ class JobActions:
 
     @work(thread=True, exit_on_error=False, group="job-command")
     def stop_job(self, name: str) -> None:
-        stop = getattr(self.manager, "stop", None)
-        if stop is None:
-            self.post_message(ActionFailed("stop", name, "stopping is not available yet"))
-            return
         try:
-            stopped = stop(name)
-        except Exception as exc:  # noqa: BLE001
+            self.manager.stop(name)
+        except Exception as exc:  # noqa: BLE001 - NotRunning, JobNotFound, a store failure
             self.post_message(ActionFailed("stop", name, f"{name}: {readable(exc)}"))
-            return
-        if stopped is False:
-            self.post_message(ActionFailed("stop", name, f"{name} is not running"))
         else:
             self.post_message(ActionSucceeded("stop", name, f"{name}: stop requested"))
 

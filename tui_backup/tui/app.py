@@ -28,9 +28,9 @@ from tui_backup.model.records import ErrorEvent
 from tui_backup.model.status import Severity
 from tui_backup.store.paths import Home
 from tui_backup.tui.actions import JobActions, readable
-from tui_backup.tui.bridge import CoreBridge
+from tui_backup.tui.bridge import CoreBridge, LiveView
 from tui_backup.tui.formatting import plural, tilde
-from tui_backup.tui.keymap import APP_BINDINGS, MAIN_BINDINGS, binding_ids, check_keymap
+from tui_backup.tui.keymap import APP_BINDINGS, binding_ids, check_keymap
 from tui_backup.tui.messages import (
     ActionFailed,
     ActionSucceeded,
@@ -43,8 +43,6 @@ from tui_backup.tui.messages import (
 )
 from tui_backup.tui.screens.main import MainScreen
 from tui_backup.tui.themes import load_themes, next_theme, variable_defaults
-from tui_backup.tui.widgets.error_log import ErrorLog
-from tui_backup.tui.widgets.job_table import JobTable
 
 log = logging.getLogger(__name__)
 
@@ -109,9 +107,9 @@ class BackupApp(JobActions, App[int]):
         return variable_defaults()
 
     def on_mount(self) -> None:
-        known = binding_ids(
-            [MAIN_BINDINGS, APP_BINDINGS, JobTable.BINDINGS, ErrorLog.BINDINGS]  # type: ignore[list-item]
-        )
+        from tui_backup.tui.screens.help import binding_groups
+
+        known = binding_ids(bindings for _title, bindings in binding_groups())
         self._startup_problems += check_keymap(self.user_keymap, known)
         if self.manager.settings_store.problem:
             self._startup_problems.append(self.manager.settings_store.problem)
@@ -127,15 +125,11 @@ class BackupApp(JobActions, App[int]):
     def _start_core_services(self) -> None:
         """Watch the home and run the scheduler (both may take a moment to start)."""
         if self.use_watch:
-            start = getattr(self.manager, "start_watching", None)
-            if start is not None:
-                start()
+            self.manager.start_watching()
         else:
             self.post_message(WatchChanged("off", "watching disabled"))
         if self.use_scheduler:
-            start = getattr(self.manager, "start_scheduler", None)
-            if start is not None:
-                start()
+            self.manager.start_scheduler()
         for name in self.start_jobs:
             self.call_from_thread(self.run_job, name)
 
@@ -143,11 +137,7 @@ class BackupApp(JobActions, App[int]):
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
-        shutdown = getattr(self.manager, "shutdown", None)
-        if shutdown is not None:
-            shutdown(stop_running=stop_running)
-        else:
-            self.manager.close()
+        self.manager.shutdown(stop_running=stop_running)
 
     async def action_quit(self) -> None:
         """``ctrl+q`` and the palette's Quit go through the same question as ``q``."""
@@ -189,8 +179,7 @@ class BackupApp(JobActions, App[int]):
         return self.clock()
 
     def running_here(self) -> tuple[str, ...]:
-        running = getattr(self.manager, "running_here", None)
-        return tuple(running()) if running is not None else ()
+        return self.manager.running_here()
 
     def is_here(self, name: str) -> bool:
         return self.manager.is_local(name)
@@ -226,9 +215,8 @@ class BackupApp(JobActions, App[int]):
             return
         with self.batch_update():
             for screen in self.screen_stack:
-                apply = getattr(screen, "apply_job_changes", None)
-                if apply is not None:
-                    apply(pending)
+                if isinstance(screen, LiveView):
+                    screen.apply_job_changes(pending)
         if self.quit_when_idle and not self.running_here():
             self.exit(0)
 

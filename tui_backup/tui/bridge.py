@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
 
 from textual.message import Message
 
@@ -37,6 +38,13 @@ class PendingChanges:
 
     def __bool__(self) -> bool:
         return bool(self.updated or self.removed)
+
+
+@runtime_checkable
+class LiveView(Protocol):
+    """A screen that wants every drained change (main, details, an open editor)."""
+
+    def apply_job_changes(self, pending: PendingChanges) -> None: ...
 
 
 class CoreBridge:

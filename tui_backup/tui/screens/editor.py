@@ -92,6 +92,8 @@ class JobEditorScreen(ModalScreen[None]):
         self.valid_spec: JobSpec | None = None
         self.conflict: JobSpec | None = None
         self.saving = False
+        self._extra_retention: dict[str, Any] = {}
+        """Retention rules the form has no box for; saved back unchanged."""
         self.touched: set[str] = set()
         """Fields the person changed; problems show there first, everywhere after a save try."""
         self.show_all = False
@@ -218,7 +220,7 @@ class JobEditorScreen(ModalScreen[None]):
     def validate(self) -> bool:
         """Run the model's rules on the form; show each problem by its field."""
         version = self.base.version if self.base is not None else 0
-        data, problems = to_mapping(self.values(), version, getattr(self, "_extra_retention", {}))
+        data, problems = to_mapping(self.values(), version, self._extra_retention)
         name = data.get("name") or "new"
         spec: JobSpec | None = None
         try:

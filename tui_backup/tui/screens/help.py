@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import cast
-
 from rich.table import Table
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -16,14 +14,37 @@ from tui_backup.tui.widgets.error_log import ErrorLog
 from tui_backup.tui.widgets.job_table import JobTable
 
 EXTRA_KEYS = (
-    ("↑ ↓ / j k", "move between jobs or errors"),
+    ("↑ ↓", "move between jobs or errors (as j k)"),
     ("enter", "in the error log: open the event with its stack trace"),
     ("escape", "close a screen or dialog; clear the job filter"),
     ("tab / shift+tab", "next / previous field in forms"),
     ("→", "in a path field: accept the completion"),
-    ("ctrl+s", "in the editor: save"),
-    ("space", "in the restore browser: mark a file or folder"),
 )
+
+
+def binding_groups() -> list[tuple[str, list[Binding]]]:
+    """Every screen's bindings, in the order a person meets them."""
+    from tui_backup.tui.screens.delete import DeleteJobScreen
+    from tui_backup.tui.screens.details import DetailsScreen
+    from tui_backup.tui.screens.editor import JobEditorScreen
+    from tui_backup.tui.screens.error_detail import ErrorDetailScreen
+    from tui_backup.tui.screens.error_filter import ErrorFilterScreen
+    from tui_backup.tui.screens.quit import QuitScreen
+    from tui_backup.tui.screens.restore import ConfirmOriginal, FileTree, RestoreScreen
+
+    def of(*classes: type) -> list[Binding]:
+        return [b for c in classes for b in c.BINDINGS if isinstance(b, Binding)]
+
+    return [
+        ("Main screen", [*MAIN_BINDINGS, *APP_BINDINGS]),
+        ("Job list", of(JobTable)),
+        ("Error log", of(ErrorLog)),
+        ("Job editor", of(JobEditorScreen)),
+        ("Details", of(DetailsScreen)),
+        ("Restore browser", of(RestoreScreen, FileTree, ConfirmOriginal)),
+        ("Error event", of(ErrorDetailScreen)),
+        ("Dialogs", of(QuitScreen, DeleteJobScreen, ErrorFilterScreen, HelpScreen)),
+    ]
 
 
 def key_table(keymap: dict[str, str]) -> Table:
@@ -31,17 +52,14 @@ def key_table(keymap: dict[str, str]) -> Table:
     table.add_column("Key", style="bold", no_wrap=True)
     table.add_column("What it does", ratio=1)
     table.add_column("Id (config.yaml keymap)", style="dim", no_wrap=True)
-    groups: list[list[Binding]] = [
-        MAIN_BINDINGS,
-        APP_BINDINGS,
-        cast(list[Binding], JobTable.BINDINGS),
-        cast(list[Binding], ErrorLog.BINDINGS),
-    ]
-    for group in groups:
-        for binding in group:
+    for title, bindings in binding_groups():
+        table.add_row(f"[b]{title}[/b]", "", "")
+        for binding in bindings:
             bid = binding.id or ""
             keys = keymap.get(bid) or binding.key_display or binding.key
             table.add_row(keys, DESCRIPTIONS.get(bid, binding.description), bid)
+        table.add_row("", "", "")
+    table.add_row("[b]Everywhere[/b]", "", "")
     for keys, text in EXTRA_KEYS:
         table.add_row(keys, text, "")
     return table
@@ -56,7 +74,9 @@ class HelpScreen(ModalScreen[None]):
         super().__init__(classes="dialog-screen")
 
     def compose(self) -> ComposeResult:
-        keymap = getattr(self.app, "user_keymap", {})
+        from tui_backup.tui.app import BackupApp
+
+        keymap = self.app.user_keymap if isinstance(self.app, BackupApp) else {}
         with VerticalScroll(classes="dialog", id="help-dialog") as scroll:
             scroll.border_title = "Keys"
             scroll.border_subtitle = "escape closes"

@@ -339,9 +339,7 @@ class RestoreScreen(Screen[None]):
         except Exception as exc:  # noqa: BLE001
             self.post_message(RestoreFinished(target, 0, 0, readable(exc)))
             return
-        self.post_message(
-            RestoreFinished(target, getattr(report, "files", 0), getattr(report, "bytes", 0))
-        )
+        self.post_message(RestoreFinished(target, report.files, report.bytes))
 
     def on_restore_progressed(self, message: RestoreProgressed) -> None:
         bar = self.query_one("#restore-progress", ProgressBar)
