@@ -14,8 +14,11 @@ fresh directory (BENCHMARKING.md pitfalls 1 and 2), after one untimed warm-up:
   1% each time); each tool links against its own previous result.
 
 Ours runs in a subprocess of the real interpreter (start-up counted, like
-rsync's) that reports its peak RSS. Medians and ratios are printed as a
-Markdown table; the work directory is deleted at the end.
+rsync's) that reports its peak RSS. Medians of wall time, ratios, and the
+median CPU time (user + system of the child, less sensitive to other load on
+the machine) are printed as a Markdown table; the work directory is deleted
+at the end unless ``--no-cleanup`` (deleting many files slows the file
+creation of a benchmark that follows soon after: BENCHMARKING.md pitfall 1).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -33,6 +37,13 @@ from collections.abc import Callable
 from benchmarks.datasets import DATASETS, change_fraction, generate
 
 Runner = Callable[[str], float]
+CPU: dict[str, list[float]] = {}
+"""Child CPU seconds of every timed command, by the label _timed_cpu was given."""
+
+
+def _children_cpu() -> float:
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
 
 
 class Bench:
@@ -44,6 +55,7 @@ class Bench:
         self.rss: list[int] = []
         self.rsync_prev = ""
         self.cp_prev = ""
+        self.last_cpu = 0.0
 
     def fresh(self, tag: str) -> str:
         self.counter += 1
@@ -51,9 +63,11 @@ class Bench:
 
     def ours(self, dest: str | None = None) -> float:
         cmd = [sys.executable, "-m", "benchmarks.run_engine", self.src, dest or self.ours_dest]
+        cpu0 = _children_cpu()
         start = time.perf_counter()
         out = subprocess.run(cmd, check=True, capture_output=True, text=True)
         elapsed = time.perf_counter() - start
+        self.last_cpu = _children_cpu() - cpu0
         result = json.loads(out.stdout.strip().splitlines()[-1])
         if result["status"] != "succeeded":
             raise SystemExit(f"our engine failed: {result}")
@@ -82,20 +96,37 @@ class Bench:
         return took
 
 
+_last_cpu = [0.0]
+
+
 def _timed(cmd: list[str]) -> float:
+    cpu0 = _children_cpu()
     start = time.perf_counter()
     subprocess.run(cmd, check=True)
-    return time.perf_counter() - start
+    took = time.perf_counter() - start
+    _last_cpu[0] = _children_cpu() - cpu0
+    return took
 
 
-def _alternate(reps: int, runners: dict[str, Runner], before: Callable[[int], None] | None = None):
-    """Run each runner ``reps`` times, interleaved A B C A B C; return name -> times."""
+def _alternate(
+    bench: Bench,
+    scenario: str,
+    reps: int,
+    runners: dict[str, Runner],
+    before: Callable[[int], None] | None = None,
+) -> dict[str, list[float]]:
+    """Run each runner ``reps`` times, interleaved A B C A B C; return name -> times.
+
+    The CPU time of each run goes to ``CPU[(scenario, name)]``.
+    """
     times: dict[str, list[float]] = {name: [] for name in runners}
     for rep in range(reps):
         if before is not None:
             before(rep)
         for name, run in runners.items():
             times[name].append(run(""))
+            cpu = bench.last_cpu if name == "ours" else _last_cpu[0]
+            CPU.setdefault(f"{scenario}/{name}", []).append(cpu)
     return times
 
 
@@ -105,6 +136,9 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--work", default="/tmp/tui-backup-bench")
     parser.add_argument("--keep-source", action="store_true", help="keep the generated tree")
+    parser.add_argument(
+        "--no-cleanup", action="store_true", help="leave every tree in --work (delete it later)"
+    )
     args = parser.parse_args()
 
     os.makedirs(args.work, exist_ok=True)
@@ -125,6 +159,8 @@ def main() -> None:
 
     rows: list[tuple[str, str, list[float]]] = []
     first = _alternate(
+        bench,
+        "first",
         args.reps,
         {
             "ours": lambda _: bench.ours_fresh(),
@@ -135,6 +171,8 @@ def main() -> None:
     rss_first = max(bench.rss)
     rows += [("first", name, t) for name, t in first.items()]
     nochange = _alternate(
+        bench,
+        "no change",
         args.reps,
         {
             "ours": lambda _: bench.ours(),
@@ -144,6 +182,8 @@ def main() -> None:
     )
     rows += [("no change", name, t) for name, t in nochange.items()]
     change = _alternate(
+        bench,
+        "1% changed",
         args.reps,
         {
             "ours": lambda _: bench.ours(),
@@ -155,19 +195,26 @@ def main() -> None:
     rows += [("1% changed", name, t) for name, t in change.items()]
 
     print(f"\n### Dataset {args.dataset} ({args.reps} repetitions, medians)\n")
-    print("| scenario | command | median s | runs s | ours / this |")
-    print("|---|---|---:|---|---:|")
+    print("| scenario | command | median s | runs s | ours / this | median CPU s |")
+    print("|---|---|---:|---|---:|---:|")
     medians = {(s, n): statistics.median(t) for s, n, t in rows}
     for scenario, name, t in rows:
         ours = medians[(scenario, "ours")]
         ratio = "" if name == "ours" else f"{ours / medians[(scenario, name)]:.2f}"
         runs = ", ".join(f"{x:.2f}" for x in t)
-        print(f"| {scenario} | {name} | {medians[(scenario, name)]:.2f} | {runs} | {ratio} |")
+        cpu = statistics.median(CPU[f"{scenario}/{name}"])
+        print(
+            f"| {scenario} | {name} | {medians[(scenario, name)]:.2f} | {runs} | {ratio} "
+            f"| {cpu:.2f} |"
+        )
     print(
         f"\nPeak RSS of our engine: first snapshot {rss_first / 1024:.0f} MB, "
         f"incrementals {max(bench.rss) / 1024:.0f} MB"
     )
 
+    if args.no_cleanup:
+        print(f"\n(trees left in {args.work})")
+        return
     for name in os.listdir(args.work):
         path = os.path.join(args.work, name)
         if name.startswith("src-") and args.keep_source:

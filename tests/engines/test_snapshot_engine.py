@@ -110,6 +110,10 @@ def test_odd_names_round_trip(tmp_path: Path, engine: SnapshotEngine) -> None:
         b"x" * 255,
         "ünïcødé-🙂".encode(),
         b"-starts-with-dash",
+        # Line separators other than \n that str.splitlines() would split on:
+        # the manifest reader must split on \n only.
+        "form\x0cfeed-vt\x0b-fs\x1c-nel\x85-ls\u2028-ps\u2029".encode(),
+        b"cr\rin-name",
     ]
     for raw in names:
         with open(os.path.join(os.fsencode(src), raw), "wb") as fh:
@@ -395,3 +399,45 @@ def test_engine_never_raises(tmp_path: Path, engine: SnapshotEngine, monkeypatch
     assert "kaboom" in done.details
     assert [n for n in os.listdir(tmp_path / "dest") if n.endswith(".partial")] == []
     assert errno.ENOSPC  # keep import used
+
+
+@needs_rsync
+@pytest.mark.parametrize("workers", [0, 2])
+def test_modes_survive_any_umask_and_links_fall_back_to_copy(tmp_path: Path, workers: int) -> None:
+    """Files are created with their final mode when the umask allows; otherwise fchmod.
+
+    Also: a file the previous snapshot should hold but does not (damaged by
+    hand) is copied instead of linked, by the worker or inline.
+    """
+    engine = SnapshotEngine(clock=StepClock(), workers=workers)
+    src = tmp_path / "src"
+    modes = [0o400, 0o644, 0o664, 0o666, 0o777, 0o2755, 0o4711, 0o1777, 0o7777]
+    if os.geteuid() == 0:
+        modes.append(0o000)  # readable by root only
+    for mode in modes:
+        write(src / f"m{mode:04o}", f"mode {mode:o}").chmod(mode)
+    for i in range(600):  # several batches, some dirs
+        write(src / f"d{i % 7}" / f"f{i:03d}", f"content {i}", mtime=1_600_000_000 + i)
+    spec = make_spec(src, tmp_path / "dest")
+    old = os.umask(0o077)
+    try:
+        first = run(spec, engine=engine).finished
+    finally:
+        os.umask(old)
+    assert first.status == Status.SUCCEEDED, first
+    s1 = tmp_path / "dest" / first.snapshot_id
+    for mode in modes:
+        got = stat.S_IMODE(os.lstat(s1 / f"m{mode:04o}").st_mode)
+        assert got == mode, f"{mode:o} became {got:o}"
+    assert rsync_diff(src, s1) == ""
+    (s1 / "d3" / "f003").chmod(0o644)
+    os.unlink(s1 / "d3" / "f003")  # the previous snapshot lost a file
+    second = run(spec, engine=engine).finished
+    assert second.status == Status.SUCCEEDED, second
+    s2 = tmp_path / "dest" / second.snapshot_id
+    assert rsync_diff(src, s2) == ""
+    assert (s2 / "d3" / "f003").read_text() == "content 3"
+    assert os.stat(s1 / "d4" / "f004").st_ino == os.stat(s2 / "d4" / "f004").st_ino
+    summary = SnapshotStore(str(tmp_path / "dest")).summary(second.snapshot_id)
+    assert summary["copied"] == 1 and summary["linked"] == second.files - 1
+    assert engine.verify(spec, second.snapshot_id).ok

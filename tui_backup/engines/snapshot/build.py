@@ -26,7 +26,13 @@ from typing import Any
 
 from tui_backup.engines.events import Emit, FileWarning
 from tui_backup.engines.snapshot import ids, marker
-from tui_backup.engines.snapshot.copy import IS_ROOT, LINKED, CopyBatch, WorkerPool
+from tui_backup.engines.snapshot.copy import (
+    IS_ROOT,
+    LINKED,
+    CopyBatch,
+    WorkerPool,
+    refresh_umask,
+)
 from tui_backup.engines.snapshot.errors import (
     Cancelled,
     DestError,
@@ -166,6 +172,7 @@ class SnapshotBuilder:
             if prev_id is None:
                 self._scan(plans)
             self.reporter.set_phase("copy")
+            refresh_umask()
             if self.workers > 0:
                 self._pool = WorkerPool(self.workers, self.halt)
             self._walk(plans)
@@ -173,14 +180,21 @@ class SnapshotBuilder:
             self._commit(plans)
         except BaseException:
             self.halt.set()
+            # Workers stop at their next file; wait for them before removing
+            # the .partial so nothing is written into it while it goes.
+            self._stop_pool()
             self._discard()
             raise
         finally:
-            if self._pool is not None:
-                self._pool.shutdown()
+            self._stop_pool()
         return BuildResult(
             self.snapshot_id, self.files, self.bytes, self.copied, self.linked, self.warnings
         )
+
+    def _stop_pool(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown()
 
     def _check_sources(self) -> list[SourcePlan]:
         if not self.spec.sources:
@@ -253,6 +267,8 @@ class SnapshotBuilder:
             try:
                 with os.scandir(path) as it:
                     for entry in it:
+                        if not (files & 4095) and files and self.cancel.is_set():
+                            raise Cancelled
                         name = entry.name
                         if entry.is_dir(follow_symlinks=False):
                             sub = srel + "/" + name if srel else name

@@ -55,6 +55,12 @@ def _read_umask() -> int | None:
 _UMASK = _read_umask()
 
 
+def refresh_umask() -> None:
+    """Re-read the umask (once per run: a process may change it between runs)."""
+    global _UMASK
+    _UMASK = _read_umask()
+
+
 def _buffer() -> bytearray:
     buf: bytearray | None = getattr(_buffers, "buf", None)
     if buf is None:
@@ -201,6 +207,9 @@ class CopyBatch:
         append = out.append
         link = os.link
         for src, dst, prev in self.jobs:
+            if cancel.is_set():
+                append(Cancelled())
+                continue
             if prev is not None:
                 try:
                     link(prev, dst, follow_symlinks=False)
@@ -212,9 +221,6 @@ class CopyBatch:
                 else:
                     append(LINKED)
                     continue
-            if cancel.is_set():
-                append(Cancelled())
-                continue
             try:
                 append(copy_file(src, dst, cancel))
             except (SourceSkip, DestError, Cancelled) as exc:
