@@ -44,7 +44,16 @@ STATUS_KEYS = (
     "interrupted",
 )
 SEVERITY_KEYS = ("low", "medium", "high", "critical")
-TOP_KEYS = {"name", "dark", "ansi", "status", "severity", "variables", *BASE_KEYS}
+TOP_KEYS = {
+    "name",
+    "dark",
+    "ansi",
+    "status",
+    "severity",
+    "progress_track",
+    "variables",
+    *BASE_KEYS,
+}
 
 
 def variable_defaults() -> dict[str, str]:
@@ -62,6 +71,7 @@ def variable_defaults() -> dict[str, str]:
         "severity-medium": "#e8b04a",
         "severity-high": "#e07a3a",
         "severity-critical": "#ff4d6d",
+        "progress-track": "#5c6675",
     }
     return out
 
@@ -131,6 +141,10 @@ def parse_theme(data: Any, source: str) -> tuple[Theme | None, list[str]]:
             checked = _color(value, f"{source}: {group}.{key}", problems)
             if checked is not None:
                 variables[f"{group}-{key}"] = checked
+    if "progress_track" in data:
+        track = _color(data["progress_track"], f"{source}: progress_track", problems)
+        if track is not None:
+            variables["progress-track"] = track
     extra = data.get("variables") or {}
     if not isinstance(extra, dict):
         problems.append(f"{source}: variables: must be a mapping")

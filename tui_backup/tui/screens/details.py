@@ -91,6 +91,7 @@ class DetailsScreen(Screen[None]):
     def __init__(self, name: str) -> None:
         super().__init__(classes="details-screen")
         self.job_name = name
+        self._last_run_id: str | None = None
 
     @property
     def backup_app(self) -> BackupApp:
@@ -125,6 +126,9 @@ class DetailsScreen(Screen[None]):
         errors = self.query_one("#job-errors", DataTable)
         errors.add_columns("When", "Severity", "What")
         history.add_row("loading…", "", "", "", "", "", "")
+        view = self.backup_app.view(self.job_name)
+        if view is not None and view.state.last_result is not None:
+            self._last_run_id = view.state.last_result.run_id
         self._show_view()
         self.load()
         history.focus()
@@ -150,8 +154,10 @@ class DetailsScreen(Screen[None]):
                 self._show_view()
             return
         self._show_view()
-        if view.state.status.is_final and view.state.last_result is not None:
-            self.load()
+        last = view.state.last_result
+        if last is not None and last.run_id != self._last_run_id:
+            self._last_run_id = last.run_id
+            self.load()  # a run just ended: its record is in the history now
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="details-load")
     def load(self) -> None:
