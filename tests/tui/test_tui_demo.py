@@ -60,4 +60,7 @@ async def test_demo_home_is_rerunnable_and_shows_every_kind_of_card(tmp_path: Pa
         photos = main.jobs.views["photos"]
         assert photos.status is Status.IDLE and photos.next_run is not None
         await until(pilot, lambda: main.header.unresolved >= 1)
+        toasts = {(n.title, n.severity) for n in app._notifications}
+        assert ("Backup failed", "error") in toasts
+        assert ("Backup finished", "information") in toasts
     app.manager.shutdown()
