@@ -20,9 +20,8 @@ import stat
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from tui_backup.engines.events import Emit, FileWarning
 from tui_backup.engines.snapshot import ids, marker
@@ -90,21 +89,33 @@ class HaltFlag:
         return self._halt.is_set() or self._cancel.is_set()
 
 
-@dataclass(slots=True)
 class _Frame:
-    names: Any
-    """Iterator over the directory's sorted names, resumed after each subdirectory."""
-    src: str
-    dst: str
-    rel: str
-    srel: str
-    st: os.stat_result
-    srcs: dict[str, str] | None = None
-    """Only for the virtual root of a multi-source snapshot: prefix -> source path."""
+    """One directory being walked (a plain slotted class: dataclasses cost start-up)."""
+
+    __slots__ = ("dst", "names", "rel", "src", "srcs", "srel", "st")
+
+    def __init__(
+        self,
+        names: Any,
+        src: str,
+        dst: str,
+        rel: str,
+        srel: str,
+        st: os.stat_result,
+        srcs: dict[str, str] | None = None,
+    ) -> None:
+        self.names = names
+        """Iterator over the sorted ``(name, is_file)`` entries, resumed after a subdirectory."""
+        self.src = src
+        self.dst = dst
+        self.rel = rel
+        self.srel = srel
+        self.st = st
+        self.srcs = srcs
+        """Only for the virtual root of a multi-source snapshot: prefix -> source path."""
 
 
-@dataclass(slots=True)
-class BuildResult:
+class BuildResult(NamedTuple):
     snapshot_id: str
     files: int
     bytes: int

@@ -30,8 +30,12 @@ def parse_id(snapshot_id: str) -> datetime | None:
     match = ID_RE.fullmatch(snapshot_id)
     if match is None:
         return None
+    t = match.group(1)  # YYYY-MM-DDTHHMMSSZ; no strptime (its import costs start-up)
     try:
-        return datetime.strptime(match.group(1), "%Y-%m-%dT%H%M%SZ").replace(tzinfo=UTC)
+        return datetime(
+            int(t[0:4]), int(t[5:7]), int(t[8:10]), int(t[11:13]), int(t[13:15]), int(t[15:17]),
+            tzinfo=UTC,
+        )  # fmt: skip
     except ValueError:
         return None
 
