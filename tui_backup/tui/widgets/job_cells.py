@@ -48,6 +48,7 @@ def widths_for(total: int) -> CardWidths:
 
 
 def job_cell(view: JobView, width: int, style: StyleFor) -> Text:
+    """Line one: name (and a warning), engine at the right; line two: source → destination."""
     spec = view.spec
     first = Text(no_wrap=True, overflow="ellipsis")
     first.append(clip(spec.name, width), style("name"))
@@ -55,13 +56,15 @@ def job_cell(view: JobView, width: int, style: StyleFor) -> Text:
         first.append(" ⚠ file invalid", style("status-failed"))
     elif not spec.enabled:
         first.append(" (disabled)", style("dim"))
-    engine = f"{spec.engine} " if width >= 36 else ""
-    room = max(8, width - len(engine) - 3)
+    gap = width - first.cell_len - len(spec.engine)
+    if gap >= 2:
+        first.append(" " * gap)
+        first.append(spec.engine, style("dim"))
+    room = max(8, width - 3)
     src = spec.sources[0] if spec.sources else "?"
     more = f" +{len(spec.sources) - 1}" if len(spec.sources) > 1 else ""
     src_w, dst_w = split_room(len(tilde(src)), len(tilde(spec.destination)), room - len(more))
     second = Text(no_wrap=True, overflow="ellipsis")
-    second.append(engine, style("dim"))
     second.append(shorten_path(src, max(4, src_w)) + more)
     second.append(" → ", style("dim"))
     second.append(shorten_path(spec.destination, max(4, dst_w)))
