@@ -219,6 +219,13 @@ async def test_t_cycles_theme_and_saves(seeded: Home, make_app: AppFactory) -> N
         await app.workers.wait_for_complete()
         assert app.theme == "backup-contrast"
         assert SettingsStore(seeded).load().theme == "backup-contrast"
+        main = app.main_screen
+        assert main is not None
+
+        def failed_colour() -> object:
+            return main.jobs.get_row("laptop")[1].spans[0].style.color
+
+        await until(pilot, lambda: getattr(failed_colour(), "number", None) == 9)  # re-styled
 
 
 async def test_help_lists_every_binding(seeded: Home, make_app: AppFactory) -> None:

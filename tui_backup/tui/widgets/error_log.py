@@ -82,6 +82,7 @@ class ErrorLog(DataTable[Text]):
 
     def on_mount(self) -> None:
         self._columns(self.size.width)
+        self.app.theme_changed_signal.subscribe(self, self._theme_changed)
 
     def _columns(self, width: int) -> None:
         """Fixed widths, so a row's text never decides the layout (stable screenshots)."""
@@ -152,12 +153,14 @@ class ErrorLog(DataTable[Text]):
             what,
         )
 
-    def notify_style_update(self) -> None:
-        super().notify_style_update()
-        if self.is_mounted and self._events:
-            kept = list(self._events.values())
-            self._events = {}
-            self.set_events(kept)
+    def _theme_changed(self, _theme: object) -> None:
+        """Severity colours come from the theme: re-render the rows once CSS applied."""
+        self.call_after_refresh(self._restyle)
+
+    def _restyle(self) -> None:
+        kept = list(self._events.values())
+        self._events = {}
+        self.set_events(kept)
 
     def action_resolve(self) -> None:
         """Handled by the screen, which owns the manager; this only asks."""

@@ -255,10 +255,10 @@ class JobTable(DataTable[Text]):
         if widths_for(event.size.width - 8) != self._widths:
             self._rebuild()
 
-    def notify_style_update(self) -> None:
-        """Theme changed: our cached component styles are stale."""
-        super().notify_style_update()
-        if self._styles:
-            self._styles.clear()
-            if self.is_mounted and self._views:
-                self.refresh_all()
+    def on_mount(self) -> None:
+        self.app.theme_changed_signal.subscribe(self, self._theme_changed)
+
+    def _theme_changed(self, _theme: object) -> None:
+        """Our cached component styles belong to the old theme; re-render once CSS applied."""
+        self._styles.clear()
+        self.call_after_refresh(self.refresh_all)
