@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from textual import work
 
-from tui_backup.core.errors import AlreadyRunning, OperationFailed, VersionConflict
+from tui_backup.core.errors import AlreadyRunning, VersionConflict
 from tui_backup.tui.messages import (
     ActionFailed,
     ActionSucceeded,
@@ -90,7 +90,7 @@ class JobActions:
                     "delete", name, f"{readable(exc)} — it changed on disk; look again first"
                 )
             )
-        except (OperationFailed, Exception) as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - running, missing, or a purge that failed
             self.post_message(ActionFailed("delete", name, f"{name}: {readable(exc)}"))
         else:
             what = "job and its backup data" if purge_data else "job (backup data kept)"
