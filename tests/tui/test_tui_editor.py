@@ -144,3 +144,22 @@ def test_path_completion(tmp_path: Path) -> None:
     assert complete_path(str(tmp_path / "phot")) == str(tmp_path / "photos") + "/"
     assert complete_path(str(tmp_path / "nothing")) is None
     assert complete_path("~/pho") == "~/phone.txt"  # HOME is tmp_path in these tests
+
+
+async def test_escape_asks_before_discarding_typed_text(seeded: Home, make_app: AppFactory) -> None:
+    from tui_backup.tui.screens.confirm import ConfirmScreen
+
+    app = make_app(seeded)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.press("n", "escape")  # nothing typed: closes at once
+        assert isinstance(app.screen, MainScreen)
+        await pilot.press("n", *"draft", "escape")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("escape")  # keep editing
+        editor = app.screen
+        assert isinstance(editor, JobEditorScreen)
+        assert editor.query_one("#name", Input).value == "draft"
+        await pilot.press("escape")
+        await pilot.click("#yes")
+        assert isinstance(app.screen, MainScreen)

@@ -377,7 +377,35 @@ class JobEditorScreen(ModalScreen[None]):
         self.app.call_from_thread(self._show_conflict, theirs)
 
     def action_cancel(self) -> None:
-        self.dismiss(None)
+        """Close; when something was typed, ask first (a half-filled form is work)."""
+        if not self._edited():
+            self.dismiss(None)
+            return
+        from tui_backup.tui.screens.confirm import ConfirmScreen
+
+        def chosen(discard: bool | None) -> None:
+            if discard:
+                self.dismiss(None)
+
+        self.app.push_screen(
+            ConfirmScreen(
+                "Discard your changes?",
+                "What you typed in this form has not been saved.",
+                "Discard",
+                "Keep editing [esc]",
+            ),
+            chosen,
+        )
+
+    def _edited(self) -> bool:
+        if not self._loaded:
+            return False
+        now, then = self.values(), from_spec(self.base)[0]
+        return (now.engine, now.missed, now.enabled) != (
+            then.engine,
+            then.missed,
+            then.enabled,
+        ) or any(now.text[k] != then.text.get(k, "") for k in TEXT_FIELDS)
 
     @on(Button.Pressed, "#save")
     def _save_pressed(self) -> None:
@@ -385,4 +413,4 @@ class JobEditorScreen(ModalScreen[None]):
 
     @on(Button.Pressed, "#cancel")
     def _cancel_pressed(self) -> None:
-        self.dismiss(None)
+        self.action_cancel()

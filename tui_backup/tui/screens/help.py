@@ -24,13 +24,14 @@ EXTRA_KEYS = (
 
 def binding_groups() -> list[tuple[str, list[Binding]]]:
     """Every screen's bindings, in the order a person meets them."""
+    from tui_backup.tui.screens.confirm import ConfirmScreen
     from tui_backup.tui.screens.delete import DeleteJobScreen
     from tui_backup.tui.screens.details import DetailsScreen
     from tui_backup.tui.screens.editor import JobEditorScreen
     from tui_backup.tui.screens.error_detail import ErrorDetailScreen
     from tui_backup.tui.screens.error_filter import ErrorFilterScreen
     from tui_backup.tui.screens.quit import QuitScreen
-    from tui_backup.tui.screens.restore import ConfirmOriginal, FileTree, RestoreScreen
+    from tui_backup.tui.screens.restore import FileTree, RestoreScreen
 
     def of(*classes: type) -> list[Binding]:
         return [b for c in classes for b in c.BINDINGS if isinstance(b, Binding)]
@@ -41,9 +42,9 @@ def binding_groups() -> list[tuple[str, list[Binding]]]:
         ("Error log", of(ErrorLog)),
         ("Job editor", of(JobEditorScreen)),
         ("Details", of(DetailsScreen)),
-        ("Restore browser", of(RestoreScreen, FileTree, ConfirmOriginal)),
+        ("Restore browser", of(RestoreScreen, FileTree)),
         ("Error event", of(ErrorDetailScreen)),
-        ("Dialogs", of(QuitScreen, DeleteJobScreen, ErrorFilterScreen, HelpScreen)),
+        ("Dialogs", of(QuitScreen, DeleteJobScreen, ErrorFilterScreen, ConfirmScreen, HelpScreen)),
     ]
 
 

@@ -16,7 +16,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen, Screen
+from textual.screen import Screen
 from textual.widgets import (
     Button,
     Checkbox,
@@ -33,6 +33,7 @@ from textual.widgets.tree import TreeNode
 from tui_backup.tui.actions import readable
 from tui_backup.tui.formatting import human_bytes, local_stamp, tilde
 from tui_backup.tui.messages import MarkToggled, RestoreFinished, RestoreProgressed
+from tui_backup.tui.screens.confirm import ConfirmScreen
 from tui_backup.tui.snapshot_access import (
     Entry,
     SnapshotTree,
@@ -52,29 +53,11 @@ def default_target(job: str, snapshot_id: str) -> str:
     return os.path.join("~", "tui-backup-restores", f"{job}-{snapshot_id}")
 
 
-class ConfirmOriginal(ModalScreen[bool]):
+class ConfirmOriginal(ConfirmScreen):
     """Restoring over the original location: say exactly what happens."""
 
-    BINDINGS = [Binding("escape", "dismiss(False)", "Cancel", id="confirm.cancel")]
-
     def __init__(self, text: str) -> None:
-        super().__init__(classes="dialog-screen")
-        self.text = text
-
-    def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog"):
-            yield Label("Restore over the original files?", classes="dialog-title")
-            yield Static(self.text, classes="dialog-text")
-            with Horizontal(classes="dialog-buttons"):
-                yield Button("Overwrite originals", id="yes", variant="error")
-                yield Button("Cancel [esc]", id="no", variant="primary")
-
-    def on_mount(self) -> None:
-        self.query_one("#no", Button).focus()
-
-    @on(Button.Pressed)
-    def _pressed(self, event: Button.Pressed) -> None:
-        self.dismiss(event.button.id == "yes")
+        super().__init__("Restore over the original files?", text, "Overwrite originals")
 
 
 class FileTree(Tree[Entry]):

@@ -1,0 +1,38 @@
+"""A yes/no question whose buttons say what they do; escape always means no."""
+
+from __future__ import annotations
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Label, Static
+
+
+class ConfirmScreen(ModalScreen[bool]):
+    """Returns True only for an explicit yes; the safe answer has the focus."""
+
+    BINDINGS = [Binding("escape", "dismiss(False)", "Cancel", id="confirm.cancel")]
+
+    def __init__(self, title: str, text: str, yes: str, no: str = "Cancel [esc]") -> None:
+        super().__init__(classes="dialog-screen")
+        self.title_text = title
+        self.text = text
+        self.yes = yes
+        self.no = no
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(self.title_text, classes="dialog-title")
+            yield Static(self.text, classes="dialog-text")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button(self.yes, id="yes", variant="error")
+                yield Button(self.no, id="no", variant="primary")
+
+    def on_mount(self) -> None:
+        self.query_one("#no", Button).focus()
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")
