@@ -407,7 +407,7 @@ def test_modes_survive_any_umask_and_links_fall_back_to_copy(tmp_path: Path, wor
     """Files are created with their final mode when the umask allows; otherwise fchmod.
 
     Also: a file the previous snapshot should hold but does not (damaged by
-    hand) is copied instead of linked, by the worker or inline.
+    hand) is copied instead of linked, with or without copy threads.
     """
     engine = SnapshotEngine(clock=StepClock(), workers=workers)
     src = tmp_path / "src"
@@ -441,3 +441,33 @@ def test_modes_survive_any_umask_and_links_fall_back_to_copy(tmp_path: Path, wor
     summary = SnapshotStore(str(tmp_path / "dest")).summary(second.snapshot_id)
     assert summary["copied"] == 1 and summary["linked"] == second.files - 1
     assert engine.verify(spec, second.snapshot_id).ok
+
+
+@needs_rsync
+@pytest.mark.parametrize("max_depth", [2, 128])
+def test_deep_trees_by_descriptor_and_by_path(tmp_path: Path, monkeypatch, max_depth: int) -> None:
+    """Below MAX_FD_DEPTH the walk works relative to directory fds, deeper by path."""
+    from tui_backup.engines.snapshot import build
+
+    monkeypatch.setattr(build, "MAX_FD_DEPTH", max_depth)
+    engine = SnapshotEngine(clock=StepClock())
+    src = tmp_path / "src"
+    deep = src
+    for level in range(6):
+        deep = deep / f"level{level}"
+        write(deep / "file.txt", f"at {level}", mtime=1_600_000_000)
+        os.symlink("file.txt", deep / "link")
+    (deep / "empty").mkdir()
+    spec = make_spec(src, tmp_path / "dest")
+    first = run(spec, engine=engine).finished
+    write(src / "level0" / "level1" / "file.txt", "changed", mtime=1_600_000_100)
+    second = run(spec, engine=engine).finished
+    assert first.status == second.status == Status.SUCCEEDED
+    s1, s2 = tmp_path / "dest" / first.snapshot_id, tmp_path / "dest" / second.snapshot_id
+    assert rsync_diff(src, s2) == ""
+    rel = Path(*(f"level{i}" for i in range(6))) / "file.txt"
+    assert os.stat(s1 / rel).st_ino == os.stat(s2 / rel).st_ino
+    changed = Path("level0/level1/file.txt")
+    assert os.stat(s1 / changed).st_ino != os.stat(s2 / changed).st_ino
+    summary = SnapshotStore(str(tmp_path / "dest")).summary(second.snapshot_id)
+    assert summary["copied"] == 1 and summary["linked"] == 5

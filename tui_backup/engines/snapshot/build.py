@@ -27,7 +27,6 @@ from tui_backup.engines.events import Emit, FileWarning
 from tui_backup.engines.snapshot import ids, marker
 from tui_backup.engines.snapshot.copy import (
     IS_ROOT,
-    LINKED,
     CopyBatch,
     WorkerPool,
     refresh_umask,
@@ -59,11 +58,10 @@ WINDOW = 4096
 """Walk entries that may be in flight (waiting for a copy) at once."""
 BATCH_FILES = 48
 """Copies per batch."""
-BATCH_LINKS = 256
-"""Links per batch (a link costs a fraction of a small file's copy)."""
 BATCH_BYTES = 8 << 20
-LINKS_ON_WORKERS = True
-"""Hard links are made by the worker threads while the walk goes on."""
+MAX_FD_DEPTH = 128
+"""Deeper directories are reached by path, so a run holds at most ~3x this many fds."""
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 MAX_WARNING_EVENTS = 1000
 """Beyond this many, warnings are counted and logged but not emitted one by one."""
 
@@ -90,9 +88,31 @@ class HaltFlag:
 
 
 class _Frame:
-    """One directory being walked (a plain slotted class: dataclasses cost start-up)."""
+    """One directory being walked (a plain slotted class: dataclasses cost start-up).
 
-    __slots__ = ("dst", "names", "rel", "src", "srcs", "srel", "st")
+    While a directory is walked, its source, new and previous directories are
+    held open (``*_fd``): lstat, link and mkdir then work relative to them
+    instead of resolving a long path for every file. ``*_at`` is what to
+    prefix a name with for those calls: ``""`` with a descriptor, the
+    directory's path and ``/`` without one (very deep trees, the virtual root
+    of several sources, a directory missing from the previous snapshot).
+    """
+
+    __slots__ = (
+        "d_at",
+        "d_fd",
+        "dst",
+        "names",
+        "p_at",
+        "p_fd",
+        "rel",
+        "s_at",
+        "s_fd",
+        "src",
+        "srcs",
+        "srel",
+        "st",
+    )
 
     def __init__(
         self,
@@ -113,6 +133,18 @@ class _Frame:
         self.st = st
         self.srcs = srcs
         """Only for the virtual root of a multi-source snapshot: prefix -> source path."""
+        self.s_fd: int | None = None
+        self.d_fd: int | None = None
+        self.p_fd: int | None = None
+        self.s_at = src + "/"
+        self.d_at = dst + "/"
+        self.p_at = ""
+
+    def close(self) -> None:
+        for fd in (self.s_fd, self.d_fd, self.p_fd):
+            if fd is not None:
+                os.close(fd)
+        self.s_fd = self.d_fd = self.p_fd = None
 
 
 class BuildResult(NamedTuple):
@@ -154,7 +186,7 @@ class SnapshotBuilder:
         self._pending: deque[tuple[Any, ...]] = deque()
         self._batch = CopyBatch()
         self._pool: WorkerPool | None = None
-        self._batch_links = 0
+        self._depth: list[_Frame] = []
         self._writer: ManifestWriter | None = None
         self._cursor = PreviousCursor(None)
         self._prev_root = ""
@@ -304,32 +336,79 @@ class SnapshotBuilder:
 
     def _walk(self, plans: list[SourcePlan]) -> None:
         stack: list[_Frame] = []
+        try:
+            self._walk_stack(plans, stack)
+        finally:
+            for frame in stack:
+                frame.close()
+
+    def _open_dirs(self, frame: _Frame, parent: _Frame | None, name: str) -> None:
+        """Open the frame's new and previous directories (best effort: paths are the fallback).
+
+        The source directory's descriptor is the one its listing was read from.
+        """
+        frame.p_at = self._prev_at(frame.rel)
+        if frame.s_fd is None:
+            return  # too deep, or reached by path: stay with paths below it
+        try:
+            if parent is None or parent.d_fd is None:
+                frame.d_fd = os.open(frame.dst, _DIR_FLAGS)
+            else:
+                frame.d_fd = os.open(name, _DIR_FLAGS, dir_fd=parent.d_fd)
+            frame.d_at = ""
+        except OSError:
+            pass
+        if self._prev_root:
+            try:
+                if parent is None or parent.p_fd is None:
+                    frame.p_fd = os.open(frame.p_at, _DIR_FLAGS)
+                else:
+                    frame.p_fd = os.open(name, _DIR_FLAGS, dir_fd=parent.p_fd)
+                frame.p_at = ""
+            except OSError:
+                pass  # a new directory, or a damaged previous snapshot: links just fail
+
+    def _prev_at(self, rel: str) -> str:
+        if not self._prev_root:
+            return ""
+        return self._prev_root + "/" + rel + "/" if rel else self._prev_root + "/"
+
+    def _walk_stack(self, plans: list[SourcePlan], stack: list[_Frame]) -> None:
+        self._depth = stack
         if len(plans) == 1 and plans[0].prefix == "":
             root = plans[0].path
+            fd = None
             try:
                 st = os.lstat(root)
-                names = _list(root)
+                fd = os.open(root, _DIR_FLAGS)
+                names = _list(fd)
             except OSError as exc:
+                if fd is not None:
+                    os.close(fd)
                 raise Fatal(
                     f"Source {root} cannot be read: {exc.strerror}.", "source_unreadable"
                 ) from exc
-            stack.append(_Frame(iter(names), root, self._partial, "", "", st))
+            frame = _Frame(iter(names), root, self._partial, "", "", st)
+            frame.s_fd, frame.s_at = fd, ""
+            stack.append(frame)
+            self._open_dirs(frame, None, "")
         else:
             root_st = os.lstat(self._partial)
             srcs = {p.prefix: p.path for p in plans}
             names = [(prefix, False) for prefix in sorted(srcs)]
-            stack.append(_Frame(iter(names), "", self._partial, "", "", root_st, srcs))
+            frame = _Frame(iter(names), "", self._partial, "", "", root_st, srcs)
+            frame.p_at = self._prev_at("")
+            stack.append(frame)
 
         excl = self.excluder.excluded if self.excluder.active else None
         cancelled = self.cancel.is_set
-        reporter = self.reporter
+        advance = self.reporter.advance
         push = self._push
         pending = self._pending
         cursor = self._cursor
         find = cursor.find
+        next_entry = cursor.advance
         lines = self._writer.lines if self._writer is not None else []
-        prev_root = self._prev_root + "/" if self._prev_root else ""
-        offload = self._pool is not None and LINKS_ON_WORKERS
         lstat = os.lstat
         link = os.link
         while stack:
@@ -339,30 +418,38 @@ class SnapshotBuilder:
             dpre = frame.dst + "/"
             rpre = frame.rel + "/" if frame.rel else ""
             srpre = frame.srel + "/" if frame.srel else ""
-            ppre = prev_root + rpre
+            s_fd, s_at = frame.s_fd, frame.s_at
+            d_fd, d_at = frame.d_fd, frame.d_at
+            p_fd, p_at = frame.p_fd, frame.p_at
             for name, is_file in frame.names:
                 if cancelled():
                     raise Cancelled
                 if srcs is not None:
-                    src, srel = srcs[name], ""
+                    # The virtual root of several sources: names map to absolute paths.
+                    src = sname = srcs[name]
+                    srel = ""
                 else:
                     src = spre + name
-                    srel = srpre + name
+                    sname = s_at + name
+                    srel = srpre + name if excl else ""
                 rel = rpre + name
                 line = None
                 if is_file:
                     # A regular file (the directory entry's type says so): only
                     # one that was in the previous snapshot needs an lstat here;
                     # a new one is stat'ed by the copy itself (fstat).
-                    if excl and srel and excl(srel, False):
+                    if excl and excl(srel, False):
                         continue
-                    if cursor.path is not None:
+                    if cursor.path == rel:  # the common case: the very next entry
+                        line = cursor.line
+                        next_entry()
+                    elif cursor.path is not None:
                         line = find(rel)
                     if line is None:
                         self._file(src, dpre + name, rel, None)
                         continue
                 try:
-                    st = lstat(src)
+                    st = lstat(sname, dir_fd=s_fd)
                 except OSError as exc:
                     self._warn(src, source_reason(exc))
                     continue
@@ -381,11 +468,14 @@ class SnapshotBuilder:
                         if line.startswith(
                             f"f\t{mode:o}\t{st.st_uid}\t{st.st_gid}\t{size}\t{st.st_mtime_ns}\t"
                         ):
-                            if offload:
-                                self._queue_link(src, dpre + name, ppre + name, rel, line, size)
-                                continue
                             try:
-                                link(ppre + name, dpre + name, follow_symlinks=False)
+                                link(
+                                    p_at + name,
+                                    d_at + name,
+                                    src_dir_fd=p_fd,
+                                    dst_dir_fd=d_fd,
+                                    follow_symlinks=False,
+                                )
                             except OSError as exc:
                                 if is_fatal_link_error(exc):
                                     raise dest_fatal(exc, self.dest) from exc
@@ -400,50 +490,53 @@ class SnapshotBuilder:
                                     lines.append(line)
                                     if len(lines) >= FLUSH_LINES:
                                         self._flush_manifest()
-                                reporter.advance(1, size, rel)
+                                advance(1, size, rel)
                                 continue
                     self._file(src, dpre + name, rel, st)
                 elif fmt == _S_IFDIR:
                     if excl and srel and excl(srel, True):
                         continue
+                    fd = None
                     try:
-                        names = _list(src)
+                        if srcs is not None or (s_fd is not None and len(stack) < MAX_FD_DEPTH):
+                            # O_NOFOLLOW: a directory swapped for a symlink is not entered.
+                            fd = os.open(sname, _DIR_FLAGS, dir_fd=s_fd)
+                            names = _list(fd)
+                        else:
+                            names = _list(src)
                     except OSError as exc:
+                        if fd is not None:
+                            os.close(fd)
                         self._warn(src, f"directory skipped: {source_reason(exc)}")
                         continue
-                    dst = dpre + name
+                    child = _Frame(iter(names), src, dpre + name, rel, srel, st)
+                    if fd is not None:
+                        child.s_fd, child.s_at = fd, ""
+                    stack.append(child)  # from here on, _walk closes its descriptors
                     try:
-                        os.mkdir(dst, 0o700)
+                        os.mkdir(d_at + name, 0o700, dir_fd=d_fd)
                     except OSError as exc:
                         raise dest_fatal(exc, self.dest) from exc
                     push((_LINE, ("d", mode, st.st_uid, st.st_gid, 0, st.st_mtime_ns, "-", rel)))
-                    stack.append(_Frame(iter(names), src, dst, rel, srel, st))
+                    self._open_dirs(child, frame if srcs is None else None, name)
                     break
                 elif fmt == _S_IFLNK:
                     if excl and srel and excl(srel, False):
                         continue
                     self._symlink(src, dpre + name, rel, st)
-                    reporter.advance(1, 0, rel)
+                    advance(1, 0, rel)
                 else:
                     self._warn(src, f"skipped: {_kind(mode)} cannot be backed up")
             else:
                 # Every name done (no break into a subdirectory): close the directory.
                 stack.pop()
+                frame.close()
                 if srcs is None:
                     push((_DIRMETA, frame.dst, frame.st))
 
     def _flush_manifest(self) -> None:
         assert self._writer is not None
         self._writer.flush()
-
-    def _queue_link(self, src: str, dst: str, prev: str, rel: str, line: str, size: int) -> None:
-        """Hand an unchanged file's link to a worker (it copies if the link fails)."""
-        batch = self._batch
-        self._push((_COPY, batch, len(batch.jobs), rel, src, line, size))
-        batch.jobs.append((src, dst, prev))
-        self._batch_links += 1
-        if self._batch_links >= BATCH_LINKS:
-            self._submit()
 
     def _file(self, src: str, dst: str, rel: str, st: os.stat_result | None) -> None:
         """Copy one new or changed file (in a batch, on a worker thread).
@@ -452,11 +545,11 @@ class SnapshotBuilder:
         (the copy fstat's the file it opened, which is what gets recorded).
         """
         batch = self._batch
-        self._push((_COPY, batch, len(batch.jobs), rel, src, None, 0))
-        batch.jobs.append((src, dst, None))
+        self._push((_COPY, batch, len(batch.jobs), rel, src))
+        batch.jobs.append((src, dst))
         if st is not None:
             batch.nbytes += st.st_size
-        if len(batch.jobs) - self._batch_links >= BATCH_FILES or batch.nbytes >= BATCH_BYTES:
+        if len(batch.jobs) >= BATCH_FILES or batch.nbytes >= BATCH_BYTES:
             self._submit()
 
     def _symlink(self, src: str, dst: str, rel: str, st: os.stat_result) -> None:
@@ -485,7 +578,6 @@ class SnapshotBuilder:
         if not batch.jobs:
             return
         self._batch = CopyBatch()
-        self._batch_links = 0
         if self._pool is None:
             batch.results = batch.run(self.halt)
         else:
@@ -529,19 +621,10 @@ class SnapshotBuilder:
     def _finalize(self, item: tuple[Any, ...]) -> None:
         kind = item[0]
         if kind == _COPY:
-            _, batch, idx, rel, src, line, size = item
+            _, batch, idx, rel, src = item
             result = batch.results[idx]
             batch.results[idx] = None
-            if result is LINKED:
-                self.linked += 1
-                self.files += 1
-                self.bytes += size
-                lines = self._writer.lines
-                lines.append(line)
-                if len(lines) >= FLUSH_LINES:
-                    self._writer.flush()
-                self.reporter.advance(1, size, rel)
-            elif isinstance(result, tuple):
+            if isinstance(result, tuple):
                 digest, st = result
                 assert self._writer is not None
                 self._writer.add(
@@ -636,7 +719,7 @@ class SnapshotBuilder:
             self.store.remove_partial(self._partial)
 
 
-def _list(path: str) -> list[tuple[str, bool]]:
+def _list(path: str | int) -> list[tuple[str, bool]]:
     """A directory's names, sorted, each with whether its entry type says regular file."""
     with os.scandir(path) as it:
         return sorted([(entry.name, entry.is_file(follow_symlinks=False)) for entry in it])

@@ -7,9 +7,9 @@ hashlib releases the GIL for large updates, so two copy threads overlap well.
 Metadata (owner when root, mode, times) is set on the open descriptor, which
 never follows a symlink.
 
-A batch also carries the hard links of unchanged files: ``link()`` is a
-syscall that releases the GIL, so the walk (stat, compare, manifest) goes on
-in the main thread while a worker makes the links.
+Hard links of unchanged files are made by the walk itself: tried on worker
+threads, they gained nothing (the GIL hand-offs around each short syscall ate
+the overlap), see docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -21,13 +21,7 @@ import threading
 from queue import SimpleQueue
 from typing import Any
 
-from tui_backup.engines.snapshot.errors import (
-    Cancelled,
-    DestError,
-    SourceSkip,
-    is_fatal_link_error,
-    source_reason,
-)
+from tui_backup.engines.snapshot.errors import Cancelled, DestError, SourceSkip, source_reason
 
 CHUNK = 1 << 20
 SMALL = 256 << 10
@@ -36,8 +30,6 @@ _WRITE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEX
 _buffers = threading.local()
 IS_ROOT = os.geteuid() == 0
 _EGID = os.getegid()
-LINKED = True
-"""A batch result: the file was hard-linked to the previous snapshot."""
 
 
 def _read_umask() -> int | None:
@@ -186,41 +178,27 @@ def _pump(fsrc: int, fdst: int, size: int, cancel: Any) -> str:
 class CopyBatch:
     """Files handed to a worker thread in one piece, to keep per-file overhead low.
 
-    Each job is ``(src, dst, prev)``: ``prev`` is the unchanged file in the
-    previous snapshot to hard-link, or None to copy. ``results`` is set (and
-    ``done`` released) when the whole batch is finished.
+    Each job is ``(src, dst)``. ``results`` is set (and ``done`` released)
+    when the whole batch is finished.
     """
 
     __slots__ = ("done", "jobs", "nbytes", "results", "submitted")
 
     def __init__(self) -> None:
-        self.jobs: list[tuple[str, str, str | None]] = []
+        self.jobs: list[tuple[str, str]] = []
         self.nbytes = 0
         self.results: list[Any] | None = None
         self.done: threading.Lock | None = None
         self.submitted = False
 
     def run(self, cancel: Any) -> list[Any]:
-        """Link or copy every file; each result is :data:`LINKED`, ``(digest, stat)``
-        or the exception raised."""
+        """Copy every file; each result is ``(digest, stat)`` or the exception raised."""
         out: list[Any] = []
         append = out.append
-        link = os.link
-        for src, dst, prev in self.jobs:
+        for src, dst in self.jobs:
             if cancel.is_set():
                 append(Cancelled())
                 continue
-            if prev is not None:
-                try:
-                    link(prev, dst, follow_symlinks=False)
-                except OSError as exc:
-                    if is_fatal_link_error(exc):
-                        append(DestError(exc))
-                        continue
-                    # Missing in the old snapshot, too many links...: copy instead.
-                else:
-                    append(LINKED)
-                    continue
             try:
                 append(copy_file(src, dst, cancel))
             except (SourceSkip, DestError, Cancelled) as exc:

@@ -159,10 +159,11 @@ def read_lines(path: str) -> Iterator[str]:
                 tail = data[cut:]
                 if not cut:
                     continue
-                lines = data[: cut - 1].decode("utf-8").split("\n")
-                for line in lines:
-                    if line[:1] != "#":
-                        yield line
+                text = data[: cut - 1].decode("utf-8")
+                lines = text.split("\n")
+                if text[:1] == "#" or "\n#" in text:
+                    lines = [line for line in lines if line[:1] != "#"]
+                yield from lines
             if tail:
                 raise ManifestError(f"cannot read manifest {path}: truncated last line")
     except (OSError, EOFError, UnicodeDecodeError, ValueError, zlib.error) as exc:
@@ -206,14 +207,21 @@ class PreviousCursor:
             self.path = None
             self._it = None
             return
-        parts = line.split("\t", 8)
-        if len(parts) < 8:
+        # The path is the 8th field: the last one, except for a symlink whose
+        # target follows it (a raw tab never occurs inside a field).
+        if line[:1] == "l":
+            parts = line.split("\t", 8)
+            ok = len(parts) == 9
+            path = parts[7] if ok else ""
+        else:
+            ok = line.count("\t") == 7
+            path = line[line.rfind("\t") + 1 :]
+        if not ok:
             self.broken = f"malformed manifest line: {line[:80]!r}"
             self.path = None
             self._it = None
             return
         self.line = line
-        path = parts[7]
         self.path = pathcodec.decode(path) if "\\" in path else path
 
     def find(self, path: str) -> str | None:
