@@ -96,3 +96,57 @@ def test_two_writers_200_edits_each_lose_nothing(home: Home, tmp_path: Path) -> 
     bak = parse_job(yamlio.loads(path.with_name("shared.yaml.bak").read_bytes()), "", "shared")
     assert bak == final
     assert not list(home.jobs_dir.glob("*.corrupt-*"))
+
+
+LISTER = textwrap.dedent(
+    """
+    import os, sys
+    from pathlib import Path
+    from tui_backup.store.jobs import JobStore
+    from tui_backup.store.paths import Home
+
+    home, go = Home(Path(sys.argv[1])), Path(sys.argv[2])
+    events = []
+    store = JobStore(home, on_error=events.append)
+    print("ready", flush=True)
+    while not go.exists():
+        pass  # a start line for all readers at once
+    listing = store.list()
+    print(listing.get("shared").version, sum(e.job_name == "shared" for e in events), flush=True)
+    """
+)
+
+
+def test_many_readers_of_a_broken_file_repair_it_once(home: Home, tmp_path: Path) -> None:
+    """Every reader falls back to the good version; exactly one moves the bad file aside."""
+    import os
+    import time
+
+    src = tmp_path / "src"
+    src.mkdir()
+    JobStore(home).create(JobSpec("shared", (str(src),), str(tmp_path / "dest")))
+    path = home.job_file("shared")
+    path.write_text("garbage: [")
+    then = time.time() - 60
+    os.utime(path, (then, then))
+    go = tmp_path / "go"
+    readers = [
+        subprocess.Popen(
+            [sys.executable, "-c", LISTER, str(home.root), str(go)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    for r in readers:
+        assert r.stdout is not None and r.stdout.readline().strip() == "ready"
+    go.touch()
+    results = []
+    for r in readers:
+        out, err = r.communicate(timeout=60)
+        assert r.returncode == 0, err
+        results.append(tuple(int(x) for x in out.split()))
+    assert all(version == 1 for version, _ in results)
+    assert len(list(home.jobs_dir.glob("shared.yaml.corrupt-*"))) == 1
+    assert sum(n for _, n in results) >= 1  # whoever repaired it reported it

@@ -11,6 +11,7 @@ content under the original name, and a complete file under ``.bak``.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 from datetime import UTC, datetime
@@ -59,6 +60,27 @@ def quarantine(path: Path) -> Path:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     target = path.with_name(f"{path.name}.corrupt-{stamp}")
     os.replace(path, target)
+    fsync_dir(path.parent)
+    return target
+
+
+def keep_aside(path: Path) -> Path:
+    """Give the current ``path`` a second name, ``<name>.corrupt-<UTC time>``.
+
+    Unlike :func:`quarantine`, ``path`` never stops existing: the caller then
+    replaces it atomically with the good version, so a concurrent reader sees
+    the bad file or the good one, never none (which it would take for a job
+    removed). A hard link keeps the very inode, so an editor still writing in
+    place writes into the kept copy; without hard links, a copy.
+    """
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    target = path.with_name(f"{path.name}.corrupt-{stamp}")
+    try:
+        os.link(path, target)
+    except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.EEXIST):
+            raise
+        atomic_write(target, path.read_bytes(), keep_backup=False)
     fsync_dir(path.parent)
     return target
 

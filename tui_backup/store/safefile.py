@@ -20,7 +20,7 @@ from typing import Any, Generic, TypeVar
 
 from tui_backup.model.problems import Problem, ValidationError
 from tui_backup.store import yamlio
-from tui_backup.store.atomic import atomic_write, backup_path, quarantine
+from tui_backup.store.atomic import atomic_write, backup_path, keep_aside
 from tui_backup.store.errors import LockTimeout
 from tui_backup.store.locking import file_lock
 
@@ -243,7 +243,7 @@ def _repair_locked(
         return Loaded(_parse_bytes(current, parse))
     except (ValidationError, ValueError):
         pass
-    moved = quarantine(path)
+    moved = keep_aside(path)
     atomic_write(path, good_raw, keep_backup=False)
     log.info("%s was invalid; kept it as %s and restored the last good version", path, moved.name)
     return Loaded(
