@@ -77,3 +77,44 @@ def test_unknown_job_and_missing_policy(cli, tmp_path: Path) -> None:
     assert r.returncode == 2 and "no retention policy" in r.stderr, r
     r = cli("restore", "plain", "--target", str(tmp_path / "o"))
     assert r.returncode == 2 and "no snapshots" in r.stderr, r
+
+
+def test_restore_is_kept_in_history_but_is_not_a_backup(tmp_path: Path) -> None:
+    """A restore appears in `history` with trigger restore; health's last backup ignores it."""
+    import json
+    import sys
+
+    home = tmp_path / "home"
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.txt").write_text("alpha\n")
+    env = {**os.environ, "TUI_BACKUP_HOME": str(home)}
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "tui_backup", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    assert (
+        cli("job", "add", "docs", "--source", str(src), "--dest", str(tmp_path / "dest")).returncode
+        == 0
+    )
+    assert cli("run", "docs").returncode == 0
+    out = cli("restore", "docs", "--target", str(tmp_path / "out"))
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "out" / "a.txt").read_text() == "alpha\n"
+    history = json.loads(cli("history", "docs", "--json").stdout)
+    assert [r["trigger"] for r in history] == ["restore", "manual"]
+    assert history[0]["status"] == "succeeded" and history[0]["files"] == 1
+
+    from tui_backup.model import Status
+    from tui_backup.store.db import Database
+    from tui_backup.store.paths import Home
+
+    h = Home(home)
+    last = Database(h.db_path, h.fallback_log).last_run("docs", Status.SUCCEEDED)
+    assert last is not None and last.trigger == "manual"

@@ -158,12 +158,12 @@ def cmd_snapshots(args: argparse.Namespace, ctx: CliContext) -> int:
 
 
 def cmd_restore(args: argparse.Namespace, ctx: CliContext) -> int:
-    spec = ctx.manager.get_spec(args.name)
+    ctx.manager.get_spec(args.name)  # an unknown job is bad input (exit 2), not a failure
     cancel = threading.Event()
     try:
         with _progress(ctx, "restore") as emit:
-            report = ops.restore(
-                spec,
+            report = ctx.manager.restore(
+                args.name,
                 args.target,
                 snapshot=args.snapshot,
                 paths=args.paths,

@@ -18,7 +18,9 @@ import shutil
 import socket
 import threading
 import time
-from collections.abc import Callable
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -48,13 +50,14 @@ from tui_backup.core.runner import (
     execute,
 )
 from tui_backup.core.views import JobView
-from tui_backup.engines.events import Finished
+from tui_backup.engines.base import RestoreReport
+from tui_backup.engines.events import Emit, Finished
 from tui_backup.model import schedule as cron
 from tui_backup.model.clock import Clock, utcnow
 from tui_backup.model.job import JobSpec
 from tui_backup.model.records import ErrorEvent, RunRecord, new_id
 from tui_backup.model.state import JobState
-from tui_backup.model.status import Status
+from tui_backup.model.status import Severity, Status
 from tui_backup.store.db import Database, ErrorStats
 from tui_backup.store.jobs import JobIssue, JobStore
 from tui_backup.store.paths import Home
@@ -498,6 +501,95 @@ class JobManager(RunLifecycle):
         scheduler = self._scheduler
         if scheduler is not None:
             scheduler.wake()
+
+    # -- restore ----------------------------------------------------------------
+
+    def restore(
+        self,
+        name: str,
+        target: str,
+        *,
+        snapshot: str | None = None,
+        paths: Sequence[str] = (),
+        dry_run: bool = False,
+        overwrite: bool = False,
+        cancel: threading.Event | None = None,
+        emit: Emit | None = None,
+    ) -> RestoreReport:
+        """Restore through the job's engine; a real restore is kept in the job's history.
+
+        The record has trigger ``restore``, so "last backup" queries skip it,
+        and a failure is an error event like any failed run.
+        """
+        from tui_backup.core import snapshots
+
+        spec = self.get_spec(name)
+        if dry_run:
+            return snapshots.restore(
+                spec,
+                target,
+                snapshot=snapshot,
+                paths=paths,
+                dry_run=True,
+                overwrite=overwrite,
+                cancel=cancel,
+                emit=emit,
+            )
+        record = RunRecord(
+            run_id=new_id(),
+            job_name=name,
+            started_at=self.clock(),
+            status=Status.RUNNING,
+            host=self.host,
+            pid=self.pid,
+            trigger="restore",
+        )
+        self.db.record_run(record)
+        try:
+            report = snapshots.restore(
+                spec,
+                target,
+                snapshot=snapshot,
+                paths=paths,
+                overwrite=overwrite,
+                cancel=cancel,
+                emit=emit,
+            )
+        except BaseException as exc:
+            stopped = isinstance(exc, KeyboardInterrupt) or (cancel is not None and cancel.is_set())
+            self.db.record_run(
+                replace(
+                    record,
+                    finished_at=self.clock(),
+                    status=Status.STOPPED if stopped else Status.FAILED,
+                    error=None if stopped else f"restore into {target} failed: {exc}",
+                )
+            )
+            if not stopped:
+                self.record_error(
+                    ErrorEvent(
+                        severity=Severity.HIGH,
+                        component="restore",
+                        error_type=getattr(exc, "error_type", "restore_failed"),
+                        message=f"{name}: restore into {target} failed: {exc}",
+                        job_name=name,
+                        stack_trace=traceback.format_exc(),
+                    )
+                )
+            raise
+        stopped = cancel is not None and cancel.is_set()
+        self.db.record_run(
+            replace(
+                record,
+                finished_at=self.clock(),
+                status=Status.STOPPED if stopped else Status.SUCCEEDED,
+                files=report.files,
+                bytes=report.bytes,
+                warnings=report.warnings,
+                snapshot_id=report.snapshot_id,
+            )
+        )
+        return report
 
     # -- errors -----------------------------------------------------------------
 

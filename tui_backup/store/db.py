@@ -523,7 +523,7 @@ class Database:
         rows = self._read(
             lambda conn: _rows(
                 conn,
-                "SELECT * FROM runs WHERE job_name = ? AND status = ? "
+                "SELECT * FROM runs WHERE job_name = ? AND status = ? AND trigger != 'restore' "
                 "ORDER BY started_at DESC LIMIT 1",
                 [job, str(status)],
             ),

@@ -103,8 +103,8 @@ def restore(
     on_progress: Callable[[Any], None],
 ) -> RestoreReport:
     """Restore ``paths`` (all when empty) into ``target``."""
-    return snapshots.restore(
-        manager.get_spec(name),
+    return manager.restore(
+        name,
         target,
         snapshot=snapshot_id,
         paths=list(paths),
