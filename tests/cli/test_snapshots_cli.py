@@ -97,6 +97,7 @@ def test_restore_is_kept_in_history_but_is_not_a_backup(tmp_path: Path) -> None:
             capture_output=True,
             text=True,
             timeout=60,
+            check=False,
         )
 
     assert (
