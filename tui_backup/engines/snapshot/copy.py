@@ -15,6 +15,7 @@ the overlap), see docs/benchmarks.md.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import stat
 import threading
@@ -176,13 +177,16 @@ def _pump(fsrc: int, fdst: int, size: int, cancel: Any) -> str:
 
 
 class CopyBatch:
-    """Files handed to a worker thread in one piece, to keep per-file overhead low.
+    """Files handed to the worker threads in one piece, to keep per-file overhead low.
 
-    Each job is ``(src, dst)``. ``results`` is set (and ``done`` released)
-    when the whole batch is finished.
+    Each job is ``(src, dst)``. Every worker may join a batch: each takes the
+    next job not yet taken, so a batch holding a few large files is shared
+    instead of keeping one thread busy while the other idles (the walk does
+    not stat new files, so batches cannot be balanced by size up front).
+    ``results`` is set, and ``done`` released, by whoever finishes the last job.
     """
 
-    __slots__ = ("done", "jobs", "nbytes", "results", "submitted")
+    __slots__ = ("_finished", "_out", "_take", "done", "jobs", "nbytes", "results", "submitted")
 
     def __init__(self) -> None:
         self.jobs: list[tuple[str, str]] = []
@@ -190,22 +194,50 @@ class CopyBatch:
         self.results: list[Any] | None = None
         self.done: threading.Lock | None = None
         self.submitted = False
+        self._out: list[Any] = []
+        self._take = itertools.count()
+        self._finished = itertools.count(1)
+
+    def prepare(self) -> None:
+        """Freeze the job list before any worker sees the batch."""
+        self._out = [None] * len(self.jobs)
+
+    def work(self, cancel: Any) -> None:
+        """Copy jobs until none is left to take (several threads may call this at once).
+
+        Each result is ``(digest, stat)`` or the exception raised. ``next()`` on
+        an ``itertools.count`` is atomic under the GIL, so no job runs twice.
+        """
+        jobs = self.jobs
+        n = len(jobs)
+        out = self._out
+        take = self._take
+        finished = self._finished
+        while (i := next(take)) < n:
+            src, dst = jobs[i]
+            if cancel.is_set():
+                result: Any = Cancelled()
+            else:
+                try:
+                    result = copy_file(src, dst, cancel)
+                except (SourceSkip, DestError, Cancelled) as exc:
+                    result = exc
+                except OSError as exc:  # anything unforeseen on the source side
+                    result = SourceSkip(source_reason(exc))
+                except Exception as exc:  # noqa: BLE001 - re-raised by the walk, in order
+                    result = exc
+            out[i] = result
+            if next(finished) == n:
+                self.results = out
+                if self.done is not None:
+                    self.done.release()
 
     def run(self, cancel: Any) -> list[Any]:
-        """Copy every file; each result is ``(digest, stat)`` or the exception raised."""
-        out: list[Any] = []
-        append = out.append
-        for src, dst in self.jobs:
-            if cancel.is_set():
-                append(Cancelled())
-                continue
-            try:
-                append(copy_file(src, dst, cancel))
-            except (SourceSkip, DestError, Cancelled) as exc:
-                append(exc)
-            except OSError as exc:  # anything unforeseen on the source side
-                append(SourceSkip(source_reason(exc)))
-        return out
+        """Copy every job in this thread (no workers); return the results."""
+        self.prepare()
+        self.work(cancel)
+        assert self.results is not None or not self.jobs
+        return self.results if self.results is not None else []
 
 
 class WorkerPool:
@@ -226,21 +258,20 @@ class WorkerPool:
         done.acquire()
         batch.done = done
         batch.submitted = True
-        self._queue.put(batch)
+        batch.prepare()
+        # Offered to every worker: each joins it when free, and leaves it when no
+        # job is left to take.
+        for _ in self._threads:
+            self._queue.put(batch)
 
     def _loop(self) -> None:
         queue = self._queue
+        cancel = self._cancel
         while True:
             batch = queue.get()
             if batch is None:
                 return
-            try:
-                results = batch.run(self._cancel)
-            except BaseException as exc:  # noqa: BLE001 - never leave the main thread waiting
-                results = [exc] * len(batch.jobs)
-            batch.results = results
-            assert batch.done is not None
-            batch.done.release()
+            batch.work(cancel)
 
     def shutdown(self) -> None:
         for _ in self._threads:
