@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from tui_doubles import Gate, factory
+from tui_doubles import Gate
+from tui_fixtures import FIXED_NOW, AppFactory, fixed_clock, job_data, make_manager
 
 from tui_backup.core import coordination
-from tui_backup.core.manager import JobManager
 from tui_backup.model.job import parse_job
 from tui_backup.model.progress import Progress
 from tui_backup.model.records import ErrorEvent, RunRecord
@@ -25,12 +25,6 @@ from tui_backup.model.state import JobState, LastResult
 from tui_backup.model.status import Severity, Status
 from tui_backup.store.paths import Home
 from tui_backup.tui.app import BackupApp
-
-FIXED_NOW = datetime(2026, 1, 15, 10, 30, 0, tzinfo=UTC)
-
-
-def fixed_clock() -> datetime:
-    return FIXED_NOW
 
 
 @pytest.fixture(autouse=True)
@@ -54,29 +48,6 @@ def tui_home(tmp_path: Path) -> Home:
     home = Home(tmp_path / "home")
     home.ensure()
     return home
-
-
-def job_data(tmp: Path, name: str, **extra: object) -> dict[str, object]:
-    src = tmp / "data" / name
-    src.mkdir(parents=True, exist_ok=True)
-    (src / "a.txt").write_text("hello\n")
-    data: dict[str, object] = {
-        "name": name,
-        "sources": [str(src)],
-        "destination": str(tmp / "backups" / name),
-    }
-    data.update(extra)
-    return data
-
-
-def make_manager(home: Home, gates: dict[str, Gate] | None = None) -> JobManager:
-    return JobManager(
-        home,
-        runner="tui",
-        clock=fixed_clock,
-        engine_factory=factory(gates) if gates is not None else None,
-        recover=False,
-    )
 
 
 @pytest.fixture
@@ -188,9 +159,6 @@ def seeded(tui_home: Home, tmp_path: Path) -> Iterator[Home]:
         yield tui_home
     finally:
         lock.release()
-
-
-AppFactory = Callable[..., BackupApp]
 
 
 @pytest.fixture

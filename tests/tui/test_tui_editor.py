@@ -6,8 +6,8 @@ import threading
 from dataclasses import replace
 from pathlib import Path
 
-from conftest import AppFactory, make_manager
 from textual.widgets import Input, Static
+from tui_fixtures import AppFactory, make_manager
 from tui_helpers import until
 
 from tui_backup.core.events import JobsUpdated

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import AppFactory
 from textual.command import CommandList, CommandPalette
 from textual.message import Message
 from tui_doubles import Gate
+from tui_fixtures import AppFactory
 from tui_helpers import until
 
 from tui_backup.core.config import SettingsStore
@@ -59,7 +59,9 @@ async def test_run_then_stop(seeded: Home, make_app: AppFactory, gates: dict[str
         await pilot.press("r")
         await until(pilot, lambda: main.jobs.views["docs"].status is Status.RUNNING)
         await until(pilot, lambda: main.header.running_here == 1)
-        assert any(isinstance(m, ActionSucceeded) and m.action == "run" for m in seen)
+        await until(
+            pilot, lambda: any(isinstance(m, ActionSucceeded) and m.action == "run" for m in seen)
+        )
         await pilot.press("r")  # again: refused, with a readable reason
         await until(pilot, lambda: any(isinstance(m, ActionFailed) for m in seen))
         failed = next(m for m in seen if isinstance(m, ActionFailed))

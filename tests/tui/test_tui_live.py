@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import AppFactory
+from tui_fixtures import AppFactory
 from tui_helpers import until
 
 from tui_backup.model.status import Status
@@ -60,7 +60,7 @@ async def test_cursor_and_scroll_survive_a_new_job_appearing(
 ) -> None:
     from dataclasses import replace
 
-    from conftest import make_manager
+    from tui_fixtures import make_manager
 
     from tui_backup.core.events import JobsUpdated
     from tui_backup.model.job import parse_job

@@ -15,9 +15,9 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from conftest import AppFactory, make_manager
 from textual.message import Message
 from textual.widgets import DataTable
+from tui_fixtures import AppFactory, make_manager
 from tui_helpers import until
 
 from tui_backup.core.events import JobsUpdated

@@ -5,9 +5,9 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from conftest import AppFactory, fixed_clock
 from textual.message import Message
 from textual.widgets import Checkbox, Input
+from tui_fixtures import AppFactory, fixed_clock
 from tui_helpers import until
 
 from tui_backup.core.manager import JobManager

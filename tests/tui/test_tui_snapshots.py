@@ -11,9 +11,9 @@ import threading
 from pathlib import Path
 
 import pytest
-from conftest import AppFactory, fixed_clock
 from textual.pilot import Pilot
 from textual.widgets import Input
+from tui_fixtures import AppFactory, fixed_clock
 from tui_helpers import until
 
 from tui_backup.core.config import SettingsStore

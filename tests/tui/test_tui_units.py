@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import FIXED_NOW
 from rich.style import Style
+from tui_fixtures import FIXED_NOW
 
 from tui_backup.core.views import JobView
 from tui_backup.model.job import parse_job
