@@ -14,7 +14,7 @@ from tui_backup.engines.snapshot.copy import CopyBatch, WorkerPool
 from tui_backup.model.status import Status
 
 
-def test_a_batch_is_shared_by_all_workers_and_each_job_runs_once(tmp_path: Path) -> None:
+def test_each_job_of_a_batch_runs_once_whoever_helps(tmp_path: Path) -> None:
     src = tmp_path / "src"
     dst = tmp_path / "dst"
     dst.mkdir()

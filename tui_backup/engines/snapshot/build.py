@@ -56,8 +56,8 @@ log = logging.getLogger(__name__)
 
 WINDOW = 4096
 """Walk entries that may be in flight (waiting for a copy) at once."""
-BATCH_FILES = 48
-"""Copies per batch."""
+BATCH_FILES = 512
+"""Copies per batch at most (a batch never spans two directories)."""
 BATCH_BYTES = 8 << 20
 MAX_FD_DEPTH = 128
 """Deeper directories are reached by path, so a run holds at most ~3x this many fds."""
@@ -187,6 +187,7 @@ class SnapshotBuilder:
         self._batch = CopyBatch()
         self._pool: WorkerPool | None = None
         self._depth: list[_Frame] = []
+        self._batch_dir = ""
         self._writer: ManifestWriter | None = None
         self._cursor = PreviousCursor(None)
         self._prev_root = ""
@@ -543,14 +544,24 @@ class SnapshotBuilder:
 
         ``st`` is the walk's lstat, or None when the walk did not need one
         (the copy fstat's the file it opened, which is what gets recorded).
+        A batch holds the files of one directory: two threads creating files
+        in the same directory contend for its lock, in different ones they do not.
         """
         batch = self._batch
+        cut = dst.rfind("/")
+        if batch.jobs and (
+            len(batch.jobs) >= BATCH_FILES
+            or batch.nbytes >= BATCH_BYTES
+            or dst[:cut] != self._batch_dir
+        ):
+            self._submit()
+            batch = self._batch
+        if not batch.jobs:
+            self._batch_dir = dst[:cut]
         self._push((_COPY, batch, len(batch.jobs), rel, src))
         batch.jobs.append((src, dst))
         if st is not None:
             batch.nbytes += st.st_size
-        if len(batch.jobs) >= BATCH_FILES or batch.nbytes >= BATCH_BYTES:
-            self._submit()
 
     def _symlink(self, src: str, dst: str, rel: str, st: os.stat_result) -> None:
         try:

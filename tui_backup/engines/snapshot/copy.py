@@ -19,7 +19,7 @@ import itertools
 import os
 import stat
 import threading
-from queue import SimpleQueue
+from queue import Empty, SimpleQueue
 from typing import Any
 
 from tui_backup.engines.snapshot.errors import Cancelled, DestError, SourceSkip, source_reason
@@ -179,11 +179,12 @@ def _pump(fsrc: int, fdst: int, size: int, cancel: Any) -> str:
 class CopyBatch:
     """Files handed to the worker threads in one piece, to keep per-file overhead low.
 
-    Each job is ``(src, dst)``. Every worker may join a batch: each takes the
-    next job not yet taken, so a batch holding a few large files is shared
-    instead of keeping one thread busy while the other idles (the walk does
-    not stat new files, so batches cannot be balanced by size up front).
-    ``results`` is set, and ``done`` released, by whoever finishes the last job.
+    Each job is ``(src, dst)``. A batch is taken by one worker; a worker that
+    finds no batch waiting joins one in progress, taking the next job not yet
+    taken, so a batch holding a few large files is shared instead of keeping
+    one thread busy while the other idles (the walk does not stat new files,
+    so batches cannot be balanced by size up front). ``results`` is set, and
+    ``done`` released, by whoever finishes the last job.
     """
 
     __slots__ = ("_finished", "_out", "_take", "done", "jobs", "nbytes", "results", "submitted")
@@ -245,6 +246,7 @@ class WorkerPool:
 
     def __init__(self, workers: int, cancel: Any, name: str = "snapshot-copy") -> None:
         self._queue: SimpleQueue[CopyBatch | None] = SimpleQueue()
+        self._active: list[CopyBatch] = []
         self._cancel = cancel
         self._threads = [
             threading.Thread(target=self._loop, name=f"{name}-{i}", daemon=True)
@@ -259,19 +261,28 @@ class WorkerPool:
         batch.done = done
         batch.submitted = True
         batch.prepare()
-        # Offered to every worker: each joins it when free, and leaves it when no
-        # job is left to take.
-        for _ in self._threads:
-            self._queue.put(batch)
+        self._queue.put(batch)
 
     def _loop(self) -> None:
         queue = self._queue
+        active = self._active
         cancel = self._cancel
         while True:
-            batch = queue.get()
+            try:
+                batch = queue.get_nowait()
+            except Empty:
+                # Nothing waiting: help with the batches in progress, then wait.
+                for other in tuple(active):
+                    other.work(cancel)
+                batch = queue.get()
             if batch is None:
                 return
+            active.append(batch)
             batch.work(cancel)
+            try:
+                active.remove(batch)
+            except ValueError:
+                pass
 
     def shutdown(self) -> None:
         for _ in self._threads:
