@@ -53,3 +53,27 @@ def test_an_unexpected_error_in_a_copy_fails_the_run_instead_of_hanging(
     done = run(make_spec(src, tmp_path / "dest"), engine=SnapshotEngine(workers=2)).finished
     assert done.status == Status.FAILED and done.error_type == "internal_error"
     assert [n for n in os.listdir(tmp_path / "dest") if n.endswith(".partial")] == []
+
+
+def test_a_file_swapped_for_a_fifo_after_the_listing_is_skipped_not_waited_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The walk does not stat new files; the copy's open must not block on a FIFO."""
+    from tui_backup.engines.snapshot import build
+
+    src = tmp_path / "src"
+    for i in range(5):
+        write(src / f"f{i}", "x")
+    real_file = build.SnapshotBuilder._file
+
+    def swap(self, src_path, dst, rel, st):  # type: ignore[no-untyped-def]
+        if rel == "f2":
+            os.unlink(src_path)
+            os.mkfifo(src_path)
+        return real_file(self, src_path, dst, rel, st)
+
+    monkeypatch.setattr(build.SnapshotBuilder, "_file", swap)
+    result = run(make_spec(src, tmp_path / "dest"), engine=SnapshotEngine(workers=2))
+    done = result.finished
+    assert done.status == Status.SUCCEEDED and done.files == 4 and done.warnings == 1
+    assert [w.reason for w in result.warnings] == ["changed type during backup"]

@@ -26,7 +26,9 @@ from tui_backup.engines.snapshot.errors import Cancelled, DestError, SourceSkip,
 
 CHUNK = 1 << 20
 SMALL = 256 << 10
-_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+# O_NONBLOCK: a file swapped for a FIFO after the listing must not block the open
+# (it is then skipped as "changed type"); regular files ignore the flag.
+_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
 _WRITE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _buffers = threading.local()
 IS_ROOT = os.geteuid() == 0
