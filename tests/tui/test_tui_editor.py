@@ -163,3 +163,41 @@ async def test_escape_asks_before_discarding_typed_text(seeded: Home, make_app: 
         await pilot.press("escape")
         await pilot.click("#yes")
         assert isinstance(app.screen, MainScreen)
+
+
+async def test_keep_within_rules_and_a_source_with_a_comma_are_edited(
+    seeded: Home, make_app: AppFactory, tmp_path: Path
+) -> None:
+    """Every ``keep_within*`` rule has a box; a source path with a comma is typed in quotes."""
+    odd = tmp_path / "data" / "a,b"
+    odd.mkdir(parents=True)
+    app = make_app(seeded)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.press("n")
+        editor = app.screen
+        assert isinstance(editor, JobEditorScreen)
+        editor.query_one("#name", Input).value = "odd"
+        editor.query_one("#sources", Input).value = f'"{odd}", {tmp_path / "data" / "docs"}'
+        editor.query_one("#destination", Input).value = str(tmp_path / "backups" / "odd")
+        editor.query_one("#keep_within_daily", Input).value = "14d"
+        editor.query_one("#keep_within_yearly", Input).value = "lots"
+        await pilot.pause()
+        assert "must be a duration" in _error(editor, "keep_within_yearly")
+        editor.query_one("#keep_within_yearly", Input).value = "5y"
+        await pilot.pause()
+        assert editor.problems == []
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: isinstance(app.screen, MainScreen))
+        spec = app.manager.get_spec("odd")
+        assert spec.sources == (str(odd), str(tmp_path / "data" / "docs"))
+        retention = spec.retention.to_dict() if spec.retention else {}
+        assert retention["keep_within_daily"] == "14d"
+        assert retention["keep_within_yearly"] == "5y"
+        await pilot.press("e")  # and the form shows them back as they were
+        editor = app.screen
+        assert isinstance(editor, JobEditorScreen)
+        await until(pilot, lambda: editor.base is not None)
+        assert editor.query_one("#keep_within_daily", Input).value == "14d"
+        assert editor.job_name == "odd"
+        assert editor.query_one("#sources", Input).value == '"~/data/a,b", ~/data/docs'

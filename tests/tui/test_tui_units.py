@@ -92,15 +92,17 @@ def test_form_round_trip_and_field_mapping(tmp_path: Path) -> None:
     spec = parse_job(
         {
             "name": "web",
-            "sources": ["/srv/a", "/srv/b"],
+            "sources": ["/srv/a", "/srv/b,c", '/srv/"q"'],
             "destination": "/bk/web",
             "schedule": "0 2 * * *",
-            "retention": {"keep_daily": 7, "keep_within_daily": "1m"},
+            "retention": {"keep_daily": 7, "keep_within_daily": "1m", "keep_within": "2d"},
             "hooks": {"on_failure": [["curl", "-fsS", "https://x/fail"], ["sh", "-c", "a; b"]]},
             "env": {"A": "1 2"},
         }
     )
     values, extra = from_spec(spec)
+    assert extra == {}  # every retention rule has a box in the form
+    assert values.text["keep_within_daily"] == "1m"
     data, problems = to_mapping(values, spec.version, extra)
     assert problems == []
     assert parse_job(data) == spec

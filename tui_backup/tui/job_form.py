@@ -9,16 +9,17 @@ rules and messages. Only shapes the YAML cannot express in one text box
 
 from __future__ import annotations
 
+import csv
 import shlex
 from dataclasses import dataclass
 from typing import Any
 
 from tui_backup.model.job import HOOK_STAGES, JobSpec
 from tui_backup.model.problems import Problem
-from tui_backup.model.retention import COUNT_KEYS
+from tui_backup.model.retention import COUNT_KEYS, WITHIN_KEYS
 from tui_backup.tui.formatting import tilde
 
-RETENTION_FIELDS = (*COUNT_KEYS, "keep_within")
+RETENTION_FIELDS = (*COUNT_KEYS, *WITHIN_KEYS)
 
 TEXT_FIELDS = (
     "name",
@@ -47,7 +48,21 @@ class FormValues:
 
 
 def split_list(text: str) -> list[str]:
-    return [part.strip() for part in text.split(",") if part.strip()]
+    """``a, "b,c", d`` -> ``["a", "b,c", "d"]``: a part with a comma is written in quotes."""
+    try:
+        parts = next(csv.reader([text], skipinitialspace=True), [])
+    except csv.Error:
+        parts = text.split(",")
+    return [part.strip() for part in parts if part.strip()]
+
+
+def join_list(items: tuple[str, ...] | list[str]) -> str:
+    """The inverse of :func:`split_list`: items with a comma or a quote are quoted."""
+    out = []
+    for item in items:
+        quote = "," in item or '"' in item or item != item.strip()
+        out.append('"' + item.replace('"', '""') + '"' if quote else item)
+    return ", ".join(out)
 
 
 def _path(text: str) -> str:
@@ -107,8 +122,9 @@ def to_mapping(
     for key in COUNT_KEYS:
         if t[key].strip():
             retention[key] = _number(t[key])
-    if t["keep_within"].strip():
-        retention["keep_within"] = t["keep_within"].strip()
+    for key in WITHIN_KEYS:
+        if t[key].strip():
+            retention[key] = t[key].strip()
     if retention:
         data["retention"] = retention
     for key in ("retries", "hook_timeout"):
@@ -151,10 +167,10 @@ def from_spec(spec: JobSpec | None) -> tuple[FormValues, dict[str, Any]]:
     text: dict[str, str] = {
         "name": spec.name,
         "description": spec.description,
-        "sources": ", ".join(tilde(s) for s in spec.sources),
+        "sources": join_list([tilde(s) for s in spec.sources]),
         "destination": tilde(spec.destination),
         "schedule": spec.schedule or "",
-        "exclude": ", ".join(spec.exclude),
+        "exclude": join_list(list(spec.exclude)),
         "retries": str(spec.retries),
         "hook_timeout": str(spec.hook_timeout) if spec.hook_timeout != 300 else "",
         "max_age": str(spec.max_age) if spec.max_age is not None else "",

@@ -41,7 +41,7 @@ from tui_backup.tui.widgets.path_suggester import PathSuggester
 LABELS: dict[str, tuple[str, str]] = {
     "name": ("Name", "lower-case letters, digits, . _ -"),
     "description": ("Description", "optional"),
-    "sources": ("Sources", "absolute paths, comma-separated; → completes"),
+    "sources": ("Sources", 'absolute paths, comma-separated ("a,b" if one has a comma)'),
     "destination": ("Destination", "absolute path (rsync: user@host:path; restic: repo)"),
     "schedule": ("Schedule", "cron, e.g. 0 2 * * * or @daily; empty = manual"),
     "exclude": ("Exclude", "gitignore-style patterns, comma-separated"),
@@ -51,7 +51,12 @@ LABELS: dict[str, tuple[str, str]] = {
     "keep_weekly": ("weekly", ""),
     "keep_monthly": ("monthly", ""),
     "keep_yearly": ("yearly", ""),
-    "keep_within": ("Keep within", "duration like 1y2m3d4h"),
+    "keep_within": ("all", ""),
+    "keep_within_hourly": ("hourly", ""),
+    "keep_within_daily": ("daily", ""),
+    "keep_within_weekly": ("weekly", ""),
+    "keep_within_monthly": ("monthly", ""),
+    "keep_within_yearly": ("yearly", ""),
     "retries": ("Retries", "0-20, for transient failures"),
     "hook_timeout": ("Hook timeout", "seconds, default 300"),
     "max_age": ("Max age", "alert when no success for this long, e.g. 2d"),
@@ -65,6 +70,11 @@ RETENTION_ROWS = (
     ("keep_last", "keep_hourly", "keep_daily"),
     ("keep_weekly", "keep_monthly", "keep_yearly"),
 )
+WITHIN_ROWS = (
+    ("keep_within", "keep_within_hourly", "keep_within_daily"),
+    ("keep_within_weekly", "keep_within_monthly", "keep_within_yearly"),
+)
+"""``keep_within*``: durations such as ``14d`` or ``1y2m``; ``all`` is plain ``keep_within``."""
 
 
 class JobEditorScreen(ModalScreen[None]):
@@ -143,7 +153,18 @@ class JobEditorScreen(ModalScreen[None]):
                             yield Input(id=key, classes="number", compact=True)
                 for key in RETENTION_ROWS[0] + RETENTION_ROWS[1]:
                     yield Static("", id=f"{key}-error", classes="field-error")
-                yield from self._row("keep_within")
+                for i, row in enumerate(WITHIN_ROWS):
+                    with Horizontal(classes="field-row retention-row"):
+                        yield Label("Keep within" if i == 0 else "", classes="field-label")
+                        for key in row:
+                            yield Label(LABELS[key][0], classes="field-label small")
+                            yield Input(id=key, classes="number", compact=True)
+                yield Static(
+                    "durations (y m d h) like 14d or 1y6m",
+                    classes="field-hint",
+                )
+                for key in WITHIN_ROWS[0] + WITHIN_ROWS[1]:
+                    yield Static("", id=f"{key}-error", classes="field-error")
                 yield from self._row("retries")
                 yield from self._row("max_age")
                 yield Label("Hooks (argv, no shell; use sh -c '…' for one)", classes="group")
