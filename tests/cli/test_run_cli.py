@@ -323,3 +323,26 @@ def test_run_on_a_terminal_shows_a_progress_bar(home: Home, tmp_path: Path) -> N
     assert os.waitstatus_to_exitcode(status) == 0, text
     assert "━" in text  # the rich bar was drawn
     assert "docs: succeeded" in text
+
+
+def test_health_reads_like_a_person_wrote_it(home: Home, tmp_path: Path, cli: CliRunner) -> None:
+    """Ages in h/m/d, not "0.0 hours"; a new job that only ever failed is degraded."""
+    write_job(home, tmp_path, "docs", max_age="2h")
+    write_job(home, tmp_path, "gone", sources=[str(tmp_path / "not-mounted")])
+    assert cli("run", "gone").returncode == 1
+    states = StateStore(home)
+    states.write(
+        JobState(
+            name="docs",
+            status=Status.SUCCEEDED,
+            last_success=utcnow() - timedelta(hours=4, minutes=17),
+        )
+    )
+    report = cli("health", "--json").json()
+    by_job = {c.get("job"): c for c in report["checks"]}
+    assert by_job["docs"]["status"] == "unhealthy"
+    assert "last success 4h 17m ago, older than its max age of 2h" in by_job["docs"]["message"]
+    assert by_job["gone"]["status"] == "degraded"
+    assert "no successful run yet; last run failed" in by_job["gone"]["message"]
+    errors = next(c for c in report["checks"] if c["name"] == "errors")
+    assert errors["message"].startswith("1 unresolved error (")

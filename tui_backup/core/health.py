@@ -81,8 +81,22 @@ def max_age(spec: JobSpec, now: datetime) -> timedelta:
 
 
 def _age_text(delta: timedelta) -> str:
-    hours = delta.total_seconds() / 3600
-    return f"{hours / 24:.1f} days" if hours >= 48 else f"{hours:.1f} hours"
+    """``45s``, ``12m``, ``4h 17m``, ``2h``, ``3d 4h``: what a person reads at a glance."""
+    seconds = max(0, int(delta.total_seconds()))
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes = seconds // 60
+    if minutes < 60:
+        return f"{minutes}m"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours}h {minutes}m" if minutes else f"{hours}h"
+    days, hours = divmod(hours, 24)
+    return f"{days}d {hours}h" if hours else f"{days}d"
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}" + ("" if count == 1 else "s")
 
 
 def check_health(manager: JobManager) -> HealthReport:
@@ -104,14 +118,16 @@ def check_health(manager: JobManager) -> HealthReport:
         )
     stats = manager.error_stats()
     if stats.critical:
-        checks.append(Check("errors", UNHEALTHY, f"{stats.critical} unresolved CRITICAL errors"))
+        checks.append(
+            Check("errors", UNHEALTHY, f"{_plural(stats.critical, 'unresolved CRITICAL error')}")
+        )
     elif stats.unresolved:
         high = stats.by_severity.get("HIGH", 0)
         checks.append(
             Check(
                 "errors",
                 DEGRADED if high else HEALTHY,
-                f"{stats.unresolved} unresolved errors ({high} HIGH); "
+                f"{_plural(stats.unresolved, 'unresolved error')} ({high} HIGH); "
                 "see `tui-backup errors --unresolved`",
             )
         )
@@ -209,6 +225,14 @@ def _check_job(manager: JobManager, spec: JobSpec, now: datetime) -> Check:
         ).astimezone()
     created = from_iso(created) if created else None
     if created is not None and now - created <= limit:
+        if state.status in (Status.FAILED, Status.INTERRUPTED):
+            # A new job that has only ever failed is not healthy, merely not stale yet.
+            return Check(
+                "job",
+                DEGRADED,
+                f"{spec.name}: no successful run yet; last run {state.status}",
+                spec.name,
+            )
         return Check("job", HEALTHY, f"{spec.name}: no successful run yet (new job)", spec.name)
     return Check(
         "job",
