@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from textual import work
 
-from tui_backup.core.errors import AlreadyRunning, VersionConflict
+from tui_backup.core.errors import AlreadyRunning, NotRunning, VersionConflict
 from tui_backup.tui.messages import (
     ActionFailed,
     ActionSucceeded,
@@ -69,16 +69,20 @@ class JobActions:
         except Exception as exc:  # noqa: BLE001 - every failure becomes a toast
             self.post_message(ActionFailed("run", name, f"{name}: {readable(exc)}"))
         else:
-            self.post_message(ActionSucceeded("run", name, f"{name}: started"))
+            self.post_message(ActionSucceeded("run", name, f"{name}: started", quiet=True))
 
     @work(thread=True, exit_on_error=False, group="job-command")
     def stop_job(self, name: str) -> None:
         try:
             self.manager.stop(name)
+        except NotRunning:
+            self.post_message(
+                ActionFailed("stop", name, f"{name} is not running", severity="warning")
+            )
         except Exception as exc:  # noqa: BLE001 - NotRunning, JobNotFound, a store failure
             self.post_message(ActionFailed("stop", name, f"{name}: {readable(exc)}"))
         else:
-            self.post_message(ActionSucceeded("stop", name, f"{name}: stop requested"))
+            self.post_message(ActionSucceeded("stop", name, f"{name}: stop requested", quiet=True))
 
     @work(thread=True, exit_on_error=False, group="job-command")
     def delete_job(self, name: str, *, purge_data: bool, version: int) -> None:

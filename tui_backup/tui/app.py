@@ -255,8 +255,16 @@ class BackupApp(JobActions, App[int]):
 
     def on_error_logged(self, message: ErrorLogged) -> None:
         event = message.event
-        # A failed run already has its own toast (RunEnded); repeat only other failures.
-        if event.severity.rank >= 2 and not event.component.startswith(("engine", "verify")):
+        if event.error_type == "invalid_job_file":
+            # Someone just saved a bad job file by hand: say so where they look.
+            self.notify(event.message, title="Job file not accepted", severity="warning", timeout=8)
+        # A failed or interrupted run already has its own toast (RunEnded); repeat
+        # only other failures.
+        elif (
+            event.severity.rank >= 2
+            and not event.component.startswith(("engine", "verify"))
+            and event.error_type != "run_interrupted"
+        ):
             self.notify(
                 f"{event.job_name + ': ' if event.job_name else ''}{event.message}",
                 title=f"{event.severity} · {event.component}",
@@ -277,12 +285,16 @@ class BackupApp(JobActions, App[int]):
             )
 
     def on_action_succeeded(self, message: ActionSucceeded) -> None:
-        self.notify(message.text, timeout=3)
+        if not message.quiet:
+            self.notify(message.text, timeout=3)
         main = self.main_screen
         if message.action == "save" and message.job_name and main is not None:
             main.jobs.select(message.job_name)
 
     def on_action_failed(self, message: ActionFailed) -> None:
+        if message.severity == "warning":
+            self.notify(message.text, severity="warning", timeout=3)
+            return
         self.notify(message.text, title=f"Could not {message.action}", severity="error", timeout=8)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:

@@ -54,7 +54,7 @@ def human_ago(when: datetime | None, now: datetime) -> str:
     if when is None:
         return "never"
     delta = (now - when).total_seconds()
-    if delta < 0:
+    if delta < 5:
         return "just now"
     if delta < 60:
         return f"{int(delta)}s ago"

@@ -74,20 +74,30 @@ class ErrorsLoaded(Message):
 
 @dataclass
 class ActionSucceeded(Message):
-    """A command on the core worked; ``text`` is a short toast."""
+    """A command on the core worked; ``text`` is a short toast (none when ``quiet``).
+
+    Run and stop are quiet: the card itself changes at once, and a toast
+    over the error log would only hide what the person came to read.
+    """
 
     action: str
     job_name: str | None
     text: str
+    quiet: bool = False
 
 
 @dataclass
 class ActionFailed(Message):
-    """A command on the core was refused or failed; ``text`` says why."""
+    """A command on the core was refused or failed; ``text`` says why.
+
+    ``severity`` is ``warning`` for a harmless refusal (stopping a job that
+    is not running), ``error`` otherwise.
+    """
 
     action: str
     job_name: str | None
     text: str
+    severity: str = "error"
 
 
 @dataclass

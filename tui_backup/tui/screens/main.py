@@ -68,6 +68,7 @@ class MainScreen(Screen[None]):
     def _tick(self) -> None:
         """Relative times ("5m ago") move on even when nothing else changes."""
         self.jobs.refresh_all()
+        self.errors.refresh_times()
 
     # -- data from the app ---------------------------------------------------
 
@@ -207,12 +208,14 @@ class MainScreen(Screen[None]):
 
     def action_focus_errors(self) -> None:
         self.errors.focus()
+        # Toasts sit over the log's bottom right: out of the way of what is read now.
+        self.app.clear_notifications()
 
     def action_toggle_pane(self) -> None:
         if self.errors.has_focus:
             self.jobs.focus()
         else:
-            self.errors.focus()
+            self.action_focus_errors()
 
     @on(Input.Changed, "#job-filter")
     def _filter_changed(self, event: Input.Changed) -> None:

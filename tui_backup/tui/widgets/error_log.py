@@ -58,6 +58,14 @@ class ErrorFilter:
         return replace(self, **changes)  # type: ignore[arg-type]
 
 
+def what_text(event: ErrorEvent) -> str:
+    """The message on one line, without the ``job: `` prefix the Job column already shows."""
+    text = " ".join(event.message.split())
+    if event.job_name and text.startswith(f"{event.job_name}: "):
+        text = text[len(event.job_name) + 2 :]
+    return text
+
+
 class ErrorLog(DataTable[Text]):
     """Error events; ``enter`` opens one, ``space`` resolves it."""
 
@@ -142,16 +150,25 @@ class ErrorLog(DataTable[Text]):
         if event.resolved:
             style = dim
         what = Text(no_wrap=True, overflow="ellipsis")
-        what.append(f"{event.component}: ", dim)
-        what.append(clip(" ".join(event.message.split()), 200))
         if event.resolved:
-            what.append("  ✓ resolved", dim)
+            what.append("✓ resolved  ", dim)
+        what.append(clip(what_text(event), 200))
+        what.append(f" · {event.component}", dim)
         return (
-            Text(human_ago(event.timestamp, self._clock()).replace(" ago", ""), dim),
+            self._when(event),
             Text(sev, style),
             Text(clip(event.job_name or "—", 14)),
             what,
         )
+
+    def _when(self, event: ErrorEvent) -> Text:
+        dim = self.get_component_rich_style("error-log--dim", partial=True)
+        return Text(human_ago(event.timestamp, self._clock()).replace(" ago", ""), dim)
+
+    def refresh_times(self) -> None:
+        """The clock moved on: "5m" becomes "6m" without touching anything else."""
+        for event_id, event in self._events.items():
+            self.update_cell(str(event_id), "when", self._when(event))
 
     def _theme_changed(self, _theme: object) -> None:
         """Severity colours come from the theme: re-render the rows once CSS applied."""

@@ -148,11 +148,15 @@ def last_result_line(view: JobView, width: int, now: datetime, style: StyleFor) 
         line.append("never run", style("dim"))
         return line
     when = last.finished_at or last.started_at
-    line.append(f"last {human_ago(when, now)}", style("dim"))
-    if last.status is Status.FAILED or last.error:
+    if last.status is Status.FAILED:
+        # The reason is what a person needs (every cell counts at 80 columns);
+        # for stopped/interrupted runs the status word above already says why,
+        # so their line shows what was done.
+        line.append(human_ago(when, now), style("dim"))
         line.append(": ")
         line.append(clip(last.error or str(last.status), width), style(f"status-{last.status}"))
     else:
+        line.append(f"last {human_ago(when, now)}", style("dim"))
         line.append(f" · {human_duration(last.duration)} · {human_bytes(last.bytes)}")
         if last.warnings:
             line.append(f" · {last.warnings} warn", style("status-stopping"))

@@ -1,0 +1,145 @@
+"""What a person saw in a real terminal (tmux, 80x24) and what was fixed.
+
+Each test reproduces one finding of a hands-on session: toasts covering the
+error log, reasons cut off on the cards, stale relative times, repeated
+prefixes in the log, and silent hand-edit refusals.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from textual.message import Message
+from tui_fixtures import FIXED_NOW, AppFactory
+from tui_helpers import until
+
+from tui_backup.model.records import ErrorEvent
+from tui_backup.model.state import JobState, LastResult
+from tui_backup.model.status import Severity, Status
+from tui_backup.store.paths import Home
+from tui_backup.tui.messages import ActionFailed, ActionSucceeded, RunEnded
+from tui_backup.tui.screens.main import MainScreen
+from tui_backup.tui.widgets.error_log import what_text
+
+
+async def _ready(app, pilot) -> MainScreen:  # type: ignore[no-untyped-def]
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+    main = app.main_screen
+    assert main is not None
+    await until(pilot, lambda: main.jobs.row_count > 0 and main.errors.row_count > 0)
+    return main
+
+
+def _cell(main: MainScreen, job: str, column: str) -> str:
+    return str(main.jobs.get_cell(job, column))
+
+
+async def test_run_and_stop_raise_no_toast_and_stopping_an_idle_job_is_a_warning(
+    seeded: Home, make_app: AppFactory
+) -> None:
+    seen: list[Message] = []
+    app = make_app(seeded)
+    async with app.run_test(size=(80, 24), message_hook=seen.append) as pilot:
+        main = await _ready(app, pilot)
+        await pilot.press("r")
+        await until(pilot, lambda: any(isinstance(m, ActionSucceeded) for m in seen))
+        await pilot.press("x")
+        await until(pilot, lambda: any(isinstance(m, RunEnded) for m in seen))
+        toasts = [n.message for n in app._notifications]
+        assert not any("started" in t or "stop requested" in t for t in toasts), toasts
+        app.clear_notifications()
+        await until(pilot, lambda: main.jobs.views["docs"].status is Status.STOPPED)
+        await pilot.press("x")  # nothing runs: a short warning, not "Could not stop"
+        await until(pilot, lambda: any(isinstance(m, ActionFailed) for m in seen))
+        await pilot.pause()
+        notes = list(app._notifications)
+        assert [(n.severity, n.title) for n in notes] == [("warning", "")]
+        assert notes[0].message == "docs is not running"
+
+
+async def test_l_moves_to_the_log_and_clears_the_toasts_over_it(
+    seeded: Home, make_app: AppFactory
+) -> None:
+    app = make_app(seeded)
+    async with app.run_test(size=(80, 24)) as pilot:
+        main = await _ready(app, pilot)
+        app.notify("laptop: source /mnt/laptop does not exist", severity="error", timeout=10)
+        await pilot.pause()
+        assert list(app._notifications)
+        await pilot.press("l")
+        assert main.errors.has_focus
+        assert not list(app._notifications)
+
+
+async def test_stopped_card_shows_what_was_done_and_failed_card_the_reason(
+    seeded: Home, make_app: AppFactory
+) -> None:
+    app = make_app(seeded)
+    app.manager.states.write(
+        JobState(
+            "photos",
+            Status.STOPPED,
+            last_result=LastResult(
+                Status.STOPPED,
+                FIXED_NOW - timedelta(minutes=3, seconds=4),
+                FIXED_NOW - timedelta(minutes=3),
+                files=15326,
+                bytes=31_400_000,
+                error="stopped by request (tui pid 17248 on vm)",
+            ),
+        )
+    )
+    async with app.run_test(size=(80, 24)) as pilot:
+        main = await _ready(app, pilot)
+        stopped = _cell(main, "photos", "status")
+        assert stopped.splitlines() == ["stopped", "last 3m ago · 4s · 31.4 MB"]
+        failed = _cell(main, "laptop", "status")
+        assert (
+            failed.splitlines()[1] == "5m ago: source /mnt/lapto…"
+        )  # was "last 5m ago: source /mnt/…"
+
+
+async def test_error_log_says_what_happened_first_and_its_times_move_on(
+    seeded: Home, make_app: AppFactory
+) -> None:
+    now = [FIXED_NOW]
+    app = make_app(seeded)
+    app.clock = lambda: now[0]
+    async with app.run_test(size=(80, 24)) as pilot:
+        main = await _ready(app, pilot)
+        log = main.errors
+        laptop = next(e for e in log._events.values() if e.job_name == "laptop")
+        what = str(log.get_cell(str(laptop.id), "what"))
+        assert what.startswith("source /mnt/laptop does not exist · engine:snapshot")
+        assert str(log.get_cell(str(laptop.id), "when")) == "5m"
+        now[0] = FIXED_NOW + timedelta(minutes=10)
+        main._tick()
+        assert str(log.get_cell(str(laptop.id), "when")) == "15m"
+
+
+def test_what_text_keeps_a_message_about_another_job() -> None:
+    event = ErrorEvent(Severity.LOW, "scheduler", "x", "photos: slept", job_name="web")
+    assert what_text(event) == "photos: slept"
+    event = ErrorEvent(Severity.LOW, "scheduler", "x", "web:  slept\n  long", job_name="web")
+    assert what_text(event) == "slept long"
+
+
+async def test_a_bad_hand_edit_is_reported_in_a_toast(seeded: Home, make_app: AppFactory) -> None:
+    app = make_app(seeded)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _ready(app, pilot)
+        app.clear_notifications()
+        app.manager.record_error(
+            ErrorEvent(
+                Severity.MEDIUM,
+                "store",
+                "invalid_job_file",
+                "jobs/docs.yaml: retries: must be an integer between 0 and 20; your file "
+                "was kept as jobs/docs.yaml.corrupt-1; the last good version is in effect",
+                job_name="docs",
+            )
+        )
+        await until(pilot, lambda: any("kept as" in n.message for n in app._notifications))
+        note = next(n for n in app._notifications if "kept as" in n.message)
+        assert note.severity == "warning"
