@@ -8,8 +8,11 @@ prefixes in the log, and silent hand-edit refusals.
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
+from test_tui_restore import _backup
 from textual.message import Message
+from textual.widgets import Input, Static
 from tui_fixtures import FIXED_NOW, AppFactory
 from tui_helpers import until
 
@@ -17,8 +20,9 @@ from tui_backup.model.records import ErrorEvent
 from tui_backup.model.state import JobState, LastResult
 from tui_backup.model.status import Severity, Status
 from tui_backup.store.paths import Home
-from tui_backup.tui.messages import ActionFailed, ActionSucceeded, RunEnded
+from tui_backup.tui.messages import ActionFailed, ActionSucceeded, RestoreFinished, RunEnded
 from tui_backup.tui.screens.main import MainScreen
+from tui_backup.tui.screens.restore import RestoreScreen
 from tui_backup.tui.widgets.error_log import what_text
 
 
@@ -143,3 +147,38 @@ async def test_a_bad_hand_edit_is_reported_in_a_toast(seeded: Home, make_app: Ap
         await until(pilot, lambda: any("kept as" in n.message for n in app._notifications))
         note = next(n for n in app._notifications if "kept as" in n.message)
         assert note.severity == "warning"
+
+
+async def test_restore_twice_from_one_snapshot_and_read_the_result(
+    seeded: Home, make_app: AppFactory, tmp_path: Path
+) -> None:
+    """ "Restored 1 file", the whole result readable at 80 columns, and a second
+    restore offered a new folder instead of refusing the one just filled."""
+    _backup(seeded)
+    seen: list[Message] = []
+    app = make_app(seeded)
+    async with app.run_test(size=(80, 24), message_hook=seen.append) as pilot:
+        await _ready(app, pilot)
+        await pilot.press("R")
+        screen = app.screen
+        assert isinstance(screen, RestoreScreen)
+        await until(pilot, lambda: screen.snapshot_tree is not None)
+        status = screen.query_one("#restore-status", Static)
+        assert "Will restore everything (2 files," in str(status.render())
+        await pilot.press("tab", "down", "space")
+        assert str(status.render()) == "Will restore notes."
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: any(isinstance(m, RestoreFinished) for m in seen))
+        await pilot.pause()
+        first = "~/tui-backup-restores/docs-2026-01-15T103000Z"
+        text = str(status.render())
+        assert text == f"Restored 1 file (15 B) into {first}"
+        assert status.size.height == 2  # wraps at 80 columns instead of losing the path
+        target = screen.query_one("#target", Input)
+        assert target.value == f"{first}-2"
+        seen.clear()
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: any(isinstance(m, RestoreFinished) for m in seen))
+        done = next(m for m in seen if isinstance(m, RestoreFinished))
+        assert done.error is None
+        assert (tmp_path / "tui-backup-restores" / "docs-2026-01-15T103000Z-2" / "notes").is_dir()

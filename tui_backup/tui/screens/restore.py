@@ -11,6 +11,7 @@ import os
 import threading
 from typing import TYPE_CHECKING, Any, cast
 
+from rich.markup import escape
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -49,8 +50,30 @@ if TYPE_CHECKING:
 
 
 def default_target(job: str, snapshot_id: str) -> str:
-    """A new folder under the user's home, named so it never collides with a source."""
-    return os.path.join("~", "tui-backup-restores", f"{job}-{snapshot_id}")
+    """A new folder under the user's home, named so it never collides with a source.
+
+    When that folder already holds an earlier restore, the next free name
+    (``-2``, ``-3``...) is offered, so a second restore just works.
+    """
+    base = os.path.join("~", "tui-backup-restores", f"{job}-{snapshot_id}")
+    candidate, n = base, 1
+    while _non_empty(os.path.expanduser(candidate)):
+        n += 1
+        candidate = f"{base}-{n}"
+    return candidate
+
+
+def _non_empty(path: str) -> bool:
+    try:
+        return bool(os.listdir(path))
+    except NotADirectoryError:
+        return True
+    except OSError:
+        return False
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}" + ("" if count == 1 else "s")
 
 
 class ConfirmOriginal(ConfirmScreen):
@@ -234,8 +257,15 @@ class RestoreScreen(Screen[None]):
         self._show_selection()
 
     def _show_selection(self) -> None:
-        what = f"{len(self.marked)} marked" if self.marked else "everything"
-        self.query_one("#restore-status", Static).update(f"Will restore {what}.")
+        if not self.marked:
+            index = self.snapshot_tree
+            size = f" ({_plural(index.files, 'file')}, {human_bytes(index.bytes)})" if index else ""
+            what = f"everything{size}"
+        else:
+            names = sorted(self.marked)
+            shown = ", ".join(names[:3]) + (", …" if len(names) > 3 else "")
+            what = shown if len(names) == 1 else f"{len(names)} marked paths: {shown}"
+        self.query_one("#restore-status", Static).update(escape(f"Will restore {what}."))
 
     @on(Checkbox.Changed, "#original")
     def _original_changed(self, event: Checkbox.Changed) -> None:
@@ -341,13 +371,17 @@ class RestoreScreen(Screen[None]):
             bar.display = False
             self.notify(message.error, title="Restore failed", severity="error", timeout=10)
             return
-        bar.update(total=1, progress=1)
+        bar.display = False  # the sentence below says it all; a full bar is noise
         text = (
-            f"Restored {message.files} files ({human_bytes(message.bytes)}) "
+            f"Restored {_plural(message.files, 'file')} ({human_bytes(message.bytes)}) "
             f"into {tilde(message.target)}"
         )
-        status.update(text)
+        status.update(escape(text))
         self.notify(text, title="Restore done", timeout=6)
+        target = self.query_one("#target", Input)
+        if self.snapshot_id and not self.query_one("#original", Checkbox).value:
+            # Ready for the next restore: the folder just filled is not offered again.
+            target.value = default_target(self.job_name, self.snapshot_id)
 
     @on(Button.Pressed, "#start")
     def _start_pressed(self) -> None:
