@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+from rich.console import Console
 from test_tui_restore import _backup
 from textual.message import Message
 from textual.widgets import Input, Static
@@ -21,6 +22,7 @@ from tui_backup.model.state import JobState, LastResult
 from tui_backup.model.status import Severity, Status
 from tui_backup.store.paths import Home
 from tui_backup.tui.messages import ActionFailed, ActionSucceeded, RestoreFinished, RunEnded
+from tui_backup.tui.screens.help import key_table
 from tui_backup.tui.screens.main import MainScreen
 from tui_backup.tui.screens.restore import RestoreScreen
 from tui_backup.tui.widgets.error_log import what_text
@@ -182,3 +184,14 @@ async def test_restore_twice_from_one_snapshot_and_read_the_result(
         done = next(m for m in seen if isinstance(m, RestoreFinished))
         assert done.error is None
         assert (tmp_path / "tui-backup-restores" / "docs-2026-01-15T103000Z-2" / "notes").is_dir()
+
+
+def test_help_fits_80_columns() -> None:
+    """The key column was 24 cells wide (``escape,q,question_mark``), squeezing the text."""
+    console = Console(width=76, record=True, color_system=None)
+    console.print(key_table({"job.run": "r,ctrl+r"}))
+    text = console.export_text()
+    assert "create a job in the editor" in text  # one line, not wrapped
+    assert "esc q ?" in text and "question_mark" not in text
+    assert "r ctrl+r" in text
+    assert max(len(line) for line in text.splitlines()) <= 76

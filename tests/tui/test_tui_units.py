@@ -60,6 +60,9 @@ def test_filter_matches_name_and_status() -> None:
     assert matches(view, "we failed")
     assert not matches(view, "running")
     assert not matches(view, "photos")
+    assert matches(view, "fail")  # a status typed in part already narrows the list
+    assert matches(view, "we fa")
+    assert not matches(view, "run")
 
 
 def test_builtin_themes_load_and_cycle() -> None:

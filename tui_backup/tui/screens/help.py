@@ -48,16 +48,33 @@ def binding_groups() -> list[tuple[str, list[Binding]]]:
     ]
 
 
+KEY_NAMES = {
+    "question_mark": "?",
+    "slash": "/",
+    "escape": "esc",
+    "up": "↑",
+    "down": "↓",
+    "left": "←",
+    "right": "→",
+}
+
+
+def key_display(keys: str) -> str:
+    """``escape,q,question_mark`` -> ``esc q ?``: what is printed on the keyboard."""
+    return " ".join(KEY_NAMES.get(k.strip(), k.strip()) for k in keys.split(",") if k.strip())
+
+
 def key_table(keymap: dict[str, str]) -> Table:
+    """Three columns that fit 80 columns: the key, what it does, the id to remap it."""
     table = Table(box=None, expand=True, padding=(0, 1))
-    table.add_column("Key", style="bold", no_wrap=True)
+    table.add_column("Key", style="bold", no_wrap=True, max_width=16)
     table.add_column("What it does", ratio=1)
-    table.add_column("Id (config.yaml keymap)", style="dim", no_wrap=True)
+    table.add_column("Keymap id", style="dim", no_wrap=True)
     for title, bindings in binding_groups():
         table.add_row(f"[b]{title}[/b]", "", "")
         for binding in bindings:
             bid = binding.id or ""
-            keys = keymap.get(bid) or binding.key_display or binding.key
+            keys = key_display(keymap.get(bid) or binding.key_display or binding.key)
             table.add_row(keys, DESCRIPTIONS.get(bid, binding.description), bid)
         table.add_row("", "", "")
     table.add_row("[b]Everywhere[/b]", "", "")

@@ -37,13 +37,15 @@ def matches(view: JobView, query: str) -> bool:
     """Filter by name or status: every word must match one or the other.
 
     ``web running`` shows running jobs whose name contains ``web``;
-    ``failed`` shows failed ones.
+    ``failed`` shows failed ones. A status may be typed in part (``fail``,
+    ``run``), so the list narrows as the word is typed instead of going
+    empty until it is complete.
     """
     for word in query.lower().split():
         if word in {str(s) for s in Status}:
             if str(view.status) != word:
                 return False
-        elif word not in view.name:
+        elif word not in view.name and not str(view.status).startswith(word):
             return False
     return True
 
