@@ -13,7 +13,7 @@ from pathlib import Path
 from rich.console import Console
 from test_tui_restore import _backup
 from textual.message import Message
-from textual.widgets import Input, Static
+from textual.widgets import Button, Input, Static
 from tui_fixtures import FIXED_NOW, AppFactory
 from tui_helpers import until
 
@@ -24,6 +24,7 @@ from tui_backup.store.paths import Home
 from tui_backup.tui.messages import ActionFailed, ActionSucceeded, RestoreFinished, RunEnded
 from tui_backup.tui.screens.help import key_table
 from tui_backup.tui.screens.main import MainScreen
+from tui_backup.tui.screens.quit import QuitScreen
 from tui_backup.tui.screens.restore import RestoreScreen
 from tui_backup.tui.widgets.error_log import what_text
 
@@ -195,3 +196,20 @@ def test_help_fits_80_columns() -> None:
     assert "esc q ?" in text and "question_mark" not in text
     assert "r ctrl+r" in text
     assert max(len(line) for line in text.splitlines()) <= 76
+
+
+async def test_button_key_hints_are_shown_not_eaten_as_markup(
+    seeded: Home, make_app: AppFactory
+) -> None:
+    """``Stay [esc]`` rendered as "Stay", ``[s]`` even struck the rest through."""
+    app = make_app(seeded)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _ready(app, pilot)
+        app.push_screen(QuitScreen(("docs",)))
+        await pilot.pause()
+        labels = [str(b.label) for b in app.screen.query(Button)]
+        assert labels == ["Wait, then quit [w]", "Stop them and quit [s]", "Stay [esc]"]
+        await pilot.press("escape")
+        await pilot.press("d")
+        await pilot.pause()
+        assert "Cancel [esc]" in [str(b.label) for b in app.screen.query(Button)]

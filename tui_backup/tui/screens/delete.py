@@ -7,6 +7,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Label, Static
 
@@ -48,7 +49,7 @@ class DeleteJobScreen(ModalScreen[bool | None]):
             yield Static(consequence(self.spec, False), id="consequence")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Delete", id="delete", variant="error")
-                yield Button("Cancel [esc]", id="cancel", variant="primary")
+                yield Button(Content("Cancel [esc]"), id="cancel", variant="primary")
 
     def on_mount(self) -> None:
         self.query_one("#cancel", Button).focus()

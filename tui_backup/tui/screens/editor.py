@@ -18,6 +18,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Footer, Input, Label, Select, Static
 
@@ -173,8 +174,8 @@ class JobEditorScreen(ModalScreen[None]):
                 yield from self._row("hook_timeout")
                 yield from self._row("env")
             with Horizontal(classes="dialog-buttons"):
-                yield Button("Save [ctrl+s]", id="save", variant="primary")
-                yield Button("Cancel [esc]", id="cancel")
+                yield Button(Content("Save [ctrl+s]"), id="save", variant="primary")
+                yield Button(Content("Cancel [esc]"), id="cancel")
         yield Footer()
 
     def _row(self, key: str, *, suggester: bool = False) -> Iterator[Any]:
@@ -280,7 +281,7 @@ class JobEditorScreen(ModalScreen[None]):
         general_box.update(escape("\n".join(f"✗ {m}" for m in general)))
         save = self.query_one("#save", Button)
         save.disabled = bool(problems) or self.saving
-        save.label = "Save [ctrl+s]" if not problems else f"{len(problems)} problem(s)"
+        save.label = Content("Save [ctrl+s]" if not problems else f"{len(problems)} problem(s)")
 
     def _show_schedule(self, expression: str | None, problems: list[Problem]) -> None:
         preview = self.query_one("#schedule-preview", Static)

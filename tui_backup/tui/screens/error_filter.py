@@ -6,6 +6,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Select
 
@@ -45,8 +46,8 @@ class ErrorFilterScreen(ModalScreen[ErrorFilter | None]):
                 id="job",
             )
             with Horizontal(classes="dialog-buttons"):
-                yield Button("Apply [ctrl+s]", id="apply", variant="primary")
-                yield Button("Cancel [esc]", id="cancel")
+                yield Button(Content("Apply [ctrl+s]"), id="apply", variant="primary")
+                yield Button(Content("Cancel [esc]"), id="cancel")
 
     def action_apply(self) -> None:
         severity = self.query_one("#severity", Select).value

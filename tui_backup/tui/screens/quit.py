@@ -6,6 +6,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label
 
@@ -33,9 +34,9 @@ class QuitScreen(ModalScreen[str | None]):
                 classes="dialog-text",
             )
             with Horizontal(classes="dialog-buttons"):
-                yield Button("Wait, then quit [w]", id="wait", variant="primary")
-                yield Button("Stop them and quit [s]", id="stop", variant="error")
-                yield Button("Stay [esc]", id="stay")
+                yield Button(Content("Wait, then quit [w]"), id="wait", variant="primary")
+                yield Button(Content("Stop them and quit [s]"), id="stop", variant="error")
+                yield Button(Content("Stay [esc]"), id="stay")
 
     def on_mount(self) -> None:
         self.query_one("#wait", Button).focus()

@@ -17,6 +17,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import (
     Button,
@@ -133,7 +134,7 @@ class RestoreScreen(Screen[None]):
             )
             with Horizontal(id="restore-actions"):
                 yield Static("", id="restore-status")
-                yield Button("Restore [ctrl+s]", id="start", variant="primary")
+                yield Button(Content("Restore [ctrl+s]"), id="start", variant="primary")
             yield ProgressBar(id="restore-progress", show_eta=True)
         yield Footer()
 
