@@ -11,14 +11,18 @@ from collections.abc import Sequence
 
 
 def humanize_bytes(n: int | None) -> str:
-    """``1.5 MiB``: short, for tables; JSON always carries the exact number."""
+    """``1.5 MB``: short, for tables; JSON always carries the exact number.
+
+    Decimal units, like the TUI, ``du --si`` and rsync's progress, so a run
+    reads the same size in the TUI card and in ``tui-backup run``/``history``.
+    """
     if n is None:
         return "-"
     size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if size < 1024 or unit == "TiB":
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(size) < 1000 or unit == "TB":
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
+        size /= 1000
     return f"{n} B"  # pragma: no cover - the loop always returns
 
 
