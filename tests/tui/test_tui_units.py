@@ -126,3 +126,12 @@ def test_split_commands() -> None:
         ["curl", "-fsS", "https://x/y z"],
         ["sh", "-c", "a; b"],
     ]
+
+
+def test_pane_borders_are_visible_in_every_builtin_theme() -> None:
+    """The unfocused panes' border was $panel: 'transparent' (invisible) in backup-contrast."""
+    loaded = load_themes(None)
+    for theme in loaded.themes:
+        border = theme.variables.get("pane-border")
+        assert border and border != "transparent", theme.name
+        assert border != theme.background, theme.name

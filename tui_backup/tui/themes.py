@@ -72,6 +72,7 @@ def variable_defaults() -> dict[str, str]:
         "severity-high": "#e07a3a",
         "severity-critical": "#ff4d6d",
         "progress-track": "#5c6675",
+        "pane-border": "#5c6675",
     }
     return out
 
@@ -145,6 +146,10 @@ def parse_theme(data: Any, source: str) -> tuple[Theme | None, list[str]]:
         track = _color(data["progress_track"], f"{source}: progress_track", problems)
         if track is not None:
             variables["progress-track"] = track
+            # Pane borders: the panel colour is too faint on light themes and
+            # "transparent" (invisible) in ANSI themes; the track colour is made
+            # to be seen against the background. ``variables`` may override it.
+            variables["pane-border"] = track
     extra = data.get("variables") or {}
     if not isinstance(extra, dict):
         problems.append(f"{source}: variables: must be a mapping")
