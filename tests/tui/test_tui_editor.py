@@ -201,3 +201,25 @@ async def test_keep_within_rules_and_a_source_with_a_comma_are_edited(
         assert editor.query_one("#keep_within_daily", Input).value == "14d"
         assert editor.job_name == "odd"
         assert editor.query_one("#sources", Input).value == '"~/data/a,b", ~/data/docs'
+
+
+async def test_a_hand_edit_with_the_same_version_raises_the_banner_too(
+    seeded: Home, make_app: AppFactory
+) -> None:
+    """People edit job files without touching ``version``: the form must notice all the same."""
+    app = make_app(seeded)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.workers.wait_for_complete()
+        await until(pilot, lambda: app.main_screen.jobs.row_count == 4)  # type: ignore[union-attr]
+        await pilot.press("e")
+        editor = app.screen
+        assert isinstance(editor, JobEditorScreen)
+        await until(pilot, lambda: editor.base is not None)
+        view = app.main_screen.jobs.views["docs"]  # type: ignore[union-attr]
+        app.bridge(JobsUpdated((view,)))  # a progress-only update: no banner
+        await pilot.pause()
+        assert not editor.query_one("#conflict").display
+        by_hand = replace(view, spec=replace(view.spec, description="edited by hand"))
+        app.bridge(JobsUpdated((by_hand,)))
+        await until(pilot, lambda: editor.query_one("#conflict").display)
+        assert "edited by hand" in str(editor.query_one("#conflict", Static).render())

@@ -318,7 +318,9 @@ class JobEditorScreen(ModalScreen[None]):
             self._show_conflict(None)
             return
         view = pending.updated.get(self.job_name)
-        if view is not None and view.spec.version != self.base.version:
+        # A hand edit keeps its version (people need not touch it), so the
+        # content counts too: the store alone would accept our save over it.
+        if view is not None and (view.spec.version != self.base.version or view.spec != self.base):
             self._show_conflict(view.spec)
 
     def _show_conflict(self, theirs: JobSpec | None) -> None:
@@ -331,10 +333,16 @@ class JobEditorScreen(ModalScreen[None]):
                 "escape to close."
             )
         else:
+            before = self.base.version if self.base else "?"
+            versions = (
+                f"version {before} → {theirs.version}"
+                if theirs.version != before
+                else "edited by hand"
+            )
             banner.update(
-                f"⚠ This job changed on disk (version {self.base.version if self.base else '?'}"
-                f" → {theirs.version}) while you edited. Your edits are kept here but not "
-                "saved. Press ctrl+s again to save yours over theirs, or escape to discard yours."
+                f"⚠ This job changed on disk ({versions}) while you edited. Your edits are "
+                "kept here but not saved. Press ctrl+s to save yours over theirs, or escape "
+                "to discard yours."
             )
 
     # -- saving ----------------------------------------------------------------------
