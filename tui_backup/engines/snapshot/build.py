@@ -207,7 +207,7 @@ class SnapshotBuilder:
         self._manifest_partial = self.store.manifest_partial_path(self.snapshot_id)
         try:
             os.mkdir(self._partial, 0o700)
-            self._writer = ManifestWriter(self._manifest_partial)
+            self._writer = ManifestWriter(self._manifest_partial, background=self.workers > 0)
         except OSError as exc:
             self._discard()
             raise dest_fatal(exc, self.dest) from exc

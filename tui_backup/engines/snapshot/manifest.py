@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import gzip
 import os
+import threading
 import zlib
 from collections.abc import Iterator
+from queue import Queue
 from typing import NamedTuple
 
 from tui_backup.engines.snapshot import pathcodec
@@ -52,15 +54,26 @@ class ManifestWriter:
 
     Lines are kept without their newline and joined per flush; the builder may
     append pre-formatted lines straight to :attr:`lines` (checking
-    :data:`FLUSH_LINES` itself) to save a call per file.
+    :data:`FLUSH_LINES` itself) to save a call per file. With ``background``,
+    compressing and writing happen on a thread of their own (zlib releases the
+    GIL), overlapping the walk; a write error is raised by :meth:`close`.
     """
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, *, background: bool = False) -> None:
         self.path = path
         self._raw = open(path, "wb")  # noqa: SIM115 - closed by close()
         self._gz = gzip.GzipFile(fileobj=self._raw, mode="wb", compresslevel=1, mtime=0)
         self._gz.write(HEADER.encode("utf-8"))
         self.lines: list[str] = []
+        self._error: BaseException | None = None
+        self._queue: Queue[bytes | None] | None = None
+        self._thread: threading.Thread | None = None
+        if background:
+            self._queue = Queue(maxsize=8)  # bounded: at most a few MiB in flight
+            self._thread = threading.Thread(
+                target=self._write_loop, name="manifest-writer", daemon=True
+            )
+            self._thread.start()
 
     def add(
         self,
@@ -92,13 +105,39 @@ class ManifestWriter:
         lines = self.lines
         if lines:
             lines.append("")
-            self._gz.write("\n".join(lines).encode("utf-8"))
+            data = "\n".join(lines).encode("utf-8")
             lines.clear()
+            if self._queue is not None:
+                self._queue.put(data)
+            else:
+                self._gz.write(data)
+
+    def _write_loop(self) -> None:
+        assert self._queue is not None
+        while True:
+            data = self._queue.get()
+            if data is None:
+                return
+            if self._error is None:
+                try:
+                    self._gz.write(data)
+                except BaseException as exc:  # noqa: BLE001 - raised by close()
+                    self._error = exc
+
+    def _stop_thread(self) -> None:
+        if self._thread is not None:
+            assert self._queue is not None
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
 
     def close(self, *, sync: bool = True) -> None:
         """Finish the gzip stream; fsync when the snapshot is being committed."""
         try:
             self.flush()
+            self._stop_thread()
+            if self._error is not None:
+                raise self._error
             self._gz.close()
             if sync:
                 self._raw.flush()
@@ -109,6 +148,7 @@ class ManifestWriter:
     def abort(self) -> None:
         """Close without caring about the content (the run is being thrown away)."""
         try:
+            self._stop_thread()
             self._gz.close()
         except (OSError, ValueError):
             pass
