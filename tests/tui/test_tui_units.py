@@ -135,3 +135,20 @@ def test_pane_borders_are_visible_in_every_builtin_theme() -> None:
         border = theme.variables.get("pane-border")
         assert border and border != "transparent", theme.name
         assert border != theme.background, theme.name
+
+
+def test_a_run_that_just_ended_reads_just_now() -> None:
+    """The demo showed "last just now · 1s · 401 B"."""
+    from datetime import timedelta
+
+    from tui_backup.model.state import LastResult
+
+    start = FIXED_NOW - timedelta(seconds=2)
+    view = _view(Status.SUCCEEDED)
+    state = JobState(
+        "web",
+        Status.SUCCEEDED,
+        last_result=LastResult(Status.SUCCEEDED, start, FIXED_NOW, files=8, bytes=401),
+    )
+    text = status_cell(JobView(view.spec, state), 30, FIXED_NOW, lambda _: Style())
+    assert text.plain.split("\n")[1] == "just now · 2s · 401 B"

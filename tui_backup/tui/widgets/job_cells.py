@@ -156,7 +156,8 @@ def last_result_line(view: JobView, width: int, now: datetime, style: StyleFor) 
         line.append(": ")
         line.append(clip(last.error or str(last.status), width), style(f"status-{last.status}"))
     else:
-        line.append(f"last {human_ago(when, now)}", style("dim"))
+        ago = human_ago(when, now)
+        line.append(ago if ago == "just now" else f"last {ago}", style("dim"))
         line.append(f" · {human_duration(last.duration)} · {human_bytes(last.bytes)}")
         if last.warnings:
             line.append(f" · {last.warnings} warn", style("status-stopping"))
