@@ -13,7 +13,7 @@ from pathlib import Path
 from rich.console import Console
 from test_tui_restore import _backup
 from textual.message import Message
-from textual.widgets import Button, Input, Static
+from textual.widgets import Button, Input, Label, Static
 from tui_fixtures import FIXED_NOW, AppFactory
 from tui_helpers import until
 
@@ -22,6 +22,7 @@ from tui_backup.model.state import JobState, LastResult
 from tui_backup.model.status import Severity, Status
 from tui_backup.store.paths import Home
 from tui_backup.tui.messages import ActionFailed, ActionSucceeded, RestoreFinished, RunEnded
+from tui_backup.tui.screens.details import DetailsScreen
 from tui_backup.tui.screens.help import key_table
 from tui_backup.tui.screens.main import MainScreen
 from tui_backup.tui.screens.quit import QuitScreen
@@ -213,3 +214,20 @@ async def test_button_key_hints_are_shown_not_eaten_as_markup(
         await pilot.press("d")
         await pilot.pause()
         assert "Cancel [esc]" in [str(b.label) for b in app.screen.query(Button)]
+
+
+async def test_details_sparkline_labels_fit_80_columns(seeded: Home, make_app: AppFactory) -> None:
+    """ "duration of the last 8 runs · max 9s" was cut off at 80 columns."""
+    app = make_app(seeded)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _ready(app, pilot)
+        await pilot.press("enter")
+        screen = app.screen
+        assert isinstance(screen, DetailsScreen)
+        label = screen.query_one("#spark-duration-label", Label)
+        await until(pilot, lambda: "max" in str(label.render()))
+        text = str(label.render())
+        assert text == "duration, last 8 runs · max 9s"
+        assert len(text) <= label.size.width
+        size = str(screen.query_one("#spark-size-label", Label).render())
+        assert size == "size, last 8 runs · max 12.3 MB"

@@ -193,12 +193,15 @@ class DetailsScreen(Screen[None]):
         self.query_one("#spark-duration", Sparkline).data = durations or [0]
         self.query_one("#spark-size", Sparkline).data = sizes or [0]
         self.query_one("#spark-duration-label", Label).update(
-            f"duration of the last {len(durations)} runs · max {human_duration(max(durations))}"
+            # Short enough for half of an 80-column screen ("…max 20" lost its "s").
+            f"duration, last {len(durations)} runs · max {human_duration(max(durations))}"
             if durations
             else "duration: no finished runs yet"
         )
         self.query_one("#spark-size-label", Label).update(
-            f"size · max {human_bytes(max(sizes))}" if sizes else "size: no finished runs yet"
+            f"size, last {len(sizes)} runs · max {human_bytes(max(sizes))}"
+            if sizes
+            else "size: no finished runs yet"
         )
         snaps = self.query_one("#snapshots", DataTable)
         snaps.clear()
