@@ -13,7 +13,8 @@ from pathlib import Path
 from rich.console import Console
 from test_tui_restore import _backup
 from textual.message import Message
-from textual.widgets import Button, Input, Label, Static
+from textual.widgets import Button, Footer, Input, Label, Static
+from textual.widgets._footer import FooterKey
 from tui_fixtures import FIXED_NOW, AppFactory
 from tui_helpers import until
 
@@ -231,3 +232,22 @@ async def test_details_sparkline_labels_fit_80_columns(seeded: Home, make_app: A
         assert len(text) <= label.size.width
         size = str(screen.query_one("#spark-size-label", Label).render())
         assert size == "size, last 8 runs · max 12.3 MB"
+
+
+async def test_dialogs_show_their_own_keys_in_the_footer(
+    seeded: Home, make_app: AppFactory
+) -> None:
+    """The quit dialog's footer listed 'n New e Edit r Run…', keys that did nothing there."""
+    app = make_app(seeded)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _ready(app, pilot)
+        app.push_screen(QuitScreen(("docs",)))
+        await pilot.pause()
+        footer = app.screen.query_one(Footer)
+        keys = {k.description for k in footer.query(FooterKey)}
+        assert keys == {"Stay", "Wait, then quit", "Stop them and quit"}
+        await pilot.press("escape")
+        await pilot.press("d")
+        await pilot.pause()
+        keys = {k.description for k in app.screen.query_one(Footer).query(FooterKey)}
+        assert keys == {"Cancel"}

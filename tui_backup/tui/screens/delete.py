@@ -9,7 +9,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.screen import ModalScreen
-from textual.widgets import Button, Checkbox, Label, Static
+from textual.widgets import Button, Checkbox, Footer, Label, Static
 
 from tui_backup.model.job import JobSpec
 from tui_backup.tui.formatting import tilde
@@ -50,6 +50,8 @@ class DeleteJobScreen(ModalScreen[bool | None]):
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Delete", id="delete", variant="error")
                 yield Button(Content("Cancel [esc]"), id="cancel", variant="primary")
+        # The keys of this dialog, not those of the screen underneath.
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#cancel", Button).focus()

@@ -8,7 +8,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.screen import ModalScreen
-from textual.widgets import Button, Checkbox, Input, Label, Select
+from textual.widgets import Button, Checkbox, Footer, Input, Label, Select
 
 from tui_backup.model.status import Severity
 from tui_backup.tui.widgets.error_log import ErrorFilter
@@ -48,6 +48,8 @@ class ErrorFilterScreen(ModalScreen[ErrorFilter | None]):
             with Horizontal(classes="dialog-buttons"):
                 yield Button(Content("Apply [ctrl+s]"), id="apply", variant="primary")
                 yield Button(Content("Cancel [esc]"), id="cancel")
+        # The keys of this dialog, not those of the screen underneath.
+        yield Footer(compact=True)
 
     def action_apply(self) -> None:
         severity = self.query_one("#severity", Select).value

@@ -7,7 +7,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Static
+from textual.widgets import Footer, Static
 
 from tui_backup.tui.keymap import APP_BINDINGS, DESCRIPTIONS, MAIN_BINDINGS
 from tui_backup.tui.widgets.error_log import ErrorLog
@@ -99,3 +99,5 @@ class HelpScreen(ModalScreen[None]):
             scroll.border_title = "Keys"
             scroll.border_subtitle = "escape closes"
             yield Static(key_table(keymap))
+        # The keys of this dialog, not those of the screen underneath.
+        yield Footer(compact=True)

@@ -8,7 +8,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.screen import ModalScreen
-from textual.widgets import Button, Label
+from textual.widgets import Button, Footer, Label
 
 
 class QuitScreen(ModalScreen[str | None]):
@@ -16,8 +16,8 @@ class QuitScreen(ModalScreen[str | None]):
 
     BINDINGS = [
         Binding("escape", "dismiss(None)", "Stay", id="quit.cancel"),
-        Binding("w", "choose('wait')", "Wait", show=False, id="quit.wait"),
-        Binding("s", "choose('stop')", "Stop", show=False, id="quit.stop"),
+        Binding("w", "choose('wait')", "Wait, then quit", id="quit.wait"),
+        Binding("s", "choose('stop')", "Stop them and quit", id="quit.stop"),
     ]
 
     def __init__(self, running: tuple[str, ...]) -> None:
@@ -37,6 +37,8 @@ class QuitScreen(ModalScreen[str | None]):
                 yield Button(Content("Wait, then quit [w]"), id="wait", variant="primary")
                 yield Button(Content("Stop them and quit [s]"), id="stop", variant="error")
                 yield Button(Content("Stay [esc]"), id="stay")
+        # The keys of this dialog, not those of the screen underneath.
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#wait", Button).focus()
