@@ -520,6 +520,8 @@ class SnapshotBuilder:
                         raise dest_fatal(exc, self.dest) from exc
                     push((_LINE, ("d", mode, st.st_uid, st.st_gid, 0, st.st_mtime_ns, "-", rel)))
                     self._open_dirs(child, frame if srcs is None else None, name)
+                    if self._batch.jobs:
+                        self._submit()  # leaving this directory's files for a while
                     break
                 elif fmt == _S_IFLNK:
                     if excl and srel and excl(srel, False):
@@ -532,6 +534,8 @@ class SnapshotBuilder:
                 # Every name done (no break into a subdirectory): close the directory.
                 stack.pop()
                 frame.close()
+                if self._batch.jobs:
+                    self._submit()  # its copies need not wait for the next directory's
                 if srcs is None:
                     push((_DIRMETA, frame.dst, frame.st))
 
