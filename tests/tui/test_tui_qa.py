@@ -18,12 +18,14 @@ from textual.widgets._footer import FooterKey
 from tui_fixtures import FIXED_NOW, AppFactory
 from tui_helpers import until
 
+from tui_backup.core.config import SettingsStore
 from tui_backup.model.records import ErrorEvent
 from tui_backup.model.state import JobState, LastResult
 from tui_backup.model.status import Severity, Status
 from tui_backup.store.paths import Home
 from tui_backup.tui.messages import ActionFailed, ActionSucceeded, RestoreFinished, RunEnded
 from tui_backup.tui.screens.details import DetailsScreen
+from tui_backup.tui.screens.editor import JobEditorScreen
 from tui_backup.tui.screens.help import key_table
 from tui_backup.tui.screens.main import MainScreen
 from tui_backup.tui.screens.quit import QuitScreen
@@ -251,3 +253,23 @@ async def test_dialogs_show_their_own_keys_in_the_footer(
         await pilot.pause()
         keys = {k.description for k in app.screen.query_one(Footer).query(FooterKey)}
         assert keys == {"Cancel"}
+
+
+async def test_editor_fields_are_visible_in_the_high_contrast_theme(
+    seeded: Home, make_app: AppFactory
+) -> None:
+    """In backup-contrast an empty field had no background: nothing showed where to type."""
+    SettingsStore(seeded).update(theme="backup-contrast")
+    app = make_app(seeded)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _ready(app, pilot)
+        assert app.has_class("-ansi-theme")
+        await pilot.press("n")
+        editor = app.screen
+        assert isinstance(editor, JobEditorScreen)
+        await pilot.pause()
+        after = editor.query_one("#hooks_after", Input)
+        assert after.styles.background.a > 0  # not transparent
+        await pilot.press("escape", "t")  # backup-dark (after contrast): the class goes
+        await pilot.pause()
+        assert not app.has_class("-ansi-theme")

@@ -18,6 +18,7 @@ from pathlib import Path
 from textual import work
 from textual.app import App, SystemCommand
 from textual.screen import Screen
+from textual.theme import Theme
 from textual.worker import Worker, WorkerState
 
 from tui_backup.core.config import DEFAULT_THEME
@@ -114,6 +115,8 @@ class BackupApp(JobActions, App[int]):
         if self.manager.settings_store.problem:
             self._startup_problems.append(self.manager.settings_store.problem)
         self._unsubscribe = self.manager.subscribe(self.bridge)
+        self.theme_changed_signal.subscribe(self, self._mark_ansi_theme)
+        self._mark_ansi_theme(self.current_theme)
         self.push_screen(MainScreen())
         for problem in self._startup_problems:
             self.notify(problem, severity="error", timeout=10)
@@ -335,6 +338,10 @@ class BackupApp(JobActions, App[int]):
             log.exception("could not record a TUI error")
 
     # -- themes ----------------------------------------------------------------
+
+    def _mark_ansi_theme(self, theme: Theme) -> None:
+        """ANSI themes have no panel colour ("transparent"): fields need another background."""
+        self.set_class(bool(theme.ansi), "-ansi-theme")
 
     def action_next_theme(self) -> None:
         self.theme = next_theme(self.theme_load.names, self.theme)
