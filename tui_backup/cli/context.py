@@ -8,7 +8,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from tui_backup.store.paths import Home
+from tui_backup.core.home import Home
 
 if TYPE_CHECKING:
     from rich.console import Console

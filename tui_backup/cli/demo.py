@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from tui_backup.cli import exit_codes
 from tui_backup.cli.context import CliContext
 from tui_backup.cli.main import add_parser
-from tui_backup.store.paths import Home
+from tui_backup.core.home import Home
 
 if TYPE_CHECKING:
     from tui_backup.core.manager import JobManager

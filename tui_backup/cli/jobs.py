@@ -15,12 +15,11 @@ from typing import Any
 from tui_backup.cli import exit_codes, job_options, main
 from tui_backup.cli.context import CliContext
 from tui_backup.cli.table import humanize_bytes, render
+from tui_backup.core.errors import VersionConflict
+from tui_backup.core.home import Home, yaml_text
 from tui_backup.model.clock import to_iso
 from tui_backup.model.job import JobSpec, parse_job
 from tui_backup.model.problems import ValidationError
-from tui_backup.store.errors import VersionConflict
-from tui_backup.store.paths import Home
-from tui_backup.store.yamlio import dumps
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -138,7 +137,7 @@ def cmd_show(args: argparse.Namespace, ctx: CliContext) -> int:
         ctx.emit_json(out)
         return exit_codes.OK
     ctx.out(f"# {label} (version {view.spec.version})")
-    sys.stdout.write(dumps(view.spec.to_dict()))
+    sys.stdout.write(yaml_text(view.spec.to_dict()))
     ctx.out("# state")
     ctx.out(f"#   status:   {view.status}")
     last = view.state.last_result

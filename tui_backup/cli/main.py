@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from tui_backup import __version__
 from tui_backup.cli import exit_codes
 from tui_backup.cli.context import CliContext
-from tui_backup.store.paths import HOME_ENV, Home
+from tui_backup.core.home import HOME_ENV, Home
 
 log = logging.getLogger("tui_backup")
 

@@ -21,7 +21,7 @@ from tui_backup.cli import exit_codes, main
 from tui_backup.cli.context import CliContext
 from tui_backup.cli.table import humanize_bytes
 from tui_backup.core import snapshots as ops
-from tui_backup.engines.events import EngineEvent, FileWarning
+from tui_backup.core.events import EngineEvent, FileWarning
 from tui_backup.model.clock import to_iso
 from tui_backup.model.progress import Progress
 

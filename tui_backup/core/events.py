@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from tui_backup.core.views import JobView
-from tui_backup.engines.events import FileWarning
+from tui_backup.engines.events import EngineEvent, FileWarning
 from tui_backup.model.records import ErrorEvent, RunRecord
 
 
@@ -53,3 +53,16 @@ class WatchStatus:
 
 ManagerEvent = JobsUpdated | JobsRemoved | RunFinished | ErrorRecorded | WarningRaised | WatchStatus
 Subscriber = Callable[[ManagerEvent], None]
+
+__all__ = [
+    "EngineEvent",
+    "ErrorRecorded",
+    "FileWarning",
+    "JobsRemoved",
+    "JobsUpdated",
+    "ManagerEvent",
+    "RunFinished",
+    "Subscriber",
+    "WarningRaised",
+    "WatchStatus",
+]

@@ -145,3 +145,17 @@ def forget(
         return list(engine.forget(spec, spec.retention, dry_run=dry_run))
     except (EngineError, OSError) as exc:
         raise _failed(spec, exc) from exc
+
+
+__all__ = [
+    "ForgetDecision",
+    "NoRetentionPolicy",
+    "RestoreReport",
+    "SnapshotInfo",
+    "SnapshotOperationFailed",
+    "VerifyReport",
+    "forget",
+    "list_snapshots",
+    "restore",
+    "verify",
+]

@@ -17,7 +17,7 @@ from typing import Any
 
 from tui_backup.core import snapshots
 from tui_backup.core.manager import JobManager
-from tui_backup.engines.base import RestoreReport, SnapshotInfo, VerifyReport
+from tui_backup.core.snapshots import RestoreReport, SnapshotInfo, VerifyReport
 from tui_backup.model.job import JobSpec
 
 
