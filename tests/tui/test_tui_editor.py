@@ -6,6 +6,7 @@ import threading
 from dataclasses import replace
 from pathlib import Path
 
+from textual import events
 from textual.widgets import Input, Static
 from tui_fixtures import AppFactory, make_manager
 from tui_helpers import until
@@ -223,3 +224,23 @@ async def test_a_hand_edit_with_the_same_version_raises_the_banner_too(
         app.bridge(JobsUpdated((by_hand,)))
         await until(pilot, lambda: editor.query_one("#conflict").display)
         assert "edited by hand" in str(editor.query_one("#conflict", Static).render())
+
+
+async def test_keys_arriving_together_follow_the_tabs(seeded: Home, make_app: AppFactory) -> None:
+    """``tmux send-keys "abc" Tab "desc"`` put everything into Name: the driver hands
+    keys to the focused field as they arrive, before the tab had moved the focus."""
+    app = make_app(seeded)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.press("n")
+        editor = app.screen
+        assert isinstance(editor, JobEditorScreen)
+        await pilot.pause()
+        burst = [*"abc", "tab", *"my docs", "shift+tab", "tab", "tab", *"/srv"]
+        for key in burst:  # all queued at once, as the terminal driver does
+            character = {"tab": "\t", "shift+tab": None}.get(key, key)
+            name = {" ": "space", "/": "slash"}.get(key, key)
+            app.post_message(events.Key(name, character))
+        await until(pilot, lambda: editor.query_one("#sources", Input).value == "/srv")
+        assert editor.query_one("#name", Input).value == "abc"
+        assert editor.query_one("#description", Input).value == "my docs"

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from rich.console import Console
 from test_tui_restore import _backup
+from textual import events
 from textual.message import Message
 from textual.widgets import Button, Footer, Input, Label, Static
 from textual.widgets._footer import FooterKey
@@ -23,9 +24,11 @@ from tui_backup.model.records import ErrorEvent
 from tui_backup.model.state import JobState, LastResult
 from tui_backup.model.status import Severity, Status
 from tui_backup.store.paths import Home
+from tui_backup.tui.app import BackupApp
 from tui_backup.tui.messages import ActionFailed, ActionSucceeded, RestoreFinished, RunEnded
 from tui_backup.tui.screens.details import DetailsScreen
 from tui_backup.tui.screens.editor import JobEditorScreen
+from tui_backup.tui.screens.error_detail import ErrorDetailScreen
 from tui_backup.tui.screens.help import key_table
 from tui_backup.tui.screens.main import MainScreen
 from tui_backup.tui.screens.quit import QuitScreen
@@ -273,3 +276,27 @@ async def test_editor_fields_are_visible_in_the_high_contrast_theme(
         await pilot.press("escape", "t")  # backup-dark (after contrast): the class goes
         await pilot.pause()
         assert not app.has_class("-ansi-theme")
+
+
+def _burst(app: BackupApp, *keys: str) -> None:
+    """Queue keys all at once, as the terminal driver does for ``tmux send-keys a b c``."""
+    names = {"/": "slash", " ": "space", "?": "question_mark"}
+    chars = {"enter": "\r", "escape": "\x1b", "tab": "\t"}
+    for key in keys:
+        app.post_message(events.Key(names.get(key, key), chars.get(key, key)))
+
+
+async def test_keys_arriving_together_reach_the_screen_they_were_meant_for(
+    seeded: Home, make_app: AppFactory
+) -> None:
+    """``l Enter`` opened the job's details, not the error; ``/ fail Enter`` typed
+    into the job list (where ``d`` opens the delete dialog) instead of the filter."""
+    app = make_app(seeded)
+    async with app.run_test(size=(80, 24)) as pilot:
+        main = await _ready(app, pilot)
+        _burst(app, "l", "enter")
+        await until(pilot, lambda: isinstance(app.screen, ErrorDetailScreen))
+        _burst(app, "escape", "tab", "/", *"failed", "enter")
+        await until(pilot, lambda: main.jobs.query_text == "failed")
+        assert app.screen is main
+        assert main.jobs.shown_names == ["laptop"]

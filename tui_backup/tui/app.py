@@ -8,6 +8,8 @@ key map, and runs every blocking call on the core in a thread worker (see
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 import traceback
@@ -15,8 +17,9 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
 
-from textual import work
+from textual import events, work
 from textual.app import App, SystemCommand
+from textual.message_pump import MessagePump
 from textual.screen import Screen
 from textual.theme import Theme
 from textual.worker import Worker, WorkerState
@@ -49,6 +52,11 @@ log = logging.getLogger(__name__)
 
 MIN_REDRAW_INTERVAL = 0.1
 """At most ten job-table updates per second, however many jobs run."""
+
+
+def _resolve(done: asyncio.Future[None]) -> None:
+    if not done.done():
+        done.set_result(None)
 
 
 class BackupApp(JobActions, App[int]):
@@ -90,6 +98,103 @@ class BackupApp(JobActions, App[int]):
             self.register_theme(theme)
         self.theme = self._initial_theme()
         self.set_keymap(self.user_keymap)
+        self._keys_in_flight: dict[int, float] = {}
+        self._key_screens: dict[int, Screen] = {}
+        """Keys handed to a widget and not yet back (id -> give up at, monotonic)."""
+
+    # -- keys ------------------------------------------------------------------
+
+    KEY_SETTLE_SECONDS = 0.5
+    """At most this long a key waits for the one before it to be handled."""
+
+    async def on_event(self, event: events.Event) -> None:
+        """Hand out one key at a time.
+
+        Textual gives each key to the focused widget as it arrives, and key
+        bindings run only when the key has bubbled back up to the app. Keys
+        that arrive together (a paste, ``tmux send-keys l Enter``, a fast
+        typist over a slow SSH link) so reached the old widget before a key in
+        front of them had moved the focus or opened a screen: ``l Enter``
+        opened the job's details instead of the error. Here a key from the
+        terminal waits (re-queued behind the earlier key) until the earlier
+        one has come back to the app or was consumed on its way; never
+        longer than ``KEY_SETTLE_SECONDS``, so nothing can hang.
+        """
+        if not isinstance(event, events.Key):
+            await super().on_event(event)
+            return
+        if event.is_forwarded:  # back from the focused widget: bindings run now
+            try:
+                await super().on_event(event)
+            finally:
+                self._key_done(event)
+            return
+        now = time.monotonic()
+        self._keys_in_flight = {k: t for k, t in self._keys_in_flight.items() if t > now}
+        self._key_screens = {
+            k: v for k, v in self._key_screens.items() if k in self._keys_in_flight
+        }
+        if self._keys_in_flight:
+            self.post_message(event)  # behind the earlier key's way back
+            return
+        target = self.focused or self.screen
+        self._keys_in_flight[id(event)] = now + self.KEY_SETTLE_SECONDS
+        self._key_screens[id(event)] = self.screen
+        await super().on_event(event)
+        if not event.is_forwarded:  # a priority binding took it here and now
+            self._key_done(event)
+            return
+        await self._settle(target)
+        if not self._queued(event):
+            self._key_done(event)  # consumed on the way: it will not come back
+
+    def _key_done(self, event: events.Key) -> None:
+        """Release the next key once what this one queued (``focus()`` is deferred) ran.
+
+        A key that opened a screen waits for that screen to be mounted and to
+        have focused its first field (``n`` then ``web``: the name goes there).
+        """
+        key_id = id(event)
+        screen = self.screen
+        if screen is not self._key_screens.pop(key_id, screen) and not screen.is_mounted:
+            self.run_worker(self._release_when_mounted(screen, key_id), exit_on_error=False)
+        else:
+            self.call_later(self._release_key, key_id)
+
+    async def _release_when_mounted(self, screen: Screen, key_id: int) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(screen._mounted_event.wait(), self.KEY_SETTLE_SECONDS)
+        self.call_later(self._release_key, key_id)
+
+    def _release_key(self, key_id: int) -> None:
+        self._keys_in_flight.pop(key_id, None)
+        self._key_screens.pop(key_id, None)
+
+    def _queued(self, event: events.Key) -> bool:
+        """Is ``event`` waiting in the app's own queue (on its way back up)?"""
+        queue = self._message_queue
+        waiting = getattr(queue, "values", None)  # textual._queue.Queue
+        if waiting is None:
+            waiting = getattr(queue, "_queue", ())  # asyncio.Queue
+        return self._pending_message is event or any(m is event for m in waiting)
+
+    async def _settle(self, target: MessagePump) -> None:
+        chain: list[MessagePump] = []
+        node: MessagePump | None = target
+        while node is not None and node is not self:
+            chain.append(node)
+            node = node._parent
+        deadline = time.monotonic() + self.KEY_SETTLE_SECONDS
+        loop = asyncio.get_running_loop()
+        for pump in chain:
+            # A callback queued behind the key runs once the key (and whatever
+            # it bubbled up before) has been handled: queues are first in, first out.
+            left = deadline - time.monotonic()
+            done: asyncio.Future[None] = loop.create_future()
+            if left <= 0 or not pump.call_later(_resolve, done):
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(done, left)
 
     # -- start-up and shut-down ------------------------------------------------
 

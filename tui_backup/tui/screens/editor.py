@@ -84,6 +84,18 @@ class JobEditorScreen(ModalScreen[None]):
     BINDINGS = [
         Binding("ctrl+s", "save", "Save", id="editor.save", priority=True),
         Binding("escape", "cancel", "Cancel", id="editor.cancel"),
+        # Priority, so the focus moves before the next key is handed out: keys
+        # that arrive together (a paste, tmux send-keys, a fast typist over a
+        # slow link) otherwise all land in the field the tab should have left.
+        Binding("tab", "app.focus_next", "Next field", show=False, priority=True, id="editor.next"),
+        Binding(
+            "shift+tab",
+            "app.focus_previous",
+            "Previous field",
+            show=False,
+            priority=True,
+            id="editor.previous",
+        ),
     ]
 
     def __init__(
