@@ -25,12 +25,12 @@ from textual.theme import Theme
 from textual.worker import Worker, WorkerState
 
 from tui_backup.core.config import DEFAULT_THEME
+from tui_backup.core.home import Home
 from tui_backup.core.manager import JobManager
 from tui_backup.core.views import JobView
 from tui_backup.model.clock import Clock, utcnow
 from tui_backup.model.records import ErrorEvent
 from tui_backup.model.status import Severity
-from tui_backup.store.paths import Home
 from tui_backup.tui.actions import JobActions, readable
 from tui_backup.tui.bridge import CoreBridge, LiveView
 from tui_backup.tui.formatting import plural, tilde
