@@ -32,6 +32,9 @@ class ProgressReporter:
         self.bytes_total = 0
         self.bytes_done = 0
         self.warnings = 0
+        self.totals_are_estimates = False
+        """True when the totals are a guess (the previous snapshot's size): once
+        the run passes them they are reported as unknown, never as 100%."""
         self.current_path = ""
 
     def set_phase(self, phase: str) -> None:
@@ -64,14 +67,21 @@ class ProgressReporter:
         t0, b0 = samples[0]
         span = now - t0
         rate = (self.bytes_done - b0) / span if span > 0.05 else 0.0
+        files_total, bytes_total = self.files_total, self.bytes_total
+        if (
+            self.totals_are_estimates
+            and self.phase not in ("commit", "prune")
+            and (self.files_done >= files_total or self.bytes_done >= bytes_total)
+        ):
+            files_total = bytes_total = 0  # the guess ran out: unknown, not "100%, ETA 0s"
         eta: float | None = None
-        if self.bytes_total > 0 and rate > 0:
-            eta = max(0.0, (self.bytes_total - self.bytes_done) / rate)
+        if bytes_total > 0 and rate > 0:
+            eta = max(0.0, (bytes_total - self.bytes_done) / rate)
         return Progress(
             phase=self.phase,
-            files_total=max(self.files_total, self.files_done) if self.files_total else 0,
+            files_total=max(files_total, self.files_done) if files_total else 0,
             files_done=self.files_done,
-            bytes_total=max(self.bytes_total, self.bytes_done) if self.bytes_total else 0,
+            bytes_total=max(bytes_total, self.bytes_done) if bytes_total else 0,
             bytes_done=self.bytes_done,
             current_path=self.current_path,
             warnings=self.warnings,

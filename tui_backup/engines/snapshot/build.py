@@ -284,6 +284,7 @@ class SnapshotBuilder:
         # The previous snapshot's size is the best cheap estimate of this one's.
         self.reporter.files_total = int(summary.get("files", 0) or 0)
         self.reporter.bytes_total = int(summary.get("bytes", 0) or 0)
+        self.reporter.totals_are_estimates = True
 
     # -- scan (first snapshot only: gives totals for the ETA) ---------------
 
