@@ -11,9 +11,13 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from datetime import datetime, tzinfo
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import TYPE_CHECKING
 
-import cronsim
+if TYPE_CHECKING:
+    pass
+
+# cronsim and zoneinfo are imported where used: the engines import the model,
+# and a backup run must not pay for cron parsing it never does.
 
 NICKNAMES = {
     "@yearly": "0 0 1 1 *",
@@ -33,6 +37,8 @@ def local_zone() -> tzinfo:
     across a DST change: a 02:30 job would run twice on the autumn night and
     an hour off after the spring one. A real zone lets cronsim do it right.
     """
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
     name = os.environ.get("TZ", "").lstrip(":")
     if name:
         try:
@@ -70,6 +76,8 @@ def check(expression: str) -> str | None:
     takes a sixth (seconds) field, which would make a backup job run every
     second and which no other cron a user knows understands.
     """
+    import cronsim
+
     text = expand(expression)
     if len(text.split()) != 5:
         return (
@@ -85,6 +93,8 @@ def check(expression: str) -> str | None:
 
 def next_runs(expression: str, after: datetime, count: int = 1) -> list[datetime]:
     """The next ``count`` run times strictly after ``after`` (local, aware)."""
+    import cronsim
+
     it: Iterator[datetime] = cronsim.CronSim(expand(expression), _local(after))
     return [next(it) for _ in range(count)]
 
@@ -95,6 +105,8 @@ def next_run(expression: str, after: datetime) -> datetime:
 
 def previous_run(expression: str, before: datetime) -> datetime:
     """The latest slot at or before ``before``; used for missed-run catch-up."""
+    import cronsim
+
     it = cronsim.CronSim(expand(expression), _local(before), reverse=True)
     return next(it)
 
