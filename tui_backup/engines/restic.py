@@ -30,7 +30,7 @@ from tui_backup.engines.base import (
     VerifyReport,
 )
 from tui_backup.engines.events import Emit, FileWarning, Finished
-from tui_backup.engines.process import ToolResult, run_tool
+from tui_backup.engines.process import ToolResult, crash_finished, run_tool
 from tui_backup.engines.throttle import ProgressReporter
 from tui_backup.model.clock import from_iso
 from tui_backup.model.job import JobSpec
@@ -127,18 +127,8 @@ class ResticEngine:
                     transient=bool(TRANSIENT_RE.search(str(exc))),
                 )
             )
-        except Exception as exc:
-            import traceback
-
-            log.exception("restic run failed")
-            emit(
-                Finished(
-                    Status.FAILED,
-                    error=f"restic engine error: {exc}",
-                    error_type="engine_crash",
-                    details=traceback.format_exc(),
-                )
-            )
+        except Exception as exc:  # noqa: BLE001 - the engine contract: never raise
+            emit(crash_finished("restic", exc))
 
     def _run(self, spec: JobSpec, cancel: threading.Event, emit: Emit) -> None:
         for src in spec.sources:

@@ -29,7 +29,7 @@ from tui_backup.engines.base import (
     VerifyReport,
 )
 from tui_backup.engines.events import Emit, FileWarning, Finished
-from tui_backup.engines.process import run_tool
+from tui_backup.engines.process import crash_finished, run_tool
 from tui_backup.engines.snapshot.ids import (
     LATEST,
     PARTIAL_SUFFIX,
@@ -154,16 +154,7 @@ class RsyncEngine:
                 )
             )
         except Exception as exc:  # noqa: BLE001 - the engine contract: never raise
-            import traceback
-
-            emit(
-                Finished(
-                    Status.FAILED,
-                    error=f"rsync engine error: {exc}",
-                    error_type="engine_crash",
-                    details=traceback.format_exc(),
-                )
-            )
+            emit(crash_finished("rsync", exc))
 
     def _prepare(self, loc: Location) -> None:
         """Create the destination and remove partials left by a crash."""
