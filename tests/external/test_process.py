@@ -1,0 +1,45 @@
+"""Running external tools: lines, cancel, and the last-resort Finished."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from tui_backup.engines.process import crash_finished, run_tool
+from tui_backup.model import Status
+
+
+def test_lines_are_delivered_and_carriage_returns_split() -> None:
+    lines: list[str] = []
+    result = run_tool(["printf", "a\\rb\\nc\\n"], on_line=lines.append, split_cr=True)
+    assert result.returncode == 0 and not result.cancelled
+    assert lines == ["a", "b", "c"]
+
+
+def test_cancel_interrupts_a_running_tool_quickly() -> None:
+    cancel = threading.Event()
+    timer = threading.Timer(0.3, cancel.set)
+    timer.start()
+    started = time.monotonic()
+    result = run_tool(["sleep", "30"], on_line=lambda _l: None, cancel=cancel)
+    assert result.cancelled
+    assert time.monotonic() - started < 5
+
+
+def test_a_cancelled_run_never_starts_the_tool(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    cancel = threading.Event()
+    cancel.set()
+    marker = tmp_path / "ran"
+    result = run_tool(["touch", str(marker)], on_line=lambda _l: None, cancel=cancel)
+    assert result.cancelled and not marker.exists()
+
+
+def test_crash_finished_carries_the_stack_trace() -> None:
+    try:
+        raise RuntimeError("boom")
+    except RuntimeError as exc:
+        fin = crash_finished("rsync", exc)
+    assert fin.status is Status.FAILED
+    assert fin.error == "rsync engine error: boom"
+    assert fin.error_type == "engine_crash"
+    assert "RuntimeError: boom" in fin.details
