@@ -171,18 +171,25 @@ class Consumer:
             log.exception("the consumer could not handle %r", type(message).__name__)
 
     def _periodic(self) -> None:
+        """Housekeeping, then delivery. A failing step (a full disk, a vanished
+        home) is logged and retried next time; it never stops delivery, or the
+        screens of every subscriber would silently freeze."""
         now = time.monotonic()
-        self._write_dirty()
+        self._guard("writing run state", self._write_dirty)
         if now - self._last_stop_poll >= STOP_POLL_INTERVAL:
             self._last_stop_poll = now
-            self.manager._poll_stop_requests()
+            self._guard("polling stop requests", self.manager._poll_stop_requests)
         if now - self._last_liveness >= LIVENESS_INTERVAL:
             self._last_liveness = now
-            try:
-                self.manager._check_remote_liveness()
-            except Exception:
-                log.exception("liveness check failed")
+            self._guard("checking other processes' runs", self.manager._check_remote_liveness)
         self._flush()
+
+    @staticmethod
+    def _guard(what: str, step: Callable[[], object]) -> None:
+        try:
+            step()
+        except Exception:
+            log.exception("the consumer failed %s; will retry", what)
 
     # -- handling ------------------------------------------------------------
 
