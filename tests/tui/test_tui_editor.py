@@ -25,6 +25,17 @@ def _error(editor: JobEditorScreen, field: str) -> str:
     return str(box.render()) if box.display else ""
 
 
+async def _edit_first_job(app, pilot) -> JobEditorScreen:  # type: ignore[no-untyped-def]
+    """Wait for the seeded home's four jobs, press e, and wait for the form to load."""
+    await app.workers.wait_for_complete()
+    await until(pilot, lambda: app.main_screen.jobs.row_count == 4)
+    await pilot.press("e")
+    editor = app.screen
+    assert isinstance(editor, JobEditorScreen)
+    await until(pilot, lambda: editor.base is not None)
+    return editor
+
+
 async def test_errors_show_by_their_fields_and_nothing_is_saved(
     seeded: Home, make_app: AppFactory, tmp_path: Path
 ) -> None:
@@ -59,12 +70,7 @@ async def test_change_on_disk_is_shown_and_never_silently_overwritten(
 ) -> None:
     app = make_app(seeded)
     async with app.run_test(size=(100, 40)) as pilot:
-        await app.workers.wait_for_complete()
-        await until(pilot, lambda: app.main_screen.jobs.row_count == 4)  # type: ignore[union-attr]
-        await pilot.press("e")
-        editor = app.screen
-        assert isinstance(editor, JobEditorScreen)
-        await until(pilot, lambda: editor.base is not None)
+        editor = await _edit_first_job(app, pilot)
         editor.query_one("#description", Input).value = "mine"
         other = make_manager(seeded)  # another process editing the same job
         theirs = other.modify("docs", lambda s: replace(s, description="theirs"))
@@ -84,12 +90,7 @@ async def test_change_on_disk_is_shown_and_never_silently_overwritten(
 async def test_live_change_raises_the_banner_at_once(seeded: Home, make_app: AppFactory) -> None:
     app = make_app(seeded)
     async with app.run_test(size=(100, 40)) as pilot:
-        await app.workers.wait_for_complete()
-        await until(pilot, lambda: app.main_screen.jobs.row_count == 4)  # type: ignore[union-attr]
-        await pilot.press("e")
-        editor = app.screen
-        assert isinstance(editor, JobEditorScreen)
-        await until(pilot, lambda: editor.base is not None)
+        editor = await _edit_first_job(app, pilot)
         view = app.main_screen.jobs.views["docs"]  # type: ignore[union-attr]
         newer = replace(view, spec=view.spec.with_version(view.spec.version + 1))
         app.bridge(JobsUpdated((newer,)))
@@ -210,12 +211,7 @@ async def test_a_hand_edit_with_the_same_version_raises_the_banner_too(
     """People edit job files without touching ``version``: the form must notice all the same."""
     app = make_app(seeded)
     async with app.run_test(size=(80, 24)) as pilot:
-        await app.workers.wait_for_complete()
-        await until(pilot, lambda: app.main_screen.jobs.row_count == 4)  # type: ignore[union-attr]
-        await pilot.press("e")
-        editor = app.screen
-        assert isinstance(editor, JobEditorScreen)
-        await until(pilot, lambda: editor.base is not None)
+        editor = await _edit_first_job(app, pilot)
         view = app.main_screen.jobs.views["docs"]  # type: ignore[union-attr]
         app.bridge(JobsUpdated((view,)))  # a progress-only update: no banner
         await pilot.pause()
