@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -26,10 +27,19 @@ class StateStore:
         self.home = home
         self.on_error = on_error
         self.lock_timeout = lock_timeout
+        # Listings read every job's state, and most have not changed since the
+        # last look: a clean read is reused while the file's fingerprint holds.
+        self._cache: dict[str, tuple[safefile.Fingerprint, JobState]] = {}
+        self._cache_lock = threading.Lock()
 
     def read(self, name: str) -> JobState:
         """The job's state; ``idle`` when it has never run."""
         path = self.home.state_file(name)
+        fingerprint = safefile.Fingerprint.of(path)
+        with self._cache_lock:
+            cached = self._cache.get(name)
+        if cached is not None and fingerprint is not None and cached[0] == fingerprint:
+            return cached[1]
         label = self.home.relative(path)
 
         def parse(data: Any) -> JobState:
@@ -56,7 +66,13 @@ class StateStore:
                     job_name=name,
                 )
             )
-        return loaded.value if loaded.value is not None else JobState(name=name)
+        state = loaded.value if loaded.value is not None else JobState(name=name)
+        with self._cache_lock:
+            if loaded.problem is None and fingerprint is not None:
+                self._cache[name] = (fingerprint, state)
+            else:
+                self._cache.pop(name, None)
+        return state
 
     def write(self, state: JobState) -> None:
         self.home.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
