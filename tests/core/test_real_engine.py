@@ -8,7 +8,7 @@ from corehelpers import Recorder
 
 from tui_backup.core.events import JobsUpdated, RunFinished
 from tui_backup.core.manager import JobManager
-from tui_backup.engines.base import get_engine
+from tui_backup.engines.registry import get_engine
 from tui_backup.model.job import parse_job
 from tui_backup.model.status import Status
 from tui_backup.store.paths import Home

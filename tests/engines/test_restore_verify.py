@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.engines.conftest import StepClock, make_spec, needs_rsync, rsync_diff, run, write
-from tui_backup.engines.base import EngineError
+from tui_backup.engines.api import EngineError
 from tui_backup.engines.snapshot import SnapshotEngine
 from tui_backup.model.job import JobSpec
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import threading
 import time
 
-from tui_backup.engines.process import crash_finished, run_tool
+from tui_backup.engines.common import crash_finished
+from tui_backup.engines.process import run_tool
 from tui_backup.model import Status
 
 
@@ -40,6 +41,6 @@ def test_crash_finished_carries_the_stack_trace() -> None:
     except RuntimeError as exc:
         fin = crash_finished("rsync", exc)
     assert fin.status is Status.FAILED
-    assert fin.error == "rsync engine error: boom"
-    assert fin.error_type == "engine_crash"
+    assert fin.error == "the rsync engine failed unexpectedly: RuntimeError: boom"
+    assert fin.error_type == "engine_crashed"
     assert "RuntimeError: boom" in fin.details

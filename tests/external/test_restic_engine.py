@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tui_backup.engines.base import EngineError
+from tui_backup.engines.api import EngineError
 from tui_backup.engines.events import Finished, Progress
 from tui_backup.engines.restic import ResticEngine
 from tui_backup.model import RetentionPolicy, Status, parse_job

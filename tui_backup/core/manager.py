@@ -50,7 +50,7 @@ from tui_backup.core.runner import (
     execute,
 )
 from tui_backup.core.views import JobView
-from tui_backup.engines.base import RestoreReport
+from tui_backup.engines.api import RestoreReport
 from tui_backup.engines.events import Emit, Finished
 from tui_backup.model import schedule as cron
 from tui_backup.model.clock import Clock, utcnow
@@ -72,7 +72,7 @@ log = logging.getLogger(__name__)
 
 
 def _default_engine_factory(name: str) -> Any:
-    from tui_backup.engines.base import get_engine
+    from tui_backup.engines.registry import get_engine
 
     return get_engine(name)
 
@@ -306,7 +306,7 @@ class JobManager(RunLifecycle):
         return removed
 
     def _purge_data(self, spec: JobSpec) -> None:
-        from tui_backup.engines.base import EngineError
+        from tui_backup.engines.api import EngineError
 
         try:
             self._run_settings.engine_factory(spec.engine).delete_data(spec)

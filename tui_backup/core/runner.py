@@ -30,7 +30,7 @@ from tui_backup.model.status import Severity, Status
 log = logging.getLogger(__name__)
 
 EngineFactory = Callable[[str], Any]
-"""``engine name -> engine object`` (``tui_backup.engines.base.get_engine`` by default)."""
+"""``engine name -> engine object`` (``tui_backup.engines.api.get_engine`` by default)."""
 
 
 @dataclass(eq=False)

@@ -13,15 +13,15 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from tui_backup.core.errors import OperationFailed
-from tui_backup.engines.base import (
+from tui_backup.engines.api import (
     EngineError,
     ForgetDecision,
     RestoreReport,
     SnapshotInfo,
     VerifyReport,
-    get_engine,
 )
 from tui_backup.engines.events import Emit
+from tui_backup.engines.registry import get_engine
 from tui_backup.model.job import JobSpec
 from tui_backup.model.records import ErrorEvent
 from tui_backup.model.status import Severity

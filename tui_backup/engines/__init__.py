@@ -1,1 +1,1 @@
-"""Backup engines. They only emit events; see :mod:`tui_backup.engines.base`."""
+"""Backup engines. They only emit events; see :mod:`tui_backup.engines.api`."""

@@ -14,13 +14,9 @@ import os
 import signal
 import subprocess
 import threading
-import traceback
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-
-from tui_backup.engines.events import Finished
-from tui_backup.model.status import Status
 
 log = logging.getLogger(__name__)
 
@@ -128,14 +124,3 @@ def _kill(proc: subprocess.Popen[bytes]) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
     with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(timeout=5)
-
-
-def crash_finished(engine: str, exc: BaseException) -> Finished:
-    """The ``Finished`` for an unexpected exception: an engine never raises out of ``run``."""
-    log.exception("%s engine failed unexpectedly", engine)
-    return Finished(
-        Status.FAILED,
-        error=f"{engine} engine error: {exc}",
-        error_type="engine_crash",
-        details=traceback.format_exc(),
-    )

@@ -21,7 +21,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from tui_backup.engines.base import (
+from tui_backup.engines.api import (
     EngineError,
     ForgetDecision,
     RestoreReport,
@@ -29,8 +29,9 @@ from tui_backup.engines.base import (
     VerifyProblem,
     VerifyReport,
 )
+from tui_backup.engines.common import crash_finished
 from tui_backup.engines.events import Emit, FileWarning, Finished
-from tui_backup.engines.process import ToolResult, crash_finished, run_tool
+from tui_backup.engines.process import ToolResult, run_tool
 from tui_backup.engines.throttle import ProgressReporter
 from tui_backup.model.clock import from_iso
 from tui_backup.model.job import JobSpec

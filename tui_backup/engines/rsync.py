@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from tui_backup.engines.base import (
+from tui_backup.engines.api import (
     EngineError,
     ForgetDecision,
     RestoreReport,
@@ -28,16 +28,17 @@ from tui_backup.engines.base import (
     VerifyProblem,
     VerifyReport,
 )
+from tui_backup.engines.common import crash_finished
 from tui_backup.engines.events import Emit, FileWarning, Finished
-from tui_backup.engines.process import crash_finished, run_tool
-from tui_backup.engines.snapshot.ids import (
+from tui_backup.engines.layout import (
     LATEST,
     PARTIAL_SUFFIX,
     format_id,
     parse_id,
+    plan_sources,
     sort_key,
 )
-from tui_backup.engines.snapshot.layout import plan_sources
+from tui_backup.engines.process import run_tool
 from tui_backup.engines.throttle import ProgressReporter
 from tui_backup.model.job import JobSpec
 from tui_backup.model.retention import RetentionPolicy

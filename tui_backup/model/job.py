@@ -40,8 +40,16 @@ KNOWN_FIELDS = (
     "hook_timeout",
     "max_age",
     "env",
+    "ssh_port",
+    "ssh_identity",
+    "ssh_command",
+    "verify",
+    "checksum_every",
     "version",
 )
+VERIFY_FIELDS = ("schedule", "read_data_subset", "deep")
+SUBSET_RE = re.compile(r"(?:[1-9]\d?(?:\.\d+)?%|100%|[1-9]\d*/[1-9]\d*|\d+[KMGT])")
+"""restic's ``--read-data-subset``: ``10%``, ``1/5`` or a size such as ``500M``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +74,32 @@ class Hooks:
 
 
 @dataclass(frozen=True, slots=True)
+class VerifySettings:
+    """When and how deeply ``verify`` checks this job's backups (``verify:`` block)."""
+
+    schedule: str | None = None
+    """A cron expression: the daemon verifies the job then (like a backup schedule)."""
+    read_data_subset: str | None = None
+    """restic only: how much pack data ``restic check`` re-reads (``10%``, ``1/5``, ``2G``)."""
+    deep: bool = False
+    """Compare the newest snapshot with the source byte for byte (engines that can)."""
+
+    @property
+    def is_empty(self) -> bool:
+        return self.schedule is None and self.read_data_subset is None and not self.deep
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.schedule is not None:
+            out["schedule"] = self.schedule
+        if self.read_data_subset is not None:
+            out["read_data_subset"] = self.read_data_subset
+        if self.deep:
+            out["deep"] = True
+        return out
+
+
+@dataclass(frozen=True, slots=True)
 class JobSpec:
     """What to back up, where to, how and when. Immutable: edit with ``replace``."""
 
@@ -85,6 +119,17 @@ class JobSpec:
     hook_timeout: int = DEFAULT_HOOK_TIMEOUT
     max_age: Duration | None = None
     env: tuple[tuple[str, str], ...] = ()
+    ssh_port: int | None = None
+    """Port of a remote destination's SSH server (rsync ``host:path``, restic ``sftp:``)."""
+    ssh_identity: str | None = None
+    """Private key file for that SSH connection."""
+    ssh_command: str | None = None
+    """The whole SSH command (``ssh -F /etc/backup/ssh_config``), split like a shell
+    would but never run through one; ``ssh_port``/``ssh_identity`` are appended."""
+    verify: VerifySettings = field(default_factory=VerifySettings)
+    checksum_every: Duration | None = None
+    """Re-read every source file (not only changed ones) when the last full
+    compare is older than this: catches silent corruption of unchanged files."""
 
     @property
     def env_dict(self) -> dict[str, str]:
@@ -122,6 +167,16 @@ class JobSpec:
             out["max_age"] = str(self.max_age)
         if self.env:
             out["env"] = dict(self.env)
+        if self.ssh_port is not None:
+            out["ssh_port"] = self.ssh_port
+        if self.ssh_identity is not None:
+            out["ssh_identity"] = self.ssh_identity
+        if self.ssh_command is not None:
+            out["ssh_command"] = self.ssh_command
+        if not self.verify.is_empty:
+            out["verify"] = self.verify.to_dict()
+        if self.checksum_every is not None:
+            out["checksum_every"] = str(self.checksum_every)
         out["version"] = self.version
         return out
 
@@ -244,6 +299,58 @@ def _int_field(
         problems.append(Problem(source, key, f"must be an integer {rng}"))
         return default
     return value
+
+
+def _opt_text(data: dict[str, Any], key: str, source: str, problems: list[Problem]) -> str | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip() or not _is_text(value):
+        problems.append(Problem(source, key, "must be non-empty text"))
+        return None
+    return value.strip()
+
+
+def _parse_verify(value: Any, source: str, problems: list[Problem]) -> VerifySettings:
+    if value is None:
+        return VerifySettings()
+    if not isinstance(value, dict):
+        problems.append(
+            Problem(source, "verify", f"must be a mapping of {', '.join(VERIFY_FIELDS)}")
+        )
+        return VerifySettings()
+    for key in value:
+        if key not in VERIFY_FIELDS:
+            problems.append(
+                Problem(
+                    source, f"verify.{key}", f"unknown field (allowed: {', '.join(VERIFY_FIELDS)})"
+                )
+            )
+    schedule = value.get("schedule")
+    if schedule is not None:
+        reason = cron.check(schedule) if isinstance(schedule, str) else "must be a cron expression"
+        if reason:
+            problems.append(Problem(source, "verify.schedule", reason))
+            schedule = None
+        else:
+            schedule = " ".join(schedule.split())
+    subset = value.get("read_data_subset")
+    if subset is not None:
+        subset = str(subset).strip()
+        if not SUBSET_RE.fullmatch(subset):
+            problems.append(
+                Problem(
+                    source,
+                    "verify.read_data_subset",
+                    "must be a percentage (10%), a fraction (1/5) or a size (500M)",
+                )
+            )
+            subset = None
+    deep = value.get("deep", False)
+    if not isinstance(deep, bool):
+        problems.append(Problem(source, "verify.deep", "must be true or false"))
+        deep = False
+    return VerifySettings(schedule=schedule, read_data_subset=subset, deep=deep)
 
 
 def parse_job(data: Any, source: str = "", expected_name: str | None = None) -> JobSpec:
@@ -409,6 +516,21 @@ def parse_job(data: Any, source: str = "", expected_name: str | None = None) -> 
     else:
         env = tuple(sorted((k, str(v)) for k, v in env_raw.items()))
 
+    ssh_port: int | None = None
+    if data.get("ssh_port") is not None:
+        ssh_port = _int_field(data, "ssh_port", 22, 1, 65535, source, problems)
+    ssh_identity = _opt_text(data, "ssh_identity", source, problems)
+    if ssh_identity is not None and not os.path.isabs(os.path.expanduser(ssh_identity)):
+        problems.append(Problem(source, "ssh_identity", "must be an absolute path to a key file"))
+    ssh_command = _opt_text(data, "ssh_command", source, problems)
+    verify = _parse_verify(data.get("verify"), source, problems)
+    checksum_every: Duration | None = None
+    if data.get("checksum_every") is not None:
+        try:
+            checksum_every = Duration.parse(str(data["checksum_every"]))
+        except ValueError:
+            problems.append(Problem(source, "checksum_every", "must be a duration like 30d or 1m"))
+
     if problems:
         raise ValidationError(problems)
     return JobSpec(
@@ -430,6 +552,11 @@ def parse_job(data: Any, source: str = "", expected_name: str | None = None) -> 
         hook_timeout=hook_timeout,
         max_age=max_age,
         env=env,
+        ssh_port=ssh_port,
+        ssh_identity=os.path.expanduser(ssh_identity) if ssh_identity else None,
+        ssh_command=ssh_command,
+        verify=verify,
+        checksum_every=checksum_every,
     )
 
 

@@ -23,8 +23,11 @@ from collections import deque
 from datetime import datetime
 from typing import Any, NamedTuple
 
+from tui_backup.engines import layout
 from tui_backup.engines.events import Emit, FileWarning
-from tui_backup.engines.snapshot import ids, marker
+from tui_backup.engines.excludes import Excluder
+from tui_backup.engines.layout import SourcePlan, plan_sources
+from tui_backup.engines.snapshot import marker
 from tui_backup.engines.snapshot.copy import (
     IS_ROOT,
     CopyBatch,
@@ -40,7 +43,6 @@ from tui_backup.engines.snapshot.errors import (
     is_fatal_link_error,
     source_reason,
 )
-from tui_backup.engines.snapshot.layout import Excluder, SourcePlan, plan_sources
 from tui_backup.engines.snapshot.manifest import (
     FLUSH_LINES,
     ManifestWriter,
@@ -202,7 +204,7 @@ class SnapshotBuilder:
         self._prepare_destination()
         self.store.cleanup_stale()
         prev_id = self.store.newest()
-        self.snapshot_id = ids.new_id(self.dest, self.now)
+        self.snapshot_id = layout.new_id(self.dest, self.now)
         self._partial = self.store.partial_path(self.snapshot_id)
         self._manifest_partial = self.store.manifest_partial_path(self.snapshot_id)
         try:
@@ -714,9 +716,9 @@ class SnapshotBuilder:
         except OSError as exc:
             raise dest_fatal(exc, self.dest) from exc
         try:
-            replace_symlink(os.path.join(self.dest, ids.LATEST), self.snapshot_id)
+            replace_symlink(os.path.join(self.dest, layout.LATEST), self.snapshot_id)
         except OSError as exc:
-            self._warn(os.path.join(self.dest, ids.LATEST), f"cannot update: {exc.strerror}")
+            self._warn(os.path.join(self.dest, layout.LATEST), f"cannot update: {exc.strerror}")
 
     def _discard(self) -> None:
         """Throw away this run's partial snapshot and manifest (best effort)."""

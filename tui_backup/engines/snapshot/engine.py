@@ -2,7 +2,7 @@
 
 :meth:`SnapshotEngine.run` is the whole contract of principle 4: it only
 emits events, emits exactly one ``Finished`` and never raises. The other
-operations raise :class:`~tui_backup.engines.base.EngineError` with a
+operations raise :class:`~tui_backup.engines.api.EngineError` with a
 readable message when they cannot do what was asked.
 """
 
@@ -16,8 +16,9 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from tui_backup.engines import layout
 from tui_backup.engines.events import Emit, EngineEvent, FileWarning, Finished
-from tui_backup.engines.snapshot import ids, marker
+from tui_backup.engines.snapshot import marker
 from tui_backup.engines.snapshot.build import SnapshotBuilder
 from tui_backup.engines.snapshot.errors import Cancelled, Fatal
 from tui_backup.engines.snapshot.store import SnapshotStore
@@ -27,7 +28,7 @@ from tui_backup.model.job import JobSpec
 from tui_backup.model.status import Status
 
 if TYPE_CHECKING:
-    from tui_backup.engines.base import ForgetDecision, RestoreReport, SnapshotInfo, VerifyReport
+    from tui_backup.engines.api import ForgetDecision, RestoreReport, SnapshotInfo, VerifyReport
     from tui_backup.model.retention import RetentionPolicy
 
 # A backup run needs only the modules above; restore, verify, retention and the
@@ -48,7 +49,7 @@ def _format_exc() -> str:
 
 
 def _engine_error(message: str, error_type: str) -> Exception:
-    from tui_backup.engines.base import EngineError
+    from tui_backup.engines.api import EngineError
 
     return EngineError(message, error_type)
 
@@ -124,13 +125,13 @@ class SnapshotEngine:
         return SnapshotStore(os.path.abspath(os.path.expanduser(spec.destination)))
 
     def snapshots(self, spec: JobSpec) -> list[SnapshotInfo]:
-        from tui_backup.engines.base import SnapshotInfo
+        from tui_backup.engines.api import SnapshotInfo
 
         store = self._store(spec)
         out = []
         for snapshot_id in store.ids():
             summary = store.summary(snapshot_id)
-            when = ids.parse_id(snapshot_id)
+            when = layout.parse_id(snapshot_id)
             assert when is not None
             out.append(
                 SnapshotInfo(
@@ -151,7 +152,7 @@ class SnapshotEngine:
                 raise _engine_error(f"Job {spec.name!r} has no snapshots yet.", "no_snapshots")
             return newest
         assert snapshot_id is not None
-        if ids.parse_id(snapshot_id) is None or snapshot_id not in store.ids():
+        if layout.parse_id(snapshot_id) is None or snapshot_id not in store.ids():
             raise _engine_error(
                 f"Job {spec.name!r} has no snapshot {snapshot_id!r}.", "snapshot_not_found"
             )
@@ -171,7 +172,7 @@ class SnapshotEngine:
         cancel: threading.Event | None = None,
         emit: Emit | None = None,
     ) -> RestoreReport:
-        from tui_backup.engines.base import RestoreReport
+        from tui_backup.engines.api import RestoreReport
         from tui_backup.engines.snapshot.restore import (
             RestoreCancelled,
             RestoreRun,
@@ -236,7 +237,7 @@ class SnapshotEngine:
         emit: Emit | None = None,
     ) -> VerifyReport:
         """Check one snapshot (``None`` or ``all``: every one) against its manifest."""
-        from tui_backup.engines.base import VerifyReport
+        from tui_backup.engines.api import VerifyReport
         from tui_backup.engines.snapshot.verify import Verifier, VerifyCancelled
 
         store = self._store(spec)
@@ -277,7 +278,7 @@ class SnapshotEngine:
         local day, as restic does on the machine that made the backups). The
         newest complete snapshot is never removed, whatever the policy says.
         """
-        from tui_backup.engines.base import ForgetDecision
+        from tui_backup.engines.api import ForgetDecision
         from tui_backup.engines.retention import apply_policy
 
         store = self._store(spec)
@@ -288,7 +289,7 @@ class SnapshotEngine:
         snapshot_ids = store.ids()
         times = []
         for sid in snapshot_ids:
-            when = ids.parse_id(sid)
+            when = layout.parse_id(sid)
             assert when is not None
             times.append(when.astimezone())
         result = apply_policy(times, policy, now=now)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 
-from tui_backup.engines.snapshot.ids import META_DIR
+from tui_backup.engines.layout import META_DIR
 from tui_backup.engines.snapshot.syncio import write_atomic
 
 MARKER_NAME = "owner.json"

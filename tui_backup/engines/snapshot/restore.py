@@ -19,7 +19,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from tui_backup.engines.base import EngineError
+from tui_backup.engines.api import EngineError
 from tui_backup.engines.snapshot.copy import IS_ROOT
 from tui_backup.engines.throttle import ProgressReporter
 

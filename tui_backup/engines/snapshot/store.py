@@ -21,7 +21,7 @@ import logging
 import os
 from typing import Any
 
-from tui_backup.engines.snapshot import ids
+from tui_backup.engines import layout
 from tui_backup.engines.snapshot.syncio import replace_symlink
 from tui_backup.engines.snapshot.tree import remove_tree
 
@@ -35,13 +35,13 @@ PARTIAL_MANIFEST_SUFFIX = ".partial.manifest.gz"
 class SnapshotStore:
     def __init__(self, dest: str) -> None:
         self.dest = dest
-        self.meta = os.path.join(dest, ids.META_DIR)
+        self.meta = os.path.join(dest, layout.META_DIR)
 
     def snapshot_path(self, snapshot_id: str) -> str:
         return os.path.join(self.dest, snapshot_id)
 
     def partial_path(self, snapshot_id: str) -> str:
-        return os.path.join(self.dest, snapshot_id + ids.PARTIAL_SUFFIX)
+        return os.path.join(self.dest, snapshot_id + layout.PARTIAL_SUFFIX)
 
     def manifest_path(self, snapshot_id: str) -> str:
         return os.path.join(self.meta, snapshot_id + MANIFEST_SUFFIX)
@@ -54,7 +54,7 @@ class SnapshotStore:
 
     def ids(self) -> list[str]:
         """Complete snapshot ids, newest first."""
-        return ids.complete_ids(self.dest)
+        return layout.complete_ids(self.dest)
 
     def newest(self) -> str | None:
         found = self.ids()
@@ -88,12 +88,12 @@ class SnapshotStore:
         complete = set()
         for name in names:
             path = os.path.join(self.dest, name)
-            if name.endswith(ids.PARTIAL_SUFFIX) and _is_partial_name(name):
+            if name.endswith(layout.PARTIAL_SUFFIX) and _is_partial_name(name):
                 self.remove_partial(path)
                 removed.append(name)
-            elif name.startswith(ids.LATEST + ".tmp-"):
+            elif name.startswith(layout.LATEST + ".tmp-"):
                 _unlink(path)
-            elif ids.parse_id(name) is not None and os.path.isdir(path):
+            elif layout.parse_id(name) is not None and os.path.isdir(path):
                 complete.add(name)
         try:
             meta_names = os.listdir(self.meta)
@@ -107,7 +107,7 @@ class SnapshotStore:
                 continue
             if name.endswith(PARTIAL_MANIFEST_SUFFIX) or snap not in complete:
                 _unlink(os.path.join(self.meta, name))
-                removed.append(os.path.join(ids.META_DIR, name))
+                removed.append(os.path.join(layout.META_DIR, name))
         self.fix_latest()
         if removed:
             log.info("removed leftovers of interrupted runs in %s: %s", self.dest, removed)
@@ -115,7 +115,7 @@ class SnapshotStore:
 
     def fix_latest(self) -> None:
         """Point ``latest`` at the newest complete snapshot (or remove it when none)."""
-        link = os.path.join(self.dest, ids.LATEST)
+        link = os.path.join(self.dest, layout.LATEST)
         newest = self.newest()
         try:
             current = os.readlink(link)
@@ -134,7 +134,7 @@ class SnapshotStore:
     def delete(self, snapshot_id: str) -> None:
         """Remove one complete snapshot: first make it invisible, then free it."""
         path = self.snapshot_path(snapshot_id)
-        doomed = path + ".deleting" + ids.PARTIAL_SUFFIX
+        doomed = path + ".deleting" + layout.PARTIAL_SUFFIX
         # Renamed to a non-id name first, so an interrupted delete never leaves
         # a half-empty tree that looks like a snapshot.
         os.rename(path, doomed)
@@ -148,14 +148,14 @@ def _meta_owner(name: str) -> str | None:
     for suffix in (PARTIAL_MANIFEST_SUFFIX, MANIFEST_SUFFIX, SUMMARY_SUFFIX):
         if name.endswith(suffix):
             stem = name[: -len(suffix)]
-            return stem if ids.parse_id(stem) is not None else None
+            return stem if layout.parse_id(stem) is not None else None
     return None
 
 
 def _is_partial_name(name: str) -> bool:
     """``<id>.partial`` (an unfinished run) or ``<id>.deleting.partial`` (an unfinished delete)."""
-    stem = name.removesuffix(ids.PARTIAL_SUFFIX).removesuffix(".deleting")
-    return ids.parse_id(stem) is not None
+    stem = name.removesuffix(layout.PARTIAL_SUFFIX).removesuffix(".deleting")
+    return layout.parse_id(stem) is not None
 
 
 def _unlink(path: str) -> None:

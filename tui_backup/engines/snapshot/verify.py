@@ -12,7 +12,7 @@ import stat
 import threading
 from dataclasses import dataclass, field
 
-from tui_backup.engines.base import VerifyProblem
+from tui_backup.engines.api import VerifyProblem
 from tui_backup.engines.snapshot.manifest import ManifestError, read_manifest
 from tui_backup.engines.snapshot.store import SnapshotStore
 from tui_backup.engines.throttle import ProgressReporter

@@ -1,4 +1,7 @@
-"""Snapshot ids and the names that live in a destination directory.
+"""The layout shared by engines that keep snapshots as directory trees (snapshot, rsync).
+
+Snapshot ids and the names that live in a destination directory, and where
+each source goes inside a snapshot.
 
 An id is the UTC start time of its run, ``YYYY-MM-DDTHHMMSSZ``, with ``-2``,
 ``-3``... appended when two runs start within the same second. Ids sort by
@@ -11,6 +14,9 @@ from __future__ import annotations
 
 import os
 import re
+import stat
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 ID_RE = re.compile(r"(\d{4}-\d{2}-\d{2}T\d{6}Z)(?:-(\d+))?")
@@ -81,3 +87,49 @@ def complete_ids(dest: str) -> list[str]:
     ]
     ids.sort(key=sort_key, reverse=True)
     return ids
+
+
+# -- where sources go -------------------------------------------------------
+#
+# Layout rule (documented in docs/engines.md):
+#
+# - one source that is a real directory: its *contents* are the snapshot root,
+#   exactly like ``rsync -a SRC/ SNAPSHOT/``, so a snapshot compares 1:1 with
+#   its source;
+# - otherwise (several sources, or a source that is a file or a symlink): each
+#   source is stored under its basename; a basename used twice gets ``-2``,
+#   ``-3``... in the order the job lists the sources.
+#
+# Sources are never followed when they are symlinks: such a source is stored as
+# a symlink.
+
+
+@dataclass(frozen=True, slots=True)
+class SourcePlan:
+    path: str
+    """Absolute source path, as the job names it (not resolved)."""
+    prefix: str
+    """Name inside the snapshot root; empty when the source *is* the root."""
+
+
+def plan_sources(sources: Sequence[str]) -> list[SourcePlan]:
+    """The layout for ``sources``, sorted by prefix (the walk's order)."""
+    roots = [os.path.abspath(os.path.expanduser(s)) for s in sources]
+    if len(roots) == 1:
+        try:
+            st = os.lstat(roots[0])
+        except OSError:
+            st = None
+        if st is not None and stat.S_ISDIR(st.st_mode):
+            return [SourcePlan(roots[0], "")]
+    used: set[str] = set()
+    plans: list[SourcePlan] = []
+    for root in roots:
+        base = os.path.basename(root.rstrip("/")) or "root"
+        name, n = base, 2
+        while name in used:
+            name, n = f"{base}-{n}", n + 1
+        used.add(name)
+        plans.append(SourcePlan(root, name))
+    plans.sort(key=lambda p: p.prefix)
+    return plans
