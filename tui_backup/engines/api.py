@@ -101,6 +101,9 @@ class Capabilities:
     """``verify`` runs the repository's own check (restic: ``check --read-data-subset``)."""
     checksum_run: bool = False
     """``run --checksum`` re-reads sources instead of trusting size and mtime."""
+    shares_destination: bool = False
+    """Several jobs may use one destination, each owning only its own snapshots
+    (restic: tagged per job and host). Otherwise one destination, one job."""
     dedup: bool = False
     encryption: bool = False
     needs_init: bool = False
