@@ -83,6 +83,7 @@ def add_definition_options(parser: argparse.ArgumentParser, *, editing: bool) ->
         "--retries", type=int_or_text, metavar="N", help="retries after a failed run (0-20)"
     )
     fields.add_argument("--description", metavar="TEXT", help="a note shown with the job")
+    add_engine_options(parser, editing=editing)
     if not editing:
         fields.add_argument(
             "--disabled",
@@ -111,6 +112,114 @@ def add_definition_options(parser: argparse.ArgumentParser, *, editing: bool) ->
     )
 
 
+PASSWORD_ENV = {
+    "password_file": "RESTIC_PASSWORD_FILE",
+    "password_command": "RESTIC_PASSWORD_COMMAND",
+}
+"""Each password option and the restic variable that stores it (the secret itself never)."""
+PASSWORD_VARIABLES = ("RESTIC_PASSWORD", "RESTIC_PASSWORD_FILE", "RESTIC_PASSWORD_COMMAND")
+ENGINE_FIELDS = ("ssh_port", "ssh_identity", "ssh_command", "checksum_every")
+VERIFY_OPTIONS = {"verify_schedule": "schedule", "read_data_subset": "read_data_subset"}
+
+
+def add_engine_options(parser: argparse.ArgumentParser, *, editing: bool) -> None:
+    """Passwords (restic), SSH settings (rsync, restic sftp), verify and checksum schedules."""
+    clear = " ('' removes it)" if editing else ""
+    group = parser.add_argument_group("engine settings")
+    password = group.add_mutually_exclusive_group()
+    password.add_argument(
+        "--password-file",
+        metavar="PATH",
+        help="restic: a file holding the repository password; stored as "
+        "env RESTIC_PASSWORD_FILE, never the password itself" + clear,
+    )
+    password.add_argument(
+        "--password-command",
+        metavar="CMD",
+        help="restic: a command that prints the password (e.g. 'pass show backup'); "
+        "stored as env RESTIC_PASSWORD_COMMAND" + clear,
+    )
+    group.add_argument(
+        "--ssh-port", type=int_or_text, metavar="N", help="SSH port for remote destinations" + clear
+    )
+    group.add_argument(
+        "--ssh-identity",
+        metavar="PATH",
+        help="SSH private key file for remote destinations" + clear,
+    )
+    group.add_argument(
+        "--ssh-command",
+        metavar="CMD",
+        help="the whole SSH command, e.g. 'ssh -F ~/.ssh/backup_config'" + clear,
+    )
+    group.add_argument(
+        "--verify-schedule",
+        metavar="CRON",
+        help="when the daemon verifies this job's backups, e.g. '0 4 * * 0'" + clear,
+    )
+    group.add_argument(
+        "--read-data-subset",
+        metavar="X",
+        help="restic: how much data each verify re-reads (10%%, 1/5, 2G)" + clear,
+    )
+    group.add_argument(
+        "--checksum-every",
+        metavar="DURATION",
+        help="re-read every source file (not just size and mtime) this often, e.g. 30d" + clear,
+    )
+    group.add_argument(
+        "--force",
+        action="store_true",
+        help="accept a destination another job already uses (prints a warning)",
+    )
+
+
+def _apply_engine_options(out: dict[str, Any], args: argparse.Namespace) -> list[str]:
+    """Set the engine fields of ``out`` from ``args``; returns notes for the person."""
+    notes: list[str] = []
+    env = dict(out.get("env") or {})
+    for option, variable in PASSWORD_ENV.items():
+        value = getattr(args, option, None)
+        if value is None:
+            continue
+        if value == "":
+            if env.pop(variable, None) is not None:
+                notes.append(f"removed env {variable}")
+            continue
+        for other in PASSWORD_VARIABLES:
+            if other != variable and env.pop(other, None) is not None:
+                notes.append(f"removed env {other} (replaced by {variable})")
+        env[variable] = resolve_path(value) if option == "password_file" else value
+    if env:
+        out["env"] = env
+    else:
+        out.pop("env", None)
+    for key in ENGINE_FIELDS:
+        value = getattr(args, key, None)
+        if value is None:
+            continue
+        if value == "":
+            out.pop(key, None)
+        elif key == "ssh_identity":
+            out[key] = os.path.abspath(os.path.expanduser(value))
+        else:
+            out[key] = value
+    verify = dict(out.get("verify") or {})
+    for option, key in VERIFY_OPTIONS.items():
+        value = getattr(args, option, None)
+        if value is None:
+            continue
+        if value == "":
+            verify.pop(key, None)
+        else:
+            verify[key] = value
+    if verify:
+        out["verify"] = verify
+    else:
+        out.pop("verify", None)
+    return notes
+
+
 def has_changes(args: argparse.Namespace) -> bool:
     """True when ``job edit`` was given anything to change."""
     names = (
@@ -123,6 +232,9 @@ def has_changes(args: argparse.Namespace) -> bool:
         "keep_within",
         "retries",
         "description",
+        *PASSWORD_ENV,
+        *ENGINE_FIELDS,
+        *VERIFY_OPTIONS,
     )
     flags = ("clear_excludes", "clear_schedule", "clear_retention")
     lists = ("add_sources", "remove_sources", "add_excludes", "remove_excludes")
@@ -131,8 +243,17 @@ def has_changes(args: argparse.Namespace) -> bool:
     )
 
 
-def apply(data: dict[str, Any], args: argparse.Namespace, label: str) -> dict[str, Any]:
-    """``data`` (a job's YAML mapping) with the options of ``args`` applied."""
+def apply(
+    data: dict[str, Any],
+    args: argparse.Namespace,
+    label: str,
+    notes: list[str] | None = None,
+) -> dict[str, Any]:
+    """``data`` (a job's YAML mapping) with the options of ``args`` applied.
+
+    ``notes`` collects what a person should hear about (a password variable
+    replaced by another one), printed by the command as it saves.
+    """
     out = dict(data)
     problems: list[Problem] = []
     if args.sources is not None:
@@ -192,6 +313,19 @@ def apply(data: dict[str, Any], args: argparse.Namespace, label: str) -> dict[st
         out["enabled"] = False
     if getattr(args, "enabled", None) is not None:
         out["enabled"] = args.enabled
+    said = _apply_engine_options(out, args)
+    if notes is not None:
+        notes.extend(said)
+    engine = out.get("engine", "snapshot")
+    for option, variable in PASSWORD_ENV.items():
+        if getattr(args, option, None) and engine != "restic":
+            problems.append(
+                Problem(
+                    label,
+                    f"env.{variable}",
+                    f"only the restic engine uses a password, not {engine}",
+                )
+            )
     if problems:
         raise ValidationError(problems)
     return out

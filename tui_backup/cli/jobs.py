@@ -66,8 +66,10 @@ def _label(home: Home, name: str) -> str:
 
 def cmd_add(args: argparse.Namespace, ctx: CliContext) -> int:
     label = _label(ctx.home, args.name)
-    data = job_options.apply({"name": args.name}, args, label)
+    notes: list[str] = []
+    data = job_options.apply({"name": args.name}, args, label, notes)
     spec = parse_job(data, label, expected_name=args.name)
+    _say(ctx, notes)
     _warn_missing_sources(ctx, spec)
     created = ctx.manager.create(spec)
     if ctx.json:
@@ -77,11 +79,19 @@ def cmd_add(args: argparse.Namespace, ctx: CliContext) -> int:
     return exit_codes.OK
 
 
+def _say(ctx: CliContext, notes: list[str]) -> None:
+    for note in dict.fromkeys(notes):
+        ctx.err(f"note: {note}")
+
+
 def _warn_missing_sources(ctx: CliContext, spec: JobSpec) -> None:
     """Not an error (a disk may be mounted later), but worth saying now."""
     for source in spec.sources:
         if not os.path.exists(source):
             ctx.err(f"warning: source {source} does not exist (yet); runs will fail until it does")
+    password_file = spec.env_dict.get("RESTIC_PASSWORD_FILE") if spec.env else None
+    if password_file and not os.path.exists(os.path.expanduser(password_file)):
+        ctx.err(f"warning: password file {password_file} does not exist (yet)")
 
 
 # -- list --------------------------------------------------------------------
@@ -165,15 +175,18 @@ def cmd_edit(args: argparse.Namespace, ctx: CliContext) -> int:
         ctx.err("error: nothing to change; see `tui-backup job edit --help`")
         return exit_codes.USAGE
     label = _label(ctx.home, args.name)
+    notes: list[str] = []
 
     def change(current: JobSpec) -> JobSpec:
         # Runs under the job's lock, on the version on disk right now.
         if args.if_version is not None and current.version != args.if_version:
             raise VersionConflict(current.name, args.if_version, current.version)
-        data = job_options.apply(current.to_dict(), args, label)
+        notes.clear()
+        data = job_options.apply(current.to_dict(), args, label, notes)
         return parse_job(data, label, expected_name=current.name)
 
     new = ctx.manager.modify(args.name, change)
+    _say(ctx, notes)
     _warn_missing_sources(ctx, new)
     if ctx.json:
         ctx.emit_json(ctx.manager.job(new.name).to_json())
