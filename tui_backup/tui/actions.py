@@ -112,19 +112,18 @@ class JobActions:
             return
         if report is None:
             self.post_message(ActionFailed("verify", name, f"{name}: no snapshot to verify yet"))
-        elif report.problems:
-            first = report.problems[0]
+            return
+        from tui_backup.tui.formatting import verify_sentence
+
+        text = f"{name}: {verify_sentence(report)}"
+        if report.outcome == "ok":
+            self.post_message(ActionSucceeded("verify", name, text))
+        else:
+            # damaged: an error; unchecked: a warning, never the green "ok" of a pass.
+            severity = "error" if report.outcome == "damaged" else "warning"
             self.post_message(
                 ActionFailed(
-                    "verify",
-                    name,
-                    f"{name}: {len(report.problems)} problem(s), e.g. {first.path}: {first.reason}",
-                )
-            )
-        else:
-            self.post_message(
-                ActionSucceeded(
-                    "verify", name, f"{name}: verified, {report.files_checked} files intact"
+                    "verify", name, text, severity=severity, title=f"Verify: {report.outcome}"
                 )
             )
 

@@ -400,6 +400,10 @@ class BackupApp(JobActions, App[int]):
             main.jobs.select(message.job_name)
 
     def on_action_failed(self, message: ActionFailed) -> None:
+        if message.title:
+            # A finding rather than a failed command (verify: damaged, unchecked).
+            self.notify(message.text, title=message.title, severity=message.severity, timeout=10)
+            return
         if message.severity == "warning":
             self.notify(message.text, severity="warning", timeout=3)
             return

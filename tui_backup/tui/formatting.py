@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from datetime import datetime, timedelta
+from typing import Any
 
 _UNITS = ("B", "KB", "MB", "GB", "TB", "PB")
 
@@ -22,6 +23,24 @@ def human_bytes(value: float) -> str:
             return f"{size:.1f} {unit}" if size < 100 else f"{size:.0f} {unit}"
         size /= 1000
     return f"{size:.0f} PB"  # pragma: no cover - loop always returns
+
+
+def count_or_unknown(value: int | None) -> str:
+    """A snapshot's file count; ``unknown`` when the engine cannot know (never a fake 0)."""
+    return "unknown" if value is None else str(value)
+
+
+def bytes_or_unknown(value: int | None) -> str:
+    """A snapshot's size; ``unknown`` when the engine cannot know (never a fake 0 B)."""
+    return "unknown" if value is None else human_bytes(value)
+
+
+def files_and_size(files: int | None, size: int | None) -> str:
+    """``12 files · 3.4 KB``; each part says ``unknown`` on its own when it is."""
+    if files is None and size is None:
+        return "files and size unknown"
+    count = "unknown number of files" if files is None else f"{files} file" + "s" * (files != 1)
+    return f"{count} · {'size unknown' if size is None else human_bytes(size)}"
 
 
 def human_count(value: int) -> str:
@@ -132,3 +151,35 @@ def clip(text: str, width: int) -> str:
 def plural(count: int, word: str) -> str:
     """``1 file``, ``2 files``."""
     return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
+VERIFY_METHODS = {
+    "manifest": "compared with manifests",
+    "source": "compared with the source",
+    "restic check": "checked by restic check",
+}
+
+
+def verify_sentence(report: Any) -> str:
+    """What a verify checked, in one line for the CLI and the TUI alike.
+
+    ``ok: 3 snapshots, 1,204 files (1.2 GB) read, compared with manifests``;
+    ``unchecked: <reason>``; ``damaged: 2 problems ...``. The word before the
+    colon is the report's outcome, so nobody reads "ok" for a check that did
+    not look.
+    """
+    count = len(report.snapshots)
+    snaps = f"{count:,} snapshot" + "s" * (count != 1)
+    files = report.files_checked
+    read = f"{files:,} file{'s' * (files != 1)} ({human_bytes(report.bytes_checked)}) read"
+    how = VERIFY_METHODS.get(report.method, f"checked by {report.method}")
+    if report.problems:
+        first = report.problems[0]
+        where = f"{first.snapshot_id}: {first.path or '(manifest)'}: {first.reason}"
+        more = f" and {len(report.problems) - 1} more" if len(report.problems) > 1 else ""
+        n = len(report.problems)
+        return f"damaged: {n} problem{'s' * (n != 1)} ({where}{more}); {snaps}, {read}, {how}"
+    if report.unchecked is not None:
+        done = f" ({snaps}, {read})" if files else ""
+        return f"unchecked: {report.unchecked}{done}"
+    return f"ok: {snaps}, {read}, {how}"

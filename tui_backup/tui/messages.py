@@ -98,6 +98,8 @@ class ActionFailed(Message):
     job_name: str | None
     text: str
     severity: str = "error"
+    title: str = ""
+    """The toast's title when it is a finding, not a failure (``Verify: damaged``)."""
 
 
 @dataclass
@@ -132,6 +134,8 @@ class RestoreFinished(Message):
     files: int
     bytes: int
     error: str | None = None
+    summary: str = ""
+    """The core's one line (``restored 1 file (401 B) into …``), shown as is."""
 
 
 @dataclass

@@ -30,6 +30,8 @@ from tui_backup.core.views import JobView
 from tui_backup.model.records import RunRecord
 from tui_backup.tui.bridge import PendingChanges
 from tui_backup.tui.formatting import (
+    bytes_or_unknown,
+    count_or_unknown,
     human_ago,
     human_bytes,
     human_duration,
@@ -206,7 +208,12 @@ class DetailsScreen(Screen[None]):
         snaps = self.query_one("#snapshots", DataTable)
         snaps.clear()
         for snap in message.snapshots:
-            snaps.add_row(snap.id, local_stamp(snap.time), str(snap.files), human_bytes(snap.bytes))
+            snaps.add_row(
+                snap.id,
+                local_stamp(snap.time),
+                count_or_unknown(snap.files),
+                bytes_or_unknown(snap.bytes),
+            )
         if message.snapshot_error:
             snaps.add_row("cannot list snapshots", message.snapshot_error, "", "")
         elif not message.snapshots:

@@ -33,7 +33,7 @@ from textual.widgets import (
 from textual.widgets.tree import TreeNode
 
 from tui_backup.tui.actions import readable
-from tui_backup.tui.formatting import human_bytes, local_stamp, tilde
+from tui_backup.tui.formatting import files_and_size, human_bytes, local_stamp, tilde
 from tui_backup.tui.messages import MarkToggled, RestoreFinished, RestoreProgressed
 from tui_backup.tui.screens.confirm import ConfirmScreen
 from tui_backup.tui.snapshot_access import (
@@ -168,7 +168,7 @@ class RestoreScreen(Screen[None]):
         table.clear()
         for snap in snaps:
             table.add_row(
-                Text(f"{local_stamp(snap.time)}\n{snap.files} files · {human_bytes(snap.bytes)}"),
+                Text(f"{local_stamp(snap.time)}\n{files_and_size(snap.files, snap.bytes)}"),
                 key=snap.id,
                 height=2,
             )
@@ -353,7 +353,9 @@ class RestoreScreen(Screen[None]):
         except Exception as exc:  # noqa: BLE001
             self.post_message(RestoreFinished(target, 0, 0, readable(exc)))
             return
-        self.post_message(RestoreFinished(target, report.files, report.bytes))
+        self.post_message(
+            RestoreFinished(target, report.files, report.bytes, summary=report.summary())
+        )
 
     def on_restore_progressed(self, message: RestoreProgressed) -> None:
         bar = self.query_one("#restore-progress", ProgressBar)
@@ -373,10 +375,14 @@ class RestoreScreen(Screen[None]):
             self.notify(message.error, title="Restore failed", severity="error", timeout=10)
             return
         bar.display = False  # the sentence below says it all; a full bar is noise
-        text = (
-            f"Restored {_plural(message.files, 'file')} ({human_bytes(message.bytes)}) "
-            f"into {tilde(message.target)}"
+        text = message.summary or (
+            f"restored {_plural(message.files, 'file')} ({human_bytes(message.bytes)}) "
+            f"into {message.target}"
         )
+        # The path as the target box shows it (``~/…``): shorter, so it fits 80 columns.
+        if text.endswith(f" into {message.target}"):
+            text = text[: -len(message.target)] + tilde(message.target)
+        text = text[:1].upper() + text[1:]
         status.update(escape(text))
         self.notify(text, title="Restore done", timeout=6)
         target = self.query_one("#target", Input)
