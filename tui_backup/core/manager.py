@@ -12,17 +12,16 @@ methods in ``lifecycle.py``.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-import shutil
 import socket
 import threading
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tui_backup.core import coordination
@@ -49,8 +48,15 @@ from tui_backup.core.runner import (
     RunStopping,
     execute,
 )
+from tui_backup.core.snapshots import (
+    BAD_INPUT,
+    SnapshotOperationFailed,
+    SnapshotOps,
+    target_refusal,
+    verify_event,
+)
 from tui_backup.core.views import JobView
-from tui_backup.engines.api import RestoreReport
+from tui_backup.engines.api import RestoreReport, VerifyReport
 from tui_backup.engines.events import Emit, Finished
 from tui_backup.model import schedule as cron
 from tui_backup.model.clock import Clock, utcnow
@@ -112,6 +118,12 @@ class JobManager(RunLifecycle):
             engine_factory=engine_factory or _default_engine_factory,
             retry=retry or RetryPolicy(),
         )
+        self.snapshots = SnapshotOps(
+            self._run_settings.engine_factory,
+            on_verified=self._on_verified,
+            job_lock=self._job_lock,
+        )
+        """The one door for every snapshot operation (list, restore, verify, forget, ...)."""
         self._subscribers: list[Subscriber] = []
         self._sub_lock = threading.Lock()
         self._lock = threading.RLock()
@@ -306,19 +318,42 @@ class JobManager(RunLifecycle):
         return removed
 
     def _purge_data(self, spec: JobSpec) -> None:
-        from tui_backup.engines.api import EngineError
+        """Delete exactly this job's snapshots through its engine; any refusal stops the delete.
 
+        Never a fallback: an engine that refuses (another job owns the
+        destination) or fails leaves the job, and every snapshot, in place.
+        """
         try:
-            self._run_settings.engine_factory(spec.engine).delete_data(spec)
-        except (EngineError, NotImplementedError, AttributeError) as exc:
-            if spec.engine == "snapshot" and not spec.is_remote:
-                dest = Path(spec.destination)
-                if dest.exists():
-                    shutil.rmtree(dest)
-                return
+            removed = self.snapshots.purge(spec)
+        except SnapshotOperationFailed as exc:
             raise OperationFailed(
-                f"could not delete the backup data of {spec.name!r}: {exc}"
+                f"could not delete the backup data of {spec.name!r}: {exc}; the job was not deleted"
             ) from exc
+        log.info("%s: deleted %d snapshot(s) of the job", spec.name, len(removed))
+
+    @contextlib.contextmanager
+    def _job_lock(self, spec: JobSpec) -> Iterator[None]:
+        """Hold the job's run lock for a block (verify): refused while the job runs."""
+        lock = (
+            None
+            if self.is_local(spec.name)
+            else coordination.acquire_run_lock(self.home, spec.name)
+        )
+        if lock is None:
+            raise SnapshotOperationFailed(
+                f"job {spec.name!r} is running ({self._where(spec.name)}); try again when it ends",
+                "job_running",
+            )
+        try:
+            yield
+        finally:
+            lock.release()
+
+    def _on_verified(self, spec: JobSpec, report: VerifyReport) -> None:
+        """Keep a verify's outcome: an error event when it was not ``ok``."""
+        event = verify_event(spec, report)
+        if event is not None:
+            self.record_error(event)
 
     # -- run commands ----------------------------------------------------------
 
@@ -521,11 +556,9 @@ class JobManager(RunLifecycle):
         The record has trigger ``restore``, so "last backup" queries skip it,
         and a failure is an error event like any failed run.
         """
-        from tui_backup.core import snapshots
-
         spec = self.get_spec(name)
         if dry_run:
-            return snapshots.restore(
+            return self.snapshots.restore(
                 spec,
                 target,
                 snapshot=snapshot,
@@ -535,6 +568,10 @@ class JobManager(RunLifecycle):
                 cancel=cancel,
                 emit=emit,
             )
+        # Bad input (a non-empty target) is refused before anything is recorded.
+        refusal = target_refusal(target, overwrite)
+        if refusal is not None:
+            raise refusal
         record = RunRecord(
             run_id=new_id(),
             job_name=name,
@@ -546,7 +583,7 @@ class JobManager(RunLifecycle):
         )
         self.db.record_run(record)
         try:
-            report = snapshots.restore(
+            report = self.snapshots.restore(
                 spec,
                 target,
                 snapshot=snapshot,
@@ -565,7 +602,7 @@ class JobManager(RunLifecycle):
                     error=None if stopped else f"restore into {target} failed: {exc}",
                 )
             )
-            if not stopped:
+            if not stopped and getattr(exc, "error_type", None) not in BAD_INPUT:
                 self.record_error(
                     ErrorEvent(
                         severity=Severity.HIGH,
