@@ -1,0 +1,371 @@
+"""One rsync backup run: ``rsync --link-dest`` into ``<id>.partial``, manifest, commit.
+
+Every source is one rsync call (the layout of :func:`~tui_backup.engines.layout.plan_sources`).
+After the copy the snapshot is listed and its files hashed (reusing the
+previous manifest's digest for every file rsync hard-linked from the previous
+snapshot), the manifest and summary are written, and only then is the partial
+renamed to its id: the commit point. Any failure, stop or crash on the way
+removes the partial and its metadata.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import re
+import tempfile
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from tui_backup.engines import layout
+from tui_backup.engines.api import EngineError, ErrorType, RunOptions
+from tui_backup.engines.events import Emit, FileWarning, Finished
+from tui_backup.engines.process import run_tool
+from tui_backup.engines.rsync import manifest
+from tui_backup.engines.rsync.filters import excluded_paths, rules_file
+from tui_backup.engines.rsync.location import SshSettings, Stopped
+from tui_backup.engines.rsync.store import (
+    MANIFEST_SUFFIX,
+    SUMMARY_SUFFIX,
+    Store,
+    Tree,
+    open_store,
+)
+from tui_backup.engines.throttle import ProgressReporter
+from tui_backup.model.job import JobSpec
+from tui_backup.model.status import Status
+
+log = logging.getLogger(__name__)
+
+PROGRESS_RE = re.compile(
+    r"^\s*([\d,]+)\s+(\d+)%\s+(\S+)\s+(\d+:\d+:\d+).*?(?:to-chk=(\d+)/(\d+))?\)?\s*$"
+)
+WARNING_CODES = {23, 24}
+"""Some files could not be transferred / vanished: warnings, the snapshot is kept."""
+STOPPED_CODES = {20}
+TRANSIENT_CODES = {5, 10, 12, 30, 35, 255}
+"""Socket, protocol and timeout errors, and ssh's own failures: worth a retry."""
+VERIFY_FAILED_FILE = "verify-failed.json"
+"""Written by a verify that found damage: the next run compares contents (``--checksum``)
+so a damaged snapshot file is never hard-linked into the next snapshot."""
+
+
+@dataclass(frozen=True, slots=True)
+class ChecksumPlan:
+    compare: bool
+    """Pass ``--checksum``: compare contents with the previous snapshot, not size+mtime."""
+    reason: str
+
+
+def plan_checksum(
+    spec: JobSpec, options: RunOptions, previous: dict[str, object] | None, damaged: bool,
+    now: datetime,
+) -> ChecksumPlan:  # fmt: skip
+    """Whether this run re-reads every source file, and why."""
+    if options.checksum:
+        return ChecksumPlan(True, "asked")
+    if damaged:
+        return ChecksumPlan(True, "the last verify found damage")
+    if spec.checksum_every is None or previous is None:
+        return ChecksumPlan(False, "")
+    last = _parse_time(previous.get("checksummed_at"))
+    if last is None or last <= spec.checksum_every.subtract_from(now):
+        return ChecksumPlan(True, f"checksum_every {spec.checksum_every}")
+    return ChecksumPlan(False, "")
+
+
+def _parse_time(value: object) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+class Backup:
+    """One run of one job; :meth:`run` emits the ``Finished`` or raises ``EngineError``."""
+
+    def __init__(
+        self,
+        binary: str,
+        spec: JobSpec,
+        cancel: threading.Event,
+        emit: Emit,
+        options: RunOptions,
+        now: datetime,
+    ) -> None:
+        self.binary = binary
+        self.spec = spec
+        self.cancel = cancel
+        self.emit = emit
+        self.options = options
+        self.now = now
+        self.reporter = ProgressReporter(emit)
+        self.warnings = 0
+        self.ssh = SshSettings.from_spec(spec) if spec.is_remote else None
+
+    def run(self) -> None:
+        self.reporter.set_phase("scan")
+        store = open_store(self.spec.destination, self.ssh, create=True)
+        store.claim(self.spec.name)
+        store.remove(store.leftovers())
+        ids = store.ids()
+        previous = ids[0] if ids else None
+        prev_summary = store.summary(previous) if previous else None
+        damaged = store.read_meta(VERIFY_FAILED_FILE) is not None
+        checksum = plan_checksum(self.spec, self.options, prev_summary, damaged, self.now)
+        sid = self._new_id(store)
+        partial = sid + layout.PARTIAL_SUFFIX
+        committed = False
+        try:
+            stopped = self._copy(store, previous, partial, checksum.compare)
+            if stopped:
+                self.emit(Finished(Status.STOPPED, warnings=self.warnings))
+                return
+            files, nbytes = self._write_metadata(
+                store, sid, partial, previous, checksum, prev_summary
+            )
+            if self.cancel.is_set():
+                raise Stopped
+            try:
+                store.commit(partial, sid)
+            except (OSError, EngineError) as exc:
+                raise EngineError(
+                    f"could not commit the snapshot {sid}: {exc}", ErrorType.COMMIT_FAILED
+                ) from exc
+            committed = True
+            if damaged:
+                with contextlib.suppress(OSError, EngineError):
+                    store.remove([f"{layout.META_DIR}/{VERIFY_FAILED_FILE}"])
+        except Stopped:
+            self.emit(Finished(Status.STOPPED, warnings=self.warnings))
+            return
+        finally:
+            if not committed:
+                self._discard(store, sid, partial)
+        self.reporter.tick(force=True)
+        log.info("rsync snapshot %s of %s: %d files, %d bytes", sid, self.spec.name, files, nbytes)
+        self.emit(
+            Finished(
+                Status.SUCCEEDED, files=files, bytes=nbytes, warnings=self.warnings, snapshot_id=sid
+            )
+        )
+
+    # -- steps -----------------------------------------------------------------
+
+    def _new_id(self, store: Store) -> str:
+        base = layout.format_id(self.now)
+        n = 1
+        while True:
+            candidate = base if n == 1 else f"{base}-{n}"
+            if (
+                candidate not in store.entries
+                and candidate + layout.PARTIAL_SUFFIX not in store.entries
+            ):
+                return candidate
+            n += 1
+
+    def _discard(self, store: Store, sid: str, partial: str) -> None:
+        """Remove what a failed or stopped run wrote; never hides the original error."""
+        meta = layout.META_DIR
+        try:
+            store.remove(
+                [partial, f"{meta}/{sid}{MANIFEST_SUFFIX}", f"{meta}/{sid}{SUMMARY_SUFFIX}"]
+            )
+        except (OSError, EngineError) as exc:
+            log.warning("could not remove %s in %s: %s", partial, store.label, exc)
+
+    def _copy(self, store: Store, previous: str | None, partial: str, checksum: bool) -> bool:
+        """rsync every source into the partial; True when stopped."""
+        self.reporter.set_phase("copy")
+        for plan in layout.plan_sources(self.spec.sources):
+            is_dir = os.path.isdir(plan.path) and not os.path.islink(plan.path)
+            argv = [
+                self.binary,
+                "-a",
+                "-H",
+                "--numeric-ids",
+                "--info=progress2,stats2",
+                "--no-inc-recursive",
+                "--mkpath",
+            ]
+            if checksum:
+                argv.append("--checksum")
+            if self.ssh is not None:
+                argv += ["-e", self.ssh.rsync_shell]
+            parts = [p for p in (plan.prefix,) if p]
+            if previous:
+                # rsync looks a file up as <link-dest>/<its name in the destination
+                # directory>: for a directory source that directory is the source's
+                # place in the snapshot, for a file source the snapshot root.
+                argv.append("--link-dest=" + store.abs(previous, *(parts if is_dir else [])))
+            rules: str | None = None
+            if is_dir and self.spec.exclude:
+                excluded = excluded_paths(plan.path, self.spec.exclude, self.cancel)
+                if excluded:
+                    rules = rules_file(excluded, tempfile.gettempdir())
+                    argv += [f"--exclude-from={rules}", "--from0"]
+            if is_dir:
+                src = plan.path.rstrip("/") + "/"
+                target = store.url(partial, *parts) + "/"
+            else:
+                src = plan.path
+                target = store.url(partial, *parts)
+            try:
+                code, stderr = self._rsync([*argv, "--", src, target])
+            finally:
+                if rules is not None:
+                    with contextlib.suppress(OSError):
+                        os.unlink(rules)
+            if code is None or code in STOPPED_CODES:
+                return True
+            if code in WARNING_CODES:
+                for line in stderr.splitlines():
+                    if line.startswith(("rsync:", "file has vanished")):
+                        self.warnings += 1
+                        self.emit(FileWarning(line.split('"')[1] if '"' in line else "", line))
+                self.reporter.warnings = self.warnings
+            elif code != 0:
+                self._fail(code, stderr, store)
+        return False
+
+    def _rsync(self, argv: list[str]) -> tuple[int | None, str]:
+        reporter = self.reporter
+        base = reporter.bytes_done
+
+        def on_line(line: str) -> None:
+            m = PROGRESS_RE.match(line)
+            if m:
+                done = int(m.group(1).replace(",", ""))
+                pct = int(m.group(2))
+                reporter.bytes_done = base + done
+                if pct > 0:
+                    reporter.bytes_total = base + int(done * 100 / pct)
+                if m.group(6):
+                    total = int(m.group(6))
+                    reporter.files_total = total
+                    reporter.files_done = total - int(m.group(5))
+                reporter.tick()
+
+        result = run_tool(argv, on_line=on_line, cancel=self.cancel, split_cr=True)
+        if result.cancelled:
+            return None, result.stderr
+        return result.returncode, result.stderr
+
+    def _fail(self, code: int, stderr: str, store: Store) -> None:
+        lines = stderr.strip().splitlines()
+        message = lines[-1] if lines else f"rsync exited with {code}"
+        if "No space left" in stderr:
+            raise EngineError(
+                f"the destination {store.label} is full (No space left on device)",
+                ErrorType.DISK_FULL,
+            )
+        if store.host is not None and code in (255, 12) and "ssh" in stderr.lower():
+            raise EngineError(
+                f"cannot reach {store.host} over ssh: {message}",
+                ErrorType.DESTINATION_UNREACHABLE,
+            )
+        self.emit(
+            Finished(
+                Status.FAILED,
+                warnings=self.warnings,
+                error=f"rsync failed ({code}): {message}",
+                error_type=ErrorType.TOOL_FAILED,
+                transient=code in TRANSIENT_CODES,
+                details=stderr,
+            )
+        )
+        raise Reported
+
+    def _write_metadata(
+        self,
+        store: Store,
+        sid: str,
+        partial: str,
+        previous: str | None,
+        checksum: ChecksumPlan,
+        prev_summary: dict[str, object] | None,
+    ) -> tuple[int, int]:
+        """Hash the new snapshot (reusing digests of linked files), write manifest and summary."""
+        reporter = self.reporter
+        reporter.set_phase("commit")
+        tree = store.tree(partial, self.cancel)
+        known: dict[str, str] = {}
+        if previous is not None:
+            known = self._linked_digests(store, previous, tree)
+        to_hash = [p for p in tree.files if p not in known]
+        reporter.files_total = len(tree.files)
+        reporter.files_done = len(known)
+        reporter.bytes_total = sum(size for _ino, size in tree.files.values())
+        reporter.bytes_done = sum(tree.files[p][1] for p in known)
+
+        def on_hashed(path: str, _n: int) -> None:
+            reporter.advance(1, tree.files[path][1], path)
+
+        digests, problems = store.hash(partial, to_hash, self.cancel, on_hashed)
+        for path, reason in sorted(problems.items()):
+            self.warnings += 1
+            self.emit(FileWarning(path, f"not hashed for the manifest: {reason}"))
+        digests.update(known)
+        entries = [
+            manifest.Entry("f", path, size, digests[path])
+            for path, (_ino, size) in tree.files.items()
+            if path in digests
+        ]
+        entries += [
+            manifest.Entry("l", path, 0, "-", target) for path, target in tree.links.items()
+        ]
+        files = len(entries)
+        nbytes = sum(e.size for e in entries)
+        full_read = checksum.compare or previous is None
+        inherited = prev_summary.get("checksummed_at") if prev_summary else None
+        summary = {
+            "id": sid,
+            "job": self.spec.name,
+            "engine": "rsync",
+            "time": self.now.isoformat(),
+            "files": files,
+            "bytes": nbytes,
+            "warnings": self.warnings,
+            "sources": [
+                {"path": p.path, "prefix": p.prefix} for p in layout.plan_sources(self.spec.sources)
+            ],
+            "checksum": checksum.compare,
+            "checksum_reason": checksum.reason,
+            "checksummed_at": self.now.isoformat() if full_read else inherited,
+        }
+        store.write_meta(sid + MANIFEST_SUFFIX, manifest.dump(entries))
+        store.write_meta(sid + SUMMARY_SUFFIX, (json.dumps(summary, indent=1) + "\n").encode())
+        return files, nbytes
+
+    def _linked_digests(self, store: Store, previous: str, tree: Tree) -> dict[str, str]:
+        """Digests of files that are the previous snapshot's inode (rsync linked them)."""
+        raw = store.read_meta(previous + MANIFEST_SUFFIX)
+        if raw is None:
+            return {}
+        try:
+            old = manifest.load(raw)
+        except manifest.ManifestError as exc:
+            log.warning("previous manifest of %s unusable (%s): hashing everything", previous, exc)
+            return {}
+        prev_tree = store.tree(previous, self.cancel)
+        out: dict[str, str] = {}
+        for path, now in tree.files.items():
+            entry = old.get(path)
+            if (
+                entry is not None
+                and entry.kind == "f"
+                and entry.size == now[1]
+                and prev_tree.files.get(path) == now
+            ):
+                out[path] = entry.digest
+        return out
+
+
+class Reported(Exception):
+    """The failure's ``Finished`` was already emitted."""

@@ -1,0 +1,230 @@
+"""The ``rsync`` engine: ``--link-dest`` snapshots on a local path or ``[user@]host:path``.
+
+Same layout as the built-in snapshot engine (``<dest>/<id>/`` complete trees,
+``<id>.partial`` while running, ``latest``, ``.tui-backup/`` metadata with an
+owner marker), so a user can move a job between the two engines. Remote
+destinations are reached by rsync over ssh; the directory operations rsync
+cannot do (list, rename, remove, hash) run as quoted shell commands over the
+same ssh settings. Only ``rsync``, ``ssh`` and POSIX/GNU tools (``find``,
+``sha256sum``, ``xargs``) are needed on the remote host, not Python.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from datetime import datetime
+
+from tui_backup.engines import layout
+from tui_backup.engines.api import (
+    Capabilities,
+    EngineError,
+    ErrorType,
+    ForgetDecision,
+    OnDelete,
+    RestoreReport,
+    RunOptions,
+    SnapshotInfo,
+    VerifyReport,
+)
+from tui_backup.engines.common import (
+    check_sources,
+    decide_forget,
+    guarded_run,
+    require_tool,
+    resolve_snapshot,
+)
+from tui_backup.engines.events import Emit
+from tui_backup.engines.rsync.location import Location, SshSettings
+from tui_backup.engines.rsync.store import Store, open_store
+from tui_backup.model.clock import Clock, utcnow
+from tui_backup.model.job import JobSpec
+from tui_backup.model.retention import RetentionPolicy
+
+DEFAULT_OPTIONS = RunOptions()
+
+
+class RsyncEngine:
+    name = "rsync"
+
+    def __init__(self, binary: str = "rsync", clock: Clock = utcnow) -> None:
+        self.binary = binary
+        self._clock = clock
+
+    def capabilities(self, spec: JobSpec) -> Capabilities:
+        remote = Location.parse(spec.destination).remote
+        return Capabilities(
+            remote=remote,
+            browsable=not remote,
+            manifest_verify=True,
+            deep_verify=True,
+            checksum_run=True,
+            shares_destination=False,
+        )
+
+    # -- the destination ---------------------------------------------------------
+
+    def _store(self, spec: JobSpec, *, create: bool = False) -> Store:
+        ssh = SshSettings.from_spec(spec) if Location.parse(spec.destination).remote else None
+        return open_store(spec.destination, ssh, create=create)
+
+    def _owned_store(self, spec: JobSpec) -> Store:
+        """The destination, refused when another job's marker is on it."""
+        store = self._store(spec)
+        store.check_owner(spec.name)
+        return store
+
+    def _infos(self, store: Store) -> list[SnapshotInfo]:
+        out = []
+        for sid in store.ids():
+            when = layout.parse_id(sid)
+            assert when is not None
+            summary = store.summary(sid)
+            files = bytes_ = None
+            if summary is not None:
+                files = _int_or_none(summary.get("files"))
+                bytes_ = _int_or_none(summary.get("bytes"))
+            out.append(SnapshotInfo(sid, when, files, bytes_))
+        return out
+
+    # -- operations ----------------------------------------------------------------
+
+    def init(self, spec: JobSpec) -> str:
+        """Create the destination directory (its parent must exist) and claim it."""
+        require_tool(self.binary, "rsync")
+        store = self._store(spec, create=True)
+        before = store.owner_job
+        store.claim(spec.name)
+        if before == spec.name:
+            return f"{store.label} already belongs to job {spec.name!r}"
+        return f"claimed {store.label} for job {spec.name!r}"
+
+    def run(
+        self,
+        spec: JobSpec,
+        cancel: threading.Event,
+        emit: Emit,
+        options: RunOptions = DEFAULT_OPTIONS,
+    ) -> None:
+        from tui_backup.engines.rsync.backup import Backup, Reported
+
+        def body() -> None:
+            require_tool(self.binary, "rsync")
+            check_sources(spec)
+            try:
+                Backup(self.binary, spec, cancel, emit, options, self._clock()).run()
+            except Reported:
+                pass
+
+        guarded_run(self.name, emit, body)
+
+    def snapshots(self, spec: JobSpec) -> list[SnapshotInfo]:
+        return self._infos(self._owned_store(spec))
+
+    def restore(
+        self,
+        spec: JobSpec,
+        snapshot_id: str,
+        target: str,
+        paths: Sequence[str] = (),
+        *,
+        dry_run: bool = False,
+        overwrite: bool = False,
+        cancel: threading.Event | None = None,
+        emit: Emit | None = None,
+    ) -> RestoreReport:
+        from tui_backup.engines.rsync.restore import restore
+
+        require_tool(self.binary, "rsync")
+        store = self._owned_store(spec)
+        sid = resolve_snapshot(spec, self._infos(store), snapshot_id)
+        return restore(
+            self.binary, spec, store, sid, target, paths,
+            dry_run=dry_run, overwrite=overwrite, cancel=cancel, emit=emit,
+        )  # fmt: skip
+
+    def verify(
+        self,
+        spec: JobSpec,
+        snapshot_id: str | None = None,
+        *,
+        deep: bool = False,
+        cancel: threading.Event | None = None,
+        emit: Emit | None = None,
+    ) -> VerifyReport:
+        from tui_backup.engines.rsync.verify import verify
+
+        store = self._owned_store(spec)
+        infos = self._infos(store)
+        if snapshot_id in (None, "all"):
+            ids = [s.id for s in infos]
+            if not ids:
+                raise EngineError(f"job {spec.name!r} has no snapshots yet", ErrorType.NO_SNAPSHOTS)
+        else:
+            ids = [resolve_snapshot(spec, infos, snapshot_id)]
+        if deep:
+            require_tool(self.binary, "rsync")
+        return verify(self.binary, spec, store, ids, deep=deep, cancel=cancel, emit=emit)
+
+    def forget(
+        self,
+        spec: JobSpec,
+        policy: RetentionPolicy,
+        *,
+        dry_run: bool = False,
+        on_delete: OnDelete | None = None,
+        now: datetime | None = None,
+    ) -> list[ForgetDecision]:
+        """Apply ``policy`` in local calendar days; the newest snapshot is always kept."""
+        store = self._owned_store(spec)
+        decisions = decide_forget(self._infos(store), policy, now=now)
+        if dry_run:
+            return decisions
+        for decision in decisions:
+            if decision.keep:
+                continue
+            try:
+                store.delete_snapshot(decision.snapshot_id)
+            except OSError as exc:
+                raise EngineError(
+                    f"could not delete snapshot {decision.snapshot_id}: {exc.strerror}",
+                    ErrorType.FORGET_FAILED,
+                ) from exc
+            if on_delete is not None:
+                on_delete(decision.snapshot_id)
+        ids = store.ids()
+        store.set_latest(ids[0] if ids else None)
+        return decisions
+
+    def delete_data(self, spec: JobSpec) -> list[str]:
+        """Remove this job's snapshots, partials and metadata; nothing another job owns.
+
+        A destination with snapshots but no owner marker (made before markers
+        existed) is refused too: nothing proves it is this job's.
+        """
+        store = self._store(spec)
+        if not store.exists:
+            return []
+        store.check_owner(spec.name)
+        ids = store.ids()
+        if store.owner_job is None and ids:
+            raise EngineError(
+                f"destination {store.label} has no owner marker, so nothing proves its "
+                f"snapshots are job {spec.name!r}'s; run the job once to claim it, or remove "
+                "them by hand",
+                ErrorType.DESTINATION_OWNED,
+            )
+        for sid in ids:
+            try:
+                store.delete_snapshot(sid)
+            except OSError as exc:
+                raise EngineError(
+                    f"could not delete snapshot {sid}: {exc.strerror}", ErrorType.FORGET_FAILED
+                ) from exc
+        store.remove(store.leftovers())
+        store.purge()
+        return ids
+
+
+def _int_or_none(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None

@@ -1,0 +1,79 @@
+"""The job's exclude list, as rsync rules that select exactly what the snapshot engine does.
+
+gitignore and rsync filter rules look alike and differ where it matters (the
+first matching rsync rule wins, the last gitignore line does; a slash inside a
+gitignore pattern anchors it, in rsync it does not; ``!`` negation does not
+exist in rsync). So no pattern is translated: each source is walked with the
+shared :class:`~tui_backup.engines.excludes.Excluder`, and every top-most
+excluded path becomes one anchored, literal rsync rule (``/a/b``, wildcard
+characters escaped). Nothing below an excluded directory is visited, as git
+does: a file inside an excluded directory cannot be re-included.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+import threading
+
+from tui_backup.engines.excludes import Excluder
+from tui_backup.engines.rsync.location import Stopped
+
+_WILDCARDS = re.compile(r"[*?\[]")
+_SPECIAL = re.compile(r"([*?\[\\])")
+
+
+def excluded_paths(
+    root: str, patterns: tuple[str, ...], cancel: threading.Event | None = None
+) -> list[str]:
+    """Top-most paths under directory ``root`` (relative, ``/``-joined) the patterns exclude."""
+    excluder = Excluder(patterns)
+    if not excluder.active:
+        return []
+    out: list[str] = []
+    stack = [""]
+    while stack:
+        if cancel is not None and cancel.is_set():
+            raise Stopped
+        sub = stack.pop()
+        try:
+            it = os.scandir(os.path.join(root, sub) if sub else root)
+        except OSError:
+            continue  # unreadable: rsync reports it as a warning of its own
+        with it:
+            for entry in it:
+                rel = sub + "/" + entry.name if sub else entry.name
+                try:
+                    is_dir = stat.S_ISDIR(entry.stat(follow_symlinks=False).st_mode)
+                except OSError:
+                    is_dir = False
+                if excluder.excluded(rel, is_dir):
+                    out.append(rel)
+                elif is_dir:
+                    stack.append(rel)
+    out.sort()
+    return out
+
+
+def rule(rel: str) -> bytes:
+    """An anchored rsync rule matching exactly ``rel`` (relative to the transfer root).
+
+    rsync treats a backslash as an escape only in a pattern that holds a
+    wildcard character; in such a pattern every ``* ? [ \\`` is escaped.
+    """
+    pattern = "/" + rel
+    if _WILDCARDS.search(pattern):
+        pattern = _SPECIAL.sub(r"\\\1", pattern)
+    return os.fsencode(pattern)
+
+
+def rules_file(paths: list[str], directory: str) -> str:
+    """Write ``paths`` as NUL-separated rules (``--exclude-from=FILE --from0``); its path."""
+    import tempfile
+
+    fd, name = tempfile.mkstemp(prefix="tui-backup-rsync-excludes-", dir=directory)
+    with os.fdopen(fd, "wb") as fh:
+        for rel in paths:
+            fh.write(rule(rel) + b"\0")
+    return name

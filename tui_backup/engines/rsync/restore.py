@@ -1,0 +1,159 @@
+"""Restoring an rsync snapshot (or parts of it) with rsync, in the snapshot engine's layout.
+
+A snapshot's root already is the source layout (one directory source: its
+contents; several sources: each under its name), so a restore copies the
+snapshot root, or the requested paths with their parents (``--relative``),
+into the target. A non-empty target is refused unless ``overwrite``; a dry
+run is ``rsync --dry-run`` and writes nothing anywhere, not even the target
+directory; a path that is not in the snapshot is an error, never "0 files".
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Sequence
+
+from tui_backup.engines import layout
+from tui_backup.engines.api import EngineError, ErrorType, RestoreReport
+from tui_backup.engines.events import Emit, FileWarning
+from tui_backup.engines.process import run_tool
+from tui_backup.engines.rsync.backup import WARNING_CODES
+from tui_backup.engines.rsync.location import SshSettings
+from tui_backup.engines.rsync.store import Store
+from tui_backup.engines.throttle import ProgressReporter
+from tui_backup.model.job import JobSpec
+
+
+def normalize_request(path: str, sources: Sequence[tuple[str, str]]) -> str:
+    """A requested path relative to the snapshot root; refuse ``..`` and foreign paths.
+
+    ``path`` is relative to the snapshot root, or absolute under one of the
+    job's sources (``sources`` holds ``(source path, prefix)`` pairs).
+    """
+    if os.path.isabs(path):
+        norm = os.path.normpath(path)
+        for source, prefix in sources:
+            src = os.path.normpath(source)
+            if norm == src or norm.startswith(src.rstrip("/") + "/"):
+                rest = norm[len(src) :].lstrip("/")
+                path = "/".join(p for p in (prefix, rest) if p)
+                break
+        else:
+            raise EngineError(
+                f"{path} is not inside any source of this job; give a path relative to "
+                "the snapshot instead",
+                ErrorType.BAD_PATH,
+            )
+    parts = [p for p in path.split("/") if p not in ("", ".")]
+    if ".." in parts:
+        raise EngineError(f"{path!r} climbs out of the snapshot with '..'", ErrorType.BAD_PATH)
+    return "/".join(parts)
+
+
+def restore(
+    binary: str,
+    spec: JobSpec,
+    store: Store,
+    sid: str,
+    target: str,
+    paths: Sequence[str],
+    *,
+    dry_run: bool,
+    overwrite: bool,
+    cancel: threading.Event | None,
+    emit: Emit | None,
+) -> RestoreReport:
+    if not target:
+        raise EngineError("a restore needs a target directory", ErrorType.INVALID_TARGET)
+    target = os.path.abspath(os.path.expanduser(target))
+    summary = store.summary(sid) or {}
+    recorded = summary.get("sources")
+    if isinstance(recorded, list):
+        sources = [
+            (str(s.get("path", "")), str(s.get("prefix", "")))
+            for s in recorded
+            if isinstance(s, dict)
+        ]
+    else:
+        sources = [(p.path, p.prefix) for p in layout.plan_sources(spec.sources)]
+    requests = [normalize_request(p, sources) for p in paths]
+    if "" in requests:
+        requests = []  # the snapshot root: everything
+    missing = store.missing(sid, requests)
+    if missing:
+        shown = ", ".join(missing[:3]) + (
+            f" and {len(missing) - 3} more" if len(missing) > 3 else ""
+        )
+        raise EngineError(f"not in snapshot {sid}: {shown}", ErrorType.PATH_NOT_IN_SNAPSHOT)
+    if os.path.lexists(target) and not os.path.isdir(target):
+        raise EngineError(f"{target} exists and is not a directory", ErrorType.INVALID_TARGET)
+    if not overwrite and os.path.isdir(target) and os.listdir(target):
+        raise EngineError(
+            f"the restore target {target} is not empty; choose an empty directory or "
+            "allow overwriting",
+            ErrorType.TARGET_NOT_EMPTY,
+        )
+    argv = [binary, "-a", "-H", "-8", "--numeric-ids", "--out-format=%i\t%l\t%n"]
+    if store.host is not None:
+        argv += ["-e", SshSettings.from_spec(spec).rsync_shell]
+    if overwrite:
+        argv.append("--ignore-times")  # transfer everything: the counts are the restore
+    if dry_run:
+        argv.append("--dry-run")
+    if requests:
+        argv.append("--relative")
+        sources_args = [store.url(sid) + "/./" + r for r in requests]
+    else:
+        sources_args = [store.url(sid) + "/"]
+    if not dry_run:
+        try:
+            os.makedirs(target, exist_ok=True)
+        except OSError as exc:
+            raise EngineError(
+                f"cannot create the restore target {target}: {exc.strerror}",
+                ErrorType.INVALID_TARGET,
+            ) from exc
+    reporter = ProgressReporter(emit or (lambda _e: None))
+    reporter.set_phase("restore")
+    planned: list[str] = []
+    counts = [0, 0]
+
+    def on_line(line: str) -> None:
+        fields = line.split("\t", 2)
+        if len(fields) != 3 or len(fields[0]) != 11:
+            return
+        item, length, name = fields
+        if item[1] in "fL":
+            size = int(length) if item[1] == "f" and length.isdigit() else 0
+            planned.append(name)
+            counts[0] += 1
+            counts[1] += size
+            reporter.advance(1, size, name)
+
+    result = run_tool([*argv, "--", *sources_args, target + "/"], on_line=on_line, cancel=cancel)
+    if result.cancelled or result.returncode == 20:
+        raise EngineError("restore stopped before it finished", ErrorType.STOPPED)
+    warnings = 0
+    if result.returncode in WARNING_CODES:
+        for line in result.stderr.splitlines():
+            if line.startswith("rsync:"):
+                warnings += 1
+                if emit is not None:
+                    emit(FileWarning(line.split('"')[1] if '"' in line else "", line))
+    elif result.returncode != 0:
+        lines = result.stderr.strip().splitlines()
+        raise EngineError(
+            f"restore into {target} failed: {lines[-1] if lines else result.returncode}",
+            ErrorType.RESTORE_FAILED,
+        )
+    reporter.tick(force=True)
+    return RestoreReport(
+        snapshot_id=sid,
+        target=target,
+        files=counts[0],
+        bytes=counts[1],
+        warnings=warnings,
+        dry_run=dry_run,
+        planned=tuple(planned),
+    )
