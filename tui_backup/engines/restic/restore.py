@@ -1,0 +1,244 @@
+"""Restoring a restic snapshot with the layout every engine uses.
+
+restic restores a snapshot under the full absolute source path
+(``target/home/ana/docs/...``) and 0.14 has no ``<id>:<subfolder>``. Our
+layout is relative to the source (docs/engines.md): one directory source ->
+its contents at the target root; several sources -> each under its basename.
+So restic restores into a staging directory inside the target (same
+filesystem, so moving is a rename) and each source's subtree is moved to its
+place; the staging directory is removed whatever happens.
+
+Everything that would refuse the restore is decided first, from the
+snapshot's own listing (``restic ls --json``): a path not in the snapshot
+(relative to the snapshot root, never "at any depth"), an escape with ``..``,
+a non-empty target without ``overwrite``. A dry run reads that listing only
+and writes nothing anywhere. The report counts what is in the target
+afterwards, not what was asked for.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import shutil
+import tempfile
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from tui_backup.engines.api import EngineError, ErrorType, RestoreReport
+from tui_backup.engines.layout import SourcePlan
+from tui_backup.engines.restic.command import Restic
+from tui_backup.engines.restic.excludes import escape
+from tui_backup.engines.restic.listing import ResticSnapshot, walk_nodes
+
+STAGING_PREFIX = ".tui-backup-restore-"
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    abs_path: str
+    rel: str
+    """Path relative to the snapshot root of our layout ("" for the root itself)."""
+    kind: str
+    size: int
+
+
+def plan(snap: ResticSnapshot, nodes: list[dict]) -> tuple[list[SourcePlan], list[Node]]:
+    """Our layout for ``snap``: where each source goes, and every node under a source.
+
+    The snapshot's own ``paths`` decide (not the job's current sources, which
+    may have changed since); a single path is the root only when it is a
+    directory in the snapshot.
+    """
+    by_path = {str(n.get("path")): n for n in nodes}
+    roots = sorted(snap.paths)
+    plans: list[SourcePlan]
+    if len(roots) == 1 and (by_path.get(roots[0]) or {}).get("type") == "dir":
+        plans = [SourcePlan(roots[0], "")]
+    else:
+        used: set[str] = set()
+        plans = []
+        for root in snap.paths:
+            base = posixpath.basename(root.rstrip("/")) or "root"
+            name, n = base, 2
+            while name in used:
+                name, n = f"{base}-{n}", n + 1
+            used.add(name)
+            plans.append(SourcePlan(root, name))
+    out: list[Node] = []
+    for path, node in by_path.items():
+        for p in plans:
+            if path == p.path:
+                rel = p.prefix
+            elif path.startswith(p.path.rstrip("/") + "/"):
+                rest = path[len(p.path.rstrip("/")) + 1 :]
+                rel = f"{p.prefix}/{rest}" if p.prefix else rest
+            else:
+                continue
+            if rel:
+                out.append(Node(path, rel, str(node.get("type")), int(node.get("size") or 0)))
+            break
+    out.sort(key=lambda n: n.rel)
+    return plans, out
+
+
+def normalize(path: str, plans: list[SourcePlan]) -> str:
+    """A requested path relative to the snapshot root; absolute ones must be in a source."""
+    if os.path.isabs(path):
+        norm = posixpath.normpath(path)
+        for p in plans:
+            src = posixpath.normpath(p.path)
+            if norm == src or norm.startswith(src.rstrip("/") + "/"):
+                rest = norm[len(src) :].lstrip("/")
+                return "/".join(x for x in (p.prefix, rest) if x)
+        raise EngineError(
+            f"{path} is not inside any source of this snapshot; give a path relative "
+            "to the snapshot instead",
+            ErrorType.BAD_PATH,
+        )
+    parts = [x for x in path.split("/") if x not in ("", ".")]
+    if ".." in parts:
+        raise EngineError(
+            f"{path!r} climbs out of the snapshot with '..'; refused", ErrorType.BAD_PATH
+        )
+    return "/".join(parts)
+
+
+def select(
+    nodes: list[Node], requested: Sequence[str], plans: list[SourcePlan]
+) -> tuple[list[Node], list[str]]:
+    """The nodes a restore of ``requested`` covers, and the absolute snapshot paths to
+    pass to ``--include`` (none: everything); refuse a path the snapshot lacks."""
+    if not requested:
+        return nodes, []
+    by_rel = {n.rel: n for n in nodes}
+    wanted: list[str] = []
+    for raw in requested:
+        rel = normalize(raw, plans)
+        if rel == "":
+            return nodes, []
+        if rel not in by_rel:
+            raise EngineError(
+                f"{raw!r} is not in the snapshot (paths are relative to the snapshot root)",
+                ErrorType.PATH_NOT_IN_SNAPSHOT,
+            )
+        wanted.append(rel)
+    chosen = [n for n in nodes if any(n.rel == w or n.rel.startswith(w + "/") for w in wanted)]
+    return chosen, [by_rel[w].abs_path for w in wanted]
+
+
+def _has_entries(target: str) -> bool:
+    try:
+        with os.scandir(target) as it:
+            return any(True for _ in it)
+    except FileNotFoundError:
+        return False
+    except NotADirectoryError:
+        raise EngineError(f"{target} is not a directory", ErrorType.INVALID_TARGET) from None
+
+
+def restore(
+    restic: Restic,
+    snap: ResticSnapshot,
+    target: str,
+    paths: Sequence[str],
+    *,
+    dry_run: bool,
+    overwrite: bool,
+    cancel: threading.Event | None,
+) -> RestoreReport:
+    target = os.path.abspath(os.path.expanduser(target))
+    plans, nodes = plan(snap, walk_nodes(restic, snap.id))
+    chosen, includes = select(nodes, paths, plans)
+    files = [n for n in chosen if n.kind != "dir"]
+    if dry_run:
+        return RestoreReport(
+            snap.short_id,
+            target,
+            len(files),
+            sum(n.size for n in files if n.kind == "file"),
+            dry_run=True,
+            planned=tuple(n.rel for n in files),
+        )
+    if _has_entries(target) and not overwrite:
+        raise EngineError(
+            f"{target} is not empty; choose an empty directory or pass --overwrite",
+            ErrorType.TARGET_NOT_EMPTY,
+        )
+    parent = os.path.dirname(target.rstrip("/")) or "/"
+    if not os.path.isdir(parent):
+        raise EngineError(
+            f"the target's parent directory {parent} does not exist", ErrorType.INVALID_TARGET
+        )
+    os.makedirs(target, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=target)
+    try:
+        args = ["restore", snap.id, "--target", staging]
+        for path in includes:
+            args += ["--include", escape(path)]
+        result, _ = restic.call(args, cancel=cancel)
+        if result.cancelled:
+            raise EngineError("restore stopped", ErrorType.STOPPED)
+        if result.returncode != 0 and not _restored_anything(staging):
+            restic.check(result, "restic restore failed")
+        for p in plans:
+            staged = staging + p.path
+            if not os.path.lexists(staged):
+                continue
+            if p.prefix:
+                _merge(staged, os.path.join(target, p.prefix))
+            elif os.path.isdir(staged):
+                for entry in os.listdir(staged):
+                    _merge(os.path.join(staged, entry), os.path.join(target, entry))
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return _report(snap, target, files)
+
+
+def _restored_anything(staging: str) -> bool:
+    return _has_entries(staging)
+
+
+def _merge(src: str, dst: str) -> None:
+    """Move ``src`` to ``dst``; directories merge, anything else in the way is replaced."""
+    if (
+        os.path.isdir(src)
+        and not os.path.islink(src)
+        and os.path.isdir(dst)
+        and not os.path.islink(dst)
+    ):
+        for entry in os.listdir(src):
+            _merge(os.path.join(src, entry), os.path.join(dst, entry))
+        st = os.lstat(src)
+        os.chmod(dst, st.st_mode & 0o7777)
+        os.utime(dst, ns=(st.st_atime_ns, st.st_mtime_ns))
+        return
+    if os.path.lexists(dst):
+        if os.path.isdir(dst) and not os.path.islink(dst):
+            shutil.rmtree(dst)
+        else:
+            os.unlink(dst)
+    os.rename(src, dst)
+
+
+def _real_dir(path: str) -> bool:
+    return os.path.isdir(path) and not os.path.islink(path)
+
+
+def _report(snap: ResticSnapshot, target: str, files: list[Node]) -> RestoreReport:
+    """Count what is in the target now; anything asked for and absent is skipped."""
+    done = nbytes = 0
+    skipped: list[str] = []
+    for n in files:
+        try:
+            st = os.lstat(os.path.join(target, n.rel))
+        except OSError:
+            skipped.append(f"{n.rel}: not restored by restic")
+            continue
+        done += 1
+        if n.kind == "file":
+            nbytes += st.st_size
+    return RestoreReport(
+        snap.short_id, target, done, nbytes, warnings=len(skipped), skipped=tuple(skipped)
+    )
