@@ -51,7 +51,7 @@ def test_an_unexpected_error_in_a_copy_fails_the_run_instead_of_hanging(
 
     monkeypatch.setattr(copy, "copy_file", flaky)
     done = run(make_spec(src, tmp_path / "dest"), engine=SnapshotEngine(workers=2)).finished
-    assert done.status == Status.FAILED and done.error_type == "internal_error"
+    assert done.status == Status.FAILED and done.error_type == "engine_crashed"
     assert [n for n in os.listdir(tmp_path / "dest") if n.endswith(".partial")] == []
 
 

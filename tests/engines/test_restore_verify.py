@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.engines.conftest import StepClock, make_spec, needs_rsync, rsync_diff, run, write
-from tui_backup.engines.api import EngineError
+from tui_backup.engines.api import EngineError, ErrorType
 from tui_backup.engines.snapshot import SnapshotEngine
 from tui_backup.model.job import JobSpec
 
@@ -54,17 +54,19 @@ def test_escapes_are_refused(tmp_path: Path, backed_up, path: str) -> None:
     engine, spec, _, sid = backed_up
     with pytest.raises(EngineError) as err:
         engine.restore(spec, sid, str(tmp_path / "out"), [path])
-    assert err.value.error_type == "invalid_path"
+    assert err.value.error_type == ErrorType.BAD_PATH
     assert not (tmp_path / "outside").exists()
 
 
-def test_symlink_in_snapshot_is_not_descended(tmp_path: Path, backed_up) -> None:
+@pytest.mark.parametrize("path", ["docs-link/a.txt", "etc-link/passwd"])
+def test_symlink_in_snapshot_is_not_descended(tmp_path: Path, backed_up, path: str) -> None:
+    """A path through a symlink of the snapshot is not in it: refused before anything is written."""
     engine, spec, _, sid = backed_up
-    report = engine.restore(
-        spec, sid, str(tmp_path / "out"), ["docs-link/a.txt", "etc-link/passwd"]
-    )
-    assert report.files == 0 and report.warnings == 2
-    assert not (tmp_path / "out" / "docs-link").exists()
+    with pytest.raises(EngineError) as err:
+        engine.restore(spec, sid, str(tmp_path / "out"), [path])
+    assert err.value.error_type == ErrorType.PATH_NOT_IN_SNAPSHOT
+    assert "is not a directory there" in str(err.value)
+    assert not (tmp_path / "out").exists()
 
 
 def test_planted_symlink_in_target_is_never_written_through(tmp_path: Path, backed_up) -> None:
@@ -75,10 +77,12 @@ def test_planted_symlink_in_target_is_never_written_through(tmp_path: Path, back
     out.mkdir()
     os.symlink(victim, out / "docs")  # a directory the restore needs is a symlink
     os.symlink(victim / "a.txt", out / "top.txt")  # a file the restore writes is a symlink
-    report = engine.restore(spec, sid, str(out))
-    assert report.warnings == 2
+    with pytest.raises(EngineError) as err:  # not empty: refused up front
+        engine.restore(spec, sid, str(out))
+    assert err.value.error_type == ErrorType.TARGET_NOT_EMPTY
     assert (victim / "a.txt").read_text() == "precious"
     assert sorted(os.listdir(victim)) == ["a.txt"]
+    assert sorted(os.listdir(out)) == ["docs", "top.txt"]
     # With overwrite, the links themselves are replaced; their targets stay untouched.
     engine.restore(spec, sid, str(out), overwrite=True)
     assert (victim / "a.txt").read_text() == "precious"
@@ -86,20 +90,28 @@ def test_planted_symlink_in_target_is_never_written_through(tmp_path: Path, back
     assert not os.path.islink(out / "docs") and (out / "docs" / "a.txt").read_text() == "alpha"
 
 
-def test_existing_files_need_overwrite(tmp_path: Path, backed_up) -> None:
+def test_non_empty_target_is_refused_unless_overwrite(tmp_path: Path, backed_up) -> None:
+    """One rule for every engine: refused up front (no per-file warnings), nothing written."""
     engine, spec, _, sid = backed_up
     out = tmp_path / "out"
+    write(out / "other.txt", "mine")
+    for paths in ([], ["top.txt"]):
+        with pytest.raises(EngineError) as err:
+            engine.restore(spec, sid, str(out), paths)
+        assert err.value.error_type == ErrorType.TARGET_NOT_EMPTY
+        assert os.listdir(out) == ["other.txt"]
     write(out / "top.txt", "mine")
-    report = engine.restore(spec, sid, str(out), ["top.txt"])
-    assert report.warnings == 1 and (out / "top.txt").read_text() == "mine"
     report = engine.restore(spec, sid, str(out), ["top.txt"], overwrite=True)
-    assert report.warnings == 0 and (out / "top.txt").read_text() == "top"
+    assert report.warnings == 0 and report.skipped == ()
+    assert (out / "top.txt").read_text() == "top" and (out / "other.txt").read_text() == "mine"
+    assert report.summary() == f"restored 1 file (3 B) into {out}"
 
 
 def test_unknown_snapshot_is_a_readable_error(tmp_path: Path, backed_up) -> None:
     engine, spec, _, _ = backed_up
-    with pytest.raises(EngineError, match="has no snapshot"):
+    with pytest.raises(EngineError, match="has no snapshot") as err:
         engine.restore(spec, "2001-01-01T000000Z", str(tmp_path / "out"))
+    assert err.value.error_type == ErrorType.SNAPSHOT_NOT_FOUND
 
 
 def test_verify_reports_mismatch_and_missing(backed_up) -> None:

@@ -21,6 +21,7 @@ from tests.engines.conftest import (
     snapshot_dirs,
     write,
 )
+from tui_backup.engines.api import ErrorType
 from tui_backup.engines.events import Progress
 from tui_backup.engines.snapshot import SnapshotEngine
 from tui_backup.engines.snapshot.manifest import read_manifest
@@ -192,7 +193,7 @@ def test_missing_source_fails_and_leaves_no_partial(tmp_path: Path, engine: Snap
     done = run(make_spec(tmp_path / "nope", dest), engine=engine).finished
     assert done.status == Status.FAILED
     assert done.error_type == "source_missing"
-    assert done.error == f"Source {tmp_path / 'nope'} does not exist."
+    assert done.error == f"source {tmp_path / 'nope'} does not exist"  # worded by engines.common
     assert not dest.exists() or snapshot_dirs(dest) == []
 
 
@@ -395,7 +396,7 @@ def test_engine_never_raises(tmp_path: Path, engine: SnapshotEngine, monkeypatch
     monkeypatch.setattr(build.SnapshotBuilder, "_walk", boom)
     src = write(tmp_path / "src" / "f", "x").parent
     done = run(make_spec(src, tmp_path / "dest"), engine=engine).finished
-    assert done.status == Status.FAILED and done.error_type == "internal_error"
+    assert done.status == Status.FAILED and done.error_type == ErrorType.ENGINE_CRASHED
     assert "kaboom" in done.details
     assert [n for n in os.listdir(tmp_path / "dest") if n.endswith(".partial")] == []
     assert errno.ENOSPC  # keep import used

@@ -6,8 +6,15 @@ opened with ``O_NOFOLLOW``, and every name is created with ``O_EXCL`` or
 leave the target: requested paths with ``..`` or absolute paths outside the
 sources are refused, a symlink inside the snapshot is restored as a symlink
 and never descended into, and a symlink planted in the target is never
-written through (without ``overwrite`` it is left alone and reported; with
-``overwrite`` the link itself is replaced by rename, its target untouched).
+written through (with ``overwrite`` the link itself is replaced by rename,
+its target untouched).
+
+One behaviour for every engine (docs/engines.md): everything that would
+refuse the restore is checked before anything is written (a target that is
+not empty without ``overwrite``, a requested path not in the snapshot), and
+a dry run writes nothing anywhere. Entries that cannot be restored (a special
+file planted in the snapshot, something in the way in the target) are
+skipped and reported as ``path: reason``.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from tui_backup.engines.api import EngineError
+from tui_backup.engines.api import EngineError, ErrorType
 from tui_backup.engines.snapshot.copy import IS_ROOT
 from tui_backup.engines.throttle import ProgressReporter
 
@@ -50,15 +57,76 @@ def normalize_request(path: str, sources: Sequence[tuple[str, str]]) -> list[str
         else:
             raise EngineError(
                 f"{path} is not inside any source of this job; give a path relative "
-                "to the snapshot instead.",
-                "invalid_path",
+                "to the snapshot instead",
+                ErrorType.BAD_PATH,
             )
     parts = [p for p in path.split("/") if p not in ("", ".")]
     if ".." in parts:
         raise EngineError(
-            f"{path!r} climbs out of the snapshot with '..'; refused.", "invalid_path"
+            f"{path!r} climbs out of the snapshot with '..'; refused", ErrorType.BAD_PATH
         )
     return parts
+
+
+def locate(snap_root: str, parts: list[str], snapshot_id: str) -> None:
+    """Refuse (``path_not_in_snapshot``) a request that names nothing in the snapshot.
+
+    Every component but the last must be a real directory of the snapshot
+    (a symlink in the snapshot is never descended into).
+    """
+    if not parts:
+        return
+    path = snap_root
+    for i, name in enumerate(parts):
+        path = path + "/" + name
+        try:
+            st = os.lstat(path)
+        except OSError:
+            st = None
+        last = i == len(parts) - 1
+        if st is None or (not last and not stat.S_ISDIR(st.st_mode)):
+            what = "/".join(parts)
+            why = "" if st is None else f" ({'/'.join(parts[: i + 1])} is not a directory there)"
+            raise EngineError(
+                f"{what} is not in snapshot {snapshot_id}{why}", ErrorType.PATH_NOT_IN_SNAPSHOT
+            )
+
+
+def check_target(target: str, *, overwrite: bool, dry_run: bool) -> None:
+    """Refuse a target that is not a directory, or (without ``overwrite``) not empty.
+
+    A dry run only lists what the snapshot holds, so it refuses nothing here
+    and never creates the target.
+    """
+    if dry_run:
+        return
+    try:
+        st = os.stat(target)
+    except FileNotFoundError:
+        parent = os.path.dirname(target.rstrip("/")) or "/"
+        if not os.path.isdir(parent):
+            raise EngineError(
+                f"the restore target's parent directory {parent} does not exist",
+                ErrorType.INVALID_TARGET,
+            ) from None
+        return
+    except OSError as exc:
+        raise EngineError(
+            f"cannot use the restore target {target}: {exc.strerror}", ErrorType.INVALID_TARGET
+        ) from exc
+    if not stat.S_ISDIR(st.st_mode):
+        raise EngineError(
+            f"the restore target {target} exists and is not a directory", ErrorType.INVALID_TARGET
+        )
+    if overwrite:
+        return
+    with os.scandir(target) as it:
+        if next(it, None) is not None:
+            raise EngineError(
+                f"the restore target {target} is not empty; choose an empty directory "
+                "or restore with overwrite",
+                ErrorType.TARGET_NOT_EMPTY,
+            )
 
 
 @dataclass(slots=True)
@@ -84,8 +152,8 @@ class RestoreRun:
                     tfd = os.open(os.path.realpath(target), _DIR_FLAGS)
                 except OSError as exc:
                     raise EngineError(
-                        f"Cannot write to the restore target {target}: {exc.strerror}.",
-                        "target_unwritable",
+                        f"cannot write to the restore target {target}: {exc.strerror}",
+                        ErrorType.INVALID_TARGET,
                     ) from exc
             for parts in requests or [[]]:
                 self._restore_request(sfd, tfd, parts)
@@ -107,13 +175,9 @@ class RestoreRun:
             s_cur, t_cur = sfd, tfd
             for i, name in enumerate(parts[:-1]):
                 rel = "/".join(parts[: i + 1])
-                try:
-                    st = os.stat(name, dir_fd=s_cur, follow_symlinks=False)
-                except FileNotFoundError:
-                    self.warn("/".join(parts), "not in this snapshot")
-                    return
+                st = os.stat(name, dir_fd=s_cur, follow_symlinks=False)
                 if not stat.S_ISDIR(st.st_mode):
-                    self.warn("/".join(parts), f"{rel} is not a directory in the snapshot; refused")
+                    self.warn("/".join(parts), f"{rel} is not a directory in the snapshot")
                     return
                 s_cur = os.open(name, _DIR_FLAGS, dir_fd=s_cur)
                 opened.append(s_cur)
@@ -123,11 +187,6 @@ class RestoreRun:
                         return
                     t_cur = t_next
                     opened.append(t_cur)
-            try:
-                os.stat(parts[-1], dir_fd=s_cur, follow_symlinks=False)
-            except FileNotFoundError:
-                self.warn("/".join(parts), "not in this snapshot")
-                return
             self._entry(s_cur, t_cur, parts[-1], "/".join(parts))
         finally:
             for fd in opened:
@@ -158,13 +217,16 @@ class RestoreRun:
             finally:
                 os.close(child_s)
             return
+        if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
+            self.warn(rel, f"{_kind(mode)} in the snapshot; not restored")
+            return
         if self.dry_run:
             self.planned.append(rel)
             self._count(rel, st.st_size if stat.S_ISREG(mode) else 0)
             return
         if stat.S_ISREG(mode):
             self._file(sdir, tdir, name, rel, st)
-        elif stat.S_ISLNK(mode):
+        else:
             self._symlink(sdir, tdir, name, rel, st)
 
     def _count(self, rel: str, size: int) -> None:
@@ -182,8 +244,8 @@ class RestoreRun:
         """An fd for directory ``name`` in ``tdir`` (created if needed), or None to skip."""
         existing = self._existing(tdir, name)
         if existing is not None and not stat.S_ISDIR(existing.st_mode):
-            if not self.overwrite:
-                self.warn(rel, "exists and is not a directory; not overwritten (use overwrite)")
+            if not self.overwrite:  # appeared after the target was found empty
+                self.warn(rel, "something else appeared in the target; not replaced")
                 return None
             os.unlink(name, dir_fd=tdir)
             existing = None
@@ -199,11 +261,11 @@ class RestoreRun:
     def _file(self, sdir: int, tdir: int, name: str, rel: str, st: os.stat_result) -> None:
         existing = self._existing(tdir, name)
         if existing is not None:
-            if not self.overwrite:
-                self.warn(rel, "exists; not overwritten (use overwrite)")
+            if not self.overwrite:  # appeared after the target was found empty
+                self.warn(rel, "appeared in the target during the restore; not replaced")
                 return
             if stat.S_ISDIR(existing.st_mode):
-                self.warn(rel, "a directory is in the way; not replaced")
+                self.warn(rel, "a directory is in the way in the target; not replaced")
                 return
         create = f".tui-restore-{os.getpid()}-{next(_tmp_counter)}" if existing else name
         try:
@@ -215,7 +277,7 @@ class RestoreRun:
             try:
                 dst = os.open(create, _CREATE_FLAGS, 0o600, dir_fd=tdir)
             except FileExistsError:
-                self.warn(rel, "exists; not overwritten (use overwrite)")
+                self.warn(rel, "appeared in the target during the restore; not replaced")
                 return
             try:
                 _pump(src, dst, self.cancel)
@@ -239,17 +301,17 @@ class RestoreRun:
         link_target = os.readlink(name, dir_fd=sdir)
         existing = self._existing(tdir, name)
         if existing is not None:
-            if not self.overwrite:
-                self.warn(rel, "exists; not overwritten (use overwrite)")
+            if not self.overwrite:  # appeared after the target was found empty
+                self.warn(rel, "appeared in the target during the restore; not replaced")
                 return
             if stat.S_ISDIR(existing.st_mode):
-                self.warn(rel, "a directory is in the way; not replaced")
+                self.warn(rel, "a directory is in the way in the target; not replaced")
                 return
         create = f".tui-restore-{os.getpid()}-{next(_tmp_counter)}" if existing else name
         try:
             os.symlink(link_target, create, dir_fd=tdir)
         except FileExistsError:
-            self.warn(rel, "exists; not overwritten (use overwrite)")
+            self.warn(rel, "appeared in the target during the restore; not replaced")
             return
         if IS_ROOT:
             os.chown(create, st.st_uid, st.st_gid, dir_fd=tdir, follow_symlinks=False)
@@ -257,6 +319,16 @@ class RestoreRun:
         if create != name:
             os.rename(create, name, src_dir_fd=tdir, dst_dir_fd=tdir)
         self._count(rel, 0)
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "a special file"
 
 
 def _apply_dir_metadata(fd: int, st: os.stat_result) -> None:

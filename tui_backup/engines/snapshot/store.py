@@ -8,6 +8,7 @@ Layout::
     <dest>/.tui-backup/owner.json     which job owns the destination
     <dest>/.tui-backup/<id>.manifest.gz   one manifest per snapshot
     <dest>/.tui-backup/<id>.json      summary: files, bytes, sources, counts
+    <dest>/.tui-backup/damaged.json   files verify found damaged (never linked again)
 
 A snapshot becomes visible by the rename of ``<id>.partial`` to ``<id>``,
 which happens after its manifest and summary are durable; anything left over
@@ -141,6 +142,26 @@ class SnapshotStore:
         for meta in (self.manifest_path(snapshot_id), self.summary_path(snapshot_id)):
             _unlink(meta)
         remove_tree(doomed)
+
+    def remove_metadata(self) -> None:
+        """After every snapshot is gone: drop ``latest``, the damage record and the marker.
+
+        The metadata directory and the destination go only when that leaves
+        them empty: anything a person put there stays.
+        """
+        from tui_backup.engines.snapshot.damage import damaged_path
+        from tui_backup.engines.snapshot.marker import marker_path
+
+        self.fix_latest()
+        for path in (damaged_path(self.dest), marker_path(self.dest)):
+            _unlink(path)
+        for path in (self.meta, self.dest):
+            try:
+                os.rmdir(path)
+            except FileNotFoundError:
+                pass
+            except OSError:
+                return  # not empty: someone else's files live here
 
 
 def _meta_owner(name: str) -> str | None:
