@@ -13,10 +13,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tui_backup.engines.api import Capabilities, RunOptions, SnapshotInfo, VerifyReport
 from tui_backup.engines.events import Emit, FileWarning, Finished
 from tui_backup.model.job import JobSpec
 from tui_backup.model.progress import Progress
 from tui_backup.model.status import Status
+
+DEFAULT_OPTIONS = RunOptions()
 
 
 @dataclass
@@ -40,6 +43,14 @@ class Plan:
         self.behaviours: dict[str, Behaviour] = {}
         self.default = Behaviour()
         self.forgets: list[str] = []
+        self.options: list[tuple[str, RunOptions]] = []
+        self.purged: list[str] = []
+        self.purge_error: Exception | None = None
+        self.verify_reports: list[VerifyReport] = []
+        """Returned by ``verify`` in turn (the last one again when used up)."""
+        self.listing: list[SnapshotInfo] | None = None
+        """What ``snapshots`` returns; None: one snapshot per successful attempt seen."""
+        self.listing_error: Exception | None = None
         self.lock = threading.Lock()
         self.active = 0
         self.max_active = 0
@@ -57,7 +68,18 @@ class ScriptedEngine:
     def __init__(self, plan: Plan) -> None:
         self.plan = plan
 
-    def run(self, spec: JobSpec, cancel: threading.Event, emit: Emit) -> None:
+    def capabilities(self, spec: JobSpec) -> Capabilities:
+        # Tests name a job's engine "restic" to get a repository several jobs may share.
+        return Capabilities(shares_destination=spec.engine == "restic")
+
+    def run(
+        self,
+        spec: JobSpec,
+        cancel: threading.Event,
+        emit: Emit,
+        options: RunOptions = DEFAULT_OPTIONS,
+    ) -> None:
+        self.plan.options.append((spec.name, options))
         with self.plan.lock:
             self.plan.active += 1
             self.plan.max_active = max(self.plan.max_active, self.plan.active)
@@ -125,6 +147,33 @@ class ScriptedEngine:
             )
         )
 
-    def forget(self, spec: JobSpec, policy: object) -> list[object]:
+    def forget(self, spec: JobSpec, policy: object, **_: object) -> list[object]:
         self.plan.forgets.append(spec.name)
         return []
+
+    def snapshots(self, spec: JobSpec) -> list[SnapshotInfo]:
+        if self.plan.listing_error is not None:
+            raise self.plan.listing_error
+        if self.plan.listing is not None:
+            return list(self.plan.listing)
+        return []
+
+    def verify(
+        self,
+        spec: JobSpec,
+        snapshot_id: str | None = None,
+        *,
+        deep: bool = False,
+        cancel: threading.Event | None = None,
+        emit: Emit | None = None,
+    ) -> VerifyReport:
+        reports = self.plan.verify_reports
+        if not reports:
+            return VerifyReport(snapshots=("snap-1",), files_checked=1, bytes_checked=1)
+        return reports.pop(0) if len(reports) > 1 else reports[0]
+
+    def delete_data(self, spec: JobSpec) -> list[str]:
+        if self.plan.purge_error is not None:
+            raise self.plan.purge_error
+        self.plan.purged.append(spec.name)
+        return ["snap-1"]

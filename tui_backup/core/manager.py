@@ -28,7 +28,8 @@ from tui_backup.core import coordination
 from tui_backup.core.breaker import DEFAULT_COOL_OFF, CircuitBreakers
 from tui_backup.core.config import Settings, SettingsStore
 from tui_backup.core.consumer import Call, Consumer, Deliver, FlushNow, Refresh
-from tui_backup.core.errors import AlreadyRunning, NotRunning, OperationFailed
+from tui_backup.core.destinations import DestinationInUse, conflicting
+from tui_backup.core.errors import AlreadyRunning, JobNotFound, NotRunning, OperationFailed
 from tui_backup.core.events import (
     ErrorRecorded,
     JobsRemoved,
@@ -271,21 +272,78 @@ class JobManager(RunLifecycle):
 
     # -- job definition commands ---------------------------------------------
 
-    def create(self, spec: JobSpec) -> JobSpec:
+    def destination_users(self, spec: JobSpec) -> list[str]:
+        """Other jobs whose destination conflicts with ``spec``'s (same place or nested).
+
+        Jobs of engines that keep jobs apart in one repository
+        (``Capabilities.shares_destination``, e.g. restic) do not conflict
+        when both use exactly the same location.
+        """
+        return conflicting(spec, self.jobs.list().jobs, self._shares_destination)
+
+    def destination_conflict(self, spec: JobSpec) -> DestinationInUse | None:
+        """The refusal ``create``/``update`` would raise for ``spec`` (front ends: the warning
+        to print when saving with ``force``), or None."""
+        users = self.destination_users(spec)
+        return DestinationInUse(spec.name, spec.destination, users) if users else None
+
+    def _shares_destination(self, spec: JobSpec) -> bool:
+        return self.snapshots.capabilities(spec).shares_destination
+
+    def _check_destination(self, spec: JobSpec, force: bool) -> None:
+        conflict = self.destination_conflict(spec)
+        if conflict is None:
+            return
+        if not force:
+            raise conflict
+        log.warning("%s", conflict)
+        self.record_error(
+            ErrorEvent(
+                severity=Severity.LOW,
+                component="jobs",
+                error_type="destination_shared",
+                message=f"{spec.name}: saved with --force although {conflict}",
+                job_name=spec.name,
+            )
+        )
+
+    def create(self, spec: JobSpec, *, force: bool = False) -> JobSpec:
+        """Save a new job; a destination another job uses is refused unless ``force``."""
+        self._check_destination(spec, force)
         new = self.jobs.create(spec)
         self._notify(JobsUpdated((self._view(new, None),)))
         self._wake_scheduler()
         return new
 
-    def update(self, spec: JobSpec) -> JobSpec:
-        """Save an edited spec; ``spec.version`` must be the version it was based on."""
+    def update(self, spec: JobSpec, *, force: bool = False) -> JobSpec:
+        """Save an edited spec; ``spec.version`` must be the version it was based on.
+
+        A changed destination (or engine) that another job uses is refused
+        unless ``force``; other edits of a job already sharing one are not.
+        """
+        try:
+            current: JobSpec | None = self.jobs.get(spec.name)
+        except JobNotFound:
+            current = None
+        if current is None or _destination_changed(current, spec):
+            self._check_destination(spec, force)
         new = self.jobs.update(spec)
         self._notify(JobsUpdated((self._view(new, None),)))
         self._wake_scheduler()
         return new
 
-    def modify(self, name: str, change: Callable[[JobSpec], JobSpec]) -> JobSpec:
-        new = self.jobs.modify(name, change)
+    def modify(
+        self, name: str, change: Callable[[JobSpec], JobSpec], *, force: bool = False
+    ) -> JobSpec:
+        """Apply ``change`` under the job's lock (same destination rule as :meth:`update`)."""
+
+        def checked(old: JobSpec) -> JobSpec:
+            new = change(old)
+            if _destination_changed(old, new):
+                self._check_destination(new, force)
+            return new
+
+        new = self.jobs.modify(name, checked)
         self._notify(JobsUpdated((self._view(new, None),)))
         self._wake_scheduler()
         return new
@@ -704,4 +762,8 @@ class JobManager(RunLifecycle):
             self._consumer.post(Deliver(RunFinished(recovered.run)))
 
 
-__all__ = ["JobManager"]
+def _destination_changed(old: JobSpec, new: JobSpec) -> bool:
+    return old.destination != new.destination or old.engine != new.engine
+
+
+__all__ = ["DestinationInUse", "JobManager"]
