@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tui_backup.engines.api import RunOptions
 from tui_backup.engines.events import EngineEvent, FileWarning, Finished, Progress
 from tui_backup.engines.snapshot import SnapshotEngine
 from tui_backup.model.job import JobSpec
@@ -61,6 +62,7 @@ def run(
     cancel: threading.Event | None = None,
     engine: SnapshotEngine | None = None,
     on_event: Callable[[EngineEvent], None] | None = None,
+    options: RunOptions | None = None,
 ) -> RunResult:
     result = RunResult()
 
@@ -69,7 +71,9 @@ def run(
         if on_event is not None:
             on_event(event)
 
-    (engine or SnapshotEngine()).run(spec, cancel or threading.Event(), emit)
+    (engine or SnapshotEngine()).run(
+        spec, cancel or threading.Event(), emit, options or RunOptions()
+    )
     return result
 
 
