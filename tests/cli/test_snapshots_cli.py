@@ -42,18 +42,24 @@ def test_run_list_restore_verify_forget(cli, tmp_path: Path) -> None:
     )  # fmt: skip
     assert diff.stdout == ""
 
-    r = cli("restore", "web", "--target", str(out), "../escape")
-    assert r.returncode == 2 and "refused" in r.stderr, r
+    assert f"restored 2 files (9 B) into {out}" in r.stderr, r
+
+    r = cli("restore", "web", "--target", str(tmp_path / "esc"), "../escape")
+    assert r.returncode == 2 and "error:" in r.stderr, r
+    assert not (tmp_path / "esc").exists()
     r = cli("restore", "web", "--target", str(tmp_path / "dry"), "--dry-run", "docs")
     assert r.returncode == 0 and r.stdout.split() == ["docs/a.txt"], r
+    assert "would restore 1 file into" in r.stderr, r
     assert not (tmp_path / "dry").exists()
 
     r = cli("verify", "web", "--snapshot", "all")
     assert r.returncode == 0, r
+    assert "ok: 1 snapshot, 2 files (9 B) read, compared with manifests" in r.stderr, r
     (dest / listed[0]["id"] / "b.txt").write_text("bexa")
     r = cli("verify", "web")
     assert r.returncode == 1, r
     assert "checksum mismatch" in r.stdout
+    assert r.stderr.splitlines()[-1].startswith("damaged: 1 problem ("), r
     r = cli("errors", "--json")
     if r.returncode == 0:
         assert any(e.get("component") == "verify" for e in r.json()), r

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
+from typing import Any
 
 from textual.message import Message
 from textual.widgets import Checkbox, Input
@@ -84,13 +86,49 @@ async def test_original_location_needs_confirmation(seeded: Home, make_app: AppF
         await until(pilot, lambda: not screen.running and (src / "a.txt").read_text() == "hello\n")
 
 
-async def test_v_verifies_the_newest_snapshot(seeded: Home, make_app: AppFactory) -> None:
+async def test_v_says_ok_damaged_or_unchecked_as_it_is(seeded: Home, make_app: AppFactory) -> None:
+    """The verify key: ``ok`` with what was read; a flipped byte is ``damaged`` (an
+    error); a snapshot whose manifest is gone is ``unchecked`` (a warning), never ok."""
     _backup(seeded)
-    seen: list[Message] = []
+    spec = JobManager(seeded, recover=False).get_spec("docs")
+    dest = Path(spec.destination)
     app = make_app(seeded)
-    async with app.run_test(size=(80, 24), message_hook=seen.append) as pilot:
+
+    def toasts(word: str) -> list[Any]:
+        return [n for n in app._notifications if (n.title or "") == f"Verify: {word}"]
+
+    async with app.run_test(size=(80, 24)) as pilot:
         await app.workers.wait_for_complete()
         await until(pilot, lambda: app.main_screen.jobs.row_count == 4)  # type: ignore[union-attr]
         await pilot.press("v")
-        await app.workers.wait_for_complete()
-        await until(pilot, lambda: any("intact" in n.message for n in app._notifications))
+        await until(
+            pilot, lambda: any(n.message.startswith("docs: ok:") for n in app._notifications)
+        )
+        ok = next(n for n in app._notifications if n.message.startswith("docs: ok:"))
+        assert ok.message == (
+            "docs: ok: 1 snapshot, 2 files (21 B) read, compared with manifests"
+        ), ok.message
+        assert ok.severity == "information"
+
+        (snap,) = [p for p in dest.iterdir() if p.name.startswith("2026")]
+        todo = snap / "notes" / "todo.md"
+        stat = todo.stat()
+        todo.chmod(0o644)
+        todo.write_text("- restore tesT\n")  # same size, same mtime below
+        os.utime(todo, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+        await pilot.press("v")
+        await until(pilot, lambda: bool(toasts("damaged")))
+        (damaged,) = toasts("damaged")
+        assert damaged.severity == "error"
+        assert damaged.message.startswith("docs: damaged: 1 problem (") and "todo.md" in (
+            damaged.message
+        ), damaged.message
+
+        for manifest in (dest / ".tui-backup").glob("*.manifest.gz"):
+            manifest.unlink()
+        await pilot.press("v")
+        await until(pilot, lambda: bool(toasts("unchecked")))
+        (unchecked,) = toasts("unchecked")
+        assert unchecked.severity == "warning"
+        assert unchecked.message.startswith("docs: unchecked: "), unchecked.message
+        assert not any("ok:" in n.message for n in app._notifications if n is not ok)

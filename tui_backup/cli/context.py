@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from tui_backup.core.home import Home
+from tui_backup.model.secrets import mask_url
+from tui_backup.tui.formatting import redact
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -51,11 +53,12 @@ class CliContext:
         sys.stdout.write(text + "\n")
 
     def err(self, text: str) -> None:
-        """A message for the person, on stderr."""
-        sys.stderr.write(text.rstrip("\n") + "\n")
+        """A message for the person, on stderr (a URL's password shown as ``***``)."""
+        sys.stderr.write(mask_url(text).rstrip("\n") + "\n")
 
     def emit_json(self, data: Any) -> None:
-        json.dump(data, sys.stdout, indent=2, ensure_ascii=False, default=str)
+        """``data`` as JSON on stdout, secrets masked (:func:`redact`)."""
+        json.dump(redact(data), sys.stdout, indent=2, ensure_ascii=False, default=str)
         sys.stdout.write("\n")
 
     def console(self) -> Console:

@@ -20,6 +20,8 @@ from tui_backup.core.home import Home, yaml_text
 from tui_backup.model.clock import to_iso
 from tui_backup.model.job import JobSpec, parse_job
 from tui_backup.model.problems import ValidationError
+from tui_backup.model.secrets import mask_url
+from tui_backup.tui.formatting import redact
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -147,7 +149,8 @@ def cmd_show(args: argparse.Namespace, ctx: CliContext) -> int:
         ctx.emit_json(out)
         return exit_codes.OK
     ctx.out(f"# {label} (version {view.spec.version})")
-    sys.stdout.write(yaml_text(view.spec.to_dict()))
+    # Shown, not saved: secret env values and URL passwords appear as ***.
+    sys.stdout.write(yaml_text(redact(view.spec.to_dict())))
     ctx.out("# state")
     ctx.out(f"#   status:   {view.status}")
     last = view.state.last_result
@@ -157,7 +160,7 @@ def cmd_show(args: argparse.Namespace, ctx: CliContext) -> int:
             f" ({last.files} files, {humanize_bytes(last.bytes)}"
             + (f", {last.warnings} warnings" if last.warnings else "")
             + ")"
-            + (f": {last.error}" if last.error else "")
+            + (f": {mask_url(last.error)}" if last.error else "")
         )
     else:
         ctx.out("#   last run: never")
@@ -210,7 +213,9 @@ def cmd_rm(args: argparse.Namespace, ctx: CliContext) -> int:
                 "add --yes to do that without a terminal"
             )
             return exit_codes.USAGE
-        answer = input(f"Delete job {spec.name} AND all its backups in {spec.destination}? [y/N] ")
+        answer = input(
+            f"Delete job {spec.name} AND all its backups in {mask_url(spec.destination)}? [y/N] "
+        )
         if answer.strip().lower() not in ("y", "yes"):
             ctx.err("nothing removed")
             return exit_codes.OK

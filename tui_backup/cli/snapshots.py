@@ -1,10 +1,14 @@
-"""``tui-backup snapshots|restore|verify|forget``: a job's snapshots, from the command line.
+"""``tui-backup snapshots|restore|verify|forget|init``: a job's snapshots, from the command line.
 
-Data goes to stdout (a table, or JSON with ``--json``), messages and
-progress to stderr: a rich bar on a terminal, a plain line per second
-otherwise. Exit codes: 0 done, 1 failed (verify found damage, restore could
-not write), 2 bad input (unknown job or snapshot, a path escaping the
-snapshot, no retention policy), 130 interrupted.
+Every operation goes through the core's one door (``manager.snapshots``),
+so the CLI never asks which engine a job uses. Data goes to stdout (a
+table, or JSON with ``--json``), messages and progress to stderr: a rich bar
+on a terminal, a plain line per second otherwise. Exit codes (docs/cli.md):
+0 done (verify: ``ok``), 1 failed (verify: ``damaged`` or ``unchecked``, a
+restore that could not write, an engine refusal), 2 bad input (unknown job or
+snapshot, a path not in the snapshot or escaping it, a non-empty target
+without ``--overwrite``, no retention policy), 3 the job is running,
+130 interrupted.
 """
 
 from __future__ import annotations
@@ -20,14 +24,13 @@ from typing import Any
 from tui_backup.cli import exit_codes, main
 from tui_backup.cli.context import CliContext
 from tui_backup.cli.table import humanize_bytes
-from tui_backup.core import snapshots as ops
 from tui_backup.core.events import EngineEvent, FileWarning
+from tui_backup.core.snapshots import BAD_INPUT, SnapshotOperationFailed, VerifyReport
 from tui_backup.model.clock import to_iso
 from tui_backup.model.progress import Progress
+from tui_backup.tui.formatting import verify_sentence
 
-USAGE_ERRORS = frozenset(
-    {"invalid_path", "snapshot_not_found", "no_snapshots", "no_policy", "invalid_target"}
-)
+JOB_RUNNING = "job_running"
 
 
 class _IntermixedParser(argparse.ArgumentParser):
@@ -57,16 +60,29 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("paths", nargs="*", metavar="PATH", help="paths inside the snapshot")
     p.add_argument("--snapshot", default="latest", metavar="ID", help="snapshot id or 'latest'")
     p.add_argument("--target", required=True, metavar="DIR", help="directory to restore into")
-    p.add_argument("--dry-run", action="store_true", help="list what would be restored")
-    p.add_argument("--overwrite", action="store_true", help="replace files that exist in DIR")
+    p.add_argument(
+        "--dry-run", action="store_true", help="list what would be restored; write nothing"
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="restore into a non-empty DIR, replacing files that exist there",
+    )
     p.set_defaults(func=cmd_restore)
     # PATHs may follow the options (``restore NAME --target DIR a b``); plain argparse
     # binds all positionals at their first occurrence, the intermixed parser does not.
     p.__class__ = _IntermixedParser
 
-    p = main.add_parser(sub, "verify", "re-hash snapshot files against their manifest")
+    p = main.add_parser(
+        sub, "verify", "check a job's snapshots and say what was read", json_flag=True
+    )
     p.add_argument("name", metavar="NAME")
     p.add_argument("--snapshot", default="latest", metavar="ID", help="an id, 'latest' or 'all'")
+    p.add_argument(
+        "--deep",
+        action="store_true",
+        help="also compare with the source, byte for byte (engines that can)",
+    )
     p.set_defaults(func=cmd_verify)
 
     p = main.add_parser(sub, "forget", "apply the job's retention policy now", json_flag=True)
@@ -74,10 +90,26 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dry-run", action="store_true", help="only show what would be removed")
     p.set_defaults(func=cmd_forget)
 
+    p = main.add_parser(
+        sub,
+        "init",
+        "create the job's destination (restic: the repository) before its first run",
+        json_flag=True,
+    )
+    p.add_argument("name", metavar="NAME")
+    p.set_defaults(func=cmd_init)
 
-def _fail(ctx: CliContext, exc: ops.SnapshotOperationFailed) -> int:
+
+def _fail(ctx: CliContext, exc: SnapshotOperationFailed) -> int:
     ctx.err(f"error: {exc}")
-    return exit_codes.USAGE if exc.error_type in USAGE_ERRORS else exit_codes.FAILED
+    if exc.error_type == JOB_RUNNING:
+        return exit_codes.ALREADY_RUNNING
+    return exit_codes.USAGE if exc.error_type in BAD_INPUT else exit_codes.FAILED
+
+
+def _unknown(value: int | None, text: str) -> str:
+    """``unknown`` where an engine cannot know a count (never a fake 0)."""
+    return "unknown" if value is None else text
 
 
 # -- progress ------------------------------------------------------------------
@@ -142,8 +174,8 @@ def _progress(ctx: CliContext, label: str) -> Iterator[Any]:
 def cmd_snapshots(args: argparse.Namespace, ctx: CliContext) -> int:
     spec = ctx.manager.get_spec(args.name)
     try:
-        found = ops.list_snapshots(spec)
-    except ops.SnapshotOperationFailed as exc:
+        found = ctx.manager.snapshots.list(spec)
+    except SnapshotOperationFailed as exc:
         return _fail(ctx, exc)
     if ctx.json:
         ctx.emit_json([s.to_json() for s in found])
@@ -153,7 +185,9 @@ def cmd_snapshots(args: argparse.Namespace, ctx: CliContext) -> int:
         return exit_codes.OK
     ctx.out(f"{'ID':<22} {'TIME':<21} {'FILES':>9} {'SIZE':>10}")
     for s in found:
-        ctx.out(f"{s.id:<22} {to_iso(s.time):<21} {s.files:>9} {humanize_bytes(s.bytes):>10}")
+        files = _unknown(s.files, str(s.files))
+        size = _unknown(s.bytes, humanize_bytes(s.bytes or 0))
+        ctx.out(f"{s.id:<22} {to_iso(s.time):<21} {files:>9} {size:>10}")
     return exit_codes.OK
 
 
@@ -162,6 +196,7 @@ def cmd_restore(args: argparse.Namespace, ctx: CliContext) -> int:
     cancel = threading.Event()
     try:
         with _progress(ctx, "restore") as emit:
+            # Through the manager: the door restores, the manager keeps it in history.
             report = ctx.manager.restore(
                 args.name,
                 args.target,
@@ -172,7 +207,7 @@ def cmd_restore(args: argparse.Namespace, ctx: CliContext) -> int:
                 cancel=cancel,
                 emit=emit,
             )
-    except ops.SnapshotOperationFailed as exc:
+    except SnapshotOperationFailed as exc:
         return _fail(ctx, exc)
     except KeyboardInterrupt:
         cancel.set()
@@ -181,45 +216,57 @@ def cmd_restore(args: argparse.Namespace, ctx: CliContext) -> int:
     if args.dry_run:
         for path in report.planned:
             ctx.out(path)
-        ctx.err(
-            f"dry run: would restore {report.files} files ({humanize_bytes(report.bytes)}) "
-            f"from {report.snapshot_id} into {report.target}"
-        )
-    else:
-        ctx.err(
-            f"restored {report.files} files ({humanize_bytes(report.bytes)}) from "
-            f"{report.snapshot_id} into {report.target}"
-            + (f", {report.warnings} warnings" if report.warnings else "")
-        )
+    line = f"{report.summary()} from {report.snapshot_id}"
+    if report.warnings:
+        line += f", {report.warnings} warning" + "s" * (report.warnings != 1)
+    ctx.err(("dry run: " if args.dry_run else "") + line)
     return exit_codes.OK
+
+
+def verify_json(report: VerifyReport) -> dict[str, Any]:
+    return {
+        "outcome": report.outcome,
+        "snapshots": list(report.snapshots),
+        "files_checked": report.files_checked,
+        "bytes_checked": report.bytes_checked,
+        "method": report.method,
+        "unchecked": report.unchecked,
+        "problems": [
+            {"snapshot": p.snapshot_id, "path": p.path, "reason": p.reason} for p in report.problems
+        ],
+    }
 
 
 def cmd_verify(args: argparse.Namespace, ctx: CliContext) -> int:
     manager = ctx.manager
     spec = manager.get_spec(args.name)
-    snapshot = None if args.snapshot == "all" else args.snapshot
+    cancel = threading.Event()
     try:
         with _progress(ctx, "verify") as emit:
-            report = ops.verify(spec, snapshot, record_error=manager.record_error, emit=emit)
-    except ops.SnapshotOperationFailed as exc:
+            report = manager.snapshots.verify(
+                spec, args.snapshot, deep=args.deep, cancel=cancel, emit=emit
+            )
+    except SnapshotOperationFailed as exc:
         return _fail(ctx, exc)
-    for problem in report.problems:
-        ctx.out(f"{problem.snapshot_id}\t{problem.path or '(manifest)'}\t{problem.reason}")
-    if report.ok:
-        ctx.err(
-            f"ok: {len(report.snapshots)} snapshot(s), {report.files_checked} files "
-            f"({humanize_bytes(report.bytes_checked)}) match their manifests"
-        )
-        return exit_codes.OK
-    ctx.err(f"error: verify found {len(report.problems)} problem(s) in {spec.name}")
-    return exit_codes.FAILED
+    except KeyboardInterrupt:
+        cancel.set()
+        ctx.err("interrupted")
+        return exit_codes.INTERRUPTED
+    if ctx.json:
+        ctx.emit_json(verify_json(report))
+    else:
+        for problem in report.problems:
+            ctx.out(f"{problem.snapshot_id}\t{problem.path or '(manifest)'}\t{problem.reason}")
+    ctx.err(verify_sentence(report))
+    # Only a check that read and found everything intact passes: "unchecked" is not ok.
+    return exit_codes.OK if report.outcome == "ok" else exit_codes.FAILED
 
 
 def cmd_forget(args: argparse.Namespace, ctx: CliContext) -> int:
     spec = ctx.manager.get_spec(args.name)
     try:
-        decisions = ops.forget(spec, dry_run=args.dry_run)
-    except ops.SnapshotOperationFailed as exc:
+        decisions = ctx.manager.snapshots.forget(spec, dry_run=args.dry_run)
+    except SnapshotOperationFailed as exc:
         return _fail(ctx, exc)
     if ctx.json:
         ctx.emit_json(
@@ -240,4 +287,17 @@ def cmd_forget(args: argparse.Namespace, ctx: CliContext) -> int:
     removed = sum(not d.keep for d in decisions)
     verb = "would remove" if args.dry_run else "removed"
     ctx.err(f"{spec.name}: {verb} {removed} of {len(decisions)} snapshot(s)")
+    return exit_codes.OK
+
+
+def cmd_init(args: argparse.Namespace, ctx: CliContext) -> int:
+    spec = ctx.manager.get_spec(args.name)
+    try:
+        done = ctx.manager.snapshots.init(spec)
+    except SnapshotOperationFailed as exc:
+        return _fail(ctx, exc)
+    if ctx.json:
+        ctx.emit_json({"name": spec.name, "engine": spec.engine, "result": done})
+    else:
+        ctx.err(f"{spec.name}: {done}")
     return exit_codes.OK

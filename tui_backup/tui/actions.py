@@ -20,6 +20,9 @@ from tui_backup.tui.messages import (
     JobsLoaded,
 )
 
+NO_REPOSITORY = "no_repository"
+"""The door's error type for a restic repository that does not exist yet."""
+
 if TYPE_CHECKING:
     from textual.message import Message
 
@@ -44,6 +47,8 @@ class JobActions:
         def call_from_thread(self, callback: Any, *args: Any) -> Any: ...
 
         main_screen: Any
+
+        def ask_init(self, spec: Any) -> None: ...
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="load-jobs")
     def load_jobs(self) -> None:
@@ -102,8 +107,25 @@ class JobActions:
 
     @work(thread=True, exit_on_error=False, group="job-command")
     def verify_job(self, name: str) -> None:
-        from tui_backup.tui.snapshot_access import verify_latest
+        from tui_backup.tui.snapshot_access import capabilities, verify_latest
 
+        try:
+            caps = capabilities(self.manager, name)
+        except Exception as exc:  # noqa: BLE001
+            self.post_message(ActionFailed("verify", name, f"{name}: {readable(exc)}"))
+            return
+        if not (caps.manifest_verify or caps.repository_check or caps.deep_verify):
+            self.post_message(
+                ActionFailed(
+                    "verify",
+                    name,
+                    f"{name}: its engine has no way to check backups (no manifest, no "
+                    "repository check); restore a few files to test them instead",
+                    severity="warning",
+                    title="Verify: unchecked",
+                )
+            )
+            return
         self.post_message(ActionSucceeded("verify", name, f"{name}: verifying…"))
         try:
             report = verify_latest(self.manager, name)
@@ -126,6 +148,43 @@ class JobActions:
                     "verify", name, text, severity=severity, title=f"Verify: {report.outcome}"
                 )
             )
+
+    @work(thread=True, exit_on_error=False, group="job-command")
+    def offer_init(self, name: str) -> None:
+        """After a save: a job whose engine needs its repository created, and whose
+        repository is missing, gets the offer to create it (never created unasked)."""
+        from tui_backup.core.snapshots import SnapshotOperationFailed
+
+        try:
+            spec = self.manager.get_spec(name)
+            if not self.manager.snapshots.capabilities(spec).needs_init:
+                return
+            self.manager.snapshots.list(spec)
+        except SnapshotOperationFailed as exc:
+            if exc.error_type == NO_REPOSITORY:
+                self.call_from_thread(self.ask_init, spec)
+            else:
+                self.post_message(
+                    ActionFailed(
+                        "reach the repository",
+                        name,
+                        f"{name}: {readable(exc)}",
+                        severity="warning",
+                        title="Repository not usable yet",
+                    )
+                )
+        except Exception:  # noqa: BLE001 - the next run reports it with its context
+            return
+
+    @work(thread=True, exit_on_error=False, group="job-command")
+    def init_job(self, name: str) -> None:
+        """Create the job's destination (restic: the repository) through the core's door."""
+        try:
+            done = self.manager.snapshots.init(self.manager.get_spec(name))
+        except Exception as exc:  # noqa: BLE001 - a refusal or failure becomes a toast
+            self.post_message(ActionFailed("initialise", name, readable(exc)))
+            return
+        self.post_message(ActionSucceeded("init", name, f"{name}: {done}"))
 
     @work(thread=True, exit_on_error=False, group="error-command")
     def resolve_error(self, event_id: int) -> None:

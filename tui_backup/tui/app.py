@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
 
+from rich.markup import escape
 from textual import events, work
 from textual.app import App, SystemCommand
 from textual.message_pump import MessagePump
@@ -29,7 +30,9 @@ from tui_backup.core.home import Home
 from tui_backup.core.manager import JobManager
 from tui_backup.core.views import JobView
 from tui_backup.model.clock import Clock, utcnow
+from tui_backup.model.job import JobSpec
 from tui_backup.model.records import ErrorEvent
+from tui_backup.model.secrets import mask_url
 from tui_backup.model.status import Severity
 from tui_backup.tui.actions import JobActions, readable
 from tui_backup.tui.bridge import CoreBridge, LiveView
@@ -486,6 +489,38 @@ class BackupApp(JobActions, App[int]):
                 self.delete_job(name, purge_data=purge, version=view.spec.version)
 
         self.push_screen(DeleteJobScreen(view.spec), chosen)
+
+    def ask_init(self, spec: JobSpec) -> None:
+        """Offer to create a missing repository; declining leaves the command to use later."""
+        from tui_backup.tui.screens.confirm import ConfirmScreen
+
+        dest = mask_url(spec.destination)
+
+        def chosen(create: bool | None) -> None:
+            if create:
+                self.init_job(spec.name)
+            else:
+                self.notify(
+                    f"{spec.name}: runs fail until the repository exists; create it later "
+                    f"with: tui-backup init {spec.name}",
+                    severity="warning",
+                    timeout=10,
+                )
+
+        self.push_screen(
+            ConfirmScreen(
+                f"Create the repository for {spec.name}?",
+                escape(
+                    f"There is no repository at {dest} yet. Create it now (the same as "
+                    f"`tui-backup init {spec.name}`)? It is never created on its own, so "
+                    "a mistyped location or an unmounted disk does not become a new, "
+                    "empty repository."
+                ),
+                "Create repository",
+                "Not now [esc]",
+            ),
+            chosen,
+        )
 
     def open_restore(self, name: str) -> None:
         from tui_backup.tui.screens.restore import RestoreScreen

@@ -10,6 +10,8 @@ import os
 from datetime import datetime, timedelta
 from typing import Any
 
+from tui_backup.model.secrets import mask_env, mask_url
+
 _UNITS = ("B", "KB", "MB", "GB", "TB", "PB")
 
 
@@ -156,6 +158,7 @@ def plural(count: int, word: str) -> str:
 VERIFY_METHODS = {
     "manifest": "compared with manifests",
     "source": "compared with the source",
+    "manifest+source": "compared with manifests and the source",
     "restic check": "checked by restic check",
 }
 
@@ -183,3 +186,24 @@ def verify_sentence(report: Any) -> str:
         done = f" ({snaps}, {read})" if files else ""
         return f"unchecked: {report.unchecked}{done}"
     return f"ok: {snaps}, {read}, {how}"
+
+
+def redact(data: Any) -> Any:
+    """``data`` with every secret masked, for anything a screen, a terminal or a log shows.
+
+    An ``env`` mapping has its secret-looking values replaced
+    (:func:`~tui_backup.model.secrets.mask_env`); every string has the
+    password of a ``scheme://user:password@`` URL replaced. The job file
+    itself keeps the real values: this is only what is shown.
+    """
+    if isinstance(data, dict):
+        out = {k: redact(v) for k, v in data.items()}
+        env = out.get("env")
+        if isinstance(env, dict):
+            out["env"] = mask_env({str(k): str(v) for k, v in env.items()})
+        return out
+    if isinstance(data, list | tuple):
+        return [redact(v) for v in data]
+    if isinstance(data, str):
+        return mask_url(data)
+    return data

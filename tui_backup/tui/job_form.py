@@ -17,6 +17,7 @@ from typing import Any
 from tui_backup.model.job import HOOK_STAGES, JobSpec
 from tui_backup.model.problems import Problem
 from tui_backup.model.retention import COUNT_KEYS, WITHIN_KEYS
+from tui_backup.model.secrets import MASK, is_secret_name, mask_url
 from tui_backup.tui.formatting import tilde
 
 RETENTION_FIELDS = (*COUNT_KEYS, *WITHIN_KEYS)
@@ -71,6 +72,14 @@ def _path(text: str) -> str:
     return text.rstrip("/") if len(text) > 1 and text.startswith(("/", "~")) else text
 
 
+def _destination(text: str, saved: str | None) -> str:
+    """The typed destination; the saved one when it is still shown masked."""
+    value = _path(text)
+    if saved is not None and mask_url(saved) != saved and value == mask_url(saved):
+        return saved
+    return value
+
+
 def _number(text: str) -> int | str:
     """An integer when it is one; otherwise the text, for parse_job to refuse."""
     try:
@@ -97,15 +106,26 @@ def join_commands(commands: tuple[tuple[str, ...], ...]) -> str:
 
 
 def to_mapping(
-    values: FormValues, version: int, extra_retention: dict[str, Any]
+    values: FormValues,
+    version: int,
+    extra_retention: dict[str, Any],
+    hidden_env: dict[str, str] | None = None,
+    destination: str | None = None,
 ) -> tuple[dict[str, Any], list[Problem]]:
-    """The YAML mapping for ``parse_job`` and the problems only the form can see."""
+    """The YAML mapping for ``parse_job`` and the problems only the form can see.
+
+    ``hidden_env`` holds the real values of the secrets the form shows as
+    ``***``: a variable still reading ``***`` keeps its saved value, so
+    masking never changes (or leaks) a password; typing a new value replaces it.
+    ``destination`` is the saved destination, whose URL password the form
+    shows as ``***`` too: left as shown, the saved one is kept.
+    """
     t = {k: values.text.get(k, "") for k in TEXT_FIELDS}
     problems: list[Problem] = []
     data: dict[str, Any] = {
         "name": t["name"].strip(),
         "sources": [_path(p) for p in split_list(t["sources"])],
-        "destination": _path(t["destination"]),
+        "destination": _destination(t["destination"], destination),
         "engine": values.engine,
         "enabled": values.enabled,
         "version": version,
@@ -143,6 +163,8 @@ def to_mapping(
             key, eq, value = token.partition("=")
             if not eq or not key:
                 problems.append(Problem("", "env", f"{token!r} must look like NAME=value"))
+            elif value == MASK and key in (hidden_env or {}):
+                env[key] = (hidden_env or {})[key]
             else:
                 env[key] = value
         data["env"] = env
@@ -160,6 +182,19 @@ def to_mapping(
     return data, problems
 
 
+def hidden_env(spec: JobSpec | None) -> dict[str, str]:
+    """The secret env values of ``spec`` that the form shows as ``***``."""
+    if spec is None:
+        return {}
+    return {k: v for k, v in spec.env if v and is_secret_name(k)}
+
+
+def env_text(spec: JobSpec) -> str:
+    """The env field: ``NAME=value`` pairs, each secret value shown as ``***``."""
+    hidden = hidden_env(spec)
+    return " ".join(shlex.quote(f"{k}={MASK if k in hidden else v}") for k, v in spec.env)
+
+
 def from_spec(spec: JobSpec | None) -> tuple[FormValues, dict[str, Any]]:
     """Form values for ``spec`` (defaults for a new job) and retention keys not on the form."""
     if spec is None:
@@ -168,13 +203,13 @@ def from_spec(spec: JobSpec | None) -> tuple[FormValues, dict[str, Any]]:
         "name": spec.name,
         "description": spec.description,
         "sources": join_list([tilde(s) for s in spec.sources]),
-        "destination": tilde(spec.destination),
+        "destination": tilde(mask_url(spec.destination)),
         "schedule": spec.schedule or "",
         "exclude": join_list(list(spec.exclude)),
         "retries": str(spec.retries),
         "hook_timeout": str(spec.hook_timeout) if spec.hook_timeout != 300 else "",
         "max_age": str(spec.max_age) if spec.max_age is not None else "",
-        "env": " ".join(shlex.quote(f"{k}={v}") for k, v in spec.env),
+        "env": env_text(spec),
     }
     extra: dict[str, Any] = {}
     if spec.retention is not None:

@@ -1,9 +1,9 @@
-"""The TUI's one door to ``tui_backup.core.snapshots``: list, browse, restore, verify.
+"""The TUI's way to the core's snapshot door (``manager.snapshots``): list, browse, restore, verify.
 
-Browsing uses the core's dry-run restore, which lists every path a restore of
-the snapshot would write; we index it once per snapshot and the tree widget
-reads folders from the index lazily. Every function here blocks and is
-called from thread workers only.
+Browsing uses the door's dry-run restore, which lists every path a restore of
+the snapshot would write and writes nothing anywhere; we index it once per
+snapshot and the tree widget reads folders from the index lazily. Every
+function here blocks and is called from thread workers only.
 """
 
 from __future__ import annotations
@@ -15,9 +15,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from tui_backup.core import snapshots
 from tui_backup.core.manager import JobManager
-from tui_backup.core.snapshots import RestoreReport, SnapshotInfo, VerifyReport
+from tui_backup.core.snapshots import Capabilities, RestoreReport, SnapshotInfo, VerifyReport
 from tui_backup.model.job import JobSpec
 
 
@@ -62,14 +61,25 @@ def index_paths(snapshot_id: str, paths: Sequence[str]) -> SnapshotTree:
 
 def list_snapshots(manager: JobManager, name: str) -> list[SnapshotInfo]:
     """Complete snapshots of ``name``, newest first."""
-    return snapshots.list_snapshots(manager.get_spec(name))
+    return manager.snapshots.list(manager.get_spec(name))
+
+
+def capabilities(manager: JobManager, name: str) -> Capabilities:
+    """What the job's engine can do for it: the TUI hides or explains what it cannot."""
+    return manager.snapshots.capabilities(manager.get_spec(name))
+
+
+def browse_target(name: str) -> str:
+    """The target a browsing dry run names: never created, by the door's promise."""
+    return os.path.join(tempfile.gettempdir(), f"tui-backup-browse-{os.getpid()}", name)
 
 
 def load_tree(manager: JobManager, name: str, snapshot_id: str) -> SnapshotTree:
-    """Everything in the snapshot, as a folder index (one dry-run restore)."""
+    """Everything in the snapshot, as a folder index (one dry-run restore, nothing written)."""
     spec = manager.get_spec(name)
-    nowhere = os.path.join(tempfile.gettempdir(), f"tui-backup-browse-{os.getpid()}", name)
-    report = snapshots.restore(spec, nowhere, snapshot=snapshot_id, dry_run=True)
+    report = manager.snapshots.restore(
+        spec, browse_target(name), snapshot=snapshot_id, dry_run=True
+    )
     tree = index_paths(snapshot_id, report.planned)
     tree.files, tree.bytes = report.files, report.bytes
     return tree
@@ -115,9 +125,11 @@ def restore(
 
 
 def verify_latest(manager: JobManager, name: str) -> VerifyReport | None:
-    """Verify the newest snapshot; None when there is none yet."""
+    """Verify the newest snapshot (deeply when the job asks and the engine can); None
+    when there is none yet. The door keeps the outcome (an error event when not ok)."""
     spec = manager.get_spec(name)
-    snaps = snapshots.list_snapshots(spec)
+    snaps = manager.snapshots.list(spec)
     if not snaps:
         return None
-    return snapshots.verify(spec, snaps[0].id, record_error=manager.record_error)
+    deep = spec.verify.deep and manager.snapshots.capabilities(spec).deep_verify
+    return manager.snapshots.verify(spec, snaps[0].id, deep=deep)

@@ -12,12 +12,13 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Footer, Label, Static
 
 from tui_backup.model.job import JobSpec
+from tui_backup.model.secrets import mask_url
 from tui_backup.tui.formatting import tilde
 
 
 def consequence(spec: JobSpec, purge: bool) -> str:
     """What pressing Delete will do, in words; derived from the checkbox only."""
-    dest = escape(tilde(spec.destination))
+    dest = escape(tilde(mask_url(spec.destination)))
     if purge:
         return (
             f"Deletes the job [b]{escape(spec.name)}[/b] [b]and every backup at {dest}[/b]. "
@@ -42,7 +43,7 @@ class DeleteJobScreen(ModalScreen[bool | None]):
         with Vertical(classes="dialog", id="delete-dialog"):
             yield Label(f"Delete job {self.spec.name}?", classes="dialog-title")
             yield Checkbox(
-                f"also delete backup data at {tilde(self.spec.destination)}",
+                f"also delete backup data at {tilde(mask_url(self.spec.destination))}",
                 False,
                 id="purge",
             )

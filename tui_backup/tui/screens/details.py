@@ -37,6 +37,7 @@ from tui_backup.tui.formatting import (
     human_duration,
     human_when,
     local_stamp,
+    redact,
     tilde,
 )
 from tui_backup.tui.messages import DetailsLoaded
@@ -143,7 +144,7 @@ class DetailsScreen(Screen[None]):
             )
             return
         self.query_one("#details-summary", Static).update(summary(view, self.backup_app))
-        spec_yaml = yaml.safe_dump(view.spec.to_dict(), sort_keys=False, allow_unicode=True)
+        spec_yaml = yaml.safe_dump(redact(view.spec.to_dict()), sort_keys=False, allow_unicode=True)
         self.query_one("#spec", Static).update(
             Text(f"# {tilde(str(self.backup_app.home.job_file(self.job_name)))}\n{spec_yaml}")
         )

@@ -33,6 +33,7 @@ from tui_backup.tui.job_form import (
     TEXT_FIELDS,
     FormValues,
     from_spec,
+    hidden_env,
     to_mapping,
     widget_for,
 )
@@ -61,7 +62,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "retries": ("Retries", "0-20, for transient failures"),
     "hook_timeout": ("Hook timeout", "seconds, default 300"),
     "max_age": ("Max age", "alert when no success for this long, e.g. 2d"),
-    "env": ("Environment", "NAME=value pairs for hooks and engines"),
+    "env": ("Environment", "NAME=value pairs for hooks and engines; secrets show as ***"),
     "hooks_before": ("Before", "commands separated by ;"),
     "hooks_after": ("After", ""),
     "hooks_on_success": ("On success", ""),
@@ -76,6 +77,34 @@ WITHIN_ROWS = (
     ("keep_within_weekly", "keep_within_monthly", "keep_within_yearly"),
 )
 """``keep_within*``: durations such as ``14d`` or ``1y2m``; ``all`` is plain ``keep_within``."""
+
+
+PASSWORD_SOURCES = ("RESTIC_PASSWORD_FILE", "RESTIC_PASSWORD_COMMAND", "RESTIC_PASSWORD")
+
+
+def engine_needs(caps: Any, env: dict[str, str], name: str) -> list[str]:
+    """What a job on an engine with ``caps`` needs that the form cannot check itself."""
+    if caps is None:
+        return []
+    lines: list[str] = []
+    if caps.encryption:
+        have = any(env.get(k) for k in PASSWORD_SOURCES)
+        lines.append(
+            ("✓ password source set. " if have else "✗ needs a password: ")
+            + "add RESTIC_PASSWORD_FILE=/path/to/file or RESTIC_PASSWORD_COMMAND='pass show "
+            "backup' under Environment (the file or command, never the password itself)."
+        )
+    if caps.needs_init:
+        lines.append(
+            "The repository must exist before the first run: after saving you are offered "
+            f"to create it (or run: tui-backup init {name})."
+        )
+    if caps.remote:
+        lines.append(
+            "Remote: SSH port, key or command go in the job file (ssh_port, ssh_identity, "
+            f"ssh_command) or: tui-backup job edit {name} --ssh-port N."
+        )
+    return lines
 
 
 class JobEditorScreen(ModalScreen[None]):
@@ -121,6 +150,9 @@ class JobEditorScreen(ModalScreen[None]):
         """Fields the person changed; problems show there first, everywhere after a save try."""
         self.show_all = False
         self._loaded = name is None or spec is not None
+        self._caps_key: tuple[str, str] | None = None
+        self._caps: Any = None
+        """The chosen engine's Capabilities for the typed destination (hints only)."""
 
     @property
     def creating(self) -> bool:
@@ -146,6 +178,7 @@ class JobEditorScreen(ModalScreen[None]):
                         [(e, e) for e in ENGINES], value="snapshot", allow_blank=False, id="engine"
                     )
                     yield Checkbox("enabled", True, id="enabled")
+                yield Static("", id="engine-hint", classes="field-hint")
                 yield from self._row("schedule")
                 yield Static("", id="schedule-preview", classes="field-hint")
                 with Horizontal(classes="field-row"):
@@ -254,7 +287,13 @@ class JobEditorScreen(ModalScreen[None]):
     def validate(self) -> bool:
         """Run the model's rules on the form; show each problem by its field."""
         version = self.base.version if self.base is not None else 0
-        data, problems = to_mapping(self.values(), version, self._extra_retention)
+        data, problems = to_mapping(
+            self.values(),
+            version,
+            self._extra_retention,
+            hidden_env(self.base),
+            self.base.destination if self.base is not None else None,
+        )
         name = data.get("name") or "new"
         spec: JobSpec | None = None
         try:
@@ -265,7 +304,23 @@ class JobEditorScreen(ModalScreen[None]):
         self.valid_spec = spec if not problems else None
         self._show_problems(problems)
         self._show_schedule(data.get("schedule"), problems)
+        self._show_engine_needs(data)
         return self.valid_spec is not None
+
+    def _show_engine_needs(self, data: dict[str, Any]) -> None:
+        """What the chosen engine needs before it can run, from its Capabilities."""
+        hint = self.query_one("#engine-hint", Static)
+        key = (str(data.get("engine")), str(data.get("destination") or ""))
+        if key != self._caps_key:
+            self._caps_key = key
+            stub = JobSpec(name="new", sources=(), destination=key[1], engine=key[0])
+            try:
+                self._caps = self.manager.snapshots.capabilities(stub)
+            except Exception:  # noqa: BLE001 - an unknown engine is shown by validation
+                self._caps = None
+        lines = engine_needs(self._caps, dict(data.get("env") or {}), data.get("name") or "NAME")
+        hint.display = bool(lines)
+        hint.update(escape("\n".join(lines)))
 
     def _show_problems(self, problems: list[Problem]) -> None:
         by_widget: dict[str, list[str]] = {}
@@ -399,6 +454,9 @@ class JobEditorScreen(ModalScreen[None]):
             )
         )
         self.app.call_from_thread(self.dismiss, None)
+        offer_init = getattr(self.app, "offer_init", None)
+        if offer_init is not None:  # a missing repository: offer to create it
+            self.app.call_from_thread(offer_init, saved.name)
 
     def _save_refused(self, exc: BaseException, *, conflict: bool) -> None:
         self.saving = False

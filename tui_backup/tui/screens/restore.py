@@ -50,13 +50,17 @@ if TYPE_CHECKING:
     from tui_backup.tui.app import BackupApp
 
 
+RESTORES = os.path.join("~", "tui-backup-restores")
+"""Where the browser offers new restore folders; created on the first restore."""
+
+
 def default_target(job: str, snapshot_id: str) -> str:
     """A new folder under the user's home, named so it never collides with a source.
 
     When that folder already holds an earlier restore, the next free name
     (``-2``, ``-3``...) is offered, so a second restore just works.
     """
-    base = os.path.join("~", "tui-backup-restores", f"{job}-{snapshot_id}")
+    base = os.path.join(RESTORES, f"{job}-{snapshot_id}")
     candidate, n = base, 1
     while _non_empty(os.path.expanduser(candidate)):
         n += 1
@@ -340,6 +344,10 @@ class RestoreScreen(Screen[None]):
                 )
 
         try:
+            # The folder this screen offers is ours to make; any other parent must
+            # exist already (a missing one may be an unmounted disk).
+            if os.path.dirname(target) == os.path.expanduser(RESTORES):
+                os.makedirs(os.path.dirname(target), exist_ok=True)
             report = restore(
                 self.backup_app.manager,
                 self.job_name,

@@ -16,6 +16,7 @@ from rich.style import Style
 from rich.text import Text
 
 from tui_backup.core.views import JobView
+from tui_backup.model.secrets import mask_url
 from tui_backup.model.status import Status
 from tui_backup.tui.formatting import (
     clip,
@@ -63,11 +64,12 @@ def job_cell(view: JobView, width: int, style: StyleFor) -> Text:
     room = max(8, width - 3)
     src = spec.sources[0] if spec.sources else "?"
     more = f" +{len(spec.sources) - 1}" if len(spec.sources) > 1 else ""
-    src_w, dst_w = split_room(len(tilde(src)), len(tilde(spec.destination)), room - len(more))
+    dest = mask_url(spec.destination)
+    src_w, dst_w = split_room(len(tilde(src)), len(tilde(dest)), room - len(more))
     second = Text(no_wrap=True, overflow="ellipsis")
     second.append(shorten_path(src, max(4, src_w)) + more)
     second.append(" → ", style("dim"))
-    second.append(shorten_path(spec.destination, max(4, dst_w)))
+    second.append(shorten_path(dest, max(4, dst_w)))
     second.truncate(width, overflow="ellipsis")
     return Text("\n").join([first, second])
 
