@@ -15,6 +15,7 @@ from typing import Any
 from tui_backup.cli import exit_codes, job_options, main
 from tui_backup.cli.context import CliContext
 from tui_backup.cli.table import humanize_bytes, render
+from tui_backup.core.destinations import DestinationInUse
 from tui_backup.core.errors import VersionConflict
 from tui_backup.core.home import Home, yaml_text
 from tui_backup.model.clock import to_iso
@@ -73,12 +74,31 @@ def cmd_add(args: argparse.Namespace, ctx: CliContext) -> int:
     spec = parse_job(data, label, expected_name=args.name)
     _say(ctx, notes)
     _warn_missing_sources(ctx, spec)
-    created = ctx.manager.create(spec)
+    try:
+        created = ctx.manager.create(spec, force=args.force)
+    except DestinationInUse as exc:
+        return _refused(ctx, exc)
+    _warn_shared(ctx, created, args.force)
     if ctx.json:
         ctx.emit_json(ctx.manager.job(created.name).to_json())
     else:
         ctx.err(f"added job {created.name} (version {created.version}): {label}")
     return exit_codes.OK
+
+
+def _refused(ctx: CliContext, exc: DestinationInUse) -> int:
+    """Another job uses the destination: bad input (exit 2), nothing written."""
+    ctx.err(f"error: {exc}")
+    return exit_codes.USAGE
+
+
+def _warn_shared(ctx: CliContext, spec: JobSpec, forced: bool) -> None:
+    """Saved with ``--force`` onto a destination another job uses: say so, every time."""
+    if not forced:
+        return
+    conflict = ctx.manager.destination_conflict(spec)
+    if conflict is not None:
+        ctx.err(f"warning: {conflict}")
 
 
 def _say(ctx: CliContext, notes: list[str]) -> None:
@@ -188,7 +208,11 @@ def cmd_edit(args: argparse.Namespace, ctx: CliContext) -> int:
         data = job_options.apply(current.to_dict(), args, label, notes)
         return parse_job(data, label, expected_name=current.name)
 
-    new = ctx.manager.modify(args.name, change)
+    try:
+        new = ctx.manager.modify(args.name, change, force=args.force)
+    except DestinationInUse as exc:
+        return _refused(ctx, exc)
+    _warn_shared(ctx, new, args.force)
     _say(ctx, notes)
     _warn_missing_sources(ctx, new)
     if ctx.json:
