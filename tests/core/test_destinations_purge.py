@@ -79,17 +79,19 @@ def test_purge_deletes_the_jobs_snapshots_and_the_job(home: Home, tmp_path: Path
 
 
 @pytest.mark.parametrize(
-    "error",
+    "make_error",
     [
-        EngineError("owned by job 'x'", ErrorType.DESTINATION_OWNED),
-        EngineError("host unreachable", ErrorType.DESTINATION_UNREACHABLE),
-        PermissionError(13, "Permission denied", "/backup"),
+        lambda: EngineError("owned by job 'x'", ErrorType.DESTINATION_OWNED),
+        lambda: EngineError("host unreachable", ErrorType.DESTINATION_UNREACHABLE),
+        lambda: PermissionError(13, "Permission denied", "/backup"),
     ],
     ids=["refused", "failed", "os-error"],
 )
 def test_any_purge_failure_keeps_the_job(
-    manager: JobManager, plan: Plan, tmp_path: Path, error: Exception
+    manager: JobManager, plan: Plan, tmp_path: Path, make_error: Callable[[], Exception]
 ) -> None:
+    # Made here, not at collection: a raised error's traceback keeps the engine alive.
+    error = make_error()
     (tmp_path / "disk").mkdir()
     manager.create(spec(tmp_path, "a", str(tmp_path / "disk" / "a")))
     plan.purge_error = error
@@ -98,6 +100,7 @@ def test_any_purge_failure_keeps_the_job(
     assert str(error.args[-1] if isinstance(error, OSError) else error) in str(caught.value)
     assert manager.jobs.exists("a")
     plan.purge_error = None
+    del error, caught
     manager.delete("a", purge_data=True)
     assert plan.purged == ["a"] and not manager.jobs.exists("a")
 

@@ -51,6 +51,7 @@ class Plan:
         self.listing: list[SnapshotInfo] | None = None
         """What ``snapshots`` returns; None: one snapshot per successful attempt seen."""
         self.listing_error: Exception | None = None
+        self.forget_error: Exception | None = None
         self.lock = threading.Lock()
         self.active = 0
         self.max_active = 0
@@ -149,6 +150,8 @@ class ScriptedEngine:
 
     def forget(self, spec: JobSpec, policy: object, **_: object) -> list[object]:
         self.plan.forgets.append(spec.name)
+        if self.plan.forget_error is not None:
+            raise self.plan.forget_error
         return []
 
     def snapshots(self, spec: JobSpec) -> list[SnapshotInfo]:

@@ -36,6 +36,16 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("tui_backup.core.manager")
 
+RUN_COMPONENTS = frozenset({"runner", "coordination", "scheduler", "retention", "hooks", "breaker"})
+"""Components (besides ``engine:<name>``) whose errors a later successful run resolves."""
+VERIFY_COMPONENTS = frozenset({"verify"})
+"""Components whose errors a later ``ok`` verify resolves."""
+
+
+def resolved_by_run(event: ErrorEvent) -> bool:
+    """True for the errors a later successful run of the same job cures."""
+    return event.component.startswith("engine:") or event.component in RUN_COMPONENTS
+
 
 class RunLifecycle:
     """Consumer-thread side of :class:`JobManager` (see the module docstring)."""
@@ -64,6 +74,7 @@ class RunLifecycle:
         def _wake_scheduler(self) -> None: ...
         def _stop_local(self, run: ActiveRun, reason: str) -> None: ...
         def _record_error_now(self, event: ErrorEvent) -> None: ...
+        def record_error(self, event: ErrorEvent, *, dedupe: bool = False) -> ErrorEvent: ...
 
     def has_local_runs(self) -> bool:
         with self._lock:
@@ -88,6 +99,7 @@ class RunLifecycle:
             last_result=previous.last_result if previous else None,
             last_success=previous.last_success if previous else None,
             message=run.message,
+            last_verify=previous.last_verify if previous else None,
         )
 
     def _local_view(self, run: ActiveRun) -> JobView:
@@ -115,6 +127,9 @@ class RunLifecycle:
             run.started_at = self.clock()
             self._write_run_state(run)
         assert run.started_at is not None
+        run.errors_before = frozenset(
+            e.id for e in self._unresolved(run.name) if e.id is not None and resolved_by_run(e)
+        )
         self.db.record_run(
             RunRecord(
                 run_id=run.run_id,
@@ -194,6 +209,7 @@ class RunLifecycle:
             if status == Status.SUCCEEDED
             else (previous.last_success if previous else None),
             message=error,
+            last_verify=previous.last_verify if previous else None,
         )
         try:
             try:
@@ -211,6 +227,8 @@ class RunLifecycle:
             self.db.record_run(record)
             if status == Status.FAILED:
                 self._record_failure(run, finished, error)
+            elif status == Status.SUCCEEDED:
+                self._resolve_after_success(run)
             self._count_for_breaker(run, finished)
         finally:
             self.states.clear_stop(run.name)
@@ -235,6 +253,74 @@ class RunLifecycle:
         )
         self._consumer.add_other(RunFinished(record))
         self._wake_scheduler()
+
+    def _unresolved(self, name: str) -> list[ErrorEvent]:
+        try:
+            return self.db.errors(unresolved=True, job=name, limit=10_000)
+        except Exception:
+            log.warning("%s: could not read the job's errors", name, exc_info=True)
+            return []
+
+    def _resolve_after_success(self, run: ActiveRun) -> None:
+        """A success resolves the job's earlier run errors, and this run's retry notes.
+
+        Only this job's, and only from the components a run can cure
+        (engine, runner, interrupted runs, scheduler, retention, hooks,
+        breaker); errors this run recorded itself (retention, hooks) stay.
+        """
+        chosen = [
+            e
+            for e in self._unresolved(run.name)
+            if e.id is not None
+            and resolved_by_run(e)
+            and (
+                e.id in run.errors_before
+                or (e.component.startswith("engine:") and e.severity == Severity.LOW)
+            )
+        ]
+        self.resolve_errors(run.name, chosen, f"run {run.run_id}", on_consumer=True)
+
+    def resolve_job_errors(
+        self, name: str, components: frozenset[str], by: str, *, before: datetime | None = None
+    ) -> int:
+        """Resolve ``name``'s unresolved errors from ``components`` (recorded up to ``before``)."""
+        chosen = [
+            e
+            for e in self._unresolved(name)
+            if e.id is not None
+            and e.component in components
+            and (before is None or e.timestamp <= before)
+        ]
+        return self.resolve_errors(name, chosen, by)
+
+    def resolve_errors(
+        self, name: str, events: list[ErrorEvent], by: str, *, on_consumer: bool = False
+    ) -> int:
+        """Mark ``events`` resolved and say so: the log and a resolved LOW event name ``by``."""
+        if not events:
+            return 0
+        now = self.clock()
+        done = [e for e in events if e.id is not None and self.db.resolve(e.id, now)]
+        if not done:
+            return 0
+        noun = "error" if len(done) == 1 else "errors"
+        message = f"{name}: {len(done)} earlier {noun} resolved by {by}"
+        log.info("%s: %s", message, "; ".join(f"#{e.id} {e.message}" for e in done[:5]))
+        note = ErrorEvent(
+            severity=Severity.LOW,
+            component="resolution",
+            error_type="errors_resolved",
+            message=message,
+            job_name=name,
+            details="\n".join(f"#{e.id} [{e.severity}] {e.message}" for e in done),
+            resolved=True,
+            resolved_at=now,
+        )
+        if on_consumer:
+            self._record_error_now(note)
+        else:
+            self.record_error(note)
+        return len(done)
 
     def _record_failure(self, run: ActiveRun, finished: Finished, error: str | None) -> None:
         kind = finished.error_type or "run_failed"

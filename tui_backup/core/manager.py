@@ -38,7 +38,7 @@ from tui_backup.core.events import (
     RunFinished,
     Subscriber,
 )
-from tui_backup.core.lifecycle import RunLifecycle
+from tui_backup.core.lifecycle import VERIFY_COMPONENTS, RunLifecycle
 from tui_backup.core.pool import RunPool
 from tui_backup.core.retry import RetryPolicy
 from tui_backup.core.runner import (
@@ -57,15 +57,17 @@ from tui_backup.core.snapshots import (
     verify_event,
 )
 from tui_backup.core.views import JobView
-from tui_backup.engines.api import RestoreReport, VerifyReport
+from tui_backup.engines.api import RestoreReport, RunOptions, VerifyReport
 from tui_backup.engines.events import Emit, Finished
 from tui_backup.model import schedule as cron
-from tui_backup.model.clock import Clock, utcnow
+from tui_backup.model.clock import Clock, to_iso, utcnow
 from tui_backup.model.job import JobSpec
 from tui_backup.model.records import ErrorEvent, RunRecord, new_id
-from tui_backup.model.state import JobState
+from tui_backup.model.secrets import mask_url
+from tui_backup.model.state import JobState, LastVerify
 from tui_backup.model.status import Severity, Status
 from tui_backup.store.db import Database, ErrorStats
+from tui_backup.store.errors import LockTimeout
 from tui_backup.store.jobs import JobIssue, JobStore
 from tui_backup.store.paths import Home
 from tui_backup.store.state import StateStore
@@ -407,16 +409,50 @@ class JobManager(RunLifecycle):
         finally:
             lock.release()
 
-    def _on_verified(self, spec: JobSpec, report: VerifyReport) -> None:
-        """Keep a verify's outcome: an error event when it was not ``ok``."""
+    def _on_verified(self, spec: JobSpec, report: VerifyReport, trigger: str) -> None:
+        """Keep a verify's outcome in the job's state; not ``ok`` is an error event.
+
+        Runs under the job's run lock (the door holds it), so no run writes
+        the state meanwhile. An ``ok`` verify resolves the job's earlier
+        verify errors: the same check now passes.
+        """
+        now = self.clock()
+        problem = report.problems[0] if report.problems else None
+        result = LastVerify(
+            time=now,
+            outcome=report.outcome,
+            snapshots=len(report.snapshots),
+            files=report.files_checked,
+            bytes=report.bytes_checked,
+            problems=len(report.problems),
+            method=report.method,
+            detail=(
+                f"{problem.snapshot_id}: {problem.path or '(manifest)'}: {problem.reason}"
+                if problem is not None
+                else (mask_url(report.unchecked) if report.unchecked is not None else None)
+            ),
+            trigger=trigger,
+        )
+        try:
+            self.states.transition(spec.name, lambda st: replace(st, last_verify=result))
+        except (OSError, LockTimeout) as exc:
+            log.warning("%s: could not keep the verify result: %s", spec.name, exc)
         event = verify_event(spec, report)
         if event is not None:
             self.record_error(event)
+        else:
+            self.resolve_job_errors(spec.name, VERIFY_COMPONENTS, f"verify at {to_iso(now)}")
+        self._notify(JobsUpdated((self._view(spec, None),)))
 
     # -- run commands ----------------------------------------------------------
 
-    def start(self, name: str, trigger: str = "manual") -> str:
+    def start(self, name: str, trigger: str = "manual", *, checksum: bool = False) -> str:
         """Start (or queue) a run of ``name``; returns its run id.
+
+        ``checksum`` asks the engine to re-read every source file instead of
+        trusting size and mtime (``RunOptions.checksum``; engines whose
+        Capabilities lack ``checksum_run`` ignore it). A job's own
+        ``checksum_every`` is the engine's to apply.
 
         Takes the run lock at once and holds it until the run's final state
         is written, queued time included, so no other process can start the
@@ -448,6 +484,7 @@ class JobManager(RunLifecycle):
                 trigger=trigger,
                 lock=lock,
                 queued_at=now,
+                options=RunOptions(checksum=checksum),
             )
             run.previous = previous
             run.next_run = self.next_run(spec)

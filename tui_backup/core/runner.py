@@ -22,12 +22,15 @@ import portalocker
 
 from tui_backup.core import hooks as hookmod
 from tui_backup.core.retry import RetryPolicy
+from tui_backup.engines.api import RunOptions
 from tui_backup.engines.events import EngineEvent, FileWarning, Finished, Progress
 from tui_backup.model.job import JobSpec
 from tui_backup.model.records import ErrorEvent
 from tui_backup.model.status import Severity, Status
 
 log = logging.getLogger(__name__)
+
+DEFAULT_OPTIONS = RunOptions()
 
 EngineFactory = Callable[[str], Any]
 """``engine name -> engine object`` (``tui_backup.engines.api.get_engine`` by default)."""
@@ -58,6 +61,10 @@ class ActiveRun:
     previous: Any = None
     """The JobState before this run (its last result stays on the card meanwhile)."""
     next_run: datetime | None = None
+    options: RunOptions = DEFAULT_OPTIONS
+    """How this run differs from the job's defaults (``run --checksum``)."""
+    errors_before: frozenset[int] = frozenset()
+    """Ids of the job's unresolved errors when the run started: a success resolves them."""
 
 
 # -- messages from workers (and the manager) to the consumer ---------------------
@@ -241,7 +248,7 @@ def _one_attempt(run: ActiveRun, post: Post, settings: RunSettings) -> Finished:
     engine: Any = None
     try:
         engine = settings.engine_factory(run.spec.engine)
-        engine.run(run.spec, run.cancel, emit)
+        engine.run(run.spec, run.cancel, emit, run.options)
     except Exception as exc:  # noqa: BLE001 - engines should not raise; if one does, fail
         if not box:
             box.append(
@@ -268,12 +275,9 @@ def _apply_retention(run: ActiveRun, post: Post, settings: RunSettings) -> None:
     engine: Any = None
     try:
         engine = settings.engine_factory(run.spec.engine)
-        forget = getattr(engine, "forget", None)
-        if forget is None:
-            return
         post(RunNote(run, "applying retention"))
-        decisions = forget(run.spec, run.spec.retention)
-        removed = sum(1 for d in decisions or () if not getattr(d, "keep", True))
+        decisions = engine.forget(run.spec, run.spec.retention)
+        removed = sum(1 for d in decisions or () if not d.keep)
         if removed:
             post(RunNote(run, f"retention removed {removed} snapshot(s)"))
     except Exception as exc:  # noqa: BLE001 - recorded as an error event below

@@ -46,8 +46,8 @@ log = logging.getLogger(__name__)
 
 RecordError = Callable[[ErrorEvent], Any]
 EngineFactory = Callable[[str], Any]
-OnVerified = Callable[[JobSpec, VerifyReport], None]
-"""Called with every report a verify through the door produced (not for failures)."""
+OnVerified = Callable[[JobSpec, VerifyReport, str], None]
+"""Called with every report a verify through the door produced, and its trigger."""
 JobLock = Callable[[JobSpec], Any]
 """Context-manager factory: holds the job's run lock for the block (verify, purge)."""
 
@@ -220,8 +220,13 @@ class SnapshotOps:
         deep: bool = False,
         cancel: threading.Event | None = None,
         emit: Emit | None = None,
+        trigger: str = "manual",
     ) -> VerifyReport:
         """Check ``snapshot`` (None or ``all``: every one) and keep what was found.
+
+        The outcome goes into the job's state (``last_verify``: ``health``
+        reads it) and, when not ``ok``, into an error event: HIGH for damage,
+        MEDIUM for a check that could not check. A stopped verify keeps nothing.
 
         Holds the job's run lock meanwhile (a run's retention could remove
         the snapshot being read, and the result is written to the job's
@@ -231,16 +236,14 @@ class SnapshotOps:
         wanted = None if snapshot in (None, "all") else snapshot
         with self._locked(spec):
             try:
-                # ``deep`` only when asked: engines written before it keep working.
-                extra = {"deep": True} if deep else {}
                 report: VerifyReport = engine.verify(
-                    spec, wanted, cancel=cancel, emit=emit, **extra
+                    spec, wanted, deep=deep, cancel=cancel, emit=emit
                 )
             except (EngineError, OSError) as exc:
                 raise _failed(spec, exc) from exc
             stopped = cancel is not None and cancel.is_set()
             if self._on_verified is not None and not stopped:
-                self._on_verified(spec, report)
+                self._on_verified(spec, report, trigger)
         return report
 
     def forget(
@@ -254,8 +257,7 @@ class SnapshotOps:
             )
         engine = self._engine(spec)
         try:
-            extra = {"on_delete": on_delete} if on_delete is not None else {}
-            return list(engine.forget(spec, spec.retention, dry_run=dry_run, **extra))
+            return list(engine.forget(spec, spec.retention, dry_run=dry_run, on_delete=on_delete))
         except (EngineError, OSError) as exc:
             raise _failed(spec, exc) from exc
 
@@ -287,7 +289,7 @@ class SnapshotOps:
 def _default_ops(record_error: RecordError | None = None) -> SnapshotOps:
     from tui_backup.engines.registry import get_engine
 
-    def on_verified(spec: JobSpec, report: VerifyReport) -> None:
+    def on_verified(spec: JobSpec, report: VerifyReport, trigger: str) -> None:
         if record_error is not None:
             event = verify_event(spec, report)
             if event is not None:

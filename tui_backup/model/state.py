@@ -64,6 +64,71 @@ class LastResult:
             return None
 
 
+VERIFY_OUTCOMES = ("ok", "damaged", "unchecked")
+
+
+@dataclass(frozen=True, slots=True)
+class LastVerify:
+    """What the job's most recent verify found (``health`` and the cards read it).
+
+    ``outcome`` is ``ok``, ``damaged`` (problems found) or ``unchecked`` (the
+    check could not read what it should have: never a pass).
+    """
+
+    time: datetime
+    outcome: str
+    snapshots: int = 0
+    files: int = 0
+    bytes: int = 0
+    problems: int = 0
+    method: str = ""
+    detail: str | None = None
+    """The first problem, or why it could not check."""
+    trigger: str = "manual"
+    """``manual`` or ``schedule``."""
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome == "ok"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "time": to_iso(self.time),
+            "outcome": self.outcome,
+            "snapshots": self.snapshots,
+            "files": self.files,
+            "bytes": self.bytes,
+            "problems": self.problems,
+            "method": self.method,
+            "detail": self.detail,
+            "trigger": self.trigger,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any) -> LastVerify | None:
+        if not isinstance(data, dict):
+            return None
+        try:
+            when = from_iso(data.get("time"))
+            outcome = str(data.get("outcome"))
+            if when is None or outcome not in VERIFY_OUTCOMES:
+                return None
+            detail = data.get("detail")
+            return cls(
+                time=when,
+                outcome=outcome,
+                snapshots=int(data.get("snapshots") or 0),
+                files=int(data.get("files") or 0),
+                bytes=int(data.get("bytes") or 0),
+                problems=int(data.get("problems") or 0),
+                method=str(data.get("method") or ""),
+                detail=str(detail) if detail is not None else None,
+                trigger=str(data.get("trigger") or "manual"),
+            )
+        except (ValueError, TypeError):
+            return None
+
+
 @dataclass(frozen=True, slots=True)
 class JobState:
     """Who runs the job now (if anyone), how far it got, and how it last ended."""
@@ -81,6 +146,7 @@ class JobState:
     last_result: LastResult | None = None
     last_success: datetime | None = None
     message: str | None = None
+    last_verify: LastVerify | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -96,6 +162,7 @@ class JobState:
             "last_result": self.last_result.to_dict() if self.last_result else None,
             "last_success": to_iso(self.last_success),
             "message": self.message,
+            "last_verify": self.last_verify.to_dict() if self.last_verify else None,
         }
 
     @classmethod
@@ -121,4 +188,5 @@ class JobState:
             last_result=LastResult.from_dict(data.get("last_result")),
             last_success=from_iso(data.get("last_success")),
             message=data.get("message"),
+            last_verify=LastVerify.from_dict(data.get("last_verify")),
         )
