@@ -209,7 +209,7 @@ class Backup:
                 excluded = excluded_paths(plan.path, self.spec.exclude, self.cancel)
                 if excluded:
                     rules = rules_file(excluded, tempfile.gettempdir())
-                    argv += [f"--exclude-from={rules}", "--from0"]
+                    argv += [f"--exclude-from={rules}"]
             if is_dir:
                 src = plan.path.rstrip("/") + "/"
                 target = store.url(partial, *parts) + "/"
@@ -317,11 +317,9 @@ class Backup:
             for path, (_ino, size) in tree.files.items()
             if path in digests
         ]
-        entries += [
-            manifest.Entry("l", path, 0, "-", target) for path, target in tree.links.items()
-        ]
-        files = len(entries)
+        files = len(entries)  # regular files, as every engine counts them
         nbytes = sum(e.size for e in entries)
+        entries += [manifest.Entry("l", p, 0, "-", target) for p, target in tree.links.items()]
         full_read = checksum.compare or previous is None
         inherited = prev_summary.get("checksummed_at") if prev_summary else None
         summary = {

@@ -8,6 +8,11 @@ shared :class:`~tui_backup.engines.excludes.Excluder`, and every top-most
 excluded path becomes one anchored, literal rsync rule (``/a/b``, wildcard
 characters escaped). Nothing below an excluded directory is visited, as git
 does: a file inside an excluded directory cannot be re-included.
+
+The rules file is newline-separated: rsync 3.5.0 reads only the first rule of
+an ``--exclude-from`` file given with ``--from0`` (seen here; checked by
+tests/external/rsync/test_excludes.py). A name holding a newline or carriage
+return is written as a wildcard rule with ``?`` in that place.
 """
 
 from __future__ import annotations
@@ -20,8 +25,9 @@ import threading
 from tui_backup.engines.excludes import Excluder
 from tui_backup.engines.rsync.location import Stopped
 
-_WILDCARDS = re.compile(r"[*?\[]")
+_WILDCARDS = re.compile(r"[*?\[\n\r]")
 _SPECIAL = re.compile(r"([*?\[\\])")
+_LINE_BREAKS = re.compile(r"[\n\r]")
 
 
 def excluded_paths(
@@ -60,20 +66,21 @@ def rule(rel: str) -> bytes:
     """An anchored rsync rule matching exactly ``rel`` (relative to the transfer root).
 
     rsync treats a backslash as an escape only in a pattern that holds a
-    wildcard character; in such a pattern every ``* ? [ \\`` is escaped.
+    wildcard character; in such a pattern every ``* ? [ \\`` is escaped. A
+    line break cannot be written in a line-based file: ``?`` stands for it.
     """
     pattern = "/" + rel
     if _WILDCARDS.search(pattern):
-        pattern = _SPECIAL.sub(r"\\\1", pattern)
+        pattern = _LINE_BREAKS.sub("?", _SPECIAL.sub(r"\\\1", pattern))
     return os.fsencode(pattern)
 
 
 def rules_file(paths: list[str], directory: str) -> str:
-    """Write ``paths`` as NUL-separated rules (``--exclude-from=FILE --from0``); its path."""
+    """Write ``paths`` as rules, one a line (for ``--exclude-from=FILE``); its path."""
     import tempfile
 
     fd, name = tempfile.mkstemp(prefix="tui-backup-rsync-excludes-", dir=directory)
     with os.fdopen(fd, "wb") as fh:
         for rel in paths:
-            fh.write(rule(rel) + b"\0")
+            fh.write(rule(rel) + b"\n")
     return name

@@ -134,12 +134,14 @@ def _communicate(
         argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
     deadline = time.monotonic() + timeout
+    pending: bytes | None = stdin
     try:
         while True:
             try:
-                out, err = proc.communicate(stdin, timeout=0.2)
+                out, err = proc.communicate(pending, timeout=0.2)
                 break
             except subprocess.TimeoutExpired:
+                pending = None  # handed over already: communicate() goes on sending it
                 if cancel is not None and cancel.is_set():
                     raise Stopped from None
                 if time.monotonic() > deadline:

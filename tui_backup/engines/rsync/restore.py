@@ -124,8 +124,10 @@ def restore(
         if len(fields) != 3 or len(fields[0]) != 11:
             return
         item, length, name = fields
-        if item[1] in "fL":
-            size = int(length) if item[1] == "f" and length.isdigit() else 0
+        if item[1] == "L":
+            planned.append(name)
+        elif item[1] == "f":
+            size = int(length) if length.isdigit() else 0
             planned.append(name)
             counts[0] += 1
             counts[1] += size

@@ -115,7 +115,7 @@ def deep_compare(binary: str, spec: JobSpec, store: Store, sid: str, verifier: V
             excluded = excluded_paths(plan.path, spec.exclude, verifier.cancel)
             if excluded:
                 rules = rules_file(excluded, tempfile.gettempdir())
-                argv += [f"--exclude-from={rules}", "--from0"]
+                argv += [f"--exclude-from={rules}"]
         if is_dir:
             src, dst = plan.path.rstrip("/") + "/", store.url(sid, *parts) + "/"
         else:
