@@ -8,10 +8,12 @@ made on this host. The password comes from the job's ``env``
 never from argv.
 
 A backup runs ``restic backup`` directly (no probe of the repository first:
-that cost 0.6 s per run) and reads its failure: a local path that does not
-exist yet is new and initialised on the spot; anything else missing is
+that cost 0.6 s per run) and reads its failure: a missing repository is
 ``NO_REPOSITORY`` ("run ``tui-backup init NAME``"), and an unreachable
-remote is never mistaken for a missing one.
+remote is never mistaken for a missing one. A run never initialises a
+repository, not even at a local path that does not exist yet: with the
+disk unmounted, ``/mnt/backup/repo`` "does not exist yet" on the root
+filesystem too (the contract suite checks this; ``init`` is the one way).
 """
 
 from __future__ import annotations
@@ -92,18 +94,6 @@ class ResticEngine:
         log.info("created restic repository %s", restic.shown)
         return f"created restic repository at {restic.shown}"
 
-    def _is_new_local(self, restic: Restic) -> bool:
-        """A local repository path that does not exist yet (or is an empty directory)."""
-        if not restic.local:
-            return False
-        path = restic.local_path
-        if not os.path.exists(path):
-            return True
-        try:
-            return os.path.isdir(path) and not os.listdir(path)
-        except OSError:
-            return False
-
     # -- backup --------------------------------------------------------------
 
     def run(
@@ -122,8 +112,8 @@ class ResticEngine:
         env = restic.env()
         if restic.local:
             check_local_parent(restic.local_path)
-            if self._is_new_local(restic):
-                self.init(spec)
+            if not os.path.exists(os.path.join(restic.local_path, "config")):
+                raise listing.no_repository(restic)
         if cancel.is_set():
             emit(Finished(Status.STOPPED))
             return
@@ -146,10 +136,7 @@ class ResticEngine:
             return
         error = classify(result.stderr, restic.repository, "restic backup failed")
         if error.error_type == ErrorType.NO_REPOSITORY:
-            error = EngineError(
-                f"{error}: run `tui-backup init {spec.name}` to create it",
-                ErrorType.NO_REPOSITORY,
-            )
+            error = listing.no_repository(restic)
         emit(
             Finished(
                 Status.FAILED,
@@ -244,8 +231,16 @@ class ResticEngine:
         return decisions
 
     def delete_data(self, spec: JobSpec) -> list[str]:
-        """Forget and prune exactly this job's snapshots; the repository and others' stay."""
-        restic, snaps = self._own(spec)
+        """Forget and prune exactly this job's snapshots; the repository and others' stay.
+
+        No repository at all: nothing of this job's exists, so nothing is deleted.
+        """
+        try:
+            restic, snaps = self._own(spec)
+        except EngineError as exc:
+            if exc.error_type == ErrorType.NO_REPOSITORY:
+                return []
+            raise
         ids = [s.short_id for s in snaps]
         if ids:
             self._forget_ids(restic, spec, ids, None)

@@ -6,9 +6,9 @@ filtered again here, so a repository shared with other jobs (or other
 machines, or people using restic by hand) never shows or loses theirs.
 
 restic 0.14's ``snapshots --json`` has no summary, so file counts and sizes
-come from the snapshot's own tree (``restic ls --json``): files are every
-entry that is not a directory (as the snapshot engine counts), bytes the
-sizes of regular files. A snapshot is immutable, so its counts are cached
+come from the snapshot's own tree (``restic ls --json``): regular files and
+their sizes (what the contract suite compares with the source, and what
+restic's own backup summary counts). A snapshot is immutable, so its counts are cached
 for the life of the process; a count that cannot be read is ``None``.
 """
 
@@ -24,7 +24,6 @@ from datetime import datetime
 
 from tui_backup.engines.api import EngineError, ErrorType, SnapshotInfo
 from tui_backup.engines.restic.command import Restic, hostname, tag
-from tui_backup.engines.restic.errors import is_no_repository
 from tui_backup.model.clock import from_iso
 
 log = logging.getLogger(__name__)
@@ -48,13 +47,15 @@ class ResticSnapshot:
 
 
 def list_own(restic: Restic) -> list[ResticSnapshot]:
-    """This job's snapshots on this host, newest first; [] when there is no repository yet."""
+    """This job's snapshots on this host, newest first.
+
+    No repository at all is ``NO_REPOSITORY`` (not an empty list: a job
+    whose repository vanished must not look like one that never ran).
+    """
     if restic.local and not _has_config(restic):
-        return []
+        raise no_repository(restic)
     mine, host = tag(restic.spec), hostname()
     result, lines = restic.call(["snapshots", "--json", "--tag", mine, "--host", host])
-    if result.returncode != 0 and not result.cancelled and is_no_repository(result.stderr):
-        return []
     restic.check(result, "cannot list the restic snapshots")
     try:
         data = json.loads("".join(lines) or "[]")
@@ -128,14 +129,19 @@ def _count(restic: Restic, snap: ResticSnapshot, env: dict[str, str]) -> None:
         return
     files = nbytes = 0
     for node in nodes:
-        kind = node.get("type")
-        if kind == "dir":
-            continue
-        files += 1
-        if kind == "file":
+        if node.get("type") == "file":
+            files += 1
             nbytes += int(node.get("size") or 0)
     with _counts_lock:
         _counts[_key(restic, snap)] = (files, nbytes)
+
+
+def no_repository(restic: Restic) -> EngineError:
+    return EngineError(
+        f"there is no restic repository at {restic.shown} yet: "
+        f"run `tui-backup init {restic.spec.name}` to create it",
+        ErrorType.NO_REPOSITORY,
+    )
 
 
 def _key(restic: Restic, snap: ResticSnapshot) -> str:

@@ -151,15 +151,15 @@ def restore(
     target = os.path.abspath(os.path.expanduser(target))
     plans, nodes = plan(snap, walk_nodes(restic, snap.id))
     chosen, includes = select(nodes, paths, plans)
-    files = [n for n in chosen if n.kind != "dir"]
+    files = [n for n in chosen if n.kind == "file"]
     if dry_run:
         return RestoreReport(
             snap.short_id,
             target,
             len(files),
-            sum(n.size for n in files if n.kind == "file"),
+            sum(n.size for n in files),
             dry_run=True,
-            planned=tuple(n.rel for n in files),
+            planned=tuple(n.rel for n in chosen if n.kind != "dir"),
         )
     if _has_entries(target) and not overwrite:
         raise EngineError(
@@ -227,7 +227,7 @@ def _real_dir(path: str) -> bool:
 
 
 def _report(snap: ResticSnapshot, target: str, files: list[Node]) -> RestoreReport:
-    """Count what is in the target now; anything asked for and absent is skipped."""
+    """Count the regular files in the target now; any asked for and absent is skipped."""
     done = nbytes = 0
     skipped: list[str] = []
     for n in files:
@@ -237,8 +237,7 @@ def _report(snap: ResticSnapshot, target: str, files: list[Node]) -> RestoreRepo
             skipped.append(f"{n.rel}: not restored by restic")
             continue
         done += 1
-        if n.kind == "file":
-            nbytes += st.st_size
+        nbytes += st.st_size
     return RestoreReport(
         snap.short_id, target, done, nbytes, warnings=len(skipped), skipped=tuple(skipped)
     )
