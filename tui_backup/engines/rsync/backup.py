@@ -25,6 +25,7 @@ from tui_backup.engines.api import EngineError, ErrorType, RunOptions
 from tui_backup.engines.events import Emit, FileWarning, Finished
 from tui_backup.engines.process import run_tool
 from tui_backup.engines.rsync import manifest
+from tui_backup.engines.rsync.destination import open_store
 from tui_backup.engines.rsync.filters import excluded_paths, rules_file
 from tui_backup.engines.rsync.location import SshSettings, Stopped
 from tui_backup.engines.rsync.store import (
@@ -32,7 +33,6 @@ from tui_backup.engines.rsync.store import (
     SUMMARY_SUFFIX,
     Store,
     Tree,
-    open_store,
 )
 from tui_backup.engines.throttle import ProgressReporter
 from tui_backup.model.job import JobSpec

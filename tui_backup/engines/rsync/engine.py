@@ -35,8 +35,9 @@ from tui_backup.engines.common import (
     resolve_snapshot,
 )
 from tui_backup.engines.events import Emit
+from tui_backup.engines.rsync.destination import open_store
 from tui_backup.engines.rsync.location import Location, SshSettings
-from tui_backup.engines.rsync.store import Store, open_store
+from tui_backup.engines.rsync.store import Store
 from tui_backup.model.clock import Clock, utcnow
 from tui_backup.model.job import JobSpec
 from tui_backup.model.retention import RetentionPolicy

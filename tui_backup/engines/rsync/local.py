@@ -1,0 +1,209 @@
+"""A destination directory on this machine: plain file operations, hashing in Python."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import stat
+import threading
+from collections.abc import Iterable, Sequence
+
+from tui_backup.engines import layout
+from tui_backup.engines.rsync.location import Stopped
+from tui_backup.engines.rsync.store import (
+    DELETING_SUFFIX,
+    MANIFEST_SUFFIX,
+    META,
+    OWNER_FILE,
+    SUMMARY_SUFFIX,
+    OnHashed,
+    Store,
+    Tree,
+)
+
+_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+_CHUNK = 1 << 20
+
+
+class LocalStore(Store):
+    def __init__(self, path: str) -> None:
+        entries: dict[str, str] = {}
+        self._exists = os.path.isdir(path)
+        with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+            for entry in os.scandir(path):
+                if entry.is_symlink():
+                    kind = "l"
+                elif entry.is_dir(follow_symlinks=False):
+                    kind = "d"
+                else:
+                    kind = "f"
+                entries[entry.name] = kind
+        owner = None
+        raw = _read(os.path.join(path, META, OWNER_FILE))
+        if raw is not None:
+            with contextlib.suppress(ValueError):
+                owner = json.loads(raw)
+        super().__init__(path, entries, owner)
+
+    def read_meta(self, name: str) -> bytes | None:
+        return _read(os.path.join(self.path, META, name))
+
+    def write_meta(self, name: str, data: bytes) -> None:
+        meta = os.path.join(self.path, META)
+        os.makedirs(meta, exist_ok=True)
+        tmp = os.path.join(meta, f".{name}.tmp-{os.getpid()}")
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, os.path.join(meta, name))
+
+    def remove(self, names: Sequence[str]) -> None:
+        for name in names:
+            path = os.path.join(self.path, name)
+            if os.path.isdir(path) and not os.path.islink(path):
+                _make_writable(path)
+                shutil.rmtree(path, ignore_errors=False)
+            else:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path)
+            self.entries.pop(name, None)
+
+    def commit(self, partial: str, sid: str) -> None:
+        os.rename(os.path.join(self.path, partial), os.path.join(self.path, sid))
+        self.entries.pop(partial, None)
+        self.entries[sid] = "d"
+        self.set_latest(sid)
+        fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def set_latest(self, sid: str | None) -> None:
+        link = os.path.join(self.path, layout.LATEST)
+        if sid is None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(link)
+            return
+        tmp = os.path.join(self.path, f".latest.tmp-{os.getpid()}")
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        os.symlink(sid, tmp)
+        os.replace(tmp, link)
+
+    def delete_snapshot(self, sid: str) -> None:
+        doomed = sid + DELETING_SUFFIX
+        os.rename(os.path.join(self.path, sid), os.path.join(self.path, doomed))
+        self.entries.pop(sid, None)
+        for suffix in (MANIFEST_SUFFIX, SUMMARY_SUFFIX):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(self.path, META, sid + suffix))
+        self.remove([doomed])
+
+    def tree(self, rel: str, cancel: threading.Event | None = None) -> Tree:
+        tree = Tree()
+        root = os.path.join(self.path, rel)
+        stack = [""]
+        while stack:
+            if cancel is not None and cancel.is_set():
+                raise Stopped
+            sub = stack.pop()
+            with os.scandir(os.path.join(root, sub) if sub else root) as it:
+                for entry in it:
+                    path = sub + "/" + entry.name if sub else entry.name
+                    st = entry.stat(follow_symlinks=False)
+                    if stat.S_ISREG(st.st_mode):
+                        tree.files[path] = (st.st_ino, st.st_size)
+                    elif stat.S_ISLNK(st.st_mode):
+                        tree.links[path] = os.readlink(entry.path)
+                    elif stat.S_ISDIR(st.st_mode):
+                        stack.append(path)
+        return tree
+
+    def hash(
+        self,
+        rel: str,
+        paths: Iterable[str],
+        cancel: threading.Event | None = None,
+        on_hashed: OnHashed | None = None,
+    ) -> tuple[dict[str, str], dict[str, str]]:
+        root = os.path.join(self.path, rel)
+        digests: dict[str, str] = {}
+        problems: dict[str, str] = {}
+        for path in paths:
+            if cancel is not None and cancel.is_set():
+                raise Stopped
+            result = hash_local_file(os.path.join(root, path), cancel)
+            if isinstance(result, tuple):
+                digests[path] = result[0]
+                if on_hashed is not None:
+                    on_hashed(path, result[1])
+            else:
+                problems[path] = result
+        return digests, problems
+
+    def missing(self, rel: str, paths: Sequence[str]) -> list[str]:
+        root = os.path.join(self.path, rel)
+        return [p for p in paths if not os.path.lexists(os.path.join(root, p))]
+
+    def purge(self) -> None:
+        shutil.rmtree(os.path.join(self.path, META), ignore_errors=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(os.path.join(self.path, layout.LATEST))
+        with contextlib.suppress(OSError):
+            os.rmdir(self.path)
+
+
+def hash_local_file(path: str, cancel: threading.Event | None = None) -> tuple[str, int] | str:
+    """``(sha256 hex, bytes read)`` of a regular file, or why it could not be read.
+
+    Opened non-blocking and without following a symlink, then checked to be a
+    regular file before a single byte is read: a FIFO never blocks verify.
+    """
+    try:
+        fd = os.open(path, _READ_FLAGS)
+    except FileNotFoundError:
+        return "missing"
+    except OSError as exc:
+        return f"unreadable: {exc.strerror}"
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            return "not a regular file"
+        h = hashlib.sha256()
+        n = 0
+        while True:
+            if cancel is not None and cancel.is_set():
+                raise Stopped
+            data = os.read(fd, _CHUNK)
+            if not data:
+                break
+            n += len(data)
+            h.update(data)
+        return h.hexdigest(), n
+    except OSError as exc:
+        return f"unreadable: {exc.strerror}"
+    finally:
+        os.close(fd)
+
+
+def _read(path: str) -> bytes | None:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read()
+    except OSError:
+        return None
+
+
+def _make_writable(path: str) -> None:
+    """Directories without the owner's write bit (kept from the source) block rmtree."""
+    for dirpath, dirnames, _files in os.walk(path):
+        for d in [dirpath, *(os.path.join(dirpath, n) for n in dirnames)]:
+            with contextlib.suppress(OSError):
+                st = os.lstat(d)
+                if stat.S_ISDIR(st.st_mode) and not st.st_mode & stat.S_IWUSR:
+                    os.chmod(d, st.st_mode | stat.S_IWUSR | stat.S_IXUSR)

@@ -1,0 +1,249 @@
+"""A destination directory on a host reached by ssh: quoted POSIX shell and GNU tools.
+
+Nothing but ``sh``, ``find``, ``xargs``, ``sha256sum`` and the usual file
+utilities is assumed on the host (no Python). Every path is quoted with
+:func:`shlex.quote`; names of any bytes travel NUL-separated.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shlex
+import threading
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from tui_backup.engines import layout
+from tui_backup.engines.api import EngineError, ErrorType
+from tui_backup.engines.rsync.location import Location, SshSettings
+from tui_backup.engines.rsync.store import (
+    DELETING_SUFFIX,
+    MANIFEST_SUFFIX,
+    META,
+    SUMMARY_SUFFIX,
+    OnHashed,
+    Store,
+    Tree,
+)
+
+
+def _path_expr(path: str) -> str:
+    """A shell word for ``path`` with ``~`` meaning the login's home directory."""
+    if path == "~":
+        return '"$HOME"'
+    if path.startswith("~/"):
+        return '"$HOME"/' + shlex.quote(path[2:])
+    return shlex.quote(path)
+
+
+_PROBE = """\
+p={path}
+if [ ! -d "$p" ]; then
+  if [ {create} = 1 ]; then
+    parent=$(dirname -- "$p")
+    if [ ! -d "$parent" ]; then echo "the destination's parent directory $parent does not \
+exist" >&2; exit 3; fi
+    mkdir -- "$p" || exit 4
+  else
+    exit 2
+  fi
+fi
+cd -- "$p" || exit 4
+pwd -P
+printf '\\0'
+find . -mindepth 1 -maxdepth 1 -printf '%y%P\\0'
+printf '\\0'
+cat .tui-backup/owner.json 2>/dev/null
+true
+"""
+
+
+class RemoteStore(Store):
+    def __init__(
+        self,
+        host: str,
+        path: str,
+        entries: dict[str, str],
+        owner: dict[str, Any] | None,
+        ssh: SshSettings,
+        exists: bool,
+    ) -> None:
+        super().__init__(path, entries, owner)
+        self.host = host
+        self.ssh = ssh
+        self._exists = exists
+
+    @classmethod
+    def open(cls, loc: Location, ssh: SshSettings, *, create: bool) -> RemoteStore:
+        """Resolve ``loc`` once to an absolute path and read what is there.
+
+        With ``create`` the destination directory itself is made, only when its
+        parent exists (never ``mkdir -p``: a missing parent is an unmounted disk).
+        """
+        assert loc.host is not None
+        script = _PROBE.format(path=_path_expr(loc.path), create=1 if create else 0)
+        result = ssh.run(loc.host, script, timeout=120)
+        err = result.stderr.decode("utf-8", "replace").strip()
+        if result.returncode == 2:
+            return cls(loc.host, loc.path, {}, None, ssh, exists=False)
+        if result.returncode == 3:
+            raise EngineError(
+                f"{loc.host}: {err} (is the backup disk mounted?)", ErrorType.DESTINATION_MISSING
+            )
+        if result.returncode != 0:
+            raise EngineError(
+                f"cannot use the destination {loc.label}: {err or 'unknown error'}",
+                ErrorType.DESTINATION_UNWRITABLE,
+            )
+        head, _, rest = result.stdout.partition(b"\0")
+        path = os.fsdecode(head.rstrip(b"\n"))
+        entries: dict[str, str] = {}
+        tokens = rest.split(b"\0")
+        i = 0
+        while i < len(tokens) and tokens[i]:
+            token = os.fsdecode(tokens[i])
+            entries[token[1:]] = token[0]
+            i += 1
+        marker = b"\0".join(tokens[i + 1 :])
+        owner = None
+        if marker.strip():
+            with contextlib.suppress(ValueError):
+                owner = json.loads(marker)
+        return cls(loc.host, path, entries, owner, ssh, exists=True)
+
+    def sh(
+        self, script: str, *, stdin: bytes | None = None, cancel: threading.Event | None = None
+    ) -> bytes:
+        """Run ``script`` on the host; a non-zero exit is an error naming its stderr."""
+        assert self.host is not None
+        result = self.ssh.run(self.host, script, stdin=stdin, cancel=cancel)
+        if result.returncode != 0:
+            err = result.stderr.decode("utf-8", "replace").strip()
+            raise EngineError(
+                f"{self.host}: {err or f'remote command failed ({result.returncode})'}",
+                ErrorType.DESTINATION_ERROR,
+            )
+        return result.stdout
+
+    def q(self, *parts: str) -> str:
+        return shlex.quote(self.abs(*parts))
+
+    def read_meta(self, name: str) -> bytes | None:
+        assert self.host is not None
+        result = self.ssh.run(self.host, f"cat -- {self.q(META, name)}")
+        return result.stdout if result.returncode == 0 else None
+
+    def write_meta(self, name: str, data: bytes) -> None:
+        meta = self.q(META)
+        tmp = self.q(META, f".{name}.tmp-{os.getpid()}")
+        self.sh(
+            f"mkdir -p -- {meta} && cat > {tmp} && sync {tmp} 2>/dev/null; "
+            f"mv -f -- {tmp} {self.q(META, name)}",
+            stdin=data,
+        )
+
+    def remove(self, names: Sequence[str]) -> None:
+        if not names:
+            return
+        quoted = " ".join(self.q(n) for n in names)
+        self.sh(f"chmod -R u+rwX -- {quoted} 2>/dev/null; rm -rf -- {quoted}")
+        for name in names:
+            self.entries.pop(name, None)
+
+    def commit(self, partial: str, sid: str) -> None:
+        self.sh(
+            f"mv -- {self.q(partial)} {self.q(sid)} && "
+            f"ln -sfn -- {shlex.quote(sid)} {self.q('.latest.tmp')} && "
+            f"mv -fT -- {self.q('.latest.tmp')} {self.q(layout.LATEST)} && sync"
+        )
+        self.entries.pop(partial, None)
+        self.entries[sid] = "d"
+
+    def set_latest(self, sid: str | None) -> None:
+        if sid is None:
+            self.sh(f"rm -f -- {self.q(layout.LATEST)}")
+            return
+        self.sh(
+            f"ln -sfn -- {shlex.quote(sid)} {self.q('.latest.tmp')} && "
+            f"mv -fT -- {self.q('.latest.tmp')} {self.q(layout.LATEST)}"
+        )
+
+    def delete_snapshot(self, sid: str) -> None:
+        doomed = self.q(sid + DELETING_SUFFIX)
+        self.sh(
+            f"mv -- {self.q(sid)} {doomed} && "
+            f"rm -f -- {self.q(META, sid + MANIFEST_SUFFIX)} {self.q(META, sid + SUMMARY_SUFFIX)} "
+            f"&& chmod -R u+rwX -- {doomed} 2>/dev/null; rm -rf -- {doomed}"
+        )
+        self.entries.pop(sid, None)
+
+    def tree(self, rel: str, cancel: threading.Event | None = None) -> Tree:
+        out = self.sh(
+            f"cd -- {self.q(rel)} && find . -mindepth 1 "
+            r"\( -type f -printf 'f%i\t%s\t%P\0' \) -o \( -type l -printf 'l%P\0%l\0' \)",
+            cancel=cancel,
+        )
+        tree = Tree()
+        tokens = out.split(b"\0")
+        i = 0
+        while i < len(tokens):
+            token = tokens[i]
+            i += 1
+            if not token:
+                continue
+            if token[:1] == b"f":
+                ino, size, path = token[1:].split(b"\t", 2)
+                tree.files[os.fsdecode(path)] = (int(ino), int(size))
+            elif token[:1] == b"l" and i < len(tokens):
+                tree.links[os.fsdecode(token[1:])] = os.fsdecode(tokens[i])
+                i += 1
+        return tree
+
+    def hash(
+        self,
+        rel: str,
+        paths: Iterable[str],
+        cancel: threading.Event | None = None,
+        on_hashed: OnHashed | None = None,
+    ) -> tuple[dict[str, str], dict[str, str]]:
+        wanted = list(paths)
+        if not wanted:
+            return {}, {}
+        # Only regular files are handed to sha256sum (find -type f): never a FIFO.
+        script = (
+            f"cd -- {self.q(rel)} && "
+            'xargs -0 -r sh -c \'for f do if [ -f "$f" ] && [ ! -L "$f" ]; then '
+            'printf "%s\\0" "$f"; fi; done\' sh | xargs -0 -r sha256sum -z --'
+        )
+        stdin = b"".join(os.fsencode(p) + b"\0" for p in wanted)
+        assert self.host is not None
+        result = self.ssh.run(self.host, script, stdin=stdin, cancel=cancel)
+        digests: dict[str, str] = {}
+        for record in result.stdout.split(b"\0"):
+            if len(record) > 66:
+                path = os.fsdecode(record[66:])
+                digests[path] = record[:64].decode("ascii")
+        problems = {p: "missing or unreadable" for p in wanted if p not in digests}
+        if on_hashed is not None:
+            for p in digests:
+                on_hashed(p, -1)
+        return digests, problems
+
+    def missing(self, rel: str, paths: Sequence[str]) -> list[str]:
+        if not paths:
+            return []
+        script = (
+            f"cd -- {self.q(rel)} && "
+            'xargs -0 -r sh -c \'for f do if [ ! -e "$f" ] && [ ! -L "$f" ]; then '
+            'printf "%s\\0" "$f"; fi; done\' sh'
+        )
+        out = self.sh(script, stdin=b"".join(os.fsencode(p) + b"\0" for p in paths))
+        return [os.fsdecode(t) for t in out.split(b"\0") if t]
+
+    def purge(self) -> None:
+        self.sh(
+            f"rm -rf -- {self.q(META)} && rm -f -- {self.q(layout.LATEST)} && "
+            f"rmdir -- {self.q()} 2>/dev/null; true"
+        )
