@@ -13,7 +13,14 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tui_backup.engines.api import Capabilities, RunOptions, SnapshotInfo, VerifyReport
+from tui_backup.engines.api import (
+    Capabilities,
+    EngineError,
+    ErrorType,
+    RunOptions,
+    SnapshotInfo,
+    VerifyReport,
+)
 from tui_backup.engines.events import Emit, FileWarning, Finished
 from tui_backup.model.job import JobSpec
 from tui_backup.model.progress import Progress
@@ -52,6 +59,11 @@ class Plan:
         """What ``snapshots`` returns; None: one snapshot per successful attempt seen."""
         self.listing_error: Exception | None = None
         self.forget_error: Exception | None = None
+        self.verify_gate: threading.Event | None = None
+        """When set, ``verify`` blocks until the gate opens (or it is cancelled)."""
+        self.verify_started = threading.Event()
+        self.verify_error: Exception | None = None
+        self.verify_calls: list[tuple[str, str | None, bool]] = []
         self.lock = threading.Lock()
         self.active = 0
         self.max_active = 0
@@ -170,6 +182,14 @@ class ScriptedEngine:
         cancel: threading.Event | None = None,
         emit: Emit | None = None,
     ) -> VerifyReport:
+        self.plan.verify_calls.append((spec.name, snapshot_id, deep))
+        self.plan.verify_started.set()
+        gate = self.plan.verify_gate
+        while gate is not None and not gate.wait(0.01):
+            if cancel is not None and cancel.is_set():
+                raise EngineError("Verify stopped before it finished.", ErrorType.STOPPED)
+        if self.plan.verify_error is not None:
+            raise self.plan.verify_error
         reports = self.plan.verify_reports
         if not reports:
             return VerifyReport(snapshots=("snap-1",), files_checked=1, bytes_checked=1)

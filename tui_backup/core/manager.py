@@ -131,6 +131,7 @@ class JobManager(RunLifecycle):
         self._sub_lock = threading.Lock()
         self._lock = threading.RLock()
         self._runs: dict[str, ActiveRun] = {}
+        self._verifies: dict[str, tuple[threading.Thread, threading.Event]] = {}
         self._last_records: dict[str, RunRecord] = {}
         self._remote_active: set[str] = set()
         self._pool = RunPool(self.settings.max_concurrent_jobs)
@@ -394,15 +395,16 @@ class JobManager(RunLifecycle):
     @contextlib.contextmanager
     def _job_lock(self, spec: JobSpec) -> Iterator[None]:
         """Hold the job's run lock for a block (verify): refused while the job runs."""
-        lock = (
-            None
-            if self.is_local(spec.name)
-            else coordination.acquire_run_lock(self.home, spec.name)
-        )
+        busy = self.is_local(spec.name) or spec.name in self.verifying_here()
+        lock = None if busy else coordination.acquire_run_lock(self.home, spec.name)
         if lock is None:
+            where = (
+                "verifying in this process"
+                if spec.name in self.verifying_here()
+                else self._where(spec.name)
+            )
             raise SnapshotOperationFailed(
-                f"job {spec.name!r} is running ({self._where(spec.name)}); try again when it ends",
-                "job_running",
+                f"job {spec.name!r} is running ({where}); try again when it ends", "job_running"
             )
         try:
             yield
@@ -464,6 +466,8 @@ class JobManager(RunLifecycle):
         with self._lock:
             if name in self._runs:
                 raise AlreadyRunning(name, f"in this process, run {self._runs[name].run_id}")
+            if name in self._verifies:
+                raise AlreadyRunning(name, "verifying in this process")
         lock = coordination.acquire_run_lock(self.home, name)
         if lock is None:
             raise AlreadyRunning(name, self._where(name))
@@ -506,6 +510,78 @@ class JobManager(RunLifecycle):
         self._pool.submit(run.run_id, lambda: execute(run, post, settings))
         log.debug("%s: run %s %s (%s)", name, run.run_id, run.status, trigger)
         return run.run_id
+
+    def start_verify(self, name: str, trigger: str = "schedule") -> threading.Thread:
+        """Verify ``name`` in a background thread (the scheduler's ``verify.schedule``).
+
+        Takes the job's run lock here, before returning, and holds it until
+        the verify ends, so no run of the job starts meanwhile (raises
+        AlreadyRunning when a run holds it). Checks every snapshot, ``deep``
+        as the job's verify block says; the outcome is kept like any verify
+        through the door. A failure to check is a MEDIUM error, never silent.
+        """
+        if self._closed:
+            raise OperationFailed("the job manager is shut down")
+        spec = self.jobs.get(name)
+        with self._lock:
+            if name in self._runs or name in self._verifies:
+                raise AlreadyRunning(name, "in this process")
+            lock = coordination.acquire_run_lock(self.home, name)
+            if lock is None:
+                raise AlreadyRunning(name, self._where(name))
+            cancel = threading.Event()
+            thread = threading.Thread(
+                target=self._verify_body,
+                args=(spec, trigger, lock, cancel),
+                name=f"tui-backup-verify-{name}",
+                daemon=True,
+            )
+            self._verifies[name] = (thread, cancel)
+        thread.start()
+        return thread
+
+    def _verify_body(self, spec: JobSpec, trigger: str, lock: Any, cancel: threading.Event) -> None:
+        # The lock is already ours: the door must not take it again.
+        ops = SnapshotOps(self._run_settings.engine_factory, on_verified=self._on_verified)
+        try:
+            report = ops.verify(spec, None, deep=spec.verify.deep, cancel=cancel, trigger=trigger)
+            log.info("%s: %s verify: %s", spec.name, trigger, report.outcome)
+        except SnapshotOperationFailed as exc:
+            if cancel.is_set():
+                log.info("%s: verify stopped", spec.name)
+            elif exc.error_type == "no_snapshots":
+                log.info("%s: nothing to verify yet: %s", spec.name, exc)
+            else:
+                self.record_error(
+                    ErrorEvent(
+                        severity=Severity.MEDIUM,
+                        component="verify",
+                        error_type=exc.error_type,
+                        message=f"{spec.name}: the {trigger} verify could not run: {exc}",
+                        job_name=spec.name,
+                    )
+                )
+        except Exception as exc:
+            log.exception("%s: verify crashed", spec.name)
+            self.record_error(
+                ErrorEvent(
+                    severity=Severity.HIGH,
+                    component="verify",
+                    error_type="internal_error",
+                    message=f"{spec.name}: the {trigger} verify crashed: {exc}",
+                    job_name=spec.name,
+                    stack_trace=traceback.format_exc(),
+                )
+            )
+        finally:
+            lock.release()
+            with self._lock:
+                self._verifies.pop(spec.name, None)
+
+    def verifying_here(self) -> tuple[str, ...]:
+        """Names of the jobs this process verifies in the background now."""
+        with self._lock:
+            return tuple(self._verifies)
 
     def stop(self, name: str, reason: str | None = None) -> None:
         """Stop ``name`` wherever it runs: here by its cancel flag, elsewhere by a stop request.
@@ -556,9 +632,15 @@ class JobManager(RunLifecycle):
         if stop_running:
             for run in runs:
                 self._stop_local(run, f"stopped: {self.runner} pid {self.pid} is shutting down")
+        with self._lock:
+            verifies = list(self._verifies.values())
+        for _thread, cancel in verifies:
+            cancel.set()
         for run in runs:
             if not run.done.wait(max(0.0, deadline - time.monotonic())):
                 log.warning("%s: run %s did not stop in time", run.name, run.run_id)
+        for thread, _cancel in verifies:
+            thread.join(max(0.0, deadline - time.monotonic()))
         self._pool.join(max(0.0, deadline - time.monotonic()))
         self._consumer.stop(max(0.1, deadline - time.monotonic()))
         self.db.close()

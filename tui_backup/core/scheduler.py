@@ -4,6 +4,9 @@ Only one process schedules at a time (``locks/scheduler.lock``): the daemon
 if one runs, else the first TUI; the others keep trying and take over when
 it goes away. Who holds it is written to ``scheduler.yaml`` for ``health``.
 
+A job's ``verify.schedule`` is handled the same way: its verify runs in a
+thread of this process holding the job's run lock (never beside a run).
+
 The last slot handled per job is remembered in ``scheduler-slots.yaml``, so
 after downtime (machine asleep, daemon stopped) a job whose slot passed runs
 once, not once per missed slot, unless its ``missed: skip``. A job no
@@ -48,6 +51,8 @@ MAX_SLEEP = 30.0
 """Re-check at least this often (the wall clock can jump; files change)."""
 LOCK_RETRY = 5.0
 """How often a process without the scheduler lock tries to take it over."""
+VERIFY_SLOT = "#verify"
+"""Suffix of a job's verify slot in ``scheduler-slots.yaml`` (``#`` is never in a job name)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +63,8 @@ class Action:
     slot: datetime
     action: str
     """``started``, ``caught-up``, ``skipped-running``, ``skipped-missed``,
-    ``skipped-breaker``, ``skipped-disabled``, ``failed``."""
+    ``skipped-breaker``, ``skipped-disabled``, ``failed``; for a job's verify
+    schedule the same words prefixed ``verify-`` (no breaker)."""
     detail: str = ""
 
 
@@ -174,32 +180,23 @@ class Scheduler:
             slots = self.load_slots()
             actions: list[Action] = []
             for spec in self.manager.jobs.list().jobs:
-                if not spec.schedule:
-                    continue
-                action = self._consider(spec, slots.get(spec.name), now)
-                if action is not None:
-                    actions.append(action)
+                if spec.schedule:
+                    action = self._consider(spec, slots.get(spec.name), now)
+                    if action is not None:
+                        actions.append(action)
+                if spec.verify.schedule:
+                    key = spec.name + VERIFY_SLOT
+                    action = self._consider_verify(spec, slots.get(key), now)
+                    if action is not None:
+                        actions.append(action)
             return actions
 
     def _consider(self, spec: JobSpec, last: datetime | None, now: datetime) -> Action | None:
         assert spec.schedule is not None
-        try:
-            latest = cron.previous_run(spec.schedule, now)
-        except Exception:  # noqa: BLE001 - invalid schedules are rejected on load
+        due = self._due(spec, spec.name, spec.schedule, last, now)
+        if due is None:
             return None
-        if last is None:
-            # Never scheduled by any process: count from when the job was defined
-            # (its file's mtime), so a slot that passed while no scheduler ran is
-            # caught up, but a new job never fires for slots before it existed.
-            defined = min(self._defined_at(spec.name) or now, now)
-            last = cron.previous_run(spec.schedule, defined)
-            if latest <= last:
-                self._save_slot(spec.name, latest)
-                return None
-        if latest <= last:
-            return None
-        self._save_slot(spec.name, latest)  # before starting: a crash must not fire it twice
-        missed = now - latest > self.grace
+        latest, missed = due
         if not spec.enabled:
             return Action(spec.name, latest, "skipped-disabled")
         if missed and spec.missed == "skip":
@@ -256,6 +253,72 @@ class Scheduler:
         )
         return Action(spec.name, latest, "caught-up" if missed else "started", run_id)
 
+    def _consider_verify(
+        self, spec: JobSpec, last: datetime | None, now: datetime
+    ) -> Action | None:
+        """The job's ``verify.schedule``: same catch-up and skip rules as its backups.
+
+        A verify never runs beside a run of the same job: it holds the run
+        lock, so a verify slot while the job runs is skipped (and a backup
+        slot while it verifies likewise).
+        """
+        schedule = spec.verify.schedule
+        assert schedule is not None
+        due = self._due(spec, spec.name + VERIFY_SLOT, schedule, last, now)
+        if due is None:
+            return None
+        latest, missed = due
+        if not spec.enabled:
+            return Action(spec.name, latest, "verify-skipped-disabled")
+        if missed and spec.missed == "skip":
+            log.info("%s: missed the verify of %s (missed: skip)", spec.name, to_iso(latest))
+            return Action(spec.name, latest, "verify-skipped-missed")
+        if self.manager.is_running_anywhere(spec.name):
+            log.info("%s: scheduled verify skipped: the job is running", spec.name)
+            return Action(spec.name, latest, "verify-skipped-running")
+        try:
+            self.manager.start_verify(spec.name, trigger="catch-up" if missed else "schedule")
+        except AlreadyRunning:
+            log.info("%s: scheduled verify skipped: the job is running", spec.name)
+            return Action(spec.name, latest, "verify-skipped-running")
+        except Exception as exc:
+            log.exception("%s: scheduled verify could not start", spec.name)
+            self.manager.record_error(
+                ErrorEvent(
+                    severity=Severity.HIGH,
+                    component="scheduler",
+                    error_type="schedule_start_failed",
+                    message=f"{spec.name}: the scheduled verify could not start: {exc}",
+                    job_name=spec.name,
+                    stack_trace=traceback.format_exc(),
+                )
+            )
+            return Action(spec.name, latest, "verify-failed", str(exc))
+        log.info("%s: scheduled verify for the slot of %s", spec.name, to_iso(latest))
+        return Action(spec.name, latest, "verify-caught-up" if missed else "verify-started")
+
+    def _due(
+        self, spec: JobSpec, key: str, schedule: str, last: datetime | None, now: datetime
+    ) -> tuple[datetime, bool] | None:
+        """The slot to act on now and whether it was missed, or None; remembers it first."""
+        try:
+            latest = cron.previous_run(schedule, now)
+        except Exception:  # noqa: BLE001 - invalid schedules are rejected on load
+            return None
+        if last is None:
+            # Never scheduled by any process: count from when the job was defined
+            # (its file's mtime), so a slot that passed while no scheduler ran is
+            # caught up, but a new job never fires for slots before it existed.
+            defined = min(self._defined_at(spec.name) or now, now)
+            last = cron.previous_run(schedule, defined)
+            if latest <= last:
+                self._save_slot(key, latest)
+                return None
+        if latest <= last:
+            return None
+        self._save_slot(key, latest)  # before starting: a crash must not fire it twice
+        return latest, now - latest > self.grace
+
     def _defined_at(self, name: str) -> datetime | None:
         try:
             mtime = self.home.job_file(name).stat().st_mtime
@@ -267,9 +330,11 @@ class Scheduler:
         """The earliest next slot of any enabled scheduled job."""
         now = now or self.clock()
         times = [
-            cron.next_run(spec.schedule, now)
+            cron.next_run(schedule, now)
             for spec in self.manager.jobs.list().jobs
-            if spec.schedule and spec.enabled
+            if spec.enabled
+            for schedule in (spec.schedule, spec.verify.schedule)
+            if schedule
         ]
         return min(times) if times else None
 
