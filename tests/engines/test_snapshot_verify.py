@@ -252,3 +252,16 @@ def test_checksum_every_makes_a_run_a_checksum_run_when_due(tmp_path: Path, job)
     assert summary(third)["checksum"] is True
     assert (dest / third / "a.txt").read_bytes() == (src / "a.txt").read_bytes()
     assert (dest / third / "a.txt").stat().st_ino != (dest / first / "a.txt").stat().st_ino
+
+
+def test_a_checksum_run_does_not_link_a_copy_damaged_in_place(engine: SnapshotEngine, job) -> None:
+    """No verify in between: the checksum run itself re-reads the previous snapshot's copy."""
+    spec, src = job
+    dest = Path(spec.destination)
+    first = run(spec, engine=engine).finished.snapshot_id
+    flip_keeping_stat(dest / first / "d" / "b.txt")
+    second = run(spec, engine=engine, options=RunOptions(checksum=True)).finished.snapshot_id
+    fresh = dest / second / "d" / "b.txt"
+    assert fresh.stat().st_ino != (dest / first / "d" / "b.txt").stat().st_ino
+    assert fresh.read_bytes() == (src / "d" / "b.txt").read_bytes()
+    assert engine.verify(spec, second).ok

@@ -341,35 +341,25 @@ class SnapshotBuilder:
             return True
         return every.subtract_from(self.now) >= last
 
-    def _distrust(self, rel: str, line: str, sname: str, s_fd: int | None) -> bool:
+    def _distrust(
+        self, rel: str, line: str, sname: str, s_fd: int | None, pname: str, p_fd: int | None
+    ) -> bool:
         """Whether a file unchanged by size and mtime must be copied instead of linked.
 
         Only called on a careful run: a file recorded damaged always is; on a
-        checksum run, so is a file whose content no longer hashes to the
-        previous manifest's checksum (or that cannot be read to tell).
+        checksum run, so is a file whose source content, or whose copy in the
+        previous snapshot, no longer hashes to the previous manifest's
+        checksum (or that cannot be read to tell): a changed-behind-the-mtime
+        source and a copy damaged in place both reach the new snapshot intact.
         """
         if rel in self._suspects:
             return True
         if not self.checksum:
             return False
         digest = line.split("\t", 7)[6]
-        try:
-            fd = os.open(sname, _READ_FLAGS, dir_fd=s_fd)
-        except OSError:
-            return True  # the copy will say why it cannot read it
-        try:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                return True
-            h = hashlib.blake2b(digest_size=32)
-            while data := os.read(fd, 1 << 20):
-                h.update(data)
-                if self.cancel.is_set():
-                    raise Cancelled
-        except OSError:
-            return True
-        finally:
-            os.close(fd)
-        return h.hexdigest() != digest
+        return _hash_at(sname, s_fd, self.cancel) != digest or (
+            _hash_at(pname, p_fd, self.cancel) != digest
+        )
 
     # -- scan (first snapshot only: gives totals for the ETA) ---------------
 
@@ -556,7 +546,7 @@ class SnapshotBuilder:
                         size = st.st_size
                         if line.startswith(
                             f"f\t{mode:o}\t{st.st_uid}\t{st.st_gid}\t{size}\t{st.st_mtime_ns}\t"
-                        ) and not (careful and distrust(rel, line, sname, s_fd)):
+                        ) and not (careful and distrust(rel, line, sname, s_fd, p_at + name, p_fd)):
                             try:
                                 link(
                                     p_at + name,
@@ -822,6 +812,30 @@ class SnapshotBuilder:
                     pass
         if self._partial:
             self.store.remove_partial(self._partial)
+
+
+def _hash_at(name: str, dir_fd: int | None, cancel: threading.Event) -> str | None:
+    """BLAKE2b-256 of the regular file ``name`` (relative to ``dir_fd``); None if unreadable.
+
+    Never follows a symlink and never blocks on a FIFO swapped in for the file.
+    """
+    try:
+        fd = os.open(name, _READ_FLAGS, dir_fd=dir_fd)
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        h = hashlib.blake2b(digest_size=32)
+        while data := os.read(fd, 1 << 20):
+            h.update(data)
+            if cancel.is_set():
+                raise Cancelled
+        return h.hexdigest()
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
 
 
 def _list(path: str | int) -> list[tuple[str, bool]]:
