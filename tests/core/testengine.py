@@ -22,6 +22,7 @@ from tui_backup.engines.api import (
     VerifyReport,
 )
 from tui_backup.engines.events import Emit, FileWarning, Finished
+from tui_backup.model.clock import utcnow
 from tui_backup.model.job import JobSpec
 from tui_backup.model.progress import Progress
 from tui_backup.model.status import Status
@@ -58,6 +59,10 @@ class Plan:
         self.listing: list[SnapshotInfo] | None = None
         """What ``snapshots`` returns; None: one snapshot per successful attempt seen."""
         self.listing_error: Exception | None = None
+        self.listing_gate: threading.Event | None = None
+        """When set, ``snapshots`` blocks until the gate opens (a remote that hangs)."""
+        self.made: dict[str, list[SnapshotInfo]] = {}
+        """Snapshots of successful runs per job, newest first (the default listing)."""
         self.forget_error: Exception | None = None
         self.verify_gate: threading.Event | None = None
         """When set, ``verify`` blocks until the gate opens (or it is cancelled)."""
@@ -150,6 +155,10 @@ class ScriptedEngine:
         if b.fail:
             emit(Finished(Status.FAILED, files=b.steps, error="disk full", error_type="disk_full"))
             return
+        with self.plan.lock:
+            self.plan.made.setdefault(spec.name, []).insert(
+                0, SnapshotInfo(f"snap-{b.attempts}", utcnow(), files=b.steps, bytes=b.steps * 10)
+            )
         emit(
             Finished(
                 Status.SUCCEEDED,
@@ -167,11 +176,14 @@ class ScriptedEngine:
         return []
 
     def snapshots(self, spec: JobSpec) -> list[SnapshotInfo]:
+        if self.plan.listing_gate is not None:
+            self.plan.listing_gate.wait()
         if self.plan.listing_error is not None:
             raise self.plan.listing_error
         if self.plan.listing is not None:
             return list(self.plan.listing)
-        return []
+        with self.plan.lock:
+            return list(self.plan.made.get(spec.name, []))
 
     def verify(
         self,

@@ -10,14 +10,19 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import threading
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from tui_backup.core.coordination import scheduler_lock_path
+from tui_backup.engines.api import SnapshotInfo
 from tui_backup.model import schedule as cron
 from tui_backup.model.clock import from_iso, to_iso
-from tui_backup.model.status import Status
+from tui_backup.model.secrets import mask_url
+from tui_backup.model.state import JobState, LastVerify
+from tui_backup.model.status import Severity, Status
 from tui_backup.store import yamlio
 from tui_backup.store.locking import is_locked
 
@@ -28,6 +33,8 @@ if TYPE_CHECKING:
 HEALTHY, DEGRADED, UNHEALTHY = "healthy", "degraded", "unhealthy"
 _RANK = {HEALTHY: 0, DEGRADED: 1, UNHEALTHY: 2}
 DEFAULT_MAX_AGE = timedelta(hours=48)
+LISTING_TIMEOUT = 60.0
+"""Seconds ``health`` waits for all snapshot listings (remote ones may be slow)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,14 +106,25 @@ def _plural(count: int, word: str) -> str:
     return f"{count} {word}" + ("" if count == 1 else "s")
 
 
-def check_health(manager: JobManager) -> HealthReport:
+def check_health(manager: JobManager, *, listing_timeout: float = LISTING_TIMEOUT) -> HealthReport:
+    """Every check, judged on what is on disk now (listings, last verify), not beliefs.
+
+    Jobs that have succeeded before get their snapshots listed (in parallel,
+    bounded by ``listing_timeout``: a remote that does not answer is "could
+    not check", which is not healthy).
+    """
     now = manager.clock()
     checks: list[Check] = [_check_home(manager), _check_database(manager)]
-    jobs = [j for j in manager.jobs.list().jobs if j.enabled]
+    everyone = manager.jobs.list().jobs
+    jobs = [j for j in everyone if j.enabled]
     scheduler, sched_check = _check_scheduler(manager, any(j.schedule for j in jobs))
     checks.append(sched_check)
+    facts = {spec.name: _facts(manager, spec) for spec in jobs}
+    listings = _list_snapshots(
+        manager, [spec for spec in jobs if facts[spec.name].succeeded], listing_timeout
+    )
     for spec in jobs:
-        checks.append(_check_job(manager, spec, now))
+        checks.append(_check_job(manager, spec, now, facts[spec.name], listings.get(spec.name)))
     for breaker in manager.breakers.open_breakers():
         checks.append(
             Check(
@@ -117,23 +135,29 @@ def check_health(manager: JobManager) -> HealthReport:
             )
         )
     stats = manager.error_stats()
-    if stats.critical:
-        checks.append(
-            Check("errors", UNHEALTHY, f"{_plural(stats.critical, 'unresolved CRITICAL error')}")
-        )
-    elif stats.unresolved:
-        high = stats.by_severity.get("HIGH", 0)
-        checks.append(
-            Check(
-                "errors",
-                DEGRADED if high else HEALTHY,
-                f"{_plural(stats.unresolved, 'unresolved error')} ({high} HIGH); "
-                "see `tui-backup errors --unresolved`",
-            )
-        )
-    else:
-        checks.append(Check("errors", HEALTHY, "no unresolved errors"))
+    checks.append(_check_errors(manager, {spec.name for spec in everyone}))
     return HealthReport(tuple(checks), scheduler, stats.to_json(), now)
+
+
+def _check_errors(manager: JobManager, names: set[str]) -> Check:
+    """Unresolved errors, not counting those of jobs that no longer exist."""
+    try:
+        events = manager.db.errors(unresolved=True, limit=100_000)
+    except Exception as exc:  # noqa: BLE001 - the database check says what is wrong
+        return Check("errors", DEGRADED, f"could not read the error log: {exc}")
+    live = [e for e in events if e.job_name is None or e.job_name in names]
+    critical = sum(1 for e in live if e.severity == Severity.CRITICAL)
+    high = sum(1 for e in live if e.severity == Severity.HIGH)
+    if critical:
+        return Check("errors", UNHEALTHY, f"{_plural(critical, 'unresolved CRITICAL error')}")
+    if live:
+        return Check(
+            "errors",
+            DEGRADED if high else HEALTHY,
+            f"{_plural(len(live), 'unresolved error')} ({high} HIGH); "
+            "see `tui-backup errors --unresolved`",
+        )
+    return Check("errors", HEALTHY, "no unresolved errors")
 
 
 def _check_home(manager: JobManager) -> Check:
@@ -192,31 +216,152 @@ def _check_scheduler(manager: JobManager, needed: bool) -> tuple[dict[str, Any] 
     )
 
 
-def _check_job(manager: JobManager, spec: JobSpec, now: datetime) -> Check:
+@dataclass(frozen=True, slots=True)
+class _Facts:
+    """What history and state say about a job's last success."""
+
+    state: JobState
+    last_success: datetime | None
+    run_id: str | None
+    snapshot_id: str | None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.last_success is not None
+
+
+def _facts(manager: JobManager, spec: JobSpec) -> _Facts:
     state = manager.state(spec.name)
+    record = manager.db.last_run(spec.name, Status.SUCCEEDED)
+    last_success = state.last_success or (record.finished_at if record else None)
+    last = state.last_result
+    if last is not None and last.status == Status.SUCCEEDED and last.snapshot_id:
+        return _Facts(state, last_success, last.run_id, last.snapshot_id)
+    if record is not None:
+        return _Facts(state, last_success, record.run_id, record.snapshot_id)
+    return _Facts(state, last_success, None, None)
+
+
+_TIMED_OUT = object()
+
+
+def _list_snapshots(manager: JobManager, specs: list[JobSpec], timeout: float) -> dict[str, Any]:
+    """``name -> [SnapshotInfo] | Exception | _TIMED_OUT``, listed in parallel.
+
+    Daemon threads, so a remote that never answers cannot keep the process
+    alive; whatever has not answered by the deadline counts as timed out.
+    """
+    results: dict[str, Any] = {}
+    lock = threading.Lock()
+
+    def work(spec: JobSpec) -> None:
+        try:
+            found: Any = manager.snapshots.list(spec)
+        except Exception as exc:  # noqa: BLE001 - reported as "could not check"
+            found = exc
+        with lock:
+            results[spec.name] = found
+
+    threads = [
+        threading.Thread(target=work, args=(spec,), name=f"health-list-{spec.name}", daemon=True)
+        for spec in specs
+    ]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + timeout
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    with lock:
+        return {spec.name: results.get(spec.name, _TIMED_OUT) for spec in specs}
+
+
+def _worst(reasons: list[tuple[str, str]]) -> str:
+    return max((status for status, _ in reasons), key=_RANK.__getitem__, default=HEALTHY)
+
+
+def _check_job(
+    manager: JobManager, spec: JobSpec, now: datetime, facts: _Facts, listing: Any
+) -> Check:
+    """One check per job: its runs, its snapshots on disk now, its last verify."""
+    reasons = [_runs_reason(manager, spec, now, facts)]
+    if facts.succeeded:
+        reasons.append(_snapshots_reason(spec, now, facts, listing))
+    verify = _verify_reason(facts.state.last_verify, now)
+    if verify is not None:
+        reasons.append(verify)
+    status = _worst(reasons)
+    # The reasons that make the verdict come first; what is fine follows.
+    ordered = [text for s, text in reasons if s != HEALTHY] + [
+        text for s, text in reasons if s == HEALTHY
+    ]
+    return Check("job", status, f"{spec.name}: " + "; ".join(ordered), spec.name)
+
+
+def _snapshots_reason(spec: JobSpec, now: datetime, facts: _Facts, listing: Any) -> tuple[str, str]:
+    if listing is _TIMED_OUT or listing is None:
+        return DEGRADED, "could not check its snapshots: the listing did not answer in time"
+    if isinstance(listing, BaseException):
+        return DEGRADED, f"could not check its snapshots: {mask_url(str(listing))}"
+    snaps: list[SnapshotInfo] = list(listing)
+    if not snaps:
+        when = _age_text(now - facts.last_success) if facts.last_success else "?"
+        run = f"run {facts.run_id}" if facts.run_id else "a run"
+        return (
+            UNHEALTHY,
+            f"the destination holds no snapshots although {run} succeeded {when} ago "
+            "(deleted, or the disk is not mounted?)",
+        )
+    newest = max(snaps, key=lambda s: s.time)
+    age = now - newest.time.astimezone()
     limit = max_age(spec, now)
-    last_success = state.last_success
-    if last_success is None:
-        record = manager.db.last_run(spec.name, Status.SUCCEEDED)
-        last_success = record.finished_at if record else None
+    count = _plural(len(snaps), "snapshot")
+    if age > limit:
+        return (
+            UNHEALTHY,
+            f"newest snapshot {newest.id} is {_age_text(age)} old, older than its max age "
+            f"of {_age_text(limit)} ({count})",
+        )
+    if facts.snapshot_id and not any(_same_id(facts.snapshot_id, s.id) for s in snaps):
+        return (
+            DEGRADED,
+            f"snapshot {facts.snapshot_id} of the last successful run is missing from the "
+            f"destination ({count} left)",
+        )
+    return HEALTHY, f"{count}, newest {_age_text(age)} old"
+
+
+def _same_id(a: str, b: str) -> bool:
+    """Snapshot ids match, also a short id against a long one (restic)."""
+    return a == b or (min(len(a), len(b)) >= 8 and (a.startswith(b) or b.startswith(a)))
+
+
+def _verify_reason(last: LastVerify | None, now: datetime) -> tuple[str, str] | None:
+    if last is None:
+        return None
+    age = _age_text(now - last.time)
+    if last.outcome == "damaged":
+        return DEGRADED, f"last verify ({age} ago) found damage: {last.detail or '?'}"
+    if last.outcome == "unchecked":
+        return DEGRADED, f"last verify ({age} ago) could not check: {last.detail or '?'}"
+    return HEALTHY, f"verified ok {age} ago ({_plural(last.files, 'file')})"
+
+
+def _runs_reason(
+    manager: JobManager, spec: JobSpec, now: datetime, facts: _Facts
+) -> tuple[str, str]:
+    state = facts.state
+    limit = max_age(spec, now)
+    last_success = facts.last_success
     if last_success is not None:
         age = now - last_success
         if age > limit:
-            return Check(
-                "job",
+            return (
                 UNHEALTHY,
-                f"{spec.name}: last success {_age_text(age)} ago, older than its max age "
-                f"of {_age_text(limit)}",
-                spec.name,
+                f"last success {_age_text(age)} ago, older than its max age of {_age_text(limit)}",
             )
         if state.status in (Status.FAILED, Status.INTERRUPTED):
-            return Check(
-                "job",
-                DEGRADED,
-                f"{spec.name}: last run {state.status}; last success {_age_text(age)} ago",
-                spec.name,
-            )
-        return Check("job", HEALTHY, f"{spec.name}: last success {_age_text(age)} ago", spec.name)
+            return DEGRADED, f"last run {state.status}; last success {_age_text(age)} ago"
+        return HEALTHY, f"last success {_age_text(age)} ago"
     # Never succeeded: judge by how long the job has existed.
     created = None
     with contextlib.suppress(OSError):
@@ -227,16 +372,6 @@ def _check_job(manager: JobManager, spec: JobSpec, now: datetime) -> Check:
     if created is not None and now - created <= limit:
         if state.status in (Status.FAILED, Status.INTERRUPTED):
             # A new job that has only ever failed is not healthy, merely not stale yet.
-            return Check(
-                "job",
-                DEGRADED,
-                f"{spec.name}: no successful run yet; last run {state.status}",
-                spec.name,
-            )
-        return Check("job", HEALTHY, f"{spec.name}: no successful run yet (new job)", spec.name)
-    return Check(
-        "job",
-        UNHEALTHY,
-        f"{spec.name}: no successful run within its max age of {_age_text(limit)}",
-        spec.name,
-    )
+            return DEGRADED, f"no successful run yet; last run {state.status}"
+        return HEALTHY, "no successful run yet (new job)"
+    return UNHEALTHY, f"no successful run within its max age of {_age_text(limit)}"
