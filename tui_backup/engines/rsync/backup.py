@@ -48,9 +48,6 @@ WARNING_CODES = {23, 24}
 STOPPED_CODES = {20}
 TRANSIENT_CODES = {5, 10, 12, 30, 35, 255}
 """Socket, protocol and timeout errors, and ssh's own failures: worth a retry."""
-VERIFY_FAILED_FILE = "verify-failed.json"
-"""Written by a verify that found damage: the next run compares contents (``--checksum``)
-so a damaged snapshot file is never hard-linked into the next snapshot."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +114,7 @@ class Backup:
         ids = store.ids()
         previous = ids[0] if ids else None
         prev_summary = store.summary(previous) if previous else None
-        damaged = store.read_meta(VERIFY_FAILED_FILE) is not None
+        damaged = store.damaged
         checksum = plan_checksum(self.spec, self.options, prev_summary, damaged, self.now)
         sid = self._new_id(store)
         partial = sid + layout.PARTIAL_SUFFIX
@@ -127,21 +124,18 @@ class Backup:
             if stopped:
                 self.emit(Finished(Status.STOPPED, warnings=self.warnings))
                 return
-            files, nbytes = self._write_metadata(
+            files, nbytes, manifest_data, summary_data = self._metadata(
                 store, sid, partial, previous, checksum, prev_summary
             )
             if self.cancel.is_set():
                 raise Stopped
             try:
-                store.commit(partial, sid)
+                store.finish(partial, sid, manifest_data, summary_data, clear_damage=damaged)
             except (OSError, EngineError) as exc:
                 raise EngineError(
                     f"could not commit the snapshot {sid}: {exc}", ErrorType.COMMIT_FAILED
                 ) from exc
             committed = True
-            if damaged:
-                with contextlib.suppress(OSError, EngineError):
-                    store.remove([f"{layout.META_DIR}/{VERIFY_FAILED_FILE}"])
         except Stopped:
             self.emit(Finished(Status.STOPPED, warnings=self.warnings))
             return
@@ -282,7 +276,7 @@ class Backup:
         )
         raise Reported
 
-    def _write_metadata(
+    def _metadata(
         self,
         store: Store,
         sid: str,
@@ -290,14 +284,12 @@ class Backup:
         previous: str | None,
         checksum: ChecksumPlan,
         prev_summary: dict[str, object] | None,
-    ) -> tuple[int, int]:
-        """Hash the new snapshot (reusing digests of linked files), write manifest and summary."""
+    ) -> tuple[int, int, bytes, bytes]:
+        """Hash the new snapshot (reusing digests of linked files): counts, manifest, summary."""
         reporter = self.reporter
         reporter.set_phase("commit")
-        tree = store.tree(partial, self.cancel)
-        known: dict[str, str] = {}
-        if previous is not None:
-            known = self._linked_digests(store, previous, tree)
+        tree, prev_tree, prev_manifest = store.after_copy(partial, previous, self.cancel)
+        known = linked_digests(tree, prev_tree, prev_manifest)
         to_hash = [p for p in tree.files if p not in known]
         reporter.files_total = len(tree.files)
         reporter.files_done = len(known)
@@ -336,33 +328,34 @@ class Backup:
             "checksum": checksum.compare,
             "checksum_reason": checksum.reason,
             "checksummed_at": self.now.isoformat() if full_read else inherited,
+            "hashed": len(to_hash),
         }
-        store.write_meta(sid + MANIFEST_SUFFIX, manifest.dump(entries))
-        store.write_meta(sid + SUMMARY_SUFFIX, (json.dumps(summary, indent=1) + "\n").encode())
-        return files, nbytes
+        summary_data = (json.dumps(summary, indent=1) + "\n").encode()
+        return files, nbytes, manifest.dump(entries), summary_data
 
-    def _linked_digests(self, store: Store, previous: str, tree: Tree) -> dict[str, str]:
-        """Digests of files that are the previous snapshot's inode (rsync linked them)."""
-        raw = store.read_meta(previous + MANIFEST_SUFFIX)
-        if raw is None:
-            return {}
-        try:
-            old = manifest.load(raw)
-        except manifest.ManifestError as exc:
-            log.warning("previous manifest of %s unusable (%s): hashing everything", previous, exc)
-            return {}
-        prev_tree = store.tree(previous, self.cancel)
-        out: dict[str, str] = {}
-        for path, now in tree.files.items():
-            entry = old.get(path)
-            if (
-                entry is not None
-                and entry.kind == "f"
-                and entry.size == now[1]
-                and prev_tree.files.get(path) == now
-            ):
-                out[path] = entry.digest
-        return out
+
+def linked_digests(
+    tree: Tree, prev_tree: Tree | None, prev_manifest: bytes | None
+) -> dict[str, str]:
+    """Digests of files that are the previous snapshot's inode (rsync linked them)."""
+    if prev_tree is None or prev_manifest is None:
+        return {}
+    try:
+        old = manifest.load(prev_manifest)
+    except manifest.ManifestError as exc:
+        log.warning("previous manifest unusable (%s): hashing everything", exc)
+        return {}
+    out: dict[str, str] = {}
+    for path, now in tree.files.items():
+        entry = old.get(path)
+        if (
+            entry is not None
+            and entry.kind == "f"
+            and entry.size == now[1]
+            and prev_tree.files.get(path) == now
+        ):
+            out[path] = entry.digest
+    return out
 
 
 class Reported(Exception):

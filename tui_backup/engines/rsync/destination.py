@@ -12,7 +12,9 @@ from tui_backup.engines.rsync.remote import RemoteStore
 from tui_backup.engines.rsync.store import Store
 
 
-def open_store(destination: str, ssh: SshSettings | None, *, create: bool) -> Store:
+def open_store(
+    destination: str, ssh: SshSettings | None, *, create: bool, summaries: bool = False
+) -> Store:
     """The destination of a job; with ``create`` (a run, ``init``) it is made if missing.
 
     A local destination whose parent is missing is refused (an unmounted disk);
@@ -31,4 +33,4 @@ def open_store(destination: str, ssh: SshSettings | None, *, create: bool) -> St
                 ) from exc
         return LocalStore(loc.path)
     assert ssh is not None
-    return RemoteStore.open(loc, ssh, create=create)
+    return RemoteStore.open(loc, ssh, create=create, summaries=summaries)

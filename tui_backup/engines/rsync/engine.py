@@ -65,13 +65,13 @@ class RsyncEngine:
 
     # -- the destination ---------------------------------------------------------
 
-    def _store(self, spec: JobSpec, *, create: bool = False) -> Store:
+    def _store(self, spec: JobSpec, *, create: bool = False, summaries: bool = False) -> Store:
         ssh = SshSettings.from_spec(spec) if Location.parse(spec.destination).remote else None
-        return open_store(spec.destination, ssh, create=create)
+        return open_store(spec.destination, ssh, create=create, summaries=summaries)
 
     def _owned_store(self, spec: JobSpec) -> Store:
-        """The destination, refused when another job's marker is on it."""
-        store = self._store(spec)
+        """The destination with its summaries, refused when another job's marker is on it."""
+        store = self._store(spec, summaries=True)
         store.check_owner(spec.name)
         return store
 

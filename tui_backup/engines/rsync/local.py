@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import shutil
 import stat
@@ -14,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from tui_backup.engines import layout
 from tui_backup.engines.rsync.location import Stopped
 from tui_backup.engines.rsync.store import (
+    DAMAGED_FILE,
     DELETING_SUFFIX,
     MANIFEST_SUFFIX,
     META,
@@ -24,6 +26,7 @@ from tui_backup.engines.rsync.store import (
     Tree,
 )
 
+log = logging.getLogger(__name__)
 _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 _CHUNK = 1 << 20
 
@@ -47,6 +50,7 @@ class LocalStore(Store):
             with contextlib.suppress(ValueError):
                 owner = json.loads(raw)
         super().__init__(path, entries, owner)
+        self.damaged = os.path.exists(os.path.join(path, META, DAMAGED_FILE))
 
     def read_meta(self, name: str) -> bytes | None:
         return _read(os.path.join(self.path, META, name))
@@ -76,7 +80,10 @@ class LocalStore(Store):
         os.rename(os.path.join(self.path, partial), os.path.join(self.path, sid))
         self.entries.pop(partial, None)
         self.entries[sid] = "d"
-        self.set_latest(sid)
+        try:
+            self.set_latest(sid)
+        except OSError as exc:  # the snapshot is committed; only the convenience link is stale
+            log.warning("cannot point %s/latest at %s: %s", self.path, sid, exc)
         fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY)
         try:
             os.fsync(fd)

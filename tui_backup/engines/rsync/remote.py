@@ -19,6 +19,7 @@ from tui_backup.engines import layout
 from tui_backup.engines.api import EngineError, ErrorType
 from tui_backup.engines.rsync.location import Location, SshSettings
 from tui_backup.engines.rsync.store import (
+    DAMAGED_FILE,
     DELETING_SUFFIX,
     MANIFEST_SUFFIX,
     META,
@@ -56,8 +57,44 @@ printf '\\0'
 find . -mindepth 1 -maxdepth 1 -printf '%y%P\\0'
 printf '\\0'
 cat .tui-backup/owner.json 2>/dev/null
+printf '\\0'
+[ -e .tui-backup/{damaged} ] && printf 1
+printf '\\0'
+if [ {every} = 1 ]; then set -- .tui-backup/*.json
+else set -- ".tui-backup/$(readlink latest 2>/dev/null).json"; fi
+for f do
+  [ -f "$f" ] || continue
+  printf '%s\\0' "${{f#.tui-backup/}}"; cat -- "$f"; printf '\\0'
+done
 true
 """
+"""Resolve, create if asked, and read in one login: the entries, the owner
+marker, whether a verify found damage, and summaries (every one, or the
+newest's through ``latest``). Sections are NUL-separated; names never hold NUL."""
+
+_AFTER_COPY = """\
+cd -- {dest} || exit 4
+m={manifest}
+if [ -f "$m" ]; then wc -c < "$m"; cat -- "$m"; else echo -1; fi
+(cd -- {new} && find . -mindepth 1 {tree}) || exit 5
+printf '\\0'
+if [ -n {prev} ]; then (cd -- {prev} && find . -mindepth 1 {tree}) || exit 5; fi
+true
+"""
+"""The new snapshot's files, the previous one's, and the previous manifest, in one login."""
+
+_TREE = r"\( -type f -printf 'f%i\t%s\t%P\0' \) -o \( -type l -printf 'l%P\0%l\0' \)"
+
+_FINISH = """\
+cd -- {dest} && mkdir -p .tui-backup || exit 4
+cat > {tmp_manifest} && printf '%s' {summary} > {tmp_summary} && sync || exit 4
+mv -f -- {tmp_manifest} {manifest} && mv -f -- {tmp_summary} {summary_name} || exit 4
+mv -- {partial} {sid} || exit 6
+ln -sfn -- {sid} .latest.tmp && mv -fT -- .latest.tmp latest || true
+{clear}
+sync || true
+"""
+"""Write manifest and summary, then the commit point (the rename), then ``latest``."""
 
 
 class RemoteStore(Store):
@@ -76,14 +113,22 @@ class RemoteStore(Store):
         self._exists = exists
 
     @classmethod
-    def open(cls, loc: Location, ssh: SshSettings, *, create: bool) -> RemoteStore:
-        """Resolve ``loc`` once to an absolute path and read what is there.
+    def open(
+        cls, loc: Location, ssh: SshSettings, *, create: bool, summaries: bool = False
+    ) -> RemoteStore:
+        """Resolve ``loc`` once to an absolute path and read what is there, in one login.
 
         With ``create`` the destination directory itself is made, only when its
         parent exists (never ``mkdir -p``: a missing parent is an unmounted disk).
+        With ``summaries`` every snapshot's summary is read too (a listing).
         """
         assert loc.host is not None
-        script = _PROBE.format(path=_path_expr(loc.path), create=1 if create else 0)
+        script = _PROBE.format(
+            path=_path_expr(loc.path),
+            create=1 if create else 0,
+            damaged=shlex.quote(DAMAGED_FILE),
+            every=1 if summaries else 0,
+        )
         result = ssh.run(loc.host, script, timeout=120)
         err = result.stderr.decode("utf-8", "replace").strip()
         if result.returncode == 2:
@@ -106,12 +151,22 @@ class RemoteStore(Store):
             token = os.fsdecode(tokens[i])
             entries[token[1:]] = token[0]
             i += 1
-        marker = b"\0".join(tokens[i + 1 :])
+        marker = tokens[i + 1] if i + 1 < len(tokens) else b""
         owner = None
         if marker.strip():
             with contextlib.suppress(ValueError):
                 owner = json.loads(marker)
-        return cls(loc.host, path, entries, owner, ssh, exists=True)
+        store = cls(loc.host, path, entries, owner, ssh, exists=True)
+        store.damaged = i + 2 < len(tokens) and tokens[i + 2] == b"1"
+        pairs = tokens[i + 3 :]
+        for name, body in zip(pairs[0::2], pairs[1::2], strict=False):
+            stem = os.fsdecode(name).removesuffix(SUMMARY_SUFFIX)
+            if layout.parse_id(stem) is not None:
+                store.cache_summary(stem, body)
+        if summaries:
+            for sid in store.ids():
+                store.summaries.setdefault(sid, None)
+        return store
 
     def sh(
         self, script: str, *, stdin: bytes | None = None, cancel: threading.Event | None = None
@@ -180,26 +235,48 @@ class RemoteStore(Store):
         self.entries.pop(sid, None)
 
     def tree(self, rel: str, cancel: threading.Event | None = None) -> Tree:
-        out = self.sh(
-            f"cd -- {self.q(rel)} && find . -mindepth 1 "
-            r"\( -type f -printf 'f%i\t%s\t%P\0' \) -o \( -type l -printf 'l%P\0%l\0' \)",
-            cancel=cancel,
-        )
-        tree = Tree()
-        tokens = out.split(b"\0")
-        i = 0
-        while i < len(tokens):
-            token = tokens[i]
-            i += 1
-            if not token:
-                continue
-            if token[:1] == b"f":
-                ino, size, path = token[1:].split(b"\t", 2)
-                tree.files[os.fsdecode(path)] = (int(ino), int(size))
-            elif token[:1] == b"l" and i < len(tokens):
-                tree.links[os.fsdecode(token[1:])] = os.fsdecode(tokens[i])
-                i += 1
+        out = self.sh(f"cd -- {self.q(rel)} && find . -mindepth 1 {_TREE}", cancel=cancel)
+        tree, _end = _parse_tree(out, 0)
         return tree
+
+    def after_copy(
+        self, partial: str, previous: str | None, cancel: threading.Event | None = None
+    ) -> tuple[Tree, Tree | None, bytes | None]:
+        script = _AFTER_COPY.format(
+            dest=self.q(),
+            manifest=shlex.quote(f"{META}/{previous}{MANIFEST_SUFFIX}" if previous else "-"),
+            new=shlex.quote(partial),
+            prev=shlex.quote(previous or ""),
+            tree=_TREE,
+        )
+        out = self.sh(script, cancel=cancel)
+        line, _, out = out.partition(b"\n")
+        size = int(line)
+        old_manifest = out[:size] if size >= 0 else None
+        out = out[max(size, 0) :]
+        new_tree, end = _parse_tree(out, 0)
+        prev_tree = _parse_tree(out, end)[0] if previous else None
+        return new_tree, prev_tree, old_manifest
+
+    def finish(
+        self, partial: str, sid: str, manifest: bytes, summary: bytes, *, clear_damage: bool
+    ) -> None:
+        meta = f"{META}/"
+        pid = os.getpid()
+        script = _FINISH.format(
+            dest=self.q(),
+            tmp_manifest=shlex.quote(f"{meta}.{sid}.manifest.tmp-{pid}"),
+            tmp_summary=shlex.quote(f"{meta}.{sid}.json.tmp-{pid}"),
+            summary=shlex.quote(summary.decode()),
+            manifest=shlex.quote(meta + sid + MANIFEST_SUFFIX),
+            summary_name=shlex.quote(meta + sid + SUMMARY_SUFFIX),
+            partial=shlex.quote(partial),
+            sid=shlex.quote(sid),
+            clear=f"rm -f -- {shlex.quote(meta + DAMAGED_FILE)}" if clear_damage else "",
+        )
+        self.sh(script, stdin=manifest)
+        self.entries.pop(partial, None)
+        self.entries[sid] = "d"
 
     def hash(
         self,
@@ -247,3 +324,26 @@ class RemoteStore(Store):
             f"rm -rf -- {self.q(META)} && rm -f -- {self.q(layout.LATEST)} && "
             f"rmdir -- {self.q()} 2>/dev/null; true"
         )
+
+
+def _parse_tree(out: bytes, start: int) -> tuple[Tree, int]:
+    """Parse ``find -printf`` records from ``start`` to an empty record; (tree, next offset)."""
+    tree = Tree()
+    pos = start
+    n = len(out)
+    while pos < n:
+        end = out.find(b"\0", pos)
+        if end < 0:
+            break
+        token = out[pos:end]
+        pos = end + 1
+        if not token:
+            break
+        if token[:1] == b"f":
+            ino, size, path = token[1:].split(b"\t", 2)
+            tree.files[os.fsdecode(path)] = (int(ino), int(size))
+        elif token[:1] == b"l":
+            t_end = out.find(b"\0", pos)
+            tree.links[os.fsdecode(token[1:])] = os.fsdecode(out[pos:t_end])
+            pos = t_end + 1
+    return tree, pos

@@ -19,6 +19,7 @@ Layout (the same as the snapshot engine's)::
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -33,6 +34,9 @@ OWNER_FILE = "owner.json"
 SUMMARY_SUFFIX = ".json"
 MANIFEST_SUFFIX = ".manifest"
 DELETING_SUFFIX = ".deleting" + layout.PARTIAL_SUFFIX
+DAMAGED_FILE = "verify-failed.json"
+"""Written by a verify that found damage: the next run compares contents
+(``--checksum``), so a damaged file is never hard-linked into the next snapshot."""
 
 OnHashed = Callable[[str, int], None]
 
@@ -59,6 +63,9 @@ class Store:
         """Names in the destination -> kind (``d`` directory, ``l`` symlink, ``f``...)."""
         self.owner = owner
         """The owner marker's content, or None when there is none."""
+        self.summaries: dict[str, dict[str, Any] | None] = {}
+        self.damaged = False
+        """A verify found damage since the last successful run."""
 
     _exists = False
 
@@ -125,14 +132,39 @@ class Store:
     # -- metadata ----------------------------------------------------------
 
     def summary(self, sid: str) -> dict[str, Any] | None:
-        raw = self.read_meta(sid + SUMMARY_SUFFIX)
-        if raw is None:
-            return None
-        try:
-            data = json.loads(raw)
-        except ValueError:
-            return None
-        return data if isinstance(data, dict) else None
+        """The summary written at commit; None for a snapshot without one."""
+        if sid not in self.summaries:
+            self.cache_summary(sid, self.read_meta(sid + SUMMARY_SUFFIX))
+        return self.summaries[sid]
+
+    def cache_summary(self, sid: str, raw: bytes | None) -> None:
+        data = None
+        if raw is not None:
+            with contextlib.suppress(ValueError):
+                data = json.loads(raw)
+        self.summaries[sid] = data if isinstance(data, dict) else None
+
+    def after_copy(
+        self, partial: str, previous: str | None, cancel: threading.Event | None = None
+    ) -> tuple[Tree, Tree | None, bytes | None]:
+        """The new snapshot's files, the previous snapshot's, and its manifest."""
+        if previous is None:
+            return self.tree(partial, cancel), None, None
+        return (
+            self.tree(partial, cancel),
+            self.tree(previous, cancel),
+            self.read_meta(previous + MANIFEST_SUFFIX),
+        )
+
+    def finish(
+        self, partial: str, sid: str, manifest: bytes, summary: bytes, *, clear_damage: bool
+    ) -> None:
+        """Write the metadata, then commit: rename the partial, point ``latest`` at it."""
+        self.write_meta(sid + MANIFEST_SUFFIX, manifest)
+        self.write_meta(sid + SUMMARY_SUFFIX, summary)
+        self.commit(partial, sid)
+        if clear_damage:
+            self.remove([f"{META}/{DAMAGED_FILE}"])
 
     def read_meta(self, name: str) -> bytes | None:
         raise NotImplementedError

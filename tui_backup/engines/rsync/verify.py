@@ -24,10 +24,9 @@ from tui_backup.engines.api import EngineError, ErrorType, VerifyProblem, Verify
 from tui_backup.engines.events import Emit
 from tui_backup.engines.process import run_tool
 from tui_backup.engines.rsync import manifest
-from tui_backup.engines.rsync.backup import VERIFY_FAILED_FILE
 from tui_backup.engines.rsync.filters import excluded_paths, rules_file
 from tui_backup.engines.rsync.location import SshSettings, Stopped
-from tui_backup.engines.rsync.store import MANIFEST_SUFFIX, Store
+from tui_backup.engines.rsync.store import DAMAGED_FILE, MANIFEST_SUFFIX, Store
 from tui_backup.engines.throttle import ProgressReporter
 from tui_backup.model.job import JobSpec
 
@@ -196,7 +195,7 @@ def verify(
     if verifier.problems:
         record = {"snapshots": sorted({p.snapshot_id for p in verifier.problems})}
         try:
-            store.write_meta(VERIFY_FAILED_FILE, json.dumps(record).encode())
+            store.write_meta(DAMAGED_FILE, json.dumps(record).encode())
         except (OSError, EngineError):
             pass  # the report still says damaged; the next run just trusts size+mtime
     unchecked = None
