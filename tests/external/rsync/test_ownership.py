@@ -101,9 +101,7 @@ def test_delete_data_of_an_empty_destination_removes_it(where: Where, tmp_path: 
     assert RsyncEngine().delete_data(spec) == []
 
 
-def test_an_unmarked_destination_with_snapshots_is_not_purged(
-    where: Where, tmp_path: Path
-) -> None:
+def test_an_unmarked_destination_with_snapshots_is_not_purged(where: Where, tmp_path: Path) -> None:
     """Snapshots made before markers existed: nothing proves whose they are."""
     dest = tmp_path / "dest"
     spec = where.spec(_source(tmp_path), dest)
