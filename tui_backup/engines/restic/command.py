@@ -96,6 +96,11 @@ class Restic:
             return []
         if spec.ssh_command is None and spec.ssh_port is None and spec.ssh_identity is None:
             return []
+        return ["-o", f"sftp.command={shlex.join(self.sftp_argv())}"]
+
+    def sftp_argv(self) -> list[str]:
+        """The ssh command that opens the repository's sftp session (as restic runs it)."""
+        spec = self.spec
         user, host, port = sftp_target(self.repository)
         argv = shlex.split(spec.ssh_command) if spec.ssh_command else ["ssh"]
         port = spec.ssh_port or port
@@ -105,8 +110,7 @@ class Restic:
             argv += ["-i", os.path.expanduser(spec.ssh_identity)]
         if user:
             argv += ["-l", user]
-        argv += [host, "-s", "sftp"]
-        return ["-o", f"sftp.command={shlex.join(argv)}"]
+        return [*argv, host, "-s", "sftp"]
 
     def argv(self, args: Sequence[str]) -> list[str]:
         return [self._path, *self.options(), *args]

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import os
+import posixpath
 import threading
 from collections.abc import Sequence
 
@@ -86,6 +87,8 @@ class ResticEngine:
             check_local_parent(restic.local_path)
             if os.path.exists(os.path.join(restic.local_path, "config")):
                 raise _already(restic)
+        else:
+            _check_remote_parent(restic)
         result, _ = restic.call(["init"])
         if result.returncode != 0:
             if ALREADY_EXISTS_RE.search(result.stderr):
@@ -136,6 +139,7 @@ class ResticEngine:
             return
         error = classify(result.stderr, restic.repository, "restic backup failed")
         if error.error_type == ErrorType.NO_REPOSITORY:
+            _check_remote_parent(restic)
             error = listing.no_repository(restic)
         emit(
             Finished(
@@ -269,6 +273,28 @@ class ResticEngine:
         if on_delete is not None:
             for sid in short_ids:
                 on_delete(sid)
+
+
+def _check_remote_parent(restic: Restic) -> None:
+    """Refuse an sftp repository whose parent directory is missing on the server.
+
+    restic's sftp ``init`` would create it: on a server whose backup disk is
+    not mounted, that is a new repository on its root filesystem.
+    """
+    if not restic.repository.startswith("sftp:"):
+        return
+    from tui_backup.engines.restic.location import host_of, sftp_path
+    from tui_backup.engines.restic.sftp import remote_dir_exists
+
+    parent = posixpath.dirname(sftp_path(restic.repository).rstrip("/"))
+    if parent in ("", ".", "/", "~"):
+        return
+    if remote_dir_exists(restic.sftp_argv(), parent) is False:
+        raise EngineError(
+            f"the repository's parent directory {parent} does not exist on "
+            f"{host_of(restic.repository)} (is the backup disk mounted there?)",
+            ErrorType.DESTINATION_MISSING,
+        )
 
 
 def _already(restic: Restic) -> EngineError:

@@ -93,3 +93,12 @@ def sftp_target(repository: str) -> tuple[str | None, str, int | None]:
     hostpart = rest.split(":", 1)[0]
     user, _, host = hostpart.rpartition("@")
     return (user or None), host, None
+
+
+def sftp_path(repository: str) -> str:
+    """The repository's path on the sftp server (relative paths are the login's home)."""
+    rest = repository.removeprefix("sftp:")
+    if rest.startswith("//"):
+        path = urlsplit("sftp:" + rest).path
+        return path[1:] if path.startswith("/") else path
+    return rest.split(":", 1)[1] if ":" in rest else ""
