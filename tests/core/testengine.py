@@ -39,6 +39,8 @@ class Behaviour:
     gate_file: Path | None = None
     """Cross-process gate: block until this file exists."""
     fail: bool = False
+    error: str = "disk full"
+    """The failure's message when ``fail``."""
     transient_failures: int = 0
     """Fail transiently this many attempts, then behave normally."""
     warnings: int = 0
@@ -153,7 +155,7 @@ class ScriptedEngine:
             if i < b.warnings:
                 emit(FileWarning(f"file{i}", "unreadable"))
         if b.fail:
-            emit(Finished(Status.FAILED, files=b.steps, error="disk full", error_type="disk_full"))
+            emit(Finished(Status.FAILED, files=b.steps, error=b.error, error_type="disk_full"))
             return
         with self.plan.lock:
             self.plan.made.setdefault(spec.name, []).insert(

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from tui_backup.model.clock import Clock, from_iso, to_iso, utcnow
+from tui_backup.model.secrets import mask_url
 from tui_backup.store import safefile
 from tui_backup.store.errors import LockTimeout
 from tui_backup.store.locking import file_lock
@@ -128,19 +129,22 @@ class CircuitBreakers:
             if now < until:
                 decision = Decision(
                     False,
-                    f"circuit open for {destination}: {state.failures} failures in a row "
+                    f"circuit open for {mask_url(destination)}: {state.failures} failures in a row "
                     f"(last: {state.last_error or 'unknown'}); next try after {to_iso(until)}",
                 )
                 return False
             if state.probe_started is not None and now - state.probe_started < PROBE_TIMEOUT:
                 decision = Decision(
-                    False, f"circuit half-open for {destination}: a probe run is in progress"
+                    False,
+                    f"circuit half-open for {mask_url(destination)}: a probe run is in progress",
                 )
                 return False
             states[destination] = BreakerState(
                 destination, state.failures, state.opened_at, now, state.last_error
             )
-            decision = Decision(True, f"probe run to {destination} after cool-off", probe=True)
+            decision = Decision(
+                True, f"probe run to {mask_url(destination)} after cool-off", probe=True
+            )
             return True
 
         self._update(change)

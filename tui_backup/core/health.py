@@ -130,8 +130,9 @@ def check_health(manager: JobManager, *, listing_timeout: float = LISTING_TIMEOU
             Check(
                 "circuit",
                 DEGRADED,
-                f"circuit open for {breaker.destination} since {to_iso(breaker.opened_at)} "
-                f"after {breaker.failures} failures (last: {breaker.last_error})",
+                f"circuit open for {mask_url(breaker.destination)} "
+                f"since {to_iso(breaker.opened_at)} "
+                f"after {breaker.failures} failures (last: {mask_url(breaker.last_error or '?')})",
             )
         )
     stats = manager.error_stats()

@@ -23,6 +23,7 @@ from tui_backup.model.clock import Clock
 from tui_backup.model.job import JobSpec
 from tui_backup.model.problems import ValidationError
 from tui_backup.model.records import ErrorEvent, RunRecord
+from tui_backup.model.secrets import mask_url
 from tui_backup.model.state import JobState, LastResult
 from tui_backup.model.status import Severity, Status
 from tui_backup.store.db import Database
@@ -170,6 +171,8 @@ class RunLifecycle:
         error = finished.error
         if status == Status.STOPPED:
             error = run.stop_reason or error or "stopped"
+        if error:
+            error = mask_url(error)  # history, state and the error log never show a password
         started = run.started_at or run.queued_at
         record = RunRecord(
             run_id=run.run_id,
@@ -352,7 +355,7 @@ class RunLifecycle:
                         severity=Severity.HIGH,
                         component="breaker",
                         error_type="circuit_open",
-                        message=f"circuit opened for {run.spec.destination} after "
+                        message=f"circuit opened for {mask_url(run.spec.destination)} after "
                         f"{state.failures} failed runs in a row; scheduled runs to it are "
                         "skipped until the cool-off passes",
                         job_name=run.name,

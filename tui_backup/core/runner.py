@@ -26,6 +26,7 @@ from tui_backup.engines.api import RunOptions
 from tui_backup.engines.events import EngineEvent, FileWarning, Finished, Progress
 from tui_backup.model.job import JobSpec
 from tui_backup.model.records import ErrorEvent
+from tui_backup.model.secrets import mask_url
 from tui_backup.model.status import Severity, Status
 
 log = logging.getLogger(__name__)
@@ -210,7 +211,7 @@ def _attempts(run: ActiveRun, post: Post, settings: RunSettings) -> Finished:
                     severity=Severity.LOW,
                     component=f"engine:{run.spec.engine}",
                     error_type=finished.error_type or "transient_failure",
-                    message=f"{run.name}: {note}",
+                    message=mask_url(f"{run.name}: {note}"),
                     job_name=run.name,
                     details=finished.details,
                 ),

@@ -8,6 +8,7 @@ from typing import Any
 
 from tui_backup.model.clock import to_iso
 from tui_backup.model.job import JobSpec
+from tui_backup.model.secrets import mask_env, mask_url
 from tui_backup.model.state import JobState
 from tui_backup.model.status import Status
 
@@ -39,7 +40,7 @@ class JobView:
             "description": self.spec.description,
             "engine": self.spec.engine,
             "sources": list(self.spec.sources),
-            "destination": self.spec.destination,
+            "destination": mask_url(self.spec.destination),
             "schedule": self.spec.schedule,
             "enabled": self.spec.enabled,
             "status": str(self.state.status),
@@ -68,4 +69,21 @@ class JobView:
             "last_success": to_iso(self.state.last_success),
             "next_run": to_iso(self.next_run),
             "issue": self.issue,
+            "env": mask_env(self.spec.env_dict),
+            "last_verify": self.state.last_verify.to_dict() if self.state.last_verify else None,
         }
+
+
+def masked_spec(spec: JobSpec) -> dict[str, Any]:
+    """The job's YAML form for showing (``job show``, ``--json``, the editor's preview).
+
+    Secret-looking ``env`` values and URL passwords in the destination are
+    ``***`` (:mod:`tui_backup.model.secrets`); paths and commands that lead to
+    a secret (``RESTIC_PASSWORD_FILE``) are shown. Never saved back: the
+    file on disk keeps the real values.
+    """
+    data = spec.to_dict()
+    data["destination"] = mask_url(spec.destination)
+    if "env" in data:
+        data["env"] = mask_env(spec.env_dict)
+    return data
