@@ -1,0 +1,153 @@
+"""What the restic engine costs on top of ``restic backup`` itself.
+
+Times the bare tool against the engine's ``run`` on the same tree, with the
+same flags (``backup --json --tag tui-backup:<job> --host <host>``), in two
+cases: a first backup into an empty repository and a no-change backup into a
+repository that already holds one. Runs alternate bare, engine, bare,
+engine... so drift of the machine (caches, other load) hits both alike; the
+medians and their ratio are printed. Repository creation (``restic init``)
+happens before the timer in both cases: it is not part of a backup.
+
+The engine is timed in-process (``ResticEngine().run``), which is what the
+daemon and the TUI do; an interpreter starting for one CLI run is not the
+engine's cost.
+
+Usage::
+
+    /tmp/venv/bin/python benchmarks/restic_overhead.py --files 20000 --pairs 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tui_backup.engines.events import Finished
+from tui_backup.engines.restic import ResticEngine
+from tui_backup.model import Status, parse_job
+
+JOB = "bench"
+
+
+def make_tree(root: Path, files: int, per_dir: int = 100) -> None:
+    """``files`` small files (100 B .. 4 kB) in directories of ``per_dir``."""
+    rng = os.urandom
+    for i in range(files):
+        d = root / f"d{i // per_dir:04d}"
+        if i % per_dir == 0:
+            d.mkdir(parents=True)
+        (d / f"f{i:06d}.dat").write_bytes(rng(100 + (i * 37) % 4000))
+
+
+def init(repo: Path, env: dict[str, str]) -> None:
+    subprocess.run(
+        ["restic", "init"],
+        env={**env, "RESTIC_REPOSITORY": str(repo)},
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def bare(repo: Path, src: Path, env: dict[str, str]) -> float:
+    argv = ["restic", "backup", "--json", "--tag", f"tui-backup:{JOB}"]
+    argv += ["--host", socket.gethostname(), "--", str(src)]
+    t0 = time.perf_counter()
+    subprocess.run(
+        argv,
+        env={**env, "RESTIC_REPOSITORY": str(repo)},
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    return time.perf_counter() - t0
+
+
+def engine(repo: Path, src: Path, password_file: Path) -> float:
+    spec = parse_job(
+        {
+            "name": JOB,
+            "sources": [str(src)],
+            "destination": str(repo),
+            "engine": "restic",
+            "env": {"RESTIC_PASSWORD_FILE": str(password_file)},
+        },
+        f"jobs/{JOB}.yaml",
+        JOB,
+    )
+    events: list[object] = []
+    t0 = time.perf_counter()
+    ResticEngine().run(spec, threading.Event(), events.append)
+    elapsed = time.perf_counter() - t0
+    fin = events[-1]
+    assert isinstance(fin, Finished) and fin.status == Status.SUCCEEDED, fin
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--files", type=int, default=20000)
+    parser.add_argument("--pairs", type=int, default=5, help="bare/engine pairs per case")
+    parser.add_argument("--workdir", type=Path, default=None)
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="restic-bench-", dir=args.workdir))
+    try:
+        src = work / "src"
+        make_tree(src, args.files)
+        password_file = work / "password"
+        password_file.write_text("benchmark\n")
+        env = {**os.environ, "RESTIC_PASSWORD_FILE": str(password_file)}
+        env.pop("RESTIC_REPOSITORY", None)
+        results: dict[str, dict[str, list[float]]] = {
+            "first": {"bare": [], "engine": []},
+            "no-change": {"bare": [], "engine": []},
+        }
+        for i in range(args.pairs):
+            for who in ("bare", "engine"):
+                repo = work / f"repo-{who}-{i}"
+                init(repo, env)
+                run = (
+                    (lambda r=repo: bare(r, src, env))
+                    if who == "bare"
+                    else (lambda r=repo: engine(r, src, password_file))
+                )
+                results["first"][who].append(run())
+            for who in ("bare", "engine"):
+                repo = work / f"repo-{who}-{i}"
+                run = (
+                    (lambda r=repo: bare(r, src, env))
+                    if who == "bare"
+                    else (lambda r=repo: engine(r, src, password_file))
+                )
+                results["no-change"][who].append(run())
+            for who in ("bare", "engine"):
+                shutil.rmtree(work / f"repo-{who}-{i}")
+        version = subprocess.run(
+            ["restic", "version"], check=False, capture_output=True, text=True
+        ).stdout.split()[1]
+        print(f"restic {version}, {args.files} files, {args.pairs} pairs, bare/engine alternating")
+        print(f"{'case':<10} {'bare median':>12} {'engine median':>14} {'overhead':>9}")
+        for case, runs in results.items():
+            b = statistics.median(runs["bare"])
+            e = statistics.median(runs["engine"])
+            print(f"{case:<10} {b:>11.3f}s {e:>13.3f}s {100 * (e / b - 1):>+8.1f}%")
+            print(f"  bare:   {' '.join(f'{x:.3f}' for x in runs['bare'])}")
+            print(f"  engine: {' '.join(f'{x:.3f}' for x in runs['engine'])}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
