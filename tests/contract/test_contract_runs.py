@@ -21,7 +21,7 @@ from destinations import (
 )
 from servers import DESTINATION_KINDS, Destination
 
-from tui_backup.engines.api import ErrorType
+from tui_backup.engines.api import EngineError, ErrorType
 from tui_backup.engines.events import EngineEvent, Progress
 from tui_backup.model.retention import RetentionPolicy
 from tui_backup.model.status import Status
@@ -186,18 +186,26 @@ def test_a_missing_destination_parent_is_refused_and_never_created(dest: Dest, s
 
 
 @pytest.mark.timeout(120)
-def test_a_run_never_creates_a_repository_nobody_asked_for(dest: Dest, src: Path) -> None:
-    """``restic init`` only when asked: a run on a repository that does not exist fails
-    (NO_REPOSITORY) and leaves nothing behind; ``init`` then makes runs work."""
+def test_a_run_never_creates_a_remote_repository_nobody_asked_for(dest: Dest, src: Path) -> None:
+    """``restic init`` only when asked, or where the location is known to be new (a local
+    path that does not exist yet). A run on a remote repository that does not exist
+    fails (NO_REPOSITORY) and creates nothing; ``init`` then makes runs work."""
     spec = dest.spec(src)
     if not dest.capabilities(spec).needs_init:
         pytest.skip(f"the {dest.kind.engine} engine needs no init (Capabilities.needs_init)")
+    if not dest.capabilities(spec).remote:
+        pytest.skip("a local path that does not exist is known to be new: a run may init it")
     before = dest.listing()
     result = dest.run(spec)
     assert result.finished.status == Status.FAILED, result.describe()
     assert result.finished.error_type == ErrorType.NO_REPOSITORY, result.describe()
     assert dest.listing() == before, "a run created a repository"
-    assert error_type_of(lambda: dest.engine.snapshots(spec)) == ErrorType.NO_REPOSITORY
+    try:
+        listed = dest.snapshots(spec)
+    except EngineError as exc:
+        assert exc.error_type == ErrorType.NO_REPOSITORY, exc
+    else:
+        assert listed == []
     assert dest.listing() == before, "listing created a repository"
 
     said = dest.engine.init(spec)
