@@ -401,6 +401,8 @@ class BackupApp(JobActions, App[int]):
         main = self.main_screen
         if message.action == "save" and message.job_name and main is not None:
             main.jobs.select(message.job_name)
+        if message.action == "save" and message.job_name:
+            self.offer_init(message.job_name)  # a missing repository: offer to create it
 
     def on_action_failed(self, message: ActionFailed) -> None:
         if message.title:
@@ -493,6 +495,11 @@ class BackupApp(JobActions, App[int]):
     def ask_init(self, spec: JobSpec) -> None:
         """Offer to create a missing repository; declining leaves the command to use later."""
         from tui_backup.tui.screens.confirm import ConfirmScreen
+        from tui_backup.tui.screens.editor import JobEditorScreen
+
+        if isinstance(self.screen, JobEditorScreen):  # the saved form is still closing
+            self.set_timer(0.05, lambda: self.ask_init(spec))
+            return
 
         dest = mask_url(spec.destination)
 

@@ -192,7 +192,7 @@ def hidden_env(spec: JobSpec | None) -> dict[str, str]:
 def env_text(spec: JobSpec) -> str:
     """The env field: ``NAME=value`` pairs, each secret value shown as ``***``."""
     hidden = hidden_env(spec)
-    return " ".join(shlex.quote(f"{k}={MASK if k in hidden else v}") for k, v in spec.env)
+    return " ".join(f"{k}={MASK}" if k in hidden else shlex.quote(f"{k}={v}") for k, v in spec.env)
 
 
 def from_spec(spec: JobSpec | None) -> tuple[FormValues, dict[str, Any]]:

@@ -22,6 +22,7 @@ from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Footer, Input, Label, Select, Static
 
+from tui_backup.core.destinations import DestinationInUse
 from tui_backup.core.errors import JobExists, VersionConflict
 from tui_backup.core.manager import JobManager
 from tui_backup.model import schedule as cron
@@ -439,9 +440,15 @@ class JobEditorScreen(ModalScreen[None]):
         self._save(spec)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="editor-save")
-    def _save(self, spec: JobSpec) -> None:
+    def _save(self, spec: JobSpec, force: bool = False) -> None:
         try:
-            saved = self.manager.create(spec) if self.creating else self.manager.update(spec)
+            if self.creating:
+                saved = self.manager.create(spec, force=force)
+            else:
+                saved = self.manager.update(spec, force=force)
+        except DestinationInUse as exc:
+            self.app.call_from_thread(self._ask_force, spec, exc)
+            return
         except VersionConflict as exc:
             self.app.call_from_thread(self._save_refused, exc, conflict=True)
             return
@@ -454,9 +461,29 @@ class JobEditorScreen(ModalScreen[None]):
             )
         )
         self.app.call_from_thread(self.dismiss, None)
-        offer_init = getattr(self.app, "offer_init", None)
-        if offer_init is not None:  # a missing repository: offer to create it
-            self.app.call_from_thread(offer_init, saved.name)
+
+    def _ask_force(self, spec: JobSpec, exc: DestinationInUse) -> None:
+        """Another job uses this destination: say who, and save only when asked to."""
+        from tui_backup.tui.screens.confirm import ConfirmScreen
+
+        def chosen(anyway: bool | None) -> None:
+            if anyway:
+                self._save(spec, force=True)
+            else:
+                self.saving = False
+                self.validate()
+                self.query_one("#destination", Input).focus()
+
+        others = ", ".join(exc.others)
+        self.app.push_screen(
+            ConfirmScreen(
+                f"Destination used by {others}",
+                escape(str(exc).replace(" (or save anyway with --force)", "")),
+                "Save anyway",
+                "Change it [esc]",
+            ),
+            chosen,
+        )
 
     def _save_refused(self, exc: BaseException, *, conflict: bool) -> None:
         self.saving = False
