@@ -519,9 +519,9 @@ class BackupApp(JobActions, App[int]):
                 f"Create the repository for {spec.name}?",
                 escape(
                     f"There is no repository at {dest} yet. Create it now (the same as "
-                    f"`tui-backup init {spec.name}`)? It is never created on its own, so "
-                    "a mistyped location or an unmounted disk does not become a new, "
-                    "empty repository."
+                    f"`tui-backup init {spec.name}`)? Runs do not create a remote one on "
+                    "their own, so a mistyped location does not become a new, empty "
+                    "repository."
                 ),
                 "Create repository",
                 "Not now [esc]",
