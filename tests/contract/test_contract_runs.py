@@ -92,11 +92,18 @@ def test_a_second_job_never_touches_the_first_jobs_snapshots(dest: Dest, src: Pa
         assert error_type_of(lambda: dest.engine.forget(second, policy)) == owned
         assert error_type_of(lambda: dest.engine.forget(second, policy, dry_run=True)) == owned
         assert error_type_of(lambda: dest.engine.delete_data(second)) == owned
+        target = str(src.parent / "restored-by-b")
+        assert error_type_of(lambda: dest.engine.restore(second, a_ids[0], target)) == owned
+        assert not Path(target).exists()
         assert dest.listing() == before, "a refused job wrote to the destination"
     else:
         b_id = dest.backup(second)
         assert dest.ids(second) == [b_id], "the second job sees only its own snapshots"
         assert dest.ids(first) == a_ids, "the first job does not list the second's"
+        target = str(src.parent / "restored-by-b")
+        not_found = ErrorType.SNAPSHOT_NOT_FOUND
+        assert error_type_of(lambda: dest.engine.restore(second, a_ids[0], target)) == not_found
+        assert not Path(target).exists()
         (src / "only-b.txt").write_text("b\n")
         b_ids = [dest.backup(second), b_id]
         dest.engine.forget(second, policy)
