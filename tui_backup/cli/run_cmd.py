@@ -37,6 +37,12 @@ from tui_backup.model.status import Status
 def register(sub: argparse._SubParsersAction) -> None:
     run = main.add_parser(sub, "run", "run a job now, in the foreground", json_flag=True)
     run.add_argument("name", metavar="NAME")
+    run.add_argument(
+        "--checksum",
+        action="store_true",
+        help="re-read every source file instead of trusting size and mtime "
+        "(finds silent changes; slower)",
+    )
     run.set_defaults(func=cmd_run)
 
     stop = main.add_parser(sub, "stop", "stop a running job, in whichever process runs it")
@@ -82,7 +88,7 @@ def cmd_run(args: argparse.Namespace, ctx: CliContext) -> int:
     unsubscribe = manager.subscribe(output.on_event)
     try:
         try:
-            run_id = manager.start(spec.name, trigger="manual")
+            run_id = manager.start(spec.name, trigger="manual", checksum=args.checksum)
         except AlreadyRunning as exc:
             output.close()
             ctx.err(f"error: {exc}")
