@@ -220,3 +220,13 @@ def test_a_run_never_creates_a_remote_repository_nobody_asked_for(dest: Dest, sr
     assert dest.listing() != before
     assert dest.ids(spec) == []
     dest.backup(spec)
+
+
+@pytest.mark.timeout(120)
+def test_a_missing_source_is_refused_and_nothing_is_listed(dest: Dest, tmp_path: Path) -> None:
+    spec = dest.spec(tmp_path / "no-such-source")
+    dest.prepare(spec)
+    result = dest.run(spec)
+    assert result.finished.status == Status.FAILED, result.describe()
+    assert result.finished.error_type == ErrorType.SOURCE_MISSING, result.describe()
+    assert dest.ids(spec) == []
