@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from textual.widgets import Button, Checkbox, Input, Static
+from textual.widgets import Button, Checkbox, DataTable, Input, Static
 from tui_fixtures import AppFactory, fixed_clock
 from tui_helpers import until
 
@@ -248,3 +248,29 @@ async def test_verify_key_explains_an_engine_that_cannot_check(
     assert [n.title for n in notes] == ["Verify: unchecked"]
     assert "no way to check" in notes[0].message and notes[0].severity == "warning"
     assert not engine.verified.is_set()
+
+
+async def test_restore_list_says_unknown_for_counts_the_engine_cannot_know(
+    tui_home: Home, make_app: AppFactory, tmp_path: Path
+) -> None:
+    src = source(tmp_path)
+    dest = tmp_path / "backups" / "docs"
+    dest.parent.mkdir()
+    manager = real_manager(tui_home)
+    manager.create(job("docs", src, dest))
+    backed_up(manager, "docs")
+    (snap,) = manager.snapshots.list(manager.get_spec("docs"))
+    assert (snap.files, snap.bytes) == (2, 11)
+    # The snapshot engine's record of the counts, lost (as after a copy by hand).
+    (dest / ".tui-backup" / f"{snap.id}.json").unlink()
+
+    app = make_app(tui_home, manager=manager)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await _jobs_shown(app, pilot, 1)
+        await pilot.press("R")
+        screen = app.screen
+        assert isinstance(screen, RestoreScreen)
+        table = screen.query_one("#snapshot-list", DataTable)
+        await until(pilot, lambda: table.row_count == 1)
+        (cell,) = table.get_row_at(0)
+        assert str(cell).splitlines()[1] == "files and size unknown", str(cell)

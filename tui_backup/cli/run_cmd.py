@@ -32,6 +32,7 @@ from tui_backup.model.clock import to_iso
 from tui_backup.model.progress import Progress
 from tui_backup.model.records import RunRecord
 from tui_backup.model.status import Status
+from tui_backup.tui.formatting import redact
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -169,7 +170,7 @@ class _JsonOutput(_Output):
     """One JSON object per line: started, status, progress, warning, error, finished."""
 
     def _line(self, data: dict[str, Any]) -> None:
-        sys.stdout.write(json.dumps(data, ensure_ascii=False, default=str) + "\n")
+        sys.stdout.write(json.dumps(redact(data), ensure_ascii=False, default=str) + "\n")
         sys.stdout.flush()
 
     def started(self, run_id: str) -> None:
