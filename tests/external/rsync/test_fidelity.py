@@ -8,9 +8,13 @@ that is a single file was never hard-linked to the previous snapshot
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
-from .conftest import Where, backup
+from tui_backup.engines.api import ErrorType
+from tui_backup.engines.rsync import RsyncEngine
+
+from .conftest import Where, backup, finished, run
 
 
 def test_hard_links_inside_the_source_are_kept(where: Where, tmp_path: Path) -> None:
@@ -46,3 +50,39 @@ def test_file_and_directory_sources_together_are_linked(where: Where, tmp_path: 
     for rel in ("dir/in.txt", "dir-2"):
         assert (dest / first / rel).stat().st_ino == (dest / second / rel).stat().st_ino, rel
     assert (dest / second / "dir-2").read_text() == "a file with the same basename\n"
+
+
+def test_a_failed_run_removes_its_partial_and_metadata(where: Where, tmp_path: Path) -> None:
+    """rsync copies everything, then fails (exit 11): nothing of the run is left."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "f").write_text("f\n")
+    failing = tmp_path / "rsync-then-fail"
+    failing.write_text(f'#!/bin/sh\n{shutil.which("rsync")} "$@"\nexit 11\n')
+    failing.chmod(0o755)
+    dest = tmp_path / "dest"
+    spec = where.spec(src, dest)
+    first = backup(spec)
+    fin = finished(run(spec, RsyncEngine(binary=str(failing))))
+    assert fin.status == "failed"
+    assert fin.error_type == ErrorType.TOOL_FAILED
+    assert sorted(os.listdir(dest)) == sorted([first, "latest", ".tui-backup"])
+    assert sorted(os.listdir(dest / ".tui-backup")) == sorted(
+        ["owner.json", f"{first}.json", f"{first}.manifest"]
+    )
+
+
+def test_a_partial_left_by_a_crash_is_removed_by_the_next_run(where: Where, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "f").write_text("f\n")
+    dest = tmp_path / "dest"
+    spec = where.spec(src, dest)
+    backup(spec)
+    crashed = dest / "2020-01-01T000000Z.partial"
+    (crashed / "sub").mkdir(parents=True)
+    (crashed / "sub" / "half").write_text("half\n")
+    (crashed / "sub").chmod(0o500)  # kept from a read-only source directory
+    sid = backup(spec)
+    assert not crashed.exists()
+    assert RsyncEngine().snapshots(spec)[0].id == sid
