@@ -28,7 +28,7 @@ def backup(engine: ResticEngine, spec: JobSpec) -> str:
     return fin.snapshot_id
 
 
-def tree(root: Path) -> dict[str, object]:
+def listing(root: Path) -> dict[str, object]:
     """Every entry under ``root``: file -> bytes, symlink -> ('->', target), dir -> 'dir'."""
     out: dict[str, object] = {}
     for dirpath, dirs, files in os.walk(root):

@@ -39,7 +39,9 @@ NO_REPOSITORY_RE = re.compile(
     r"NoSuchKey|NoSuchBucket|bucket does not exist|not found)",
     re.IGNORECASE,
 )
-ALREADY_EXISTS_RE = re.compile(r"config file already exists", re.IGNORECASE)
+ALREADY_EXISTS_RE = re.compile(
+    r"config file already exists|master key and config already initiali[sz]ed", re.IGNORECASE
+)
 DISK_FULL_RE = re.compile(r"no space left on device|disk quota exceeded", re.IGNORECASE)
 
 
