@@ -32,7 +32,7 @@ def backed_up(tmp_path: Path) -> tuple[SnapshotEngine, JobSpec, Path, str]:
 def test_full_restore_equals_source(tmp_path: Path, backed_up) -> None:
     engine, spec, src, sid = backed_up
     report = engine.restore(spec, "latest", str(tmp_path / "out"))
-    assert report.snapshot_id == sid and report.files == 5 and report.warnings == 0
+    assert report.snapshot_id == sid and report.files == 3 and report.warnings == 0
     assert rsync_diff(src, tmp_path / "out") == ""
 
 

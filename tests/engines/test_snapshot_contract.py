@@ -147,7 +147,8 @@ def test_listing_counts_come_from_the_summary_or_are_unknown(
     (meta / f"{ids[0]}.json").unlink()  # summary missing
     (meta / f"{ids[1]}.json").write_text("{not json")  # summary unreadable
     listed = {s.id: (s.files, s.bytes) for s in engine.snapshots(spec)}
-    assert listed == {ids[2]: (3, 8), ids[1]: (None, None), ids[0]: (None, None)}
+    # Regular files only (the symlink is not a file), as `find -type f` counts.
+    assert listed == {ids[2]: (2, 8), ids[1]: (None, None), ids[0]: (None, None)}
 
 
 def test_forget_keeps_the_newest_and_reports_deletions(
@@ -166,3 +167,32 @@ def test_forget_keeps_the_newest_and_reports_deletions(
     ]
     assert sorted(deleted) == sorted(ids[:2])
     assert snapshot_dirs(tmp_path / "dest") == [ids[2]]
+
+
+def test_a_run_does_not_load_the_api_module() -> None:
+    """Start-up of a run (a subprocess per backup): ``engines.api`` costs ~8 ms; a
+    successful run must not need it, nor the damage record's module when none exists."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, tempfile, threading, os\n"
+        "from tui_backup.engines.snapshot import SnapshotEngine\n"
+        "from tui_backup.model.job import JobSpec\n"
+        "d = tempfile.mkdtemp(); os.mkdir(d + '/src'); open(d + '/src/f', 'w').close()\n"
+        "done = []\n"
+        "spec = JobSpec(name='j', sources=(d + '/src',), destination=d + '/dest')\n"
+        "for _ in range(2): SnapshotEngine().run(spec, threading.Event(), done.append)\n"
+        "assert done[-1].status == 'succeeded', done[-1]\n"
+        "bad = [m for m in ('tui_backup.engines.api', 'tui_backup.engines.common',"
+        " 'tui_backup.engines.snapshot.damage') if m in sys.modules]\n"
+        "print(bad)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+def test_the_damage_record_name_is_one() -> None:
+    from tui_backup.engines.snapshot import build, damage
+
+    assert build.DAMAGED_NAME == damage.DAMAGED_NAME

@@ -35,7 +35,7 @@ from tui_backup.engines import layout
 from tui_backup.engines.events import Emit, FileWarning
 from tui_backup.engines.excludes import Excluder
 from tui_backup.engines.layout import SourcePlan, plan_sources
-from tui_backup.engines.snapshot import damage, marker
+from tui_backup.engines.snapshot import marker
 from tui_backup.engines.snapshot.copy import (
     IS_ROOT,
     CopyBatch,
@@ -72,6 +72,8 @@ BATCH_FILES = 512
 BATCH_BYTES = 8 << 20
 MAX_FD_DEPTH = 128
 """Deeper directories are reached by path, so a run holds at most ~3x this many fds."""
+DAMAGED_NAME = "damaged.json"
+"""The damage record (``damage.DAMAGED_NAME``; that module is loaded only when it exists)."""
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
 MAX_WARNING_EVENTS = 1000
@@ -193,6 +195,12 @@ class SnapshotBuilder:
         self.store = SnapshotStore(self.dest)
         self.excluder = Excluder(spec.exclude)
         self.files = 0
+        """Regular files (what a listing counts); symlinks are counted apart."""
+        self.symlinks = 0
+        self._inodes: dict[tuple[int, int], str] = {}
+        """Source (dev, ino) of a file with several links -> its first path in the new tree."""
+        self._groups: dict[str, list[str]] = {}
+        """First path -> the paths of its source hard-link group (``<id>.hardlinks.json``)."""
         self.bytes = 0
         self.copied = 0
         self.linked = 0
@@ -320,7 +328,9 @@ class SnapshotBuilder:
             log.info("%s: last full compare %s; this run re-reads every file",
                      self.spec.name, self._last_checksum or "never")  # fmt: skip
             self.checksum = self.full_read = True
-        if os.path.exists(damage.damaged_path(self.dest)):
+        if os.path.exists(os.path.join(self.store.meta, DAMAGED_NAME)):
+            from tui_backup.engines.snapshot import damage  # only when something is recorded
+
             records = damage.prune(self.dest, damage.load(self.dest), set(self.store.ids()))
             self._damage_records = records
             self._suspects = damage.suspects(records, prev_id, self._prev_root)
@@ -375,10 +385,9 @@ class SnapshotBuilder:
                 continue
             if stat.S_ISDIR(st.st_mode):
                 stack.append((plan.path, ""))
-            elif stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode):
+            elif stat.S_ISREG(st.st_mode):  # symlinks are not counted as files
                 rep.files_total += 1
-                if stat.S_ISREG(st.st_mode):
-                    rep.bytes_total += st.st_size
+                rep.bytes_total += st.st_size
         while stack:
             if self.cancel.is_set():
                 raise Cancelled
@@ -399,10 +408,6 @@ class SnapshotBuilder:
                                 continue
                             files += 1
                             nbytes += entry.stat(follow_symlinks=False).st_size
-                        elif entry.is_symlink():
-                            if excl and excl(srel + "/" + name if srel else name, False):
-                                continue
-                            files += 1
             except OSError:
                 pass
             rep.files_total += files
@@ -560,6 +565,8 @@ class SnapshotBuilder:
                                     raise dest_fatal(exc, self.dest) from exc
                                 # Missing in the old snapshot, too many links...: copy.
                             else:
+                                if st.st_nlink > 1:  # hard-linked in the source too
+                                    self._hardlink(st, dpre + name, rel, linked=True)
                                 self.linked += 1
                                 self.files += 1
                                 self.bytes += size
@@ -605,7 +612,6 @@ class SnapshotBuilder:
                     if excl and srel and excl(srel, False):
                         continue
                     self._symlink(src, dpre + name, rel, st)
-                    advance(1, 0, rel)
                 else:
                     self._warn(src, f"skipped: {_kind(mode)} cannot be backed up")
             else:
@@ -616,6 +622,39 @@ class SnapshotBuilder:
                     self._submit()  # its copies need not wait for the next directory's
                 if srcs is None:
                     push((_DIRMETA, frame.dst, frame.st))
+
+    def _hardlink(self, st: os.stat_result, dst: str, rel: str, *, linked: bool) -> None:
+        """Keep a source hard link one inode in the snapshot.
+
+        The first path of a source inode is remembered; a later path of the
+        same inode is made a link to it: linked from the previous snapshot
+        (``linked``) or freshly copied, it is replaced. The first path is
+        always complete here (a copy is remembered only once finalized).
+        """
+        key = (st.st_dev, st.st_ino)
+        first = self._inodes.get(key)
+        if first is None:
+            self._inodes[key] = dst
+            return
+        # The new link is made in the metadata directory (a name no source can
+        # have), then renamed over the path; rename is a no-op if both already
+        # are the same inode (an unchanged group linked from the last snapshot).
+        tmp = os.path.join(self.store.meta, f"{self.snapshot_id}.link.tmp-{os.getpid()}")
+        try:
+            if os.lstat(first).st_ino != os.lstat(dst).st_ino:
+                os.link(first, tmp, follow_symlinks=False)
+                os.replace(tmp, dst)
+        except OSError as exc:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            if is_fatal_link_error(exc):
+                raise dest_fatal(exc, self.dest) from exc
+            log.warning("cannot keep %s a hard link of %s: %s", dst, first, exc)
+            return
+        group = self._groups.setdefault(first, [os.path.relpath(first, self._partial)])
+        group.append(rel)
 
     def _flush_manifest(self) -> None:
         assert self._writer is not None
@@ -658,7 +697,7 @@ class SnapshotBuilder:
             os.utime(dst, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
         except OSError as exc:
             raise dest_fatal(exc, self.dest) from exc
-        self.files += 1
+        self.symlinks += 1
         self._push(
             (_LINE, ("l", st.st_mode, st.st_uid, st.st_gid, st.st_size, st.st_mtime_ns, "-",
                      rel, target))
@@ -719,6 +758,8 @@ class SnapshotBuilder:
             batch.results[idx] = None
             if isinstance(result, tuple):
                 digest, st = result
+                if st.st_nlink > 1:  # hard-linked in the source: keep one inode
+                    self._hardlink(st, batch.jobs[idx][1], rel, linked=False)
                 assert self._writer is not None
                 self._writer.add(
                     "f", st.st_mode, st.st_uid, st.st_gid, st.st_size, st.st_mtime_ns, digest, rel
@@ -773,6 +814,7 @@ class SnapshotBuilder:
                 "time": self.now.isoformat(),
                 "files": self.files,
                 "bytes": self.bytes,
+                "symlinks": self.symlinks,
                 "copied": self.copied,
                 "linked": self.linked,
                 "warnings": self.warnings,
@@ -781,6 +823,11 @@ class SnapshotBuilder:
                 "sources": [{"path": p.path, "prefix": p.prefix} for p in plans],
                 "finished": time.time(),
             }
+            if self._groups:
+                write_atomic(
+                    self.store.hardlinks_path(self.snapshot_id),
+                    (json.dumps(list(self._groups.values())) + "\n").encode("utf-8"),
+                )
             write_atomic(
                 self.store.summary_path(self.snapshot_id),
                 (json.dumps(summary, indent=1) + "\n").encode("utf-8"),
@@ -804,7 +851,11 @@ class SnapshotBuilder:
             self._writer = None
         if not self.snapshot_id or os.path.exists(self.store.snapshot_path(self.snapshot_id)):
             return
-        for path in (self._manifest_partial, self.store.summary_path(self.snapshot_id)):
+        for path in (
+            self._manifest_partial,
+            self.store.summary_path(self.snapshot_id),
+            self.store.hardlinks_path(self.snapshot_id),
+        ):
             if path:
                 try:
                     os.unlink(path)

@@ -26,7 +26,9 @@ from tui_backup.engines.snapshot.syncio import write_atomic
 
 log = logging.getLogger(__name__)
 
-DAMAGED_NAME = "damaged.json"
+DAMAGED_NAME = (
+    "damaged.json"  # also build.DAMAGED_NAME (a run imports this module only if it exists)
+)
 FORMAT = 1
 
 Damage = tuple[int, int, str, str, str]

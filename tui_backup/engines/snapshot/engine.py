@@ -262,7 +262,7 @@ class SnapshotEngine:
             reporter.warnings = len(skipped)
             emit(FileWarning(path=path, reason=reason))
 
-        run = RestoreRun(overwrite, dry_run, cancel, reporter, skip)
+        run = RestoreRun(overwrite, dry_run, cancel, reporter, skip, store.hardlinks(sid))
         reporter.set_phase("restore")
         try:
             run.restore(snap_root, target, requests)

@@ -138,9 +138,17 @@ class RestoreRun:
     cancel: threading.Event
     reporter: ProgressReporter
     warn: Callable[[str, str], None]
+    link_groups: list[list[str]] = field(default_factory=list)
+    """Paths that are one inode in the source (``<id>.hardlinks.json``): restored as links."""
     files: int = 0
+    """Regular files restored (hard links included); symlinks are counted apart."""
     bytes: int = 0
+    symlinks: int = 0
     planned: list[str] = field(default_factory=list)
+    _group_of: dict[str, str] = field(default_factory=dict)
+    _restored: dict[str, str] = field(default_factory=dict)
+    """Group -> the path of it already restored in this run (relative to the target)."""
+    _root: int = -1
 
     def restore(self, snap_root: str, target: str, requests: list[list[str]]) -> None:
         sfd = os.open(snap_root, _DIR_FLAGS)
@@ -155,6 +163,8 @@ class RestoreRun:
                         f"cannot write to the restore target {target}: {exc.strerror}",
                         ErrorType.INVALID_TARGET,
                     ) from exc
+            self._root = tfd
+            self._group_of = {p: g[0] for g in self.link_groups for p in g}
             for parts in requests or [[]]:
                 self._restore_request(sfd, tfd, parts)
         finally:
@@ -222,7 +232,10 @@ class RestoreRun:
             return
         if self.dry_run:
             self.planned.append(rel)
-            self._count(rel, st.st_size if stat.S_ISREG(mode) else 0)
+            if stat.S_ISREG(mode):
+                self._count(rel, st.st_size)
+            else:
+                self.symlinks += 1
             return
         if stat.S_ISREG(mode):
             self._file(sdir, tdir, name, rel, st)
@@ -259,6 +272,10 @@ class RestoreRun:
             return None
 
     def _file(self, sdir: int, tdir: int, name: str, rel: str, st: os.stat_result) -> None:
+        group = self._group_of.get(rel) if self._group_of else None
+        if group is not None and group in self._restored:
+            self._link(tdir, name, rel, st, self._restored[group])
+            return
         existing = self._existing(tdir, name)
         if existing is not None:
             if not self.overwrite:  # appeared after the target was found empty
@@ -296,6 +313,32 @@ class RestoreRun:
             # rename replaces the name itself: a planted symlink is swapped out, not followed.
             os.rename(create, name, src_dir_fd=tdir, dst_dir_fd=tdir)
         self._count(rel, st.st_size)
+        if group is not None:
+            self._restored[group] = rel
+
+    def _link(self, tdir: int, name: str, rel: str, st: os.stat_result, first: str) -> None:
+        """Restore ``rel`` as a hard link of ``first``, restored earlier in this run."""
+        existing = self._existing(tdir, name)
+        if existing is not None:
+            if not self.overwrite:
+                self.warn(rel, "appeared in the target during the restore; not replaced")
+                return
+            if stat.S_ISDIR(existing.st_mode):
+                self.warn(rel, "a directory is in the way in the target; not replaced")
+                return
+        create = f".tui-restore-{os.getpid()}-{next(_tmp_counter)}" if existing else name
+        try:
+            os.link(first, create, src_dir_fd=self._root, dst_dir_fd=tdir, follow_symlinks=False)
+        except OSError as exc:
+            self.warn(rel, f"cannot link to {first}: {exc.strerror}")
+            return
+        if create != name:
+            os.rename(create, name, src_dir_fd=tdir, dst_dir_fd=tdir)
+            try:  # rename does nothing when both names already are one inode
+                os.unlink(create, dir_fd=tdir)
+            except FileNotFoundError:
+                pass
+        self._count(rel, st.st_size)
 
     def _symlink(self, sdir: int, tdir: int, name: str, rel: str, st: os.stat_result) -> None:
         link_target = os.readlink(name, dir_fd=sdir)
@@ -318,7 +361,8 @@ class RestoreRun:
         os.utime(create, ns=(st.st_atime_ns, st.st_mtime_ns), dir_fd=tdir, follow_symlinks=False)
         if create != name:
             os.rename(create, name, src_dir_fd=tdir, dst_dir_fd=tdir)
-        self._count(rel, 0)
+        self.symlinks += 1
+        self.reporter.advance(0, 0, rel)
 
 
 def _kind(mode: int) -> str:

@@ -8,6 +8,7 @@ Layout::
     <dest>/.tui-backup/owner.json     which job owns the destination
     <dest>/.tui-backup/<id>.manifest.gz   one manifest per snapshot
     <dest>/.tui-backup/<id>.json      summary: files, bytes, sources, counts
+    <dest>/.tui-backup/<id>.hardlinks.json  groups of paths that are one inode in the source
     <dest>/.tui-backup/damaged.json   files verify found damaged (never linked again)
 
 A snapshot becomes visible by the rename of ``<id>.partial`` to ``<id>``,
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 MANIFEST_SUFFIX = ".manifest.gz"
 SUMMARY_SUFFIX = ".json"
 PARTIAL_MANIFEST_SUFFIX = ".partial.manifest.gz"
+HARDLINKS_SUFFIX = ".hardlinks.json"
 
 
 class SnapshotStore:
@@ -52,6 +54,20 @@ class SnapshotStore:
 
     def summary_path(self, snapshot_id: str) -> str:
         return os.path.join(self.meta, snapshot_id + SUMMARY_SUFFIX)
+
+    def hardlinks_path(self, snapshot_id: str) -> str:
+        return os.path.join(self.meta, snapshot_id + HARDLINKS_SUFFIX)
+
+    def hardlinks(self, snapshot_id: str) -> list[list[str]]:
+        """Groups of paths that were one inode in the source (and are in the snapshot)."""
+        try:
+            with open(self.hardlinks_path(snapshot_id), encoding="utf-8") as fh:
+                data = json.load(fh)
+        except (OSError, ValueError):
+            return []
+        if not isinstance(data, list):
+            return []
+        return [[str(p) for p in g] for g in data if isinstance(g, list) and len(g) > 1]
 
     def ids(self) -> list[str]:
         """Complete snapshot ids, newest first."""
@@ -139,7 +155,11 @@ class SnapshotStore:
         # Renamed to a non-id name first, so an interrupted delete never leaves
         # a half-empty tree that looks like a snapshot.
         os.rename(path, doomed)
-        for meta in (self.manifest_path(snapshot_id), self.summary_path(snapshot_id)):
+        for meta in (
+            self.manifest_path(snapshot_id),
+            self.summary_path(snapshot_id),
+            self.hardlinks_path(snapshot_id),
+        ):
             _unlink(meta)
         remove_tree(doomed)
 
@@ -166,7 +186,7 @@ class SnapshotStore:
 
 def _meta_owner(name: str) -> str | None:
     """The snapshot id a metadata file belongs to, or None (owner.json...)."""
-    for suffix in (PARTIAL_MANIFEST_SUFFIX, MANIFEST_SUFFIX, SUMMARY_SUFFIX):
+    for suffix in (PARTIAL_MANIFEST_SUFFIX, MANIFEST_SUFFIX, HARDLINKS_SUFFIX, SUMMARY_SUFFIX):
         if name.endswith(suffix):
             stem = name[: -len(suffix)]
             return stem if layout.parse_id(stem) is not None else None
