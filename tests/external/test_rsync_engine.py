@@ -147,7 +147,9 @@ def test_restore_and_forget(tree: Path, tmp_path: Path) -> None:
     decisions = engine.forget(spec, RetentionPolicy(keep_last=1))
     assert [d.keep for d in decisions] == [True, False, False]
     assert len(engine.snapshots(spec)) == 1
-    assert engine.verify(spec).ok
+    report = engine.verify(spec)
+    assert report.ok
+    assert report.files_checked == 32  # no excludes here: skip.tmp is kept
 
 
 def test_location_parses_remote_destinations() -> None:
@@ -155,3 +157,31 @@ def test_location_parses_remote_destinations() -> None:
     assert loc.host == "backup@nas"
     assert loc.rsync_path("x") == "backup@nas:/srv/backups/web/x"
     assert Location.parse("/mnt/b").host is None
+    assert Location.parse("nas:~/backups").path == "~/backups"
+    assert Location.parse("nas:relative/dir/").path == "relative/dir"
+
+
+def test_capabilities_say_what_the_engine_can_do(tmp_path: Path) -> None:
+    engine = RsyncEngine()
+    local = engine.capabilities(spec_for(tmp_path / "src", tmp_path / "dest"))
+    assert (local.remote, local.browsable, local.manifest_verify) == (False, True, True)
+    assert local.deep_verify and local.checksum_run
+    assert not local.shares_destination
+    data = {"name": "r", "sources": ["/srv"], "destination": "nas:/b", "engine": "rsync"}
+    remote = engine.capabilities(parse_job(data, "jobs/r.yaml", "r"))
+    assert (remote.remote, remote.browsable, remote.manifest_verify) == (True, False, True)
+
+
+def test_ssh_settings_split_the_command_and_add_port_identity_batchmode() -> None:
+    from tui_backup.engines.rsync.location import SshSettings
+
+    data = {
+        "name": "r", "sources": ["/srv"], "destination": "nas:/b", "engine": "rsync",
+        "ssh_command": "ssh -F '/etc/backup/ssh config'", "ssh_port": 2222,
+        "ssh_identity": "/etc/backup/id_ed25519",
+    }  # fmt: skip
+    ssh = SshSettings.from_spec(parse_job(data, "jobs/r.yaml", "r"))
+    assert ssh.argv == (
+        "ssh", "-F", "/etc/backup/ssh config", "-p", "2222", "-i", "/etc/backup/id_ed25519",
+        "-o", "BatchMode=yes",
+    )  # fmt: skip
