@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
+import threading
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
+from corehelpers import add_job
+from testengine import Plan
 
 from tui_backup.core.manager import JobManager
 from tui_backup.core.snapshots import SnapshotOperationFailed
@@ -168,3 +172,36 @@ def test_an_unknown_engine_is_a_door_failure(home: Home, tmp_path: Path) -> None
         assert caught.value.error_type == "unknown_engine"
     finally:
         manager.shutdown()
+
+
+def test_forget_waits_for_no_run_but_a_dry_run_does_not(
+    manager: JobManager, plan: Plan, tmp_path: Path
+) -> None:
+    add_job(manager, tmp_path, "docs", retention={"keep_last": 1})
+    plan["docs"].gate = threading.Event()
+    manager.start("docs")
+    assert plan["docs"].started.wait(10)
+    spec = manager.get_spec("docs")
+    with pytest.raises(SnapshotOperationFailed) as caught:
+        manager.snapshots.forget(spec)
+    assert caught.value.error_type == "job_running"
+    manager.snapshots.forget(spec, dry_run=True)
+    plan["docs"].gate.set()
+    manager.wait("docs", timeout=10)
+    before = len(plan.forgets)
+    manager.snapshots.forget(spec)
+    assert len(plan.forgets) == before + 1
+
+
+CORE = Path(__file__).parents[2] / "tui_backup" / "core"
+
+
+@pytest.mark.parametrize("module", sorted(CORE.glob("*.py")), ids=lambda p: p.name)
+def test_core_asks_capabilities_not_names_or_attributes(module: Path) -> None:
+    """No ``spec.engine == ...``, no ``hasattr`` probing; engines come from the factory."""
+    text = module.read_text()
+    assert "hasattr(" not in text
+    assert not re.search(r"""\.engine\s*[!=]=\s*["']""", text)
+    assert not re.search(r"""["']\s*[!=]=\s*\w+\.engine\b""", text)
+    if module.name != "manager.py":  # the default factory is bound there, once
+        assert "get_engine" not in text

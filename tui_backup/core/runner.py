@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 DEFAULT_OPTIONS = RunOptions()
 
 EngineFactory = Callable[[str], Any]
-"""``engine name -> engine object`` (``tui_backup.engines.api.get_engine`` by default)."""
+"""``engine name -> engine object`` (the engine registry by default; tests inject doubles)."""
 
 
 @dataclass(eq=False)

@@ -44,7 +44,6 @@ from tui_backup.model.secrets import mask_url
 
 log = logging.getLogger(__name__)
 
-RecordError = Callable[[ErrorEvent], Any]
 EngineFactory = Callable[[str], Any]
 OnVerified = Callable[[JobSpec, VerifyReport, str], None]
 """Called with every report a verify through the door produced, and its trigger."""
@@ -249,17 +248,25 @@ class SnapshotOps:
     def forget(
         self, spec: JobSpec, *, dry_run: bool = False, on_delete: OnDelete | None = None
     ) -> list[ForgetDecision]:
-        """Apply the job's retention block now; newest first, with the reasons."""
+        """Apply the job's retention block now; newest first, with the reasons.
+
+        Refused (``job_running``) while the job runs, unless ``dry_run``.
+        """
         if spec.retention is None or spec.retention.is_empty:
             raise NoRetentionPolicy(
                 f"job {spec.name!r} has no retention policy; add a retention block first",
                 "no_policy",
             )
         engine = self._engine(spec)
-        try:
-            return list(engine.forget(spec, spec.retention, dry_run=dry_run, on_delete=on_delete))
-        except (EngineError, OSError) as exc:
-            raise _failed(spec, exc) from exc
+        # A real forget holds the run lock: a run links against the snapshots
+        # it could remove, and its own retention must not race this one.
+        with _NoLock() if dry_run else self._locked(spec):
+            try:
+                return list(
+                    engine.forget(spec, spec.retention, dry_run=dry_run, on_delete=on_delete)
+                )
+            except (EngineError, OSError) as exc:
+                raise _failed(spec, exc) from exc
 
     def purge(self, spec: JobSpec) -> list[str]:
         """Delete every snapshot this job made and nothing else; the ids removed.
@@ -281,21 +288,6 @@ class SnapshotOps:
             return str(engine.init(spec))
         except (EngineError, OSError) as exc:
             raise _failed(spec, exc) from exc
-
-
-# -- transitional module functions (front ends move to ``manager.snapshots``) -------
-
-
-def _default_ops(record_error: RecordError | None = None) -> SnapshotOps:
-    from tui_backup.engines.registry import get_engine
-
-    def on_verified(spec: JobSpec, report: VerifyReport, trigger: str) -> None:
-        if record_error is not None:
-            event = verify_event(spec, report)
-            if event is not None:
-                record_error(event)
-
-    return SnapshotOps(get_engine, on_verified=on_verified)
 
 
 def verify_event(spec: JobSpec, report: VerifyReport) -> ErrorEvent | None:
@@ -329,54 +321,6 @@ def verify_event(spec: JobSpec, report: VerifyReport) -> ErrorEvent | None:
     return None
 
 
-def list_snapshots(spec: JobSpec) -> list[SnapshotInfo]:
-    """Transitional: use ``manager.snapshots.list``."""
-    return _default_ops().list(spec)
-
-
-def restore(
-    spec: JobSpec,
-    target: str,
-    *,
-    snapshot: str | None = None,
-    paths: Sequence[str] = (),
-    dry_run: bool = False,
-    overwrite: bool = False,
-    cancel: threading.Event | None = None,
-    emit: Emit | None = None,
-) -> RestoreReport:
-    """Transitional: use ``manager.snapshots.restore`` (or ``manager.restore``)."""
-    return _default_ops().restore(
-        spec,
-        target,
-        snapshot=snapshot,
-        paths=paths,
-        dry_run=dry_run,
-        overwrite=overwrite,
-        cancel=cancel,
-        emit=emit,
-    )
-
-
-def verify(
-    spec: JobSpec,
-    snapshot: str | None = None,
-    *,
-    record_error: RecordError | None = None,
-    cancel: threading.Event | None = None,
-    emit: Emit | None = None,
-) -> VerifyReport:
-    """Transitional: use ``manager.snapshots.verify``."""
-    return _default_ops(record_error).verify(spec, snapshot, cancel=cancel, emit=emit)
-
-
-def forget(
-    spec: JobSpec, *, dry_run: bool = False, on_delete: OnDelete | None = None
-) -> list[ForgetDecision]:
-    """Transitional: use ``manager.snapshots.forget``."""
-    return _default_ops().forget(spec, dry_run=dry_run, on_delete=on_delete)
-
-
 __all__ = [
     "BAD_INPUT",
     "Capabilities",
@@ -387,10 +331,6 @@ __all__ = [
     "SnapshotOperationFailed",
     "SnapshotOps",
     "VerifyReport",
-    "forget",
-    "list_snapshots",
-    "restore",
     "target_refusal",
-    "verify",
     "verify_event",
 ]
