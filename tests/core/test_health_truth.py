@@ -34,31 +34,65 @@ def succeed(manager: JobManager, name: str) -> str:
     return run_id
 
 
-@pytest.fixture
-def real(home: Home, tmp_path: Path) -> Iterator[JobManager]:
+ENGINES = {
+    "snapshot": {},
+    "rsync": {},
+    "restic": {"env": {"RESTIC_PASSWORD": "health-test"}},
+}
+
+
+def make_real(home: Home, tmp_path: Path, engine: str = "snapshot") -> JobManager:
     manager = JobManager(home)
     src = tmp_path / "src"
     src.mkdir()
     (src / "a.txt").write_text("alpha")
     (tmp_path / "disk").mkdir()
-    manager.create(
-        parse_job({"name": "d", "sources": [str(src)], "destination": str(tmp_path / "disk" / "d")})
-    )
+    data = {
+        "name": "d",
+        "sources": [str(src)],
+        "destination": str(tmp_path / "disk" / "d"),
+        "engine": engine,
+        **ENGINES[engine],
+    }
+    spec = manager.create(parse_job(data))
+    if engine == "restic":
+        assert "created" in manager.snapshots.init(spec).lower()  # through the door
+    return manager
+
+
+@pytest.fixture
+def real(home: Home, tmp_path: Path) -> Iterator[JobManager]:
+    manager = make_real(home, tmp_path)
     yield manager
     manager.shutdown()
 
 
-def test_snapshots_deleted_by_hand_are_unhealthy(real: JobManager, tmp_path: Path) -> None:
-    run_id = succeed(real, "d")
-    status, message = job_check(real, "d")
-    assert status == "healthy", message
-    assert "1 snapshot, newest" in message
-    for sid in [s.id for s in real.snapshots.list(real.get_spec("d"))]:
-        shutil.rmtree(tmp_path / "disk" / "d" / sid)
-    status, message = job_check(real, "d")
-    assert status == "unhealthy", message
-    assert f"holds no snapshots although run {run_id} succeeded" in message
-    assert real.health().exit_code == 2
+def delete_snapshots_by_hand(dest: Path, ids: list[str]) -> None:
+    """What a person (or a full-disk cleanup) does outside the tool."""
+    if (dest / "snapshots").is_dir() and (dest / "config").is_file():  # a restic repository
+        for f in (dest / "snapshots").iterdir():
+            f.unlink()
+        return
+    for sid in ids:
+        shutil.rmtree(dest / sid)
+
+
+@pytest.mark.parametrize("engine", sorted(ENGINES))
+def test_snapshots_deleted_by_hand_are_unhealthy(home: Home, tmp_path: Path, engine: str) -> None:
+    real = make_real(home, tmp_path, engine)
+    try:
+        run_id = succeed(real, "d")
+        status, message = job_check(real, "d")
+        assert status == "healthy", message
+        assert "1 snapshot, newest" in message
+        ids = [s.id for s in real.snapshots.list(real.get_spec("d"))]
+        delete_snapshots_by_hand(tmp_path / "disk" / "d", ids)
+        status, message = job_check(real, "d")
+        assert status == "unhealthy", message
+        assert f"holds no snapshots although run {run_id} succeeded" in message
+        assert real.health().exit_code == 2
+    finally:
+        real.shutdown()
 
 
 def test_a_destination_gone_entirely_is_not_ok(real: JobManager, tmp_path: Path) -> None:
