@@ -104,3 +104,15 @@ def test_checksum_every_is_honoured(local: Where, tmp_path: Path) -> None:
     assert _summary(dest, third)["checksum"] is True
     assert _summary(dest, third)["checksum_reason"] == "checksum_every 7d"
     assert _summary(dest, third)["checksummed_at"] == clock.now.isoformat()
+
+
+def test_a_source_that_changed_since_is_not_damage(local: Where, tmp_path: Path) -> None:
+    """``verify --deep`` seeing a newer source says so, but the next run stays quick."""
+    src = _source(tmp_path)
+    dest = tmp_path / "dest"
+    spec = local.spec(src, dest)
+    backup(spec)
+    (src / "other.txt").write_text("edited since the backup\n")
+    assert RsyncEngine().verify(spec, deep=True).outcome == "damaged"
+    after = backup(spec)
+    assert _summary(dest, after)["checksum"] is False

@@ -297,6 +297,12 @@ class RemoteStore(Store):
         stdin = b"".join(os.fsencode(p) + b"\0" for p in wanted)
         assert self.host is not None
         result = self.ssh.run(self.host, script, stdin=stdin, cancel=cancel)
+        if result.returncode in (126, 127):  # xargs: the command could not be run
+            err = result.stderr.decode("utf-8", "replace").strip()
+            raise EngineError(
+                f"{self.host} cannot hash files (GNU coreutils' sha256sum is needed): {err}",
+                ErrorType.TOOL_MISSING,
+            )
         digests: dict[str, str] = {}
         for record in result.stdout.split(b"\0"):
             if len(record) > 66:

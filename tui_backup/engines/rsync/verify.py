@@ -43,10 +43,15 @@ class Verifier:
     bytes: int = 0
     problems: list[VerifyProblem] = field(default_factory=list)
     unchecked: list[str] = field(default_factory=list)
+    damaged: set[str] = field(default_factory=set)
+    """Snapshots whose stored data failed the manifest (not a difference from the source)."""
     _seen: dict[int, str] = field(default_factory=dict)
     """inode -> digest already computed in this verify."""
 
-    def problem(self, sid: str, path: str, reason: str) -> None:
+    def problem(self, sid: str, path: str, reason: str, *, stored: bool = True) -> None:
+        """Record a problem; ``stored`` ones (the snapshot's own data) mark the job damaged."""
+        if stored:
+            self.damaged.add(sid)
         if len(self.problems) < MAX_PROBLEMS:
             self.problems.append(VerifyProblem(sid, path, reason))
 
@@ -137,7 +142,7 @@ def deep_compare(binary: str, spec: JobSpec, store: Store, sid: str, verifier: V
         for name, reason in seen.found:
             path = name.rstrip("/") if is_dir else ""
             path = "/".join(p for p in (plan.prefix, path) if p and p != ".")
-            verifier.problem(sid, path, reason)
+            verifier.problem(sid, path, reason, stored=False)
         verifier.files += seen.files
         verifier.bytes += seen.bytes
 
@@ -192,8 +197,9 @@ def verify(
     except Stopped:
         raise EngineError("verify stopped before it finished", ErrorType.STOPPED) from None
     reporter.tick(force=True)
-    if verifier.problems:
-        record = {"snapshots": sorted({p.snapshot_id for p in verifier.problems})}
+    if verifier.damaged:
+        # The next run compares contents, so no damaged file is linked into it.
+        record = {"snapshots": sorted(verifier.damaged)}
         try:
             store.write_meta(DAMAGED_FILE, json.dumps(record).encode())
         except (OSError, EngineError):
