@@ -34,30 +34,59 @@ def spec(
 # -- purge ----------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("engine", ["snapshot", "rsync"])
 def test_purge_of_a_job_on_another_jobs_destination_deletes_nothing(
-    home: Home, tmp_path: Path
+    home: Home, tmp_path: Path, engine: str
 ) -> None:
     """Issue 8: ``job rm B --purge-data`` with B on A's destination removed A's snapshots."""
     (tmp_path / "disk").mkdir()
     dest = str(tmp_path / "disk" / "a")
     manager = JobManager(home)
     try:
-        manager.create(spec(tmp_path, "a", dest))
+        manager.create(spec(tmp_path, "a", dest, engine=engine))
         for _ in range(2):
             manager.start("a")
             record = manager.wait("a", timeout=60)
             assert record is not None and record.status == Status.SUCCEEDED, record
         before = sorted(s.id for s in manager.snapshots.list(manager.get_spec("a")))
         assert len(before) == 2
-        manager.create(spec(tmp_path, "b", dest), force=True)
+        with pytest.raises(DestinationInUse):
+            manager.create(spec(tmp_path, "b", dest, engine=engine))
+        manager.create(spec(tmp_path, "b", dest, engine=engine), force=True)
         with pytest.raises(OperationFailed) as caught:
             manager.delete("b", purge_data=True)
         assert "could not delete the backup data of 'b'" in str(caught.value)
         assert "not deleted" in str(caught.value)
         assert manager.get_spec("b").destination == dest  # B still exists
-        after = sorted(s.id for s in get_engine("snapshot").snapshots(manager.get_spec("a")))
+        after = sorted(s.id for s in get_engine(engine).snapshots(manager.get_spec("a")))
         assert after == before
         assert all((Path(dest) / sid).is_dir() for sid in before)
+    finally:
+        manager.shutdown()
+
+
+def test_purge_of_one_job_in_a_shared_repository_keeps_the_others(
+    home: Home, tmp_path: Path
+) -> None:
+    """restic: jobs may share a repository; purging one removes exactly its snapshots."""
+    repo = str(tmp_path / "repo")
+    env = {"RESTIC_PASSWORD": "purge-test"}
+    manager = JobManager(home)
+    try:
+        a = manager.create(spec(tmp_path, "a", repo, engine="restic", env=env))
+        manager.snapshots.init(a)
+        manager.create(spec(tmp_path, "b", repo, engine="restic", env=env))  # no force needed
+        for name in ("a", "b", "a"):
+            manager.start(name)
+            record = manager.wait(name, timeout=120)
+            assert record is not None and record.status == Status.SUCCEEDED, record
+        before = sorted(s.id for s in manager.snapshots.list(manager.get_spec("a")))
+        assert len(before) == 2
+        assert len(manager.snapshots.list(manager.get_spec("b"))) == 1
+        manager.delete("b", purge_data=True)
+        assert not manager.jobs.exists("b")
+        assert sorted(s.id for s in manager.snapshots.list(manager.get_spec("a"))) == before
+        assert len(list((Path(repo) / "snapshots").iterdir())) == 2
     finally:
         manager.shutdown()
 
