@@ -12,6 +12,12 @@ The engine is timed in-process (``ResticEngine().run``), which is what the
 daemon and the TUI do; an interpreter starting for one CLI run is not the
 engine's cost.
 
+Wall-clock medians on a shared machine move by tens of percent from run to
+run, so the engine's own work is also measured in CPU time, which other
+load does not inflate: the CPU this Python process used during the engine's
+runs (reader threads, JSON parsing, progress) next to the CPU restic used
+(``RUSAGE_CHILDREN``).
+
 Usage::
 
     /tmp/venv/bin/python benchmarks/restic_overhead.py --files 20000 --pairs 5
@@ -21,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import socket
 import statistics
@@ -38,6 +45,12 @@ from tui_backup.engines.restic import ResticEngine
 from tui_backup.model import Status, parse_job
 
 JOB = "bench"
+CPU: dict[str, list[float]] = {"engine": [], "restic": []}
+"""CPU seconds of the engine's own process and of its restic child, per engine run."""
+
+
+def _cpu(usage: resource.struct_rusage) -> float:
+    return usage.ru_utime + usage.ru_stime
 
 
 def make_tree(root: Path, files: int, per_dir: int = 100) -> None:
@@ -87,9 +100,15 @@ def engine(repo: Path, src: Path, password_file: Path) -> float:
         JOB,
     )
     events: list[object] = []
+    self0 = resource.getrusage(resource.RUSAGE_SELF)
+    kids0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     ResticEngine().run(spec, threading.Event(), events.append)
     elapsed = time.perf_counter() - t0
+    self1 = resource.getrusage(resource.RUSAGE_SELF)
+    kids1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    CPU["engine"].append(_cpu(self1) - _cpu(self0))
+    CPU["restic"].append(_cpu(kids1) - _cpu(kids0))
     fin = events[-1]
     assert isinstance(fin, Finished) and fin.status == Status.SUCCEEDED, fin
     return elapsed
@@ -145,6 +164,11 @@ def main() -> None:
             print(f"{case:<10} {b:>11.3f}s {e:>13.3f}s {100 * (e / b - 1):>+8.1f}%")
             print(f"  bare:   {' '.join(f'{x:.3f}' for x in runs['bare'])}")
             print(f"  engine: {' '.join(f'{x:.3f}' for x in runs['engine'])}")
+        own, tool = sum(CPU["engine"]), sum(CPU["restic"])
+        print(
+            f"engine's own CPU over its {len(CPU['engine'])} runs: {own:.3f}s "
+            f"= {100 * own / tool:.1f}% of restic's {tool:.3f}s CPU"
+        )
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -18,7 +18,6 @@ import json
 import logging
 import re
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -56,7 +55,12 @@ def list_own(restic: Restic) -> list[ResticSnapshot]:
         raise no_repository(restic)
     mine, host = tag(restic.spec), hostname()
     result, lines = restic.call(["snapshots", "--json", "--tag", mine, "--host", host])
-    restic.check(result, "cannot list the restic snapshots")
+    try:
+        restic.check(result, "cannot list the restic snapshots")
+    except EngineError as exc:
+        if exc.error_type == ErrorType.NO_REPOSITORY:
+            raise no_repository(restic) from None
+        raise
     try:
         data = json.loads("".join(lines) or "[]")
     except json.JSONDecodeError as exc:
@@ -94,6 +98,8 @@ def infos(
         return [SnapshotInfo(s.short_id, s.time) for s in snaps]
     missing = [s for s in snaps if _key(restic, s) not in _counts]
     if missing:
+        from concurrent.futures import ThreadPoolExecutor  # only listings need it
+
         env = restic.env()
         with ThreadPoolExecutor(max_workers=min(COUNT_WORKERS, len(missing))) as pool:
             list(pool.map(lambda s: _count(restic, s, env), missing))

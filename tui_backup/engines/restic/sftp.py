@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import struct
 import subprocess
+import threading
 from collections.abc import Sequence
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,9 @@ def remote_dir_exists(ssh_argv: Sequence[str], path: str) -> bool | None:
         log.warning("cannot start ssh to look up %s: %s", path, exc)
         return None
     assert proc.stdin is not None and proc.stdout is not None
+    watchdog = threading.Timer(TIMEOUT, proc.kill)  # a server that never answers
+    watchdog.daemon = True
+    watchdog.start()
     try:
         encoded = path.encode("utf-8", "surrogateescape") or b"."
         proc.stdin.write(_packet(_INIT, struct.pack(">I", 3)))
@@ -72,6 +76,7 @@ def remote_dir_exists(ssh_argv: Sequence[str], path: str) -> bool | None:
         log.warning("cannot look up %s over sftp: %s", path, exc)
         return None
     finally:
+        watchdog.cancel()
         for stream in (proc.stdin, proc.stdout):
             try:
                 stream.close()
