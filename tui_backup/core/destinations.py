@@ -38,8 +38,8 @@ class DestinationInUse(OperationFailed):
         noun = "job" if len(self.others) == 1 else "jobs"
         super().__init__(
             f"destination {mask_url(destination)} of job {job!r} is already used by {noun} "
-            f"{names}: their snapshots would mix, and listing, retention or purge of one "
-            "would touch the other's; choose another destination (or save anyway with --force)"
+            f"{names}: one destination holds one job's snapshots (its engine refuses what "
+            "another job owns); choose another destination, or save anyway with --force"
         )
 
 

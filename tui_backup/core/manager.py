@@ -305,7 +305,12 @@ class JobManager(RunLifecycle):
                 severity=Severity.LOW,
                 component="jobs",
                 error_type="destination_shared",
-                message=f"{spec.name}: saved with --force although {conflict}",
+                message=(
+                    f"{spec.name}: saved (forced) although its destination "
+                    f"{mask_url(spec.destination)} is also used by "
+                    + ", ".join(repr(n) for n in conflict.others)
+                    + "; its engine refuses to run on, list or purge what another job owns"
+                ),
                 job_name=spec.name,
             )
         )
