@@ -61,7 +61,7 @@ def files_under(root: Path) -> dict[str, bytes]:
 
 async def _jobs_shown(app: Any, pilot: Any, count: int) -> None:
     await app.workers.wait_for_complete()
-    await until(pilot, lambda: app.main_screen.jobs.row_count == count)
+    await until(pilot, lambda: app.main_screen.jobs.row_count == count, timeout=30)
 
 
 @pytest.mark.skipif(shutil.which("rsync") is None, reason="rsync not installed")
@@ -118,7 +118,9 @@ async def test_a_refused_purge_is_an_error_and_keeps_the_job_and_the_snapshots(
         dialog.query_one("#purge", Checkbox).value = True
         await pilot.pause()
         await pilot.click("#delete")
-        await until(pilot, lambda: any(n.severity == "error" for n in app._notifications))
+        await until(
+            pilot, lambda: any(n.severity == "error" for n in app._notifications), timeout=30
+        )
         (error,) = [n for n in app._notifications if n.severity == "error"]
         assert "'owner'" in error.message and "not deleted" in error.message, error.message
         await app.workers.wait_for_complete()
@@ -144,7 +146,7 @@ async def test_editor_masks_secrets_keeps_them_and_offers_to_create_the_reposito
         await pilot.press("e")
         editor = app.screen
         assert isinstance(editor, JobEditorScreen)
-        await until(pilot, lambda: editor.base is not None)
+        await until(pilot, lambda: editor.base is not None, timeout=30)
         shown = editor.query_one("#env", Input).value
         assert "AWS_SECRET_ACCESS_KEY=***" in shown and "k3y-v4lue" not in shown, shown
         assert f"RESTIC_PASSWORD_FILE={pw}" in shown  # a path, not a secret
@@ -198,16 +200,16 @@ async def test_editor_asks_before_sharing_a_destination(
         editor.query_one("#destination", Input).value = str(dest)
         await pilot.pause()
         await pilot.press("ctrl+s")
-        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), timeout=30)
         assert "first" in app.screen.title_text  # type: ignore[attr-defined]
         await pilot.press("escape")  # change it: nothing saved, the form stays
-        await until(pilot, lambda: app.screen is editor)
+        await until(pilot, lambda: app.screen is editor, timeout=30)
         assert [v.name for v in manager.list_jobs()] == ["first"]
         assert not editor.query_one("#save", Button).disabled
         await pilot.press("ctrl+s")
-        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), timeout=30)
         await pilot.click("#yes")
-        await until(pilot, lambda: len(manager.list_jobs()) == 2)
+        await until(pilot, lambda: len(manager.list_jobs()) == 2, timeout=30)
     assert manager.get_spec("second").destination == str(dest)
 
 
@@ -242,7 +244,7 @@ async def test_verify_key_explains_an_engine_that_cannot_check(
     async with app.run_test(size=(100, 30)) as pilot:
         await _jobs_shown(app, pilot, 1)
         await pilot.press("v")
-        await until(pilot, lambda: bool(app._notifications))
+        await until(pilot, lambda: bool(app._notifications), timeout=30)
         await app.workers.wait_for_complete()
         notes = list(app._notifications)
     assert [n.title for n in notes] == ["Verify: unchecked"]
@@ -271,6 +273,6 @@ async def test_restore_list_says_unknown_for_counts_the_engine_cannot_know(
         screen = app.screen
         assert isinstance(screen, RestoreScreen)
         table = screen.query_one("#snapshot-list", DataTable)
-        await until(pilot, lambda: table.row_count == 1)
+        await until(pilot, lambda: table.row_count == 1, timeout=30)
         (cell,) = table.get_row_at(0)
         assert str(cell).splitlines()[1] == "files and size unknown", str(cell)
