@@ -203,3 +203,17 @@ def test_a_success_after_a_failure_clears_the_errors_check(
     report = manager.health()
     assert next(c for c in report.checks if c.name == "errors").status == "healthy"
     assert job_check(manager, "docs")[0] == "healthy"
+
+
+def test_a_verify_schedule_that_stopped_verifying_degrades(
+    manager: JobManager, plan: Plan, tmp_path: Path
+) -> None:
+    add_job(manager, tmp_path, "docs", verify={"schedule": "0 4 * * *"})
+    succeed(manager, "docs")
+    manager.snapshots.verify(manager.get_spec("docs"))
+    assert job_check(manager, "docs")[0] == "healthy"
+    later = utcnow() + timedelta(days=3)
+    manager.clock = lambda: later
+    status, message = job_check(manager, "docs")
+    assert status != "healthy", message
+    assert "although its verify schedule expects one every 24h" in message

@@ -290,6 +290,9 @@ def _check_job(
     verify = _verify_reason(facts.state.last_verify, now)
     if verify is not None:
         reasons.append(verify)
+    overdue = _verify_overdue(manager, spec, facts.state.last_verify, now)
+    if overdue is not None:
+        reasons.append(overdue)
     status = _worst(reasons)
     # The reasons that make the verdict come first; what is fine follows.
     ordered = [text for s, text in reasons if s != HEALTHY] + [
@@ -334,6 +337,35 @@ def _snapshots_reason(spec: JobSpec, now: datetime, facts: _Facts, listing: Any)
 def _same_id(a: str, b: str) -> bool:
     """Snapshot ids match, also a short id against a long one (restic)."""
     return a == b or (min(len(a), len(b)) >= 8 and (a.startswith(b) or b.startswith(a)))
+
+
+def _verify_overdue(
+    manager: JobManager, spec: JobSpec, last: LastVerify | None, now: datetime
+) -> tuple[str, str] | None:
+    """A ``verify.schedule`` whose verifies stopped happening (more than two intervals)."""
+    schedule = spec.verify.schedule
+    if not schedule:
+        return None
+    try:
+        limit = timedelta(hours=2 * cron.interval_hours(schedule, now))
+    except Exception:  # noqa: BLE001 - validated on load; never break health
+        return None
+    since = last.time if last is not None else _defined_at(manager, spec)
+    if since is None or now - since <= limit:
+        return None
+    what = f"last verify {_age_text(now - last.time)} ago" if last else "never verified"
+    return (
+        DEGRADED,
+        f"{what}, although its verify schedule expects one every "
+        f"{_age_text(limit / 2)} (is the scheduler running?)",
+    )
+
+
+def _defined_at(manager: JobManager, spec: JobSpec) -> datetime | None:
+    try:
+        return datetime.fromtimestamp(manager.home.job_file(spec.name).stat().st_mtime).astimezone()
+    except OSError:
+        return None
 
 
 def _verify_reason(last: LastVerify | None, now: datetime) -> tuple[str, str] | None:
