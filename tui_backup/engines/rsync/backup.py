@@ -25,9 +25,10 @@ from tui_backup.engines.api import EngineError, ErrorType, RunOptions
 from tui_backup.engines.events import Emit, FileWarning, Finished
 from tui_backup.engines.process import run_tool
 from tui_backup.engines.rsync import manifest
+from tui_backup.engines.rsync.connection import shared
 from tui_backup.engines.rsync.destination import open_store
 from tui_backup.engines.rsync.filters import excluded_paths, rules_file
-from tui_backup.engines.rsync.location import SshSettings, Stopped
+from tui_backup.engines.rsync.location import Location, SshSettings, Stopped
 from tui_backup.engines.rsync.store import (
     MANIFEST_SUFFIX,
     SUMMARY_SUFFIX,
@@ -107,6 +108,12 @@ class Backup:
         self.ssh = SshSettings.from_spec(spec) if spec.is_remote else None
 
     def run(self) -> None:
+        host = Location.parse(self.spec.destination).host
+        with shared(self.ssh, host) as ssh:
+            self.ssh = ssh
+            self._run()
+
+    def _run(self) -> None:
         self.reporter.set_phase("scan")
         store = open_store(self.spec.destination, self.ssh, create=True)
         store.claim(self.spec.name)

@@ -11,8 +11,9 @@ same ssh settings. Only ``rsync``, ``ssh`` and POSIX/GNU tools (``find``,
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 
 from tui_backup.engines import layout
@@ -35,6 +36,7 @@ from tui_backup.engines.common import (
     resolve_snapshot,
 )
 from tui_backup.engines.events import Emit
+from tui_backup.engines.rsync.connection import shared
 from tui_backup.engines.rsync.destination import open_store
 from tui_backup.engines.rsync.location import Location, SshSettings
 from tui_backup.engines.rsync.store import Store
@@ -65,15 +67,23 @@ class RsyncEngine:
 
     # -- the destination ---------------------------------------------------------
 
-    def _store(self, spec: JobSpec, *, create: bool = False, summaries: bool = False) -> Store:
-        ssh = SshSettings.from_spec(spec) if Location.parse(spec.destination).remote else None
-        return open_store(spec.destination, ssh, create=create, summaries=summaries)
+    @contextlib.contextmanager
+    def _session(
+        self, spec: JobSpec, *, create: bool = False, owned: bool = True, share: bool = True
+    ) -> Iterator[Store]:
+        """The job's destination for one operation (one shared ssh login when remote).
 
-    def _owned_store(self, spec: JobSpec) -> Store:
-        """The destination with its summaries, refused when another job's marker is on it."""
-        store = self._store(spec, summaries=True)
-        store.check_owner(spec.name)
-        return store
+        ``owned`` refuses a destination another job's marker names; summaries
+        are read with the listing except for a run or init (``create``).
+        """
+        loc = Location.parse(spec.destination)
+        ssh = SshSettings.from_spec(spec) if loc.remote else None
+        connection = shared(ssh, loc.host) if share else contextlib.nullcontext(ssh)
+        with connection as live:
+            store = open_store(spec.destination, live, create=create, summaries=not create)
+            if owned:
+                store.check_owner(spec.name)
+            yield store
 
     def _infos(self, store: Store) -> list[SnapshotInfo]:
         out = []
@@ -93,12 +103,12 @@ class RsyncEngine:
     def init(self, spec: JobSpec) -> str:
         """Create the destination directory (its parent must exist) and claim it."""
         require_tool(self.binary, "rsync")
-        store = self._store(spec, create=True)
-        before = store.owner_job
-        store.claim(spec.name)
-        if before == spec.name:
-            return f"{store.label} already belongs to job {spec.name!r}"
-        return f"claimed {store.label} for job {spec.name!r}"
+        with self._session(spec, create=True, owned=False) as store:
+            before = store.owner_job
+            store.claim(spec.name)
+            if before == spec.name:
+                return f"{store.label} already belongs to job {spec.name!r}"
+            return f"claimed {store.label} for job {spec.name!r}"
 
     def run(
         self,
@@ -120,7 +130,8 @@ class RsyncEngine:
         guarded_run(self.name, emit, body)
 
     def snapshots(self, spec: JobSpec) -> list[SnapshotInfo]:
-        return self._infos(self._owned_store(spec))
+        with self._session(spec, share=False) as store:
+            return self._infos(store)
 
     def restore(
         self,
@@ -137,12 +148,12 @@ class RsyncEngine:
         from tui_backup.engines.rsync.restore import restore
 
         require_tool(self.binary, "rsync")
-        store = self._owned_store(spec)
-        sid = resolve_snapshot(spec, self._infos(store), snapshot_id)
-        return restore(
-            self.binary, spec, store, sid, target, paths,
-            dry_run=dry_run, overwrite=overwrite, cancel=cancel, emit=emit,
-        )  # fmt: skip
+        with self._session(spec) as store:
+            sid = resolve_snapshot(spec, self._infos(store), snapshot_id)
+            return restore(
+                self.binary, spec, store, sid, target, paths,
+                dry_run=dry_run, overwrite=overwrite, cancel=cancel, emit=emit,
+            )  # fmt: skip
 
     def verify(
         self,
@@ -155,17 +166,19 @@ class RsyncEngine:
     ) -> VerifyReport:
         from tui_backup.engines.rsync.verify import verify
 
-        store = self._owned_store(spec)
-        infos = self._infos(store)
-        if snapshot_id in (None, "all"):
-            ids = [s.id for s in infos]
-            if not ids:
-                raise EngineError(f"job {spec.name!r} has no snapshots yet", ErrorType.NO_SNAPSHOTS)
-        else:
-            ids = [resolve_snapshot(spec, infos, snapshot_id)]
-        if deep:
-            require_tool(self.binary, "rsync")
-        return verify(self.binary, spec, store, ids, deep=deep, cancel=cancel, emit=emit)
+        with self._session(spec) as store:
+            infos = self._infos(store)
+            if snapshot_id in (None, "all"):
+                ids = [s.id for s in infos]
+                if not ids:
+                    raise EngineError(
+                        f"job {spec.name!r} has no snapshots yet", ErrorType.NO_SNAPSHOTS
+                    )
+            else:
+                ids = [resolve_snapshot(spec, infos, snapshot_id)]
+            if deep:
+                require_tool(self.binary, "rsync")
+            return verify(self.binary, spec, store, ids, deep=deep, cancel=cancel, emit=emit)
 
     def forget(
         self,
@@ -177,25 +190,25 @@ class RsyncEngine:
         now: datetime | None = None,
     ) -> list[ForgetDecision]:
         """Apply ``policy`` in local calendar days; the newest snapshot is always kept."""
-        store = self._owned_store(spec)
-        decisions = decide_forget(self._infos(store), policy, now=now)
-        if dry_run:
+        with self._session(spec) as store:
+            decisions = decide_forget(self._infos(store), policy, now=now)
+            if dry_run:
+                return decisions
+            for decision in decisions:
+                if decision.keep:
+                    continue
+                try:
+                    store.delete_snapshot(decision.snapshot_id)
+                except OSError as exc:
+                    raise EngineError(
+                        f"could not delete snapshot {decision.snapshot_id}: {exc.strerror}",
+                        ErrorType.FORGET_FAILED,
+                    ) from exc
+                if on_delete is not None:
+                    on_delete(decision.snapshot_id)
+            ids = store.ids()
+            store.set_latest(ids[0] if ids else None)
             return decisions
-        for decision in decisions:
-            if decision.keep:
-                continue
-            try:
-                store.delete_snapshot(decision.snapshot_id)
-            except OSError as exc:
-                raise EngineError(
-                    f"could not delete snapshot {decision.snapshot_id}: {exc.strerror}",
-                    ErrorType.FORGET_FAILED,
-                ) from exc
-            if on_delete is not None:
-                on_delete(decision.snapshot_id)
-        ids = store.ids()
-        store.set_latest(ids[0] if ids else None)
-        return decisions
 
     def delete_data(self, spec: JobSpec) -> list[str]:
         """Remove this job's snapshots, partials and metadata; nothing another job owns.
@@ -203,28 +216,28 @@ class RsyncEngine:
         A destination with snapshots but no owner marker (made before markers
         existed) is refused too: nothing proves it is this job's.
         """
-        store = self._store(spec)
-        if not store.exists:
-            return []
-        store.check_owner(spec.name)
-        ids = store.ids()
-        if store.owner_job is None and ids:
-            raise EngineError(
-                f"destination {store.label} has no owner marker, so nothing proves its "
-                f"snapshots are job {spec.name!r}'s; run the job once to claim it, or remove "
-                "them by hand",
-                ErrorType.DESTINATION_OWNED,
-            )
-        for sid in ids:
-            try:
-                store.delete_snapshot(sid)
-            except OSError as exc:
+        with self._session(spec, owned=False) as store:
+            if not store.exists:
+                return []
+            store.check_owner(spec.name)
+            ids = store.ids()
+            if store.owner_job is None and ids:
                 raise EngineError(
-                    f"could not delete snapshot {sid}: {exc.strerror}", ErrorType.FORGET_FAILED
-                ) from exc
-        store.remove(store.leftovers())
-        store.purge()
-        return ids
+                    f"destination {store.label} has no owner marker, so nothing proves its "
+                    f"snapshots are job {spec.name!r}'s; run the job once to claim it, or remove "
+                    "them by hand",
+                    ErrorType.DESTINATION_OWNED,
+                )
+            for sid in ids:
+                try:
+                    store.delete_snapshot(sid)
+                except OSError as exc:
+                    raise EngineError(
+                        f"could not delete snapshot {sid}: {exc.strerror}", ErrorType.FORGET_FAILED
+                    ) from exc
+            store.remove(store.leftovers())
+            store.purge()
+            return ids
 
 
 def _int_or_none(value: object) -> int | None:

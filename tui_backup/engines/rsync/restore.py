@@ -19,7 +19,6 @@ from tui_backup.engines.api import EngineError, ErrorType, RestoreReport
 from tui_backup.engines.events import Emit, FileWarning
 from tui_backup.engines.process import run_tool
 from tui_backup.engines.rsync.backup import WARNING_CODES
-from tui_backup.engines.rsync.location import SshSettings
 from tui_backup.engines.rsync.store import Store
 from tui_backup.engines.throttle import ProgressReporter
 from tui_backup.model.job import JobSpec
@@ -95,8 +94,8 @@ def restore(
             ErrorType.TARGET_NOT_EMPTY,
         )
     argv = [binary, "-a", "-H", "-8", "--numeric-ids", "--out-format=%i\t%l\t%n"]
-    if store.host is not None:
-        argv += ["-e", SshSettings.from_spec(spec).rsync_shell]
+    if store.ssh is not None:
+        argv += ["-e", store.ssh.rsync_shell]
     if overwrite:
         argv.append("--ignore-times")  # transfer everything: the counts are the restore
     if dry_run:

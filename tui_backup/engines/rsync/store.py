@@ -28,6 +28,7 @@ from typing import Any
 
 from tui_backup.engines import layout
 from tui_backup.engines.api import EngineError, ErrorType
+from tui_backup.engines.rsync.location import SshSettings
 
 META = layout.META_DIR
 OWNER_FILE = "owner.json"
@@ -55,6 +56,8 @@ class Store:
     """Operations shared by both kinds; subclasses do the I/O."""
 
     host: str | None = None
+    ssh: SshSettings | None = None
+    """How to reach the host (None for a local destination)."""
 
     def __init__(self, path: str, entries: dict[str, str], owner: dict[str, Any] | None) -> None:
         self.path = path

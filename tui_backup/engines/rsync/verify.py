@@ -25,7 +25,7 @@ from tui_backup.engines.events import Emit
 from tui_backup.engines.process import run_tool
 from tui_backup.engines.rsync import manifest
 from tui_backup.engines.rsync.filters import excluded_paths, rules_file
-from tui_backup.engines.rsync.location import SshSettings, Stopped
+from tui_backup.engines.rsync.location import Stopped
 from tui_backup.engines.rsync.store import DAMAGED_FILE, MANIFEST_SUFFIX, Store
 from tui_backup.engines.throttle import ProgressReporter
 from tui_backup.model.job import JobSpec
@@ -104,7 +104,7 @@ class Verifier:
 
 def deep_compare(binary: str, spec: JobSpec, store: Store, sid: str, verifier: Verifier) -> None:
     """Compare snapshot ``sid`` with the sources now, reading both sides in full."""
-    ssh = SshSettings.from_spec(spec) if store.host is not None else None
+    ssh = store.ssh
     for plan in layout.plan_sources(spec.sources):
         is_dir = os.path.isdir(plan.path) and not os.path.islink(plan.path)
         parts = [plan.prefix] if plan.prefix else []
