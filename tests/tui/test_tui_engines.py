@@ -59,6 +59,16 @@ def files_under(root: Path) -> dict[str, bytes]:
     }
 
 
+async def _confirm_shown(app: Any, pilot: Any) -> None:
+    """A confirm dialog is up and ready for keys (mounted: its safe answer has the focus)."""
+
+    def ready() -> bool:
+        focused = app.focused
+        return isinstance(app.screen, ConfirmScreen) and focused is not None and focused.id == "no"
+
+    await until(pilot, ready, timeout=30)
+
+
 async def _jobs_shown(app: Any, pilot: Any, count: int) -> None:
     await app.workers.wait_for_complete()
     await until(pilot, lambda: app.main_screen.jobs.row_count == count, timeout=30)
@@ -154,7 +164,7 @@ async def test_editor_masks_secrets_keeps_them_and_offers_to_create_the_reposito
         assert "✓ password source set" in hint and "tui-backup init vault" in hint, hint
         editor.query_one("#description", Input).value = "kept secret"
         await pilot.press("ctrl+s")
-        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), timeout=30)
+        await _confirm_shown(app, pilot)
         offer = app.screen
         assert "Create the repository for vault" in offer.title_text  # type: ignore[attr-defined]
         assert not (repo / "config").exists()  # nothing before the person says so
@@ -200,14 +210,14 @@ async def test_editor_asks_before_sharing_a_destination(
         editor.query_one("#destination", Input).value = str(dest)
         await pilot.pause()
         await pilot.press("ctrl+s")
-        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), timeout=30)
+        await _confirm_shown(app, pilot)
         assert "first" in app.screen.title_text  # type: ignore[attr-defined]
         await pilot.press("escape")  # change it: nothing saved, the form stays
         await until(pilot, lambda: app.screen is editor, timeout=30)
         assert [v.name for v in manager.list_jobs()] == ["first"]
         assert not editor.query_one("#save", Button).disabled
         await pilot.press("ctrl+s")
-        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), timeout=30)
+        await _confirm_shown(app, pilot)
         await pilot.click("#yes")
         await until(pilot, lambda: len(manager.list_jobs()) == 2, timeout=30)
     assert manager.get_spec("second").destination == str(dest)
