@@ -8,10 +8,11 @@ The rule for names (case-insensitive): a variable is secret when its name
 contains ``PASSWORD``, ``PASSWD``, ``PASSPHRASE``, ``SECRET``, ``TOKEN`` or
 ``CREDENTIAL``, or has ``KEY``, ``PASS`` or ``AUTH`` as one of its
 ``_``-separated words (``AWS_SECRET_ACCESS_KEY``, ``API_KEY``, ``DB_PASS``).
-A name ending in ``_FILE``, ``_COMMAND`` (``_CMD``), ``_PATH`` or ``_SOCK`` is *not* secret: its value is a
-path or a command that leads to the secret (``RESTIC_PASSWORD_FILE``,
-``RESTIC_PASSWORD_COMMAND``), which is what the tool stores instead of the
-secret itself and what a person needs to see to fix a job. ``PWD`` is the
+A name ending in ``_FILE``, ``_COMMAND`` (``_CMD``), ``_PATH`` or ``_SOCK``
+is *not* secret: its value is a path or a command that leads to the secret
+(``RESTIC_PASSWORD_FILE``, ``RESTIC_PASSWORD_COMMAND``), which is what the
+tool stores instead of the secret itself and what a person needs to see to
+fix a job. ``PWD`` is the
 working directory, not a password.
 """
 
