@@ -136,6 +136,8 @@ async def test_a_refused_purge_is_an_error_and_keeps_the_job_and_the_snapshots(
         await app.workers.wait_for_complete()
     assert sorted(v.name for v in manager.list_jobs()) == ["intruder", "owner"]
     assert files_under(dest) == before
+    kept = [e for e in manager.errors() if e.error_type == "purge_refused"]
+    assert [e.job_name for e in kept] == ["intruder"]  # in the error log, not only a toast
 
 
 @pytest.mark.skipif(shutil.which("restic") is None, reason="restic not installed")

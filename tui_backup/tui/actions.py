@@ -8,6 +8,7 @@ it is split out so the app module stays about wiring.
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 from textual import work
@@ -19,6 +20,8 @@ from tui_backup.tui.messages import (
     ErrorsLoaded,
     JobsLoaded,
 )
+
+log = logging.getLogger(__name__)
 
 NO_REPOSITORY = "no_repository"
 """The door's error type for a restic repository that does not exist yet."""
@@ -101,9 +104,29 @@ class JobActions:
             )
         except Exception as exc:  # noqa: BLE001 - running, missing, or a purge that failed
             self.post_message(ActionFailed("delete", name, f"{name}: {readable(exc)}"))
+            if purge_data:
+                self._keep_refused_purge(name, exc)
         else:
             what = "job and its backup data" if purge_data else "job (backup data kept)"
             self.post_message(ActionSucceeded("delete", name, f"{name}: {what} deleted"))
+
+    def _keep_refused_purge(self, name: str, exc: BaseException) -> None:
+        """A refused purge stays in the error log: the toast goes, the job and data stay."""
+        from tui_backup.model.records import ErrorEvent
+        from tui_backup.model.status import Severity
+
+        try:
+            self.manager.record_error(
+                ErrorEvent(
+                    Severity.MEDIUM,
+                    "jobs",
+                    "purge_refused",
+                    f"{name}: {readable(exc)}",
+                    job_name=name,
+                )
+            )
+        except Exception:  # the toast already told the person
+            log.exception("could not record a refused purge")
 
     @work(thread=True, exit_on_error=False, group="job-command")
     def verify_job(self, name: str) -> None:
