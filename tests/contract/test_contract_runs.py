@@ -7,6 +7,7 @@ do the thing asked, never because it fails: a failure here is an engine bug.
 
 from __future__ import annotations
 
+import shutil
 import threading
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from servers import DESTINATION_KINDS, Destination
 
 from tui_backup.engines.api import EngineError, ErrorType
 from tui_backup.engines.events import EngineEvent, Progress
+from tui_backup.engines.layout import PARTIAL_SUFFIX
 from tui_backup.model.retention import RetentionPolicy
 from tui_backup.model.status import Status
 
@@ -230,3 +232,23 @@ def test_a_missing_source_is_refused_and_nothing_is_listed(dest: Dest, tmp_path:
     assert result.finished.status == Status.FAILED, result.describe()
     assert result.finished.error_type == ErrorType.SOURCE_MISSING, result.describe()
     assert dest.ids(spec) == []
+
+
+@pytest.mark.timeout(120)
+def test_a_crashed_runs_partial_is_never_listed(dest: Dest, src: Path) -> None:
+    """A run killed before its commit leaves ``<id>.partial`` (the shared tree layout):
+    never listed, never restored from, and the next run still succeeds."""
+    if not dest.kind.tree:
+        pytest.skip("restic writes no partial tree: an unfinished backup is no snapshot")
+    spec = dest.spec(src)
+    dest.prepare(spec)
+    first = dest.backup(spec)
+    assert dest.local_path is not None
+    partial = dest.local_path / f"2099-01-01T000000Z{PARTIAL_SUFFIX}"
+    shutil.copytree(dest.snapshot_dir(first), partial, symlinks=True)
+    assert dest.ids(spec) == [first]
+    second = dest.backup(spec)
+    assert dest.ids(spec) == [second, first]
+    assert error_type_of(
+        lambda: dest.engine.restore(spec, partial.name, str(src.parent / "r"))
+    ) in (ErrorType.SNAPSHOT_NOT_FOUND, ErrorType.BAD_PATH)
