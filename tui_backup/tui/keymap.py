@@ -47,7 +47,7 @@ DESCRIPTIONS: dict[str, str] = {
     "job.stop": "stop the selected job's run, wherever it runs",
     "job.delete": "delete the selected job (asks; backup data kept unless ticked)",
     "job.restore": "restore files from one of the job's snapshots",
-    "job.verify": "verify the job's newest snapshot against its checksums",
+    "job.verify": "verify the newest snapshot: says ok, damaged or unchecked",
     "jobs.filter": "filter jobs by name or status (e.g. 'failed', 'web running')",
     "errors.focus": "move to the error log",
     "pane.toggle": "switch between the job list and the error log",
