@@ -7,6 +7,7 @@ import gzip
 import json
 import os
 import stat
+import threading
 from datetime import timedelta
 from pathlib import Path
 
@@ -265,3 +266,26 @@ def test_a_checksum_run_does_not_link_a_copy_damaged_in_place(engine: SnapshotEn
     assert fresh.stat().st_ino != (dest / first / "d" / "b.txt").stat().st_ino
     assert fresh.read_bytes() == (src / "d" / "b.txt").read_bytes()
     assert engine.verify(spec, second).ok
+
+
+def test_a_damaged_inode_stays_recorded_after_the_snapshot_it_was_found_in_goes(
+    engine: SnapshotEngine, job
+) -> None:
+    """Found through the oldest snapshot, which is then forgotten: the newest still
+    holds the bad inode, so the record must survive and the next run copy fresh."""
+    from tui_backup.model.retention import RetentionPolicy
+
+    spec, src = job
+    dest = Path(spec.destination)
+    first = run(spec, engine=engine).finished.snapshot_id
+    second = run(spec, engine=engine).finished.snapshot_id
+    flip_keeping_stat(dest / first / "a.txt")
+    assert not engine.verify(spec, first).ok
+    engine.forget(spec, RetentionPolicy(keep_last=1))
+    assert [s.id for s in engine.snapshots(spec)] == [second]
+    stopped = threading.Event()
+    stopped.set()  # a run that reads the record, then stops before it commits
+    assert run(spec, stopped, engine=engine).finished.status == "stopped"
+    third = run(spec, engine=engine).finished.snapshot_id
+    assert (dest / third / "a.txt").stat().st_ino != (dest / second / "a.txt").stat().st_ino
+    assert (dest / third / "a.txt").read_bytes() == (src / "a.txt").read_bytes()

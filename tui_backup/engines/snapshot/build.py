@@ -211,7 +211,6 @@ class SnapshotBuilder:
         """Every file of this snapshot was read from the source (a checksum run or no links)."""
         self._last_checksum: str | None = None
         self._suspects: frozenset[str] = frozenset()
-        self._damage_records: list[dict[str, Any]] = []
         self._pending: deque[tuple[Any, ...]] = deque()
         self._batch = CopyBatch()
         self._pool: WorkerPool | None = None
@@ -331,9 +330,9 @@ class SnapshotBuilder:
         if os.path.exists(os.path.join(self.store.meta, DAMAGED_NAME)):
             from tui_backup.engines.snapshot import damage  # only when something is recorded
 
-            records = damage.prune(self.dest, damage.load(self.dest), set(self.store.ids()))
-            self._damage_records = records
+            records = damage.load(self.dest)
             self._suspects = damage.suspects(records, prev_id, self._prev_root)
+            damage.prune(self.dest, records, set(self.store.ids()), self._suspects)
             if self._suspects:
                 log.info("%s: %d damaged file(s) will be copied fresh, not linked",
                          self.spec.name, len(self._suspects))  # fmt: skip

@@ -9,8 +9,8 @@ checksum it should have had, and where it was found, in
 next run never links a recorded inode, nor a previous-snapshot file recorded
 damaged: it copies the file fresh from the source.
 
-A record lives as long as a snapshot it was found in exists (it is pruned by
-the next run once those snapshots are forgotten).
+A record lives as long as a snapshot it was found in exists, or its inode
+is still in the newest snapshot (it is pruned by a run once neither holds).
 """
 
 from __future__ import annotations
@@ -104,11 +104,21 @@ def add(dest: str, found: Iterable[Damage]) -> None:
     save(dest, records)
 
 
-def prune(dest: str, records: list[dict[str, Any]], existing: set[str]) -> list[dict[str, Any]]:
-    """Drop where-found entries of snapshots that no longer exist; save if anything changed."""
+def prune(
+    dest: str, records: list[dict[str, Any]], existing: set[str], alive: frozenset[str]
+) -> list[dict[str, Any]]:
+    """Drop where-found entries of snapshots that no longer exist; save if anything changed.
+
+    A record whose bad inode is still at one of its paths in the previous
+    snapshot (``alive``: :func:`suspects`) is kept whole, even when the
+    snapshots it was found in are gone: that inode must still not be linked.
+    """
     kept: list[dict[str, Any]] = []
     changed = False
     for rec in records:
+        if any(f[1] in alive for f in rec["found"]):
+            kept.append(rec)
+            continue
         found = [f for f in rec["found"] if f[0] in existing]
         changed |= len(found) != len(rec["found"])
         if found:
