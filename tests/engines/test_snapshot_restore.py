@@ -87,3 +87,10 @@ def test_special_files_planted_in_a_snapshot_are_skipped(tmp_path: Path, backed_
     assert report.warnings == 1
     assert not (out / "docs" / "pipe").exists() and (out / "docs" / "a.txt").read_text() == "alpha"
     assert report.summary().startswith("restored 2 files (8 B), skipped 1: docs/pipe: a FIFO")
+
+
+def test_a_new_target_is_created_with_its_parents(tmp_path: Path, backed_up) -> None:
+    engine, spec, sid = backed_up
+    out = tmp_path / "a" / "b" / "out"
+    assert engine.restore(spec, sid, str(out), ["top.txt"]).files == 1
+    assert (out / "top.txt").read_text() == "top"

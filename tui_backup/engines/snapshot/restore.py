@@ -103,13 +103,7 @@ def check_target(target: str, *, overwrite: bool, dry_run: bool) -> None:
     try:
         st = os.stat(target)
     except FileNotFoundError:
-        parent = os.path.dirname(target.rstrip("/")) or "/"
-        if not os.path.isdir(parent):
-            raise EngineError(
-                f"the restore target's parent directory {parent} does not exist",
-                ErrorType.INVALID_TARGET,
-            ) from None
-        return
+        return  # created (with its parents) when the restore starts writing
     except OSError as exc:
         raise EngineError(
             f"cannot use the restore target {target}: {exc.strerror}", ErrorType.INVALID_TARGET
