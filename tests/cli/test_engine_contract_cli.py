@@ -313,3 +313,15 @@ def test_init_creates_the_restic_repository_the_run_needs(
     (snap,) = cli("snapshots", "vault", "--json").json()
     assert snap["files"] == 2, snap
     assert cli("init", "unknown-job").returncode == 2
+
+
+def test_show_tells_the_last_verify(cli: CliRunner, src: Path, tmp_path: Path) -> None:
+    dest = tmp_path / "dest"
+    assert cli("job", "add", "docs", "--source", str(src), "--dest", str(dest)).returncode == 0
+    assert cli("run", "docs").returncode == 0
+    assert "last verify" not in cli("job", "show", "docs").stdout
+    assert cli("verify", "docs").returncode == 0
+    r = cli("job", "show", "docs")
+    (line,) = [x for x in r.stdout.splitlines() if "last verify" in x]
+    assert line.startswith("#   last verify: ok at ") and "2 files, 9 B read" in line, line
+    assert cli("job", "show", "docs", "--json").json()["state"]["last_verify"]["outcome"] == "ok"

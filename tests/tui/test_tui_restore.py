@@ -123,6 +123,8 @@ async def test_v_says_ok_damaged_or_unchecked_as_it_is(seeded: Home, make_app: A
         assert damaged.message.startswith("docs: damaged: 1 problem (") and "todo.md" in (
             damaged.message
         ), damaged.message
+        card = app.main_screen.jobs  # type: ignore[union-attr]
+        await until(pilot, lambda: "⚠ damaged" in str(card.get_cell("docs", "job")))
 
         for manifest in (dest / ".tui-backup").glob("*.manifest.gz"):
             manifest.unlink()
@@ -131,4 +133,5 @@ async def test_v_says_ok_damaged_or_unchecked_as_it_is(seeded: Home, make_app: A
         (unchecked,) = toasts("unchecked")
         assert unchecked.severity == "warning"
         assert unchecked.message.startswith("docs: unchecked: "), unchecked.message
+        await until(pilot, lambda: "⚠ unchecked" in str(card.get_cell("docs", "job")))
         assert not any("ok:" in n.message for n in app._notifications if n is not ok)

@@ -186,6 +186,13 @@ def cmd_show(args: argparse.Namespace, ctx: CliContext) -> int:
         ctx.out("#   last run: never")
     if view.state.last_success is not None:
         ctx.out(f"#   last success: {to_iso(view.state.last_success)}")
+    verify = view.state.last_verify
+    if verify is not None:
+        ctx.out(
+            f"#   last verify: {verify.outcome} at {to_iso(verify.time)} ({verify.snapshots} "
+            f"snapshot(s), {verify.files} files, {humanize_bytes(verify.bytes)} read)"
+            + (f": {mask_url(verify.detail)}" if verify.detail else "")
+        )
     ctx.out(f"#   next run: {to_iso(view.next_run) or '-'}")
     return exit_codes.OK
 

@@ -53,8 +53,13 @@ def job_cell(view: JobView, width: int, style: StyleFor) -> Text:
     spec = view.spec
     first = Text(no_wrap=True, overflow="ellipsis")
     first.append(clip(spec.name, width), style("name"))
+    verify = view.state.last_verify
     if view.issue:
         first.append(" ⚠ file invalid", style("status-failed"))
+    elif verify is not None and verify.outcome == "damaged":
+        first.append(" ⚠ damaged", style("status-failed"))  # the last verify found damage
+    elif verify is not None and verify.outcome == "unchecked":
+        first.append(" ⚠ unchecked", style("status-stopping"))
     elif not spec.enabled:
         first.append(" (disabled)", style("dim"))
     gap = width - first.cell_len - len(spec.engine)
