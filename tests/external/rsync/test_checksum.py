@@ -59,7 +59,7 @@ def test_a_quick_run_links_a_damaged_file_a_checksum_run_does_not(
     assert (dest / full / "other.txt").stat().st_ino == (dest / quick / "other.txt").stat().st_ino
     summary = _summary(dest, full)
     assert summary["checksum"] is True
-    assert summary["checksummed_at"] == summary["time"]
+    assert summary["last_checksum"] == summary["time"]
     report = RsyncEngine().verify(spec, full)
     assert report.ok
 
@@ -94,16 +94,17 @@ def test_checksum_every_is_honoured(local: Where, tmp_path: Path) -> None:
     clock = _Clock(datetime(2026, 3, 1, 12, 0, tzinfo=UTC))
     engine = RsyncEngine(clock=clock)
     first = backup(spec, engine)
-    assert _summary(dest, first)["checksummed_at"] == clock.now.isoformat()  # a full read
+    assert _summary(dest, first)["checksum"] is True  # the first run reads everything
+    assert _summary(dest, first)["last_checksum"] == clock.now.isoformat()
     clock.now += timedelta(days=3)
     second = backup(spec, engine)
     assert _summary(dest, second)["checksum"] is False
-    assert _summary(dest, second)["checksummed_at"] == _summary(dest, first)["time"]
+    assert _summary(dest, second)["last_checksum"] == _summary(dest, first)["time"]
     clock.now += timedelta(days=5)
     third = backup(spec, engine)
     assert _summary(dest, third)["checksum"] is True
     assert _summary(dest, third)["checksum_reason"] == "checksum_every 7d"
-    assert _summary(dest, third)["checksummed_at"] == clock.now.isoformat()
+    assert _summary(dest, third)["last_checksum"] == clock.now.isoformat()
 
 
 def test_a_source_that_changed_since_is_not_damage(local: Where, tmp_path: Path) -> None:

@@ -69,7 +69,7 @@ def plan_checksum(
         return ChecksumPlan(True, "the last verify found damage")
     if spec.checksum_every is None or previous is None:
         return ChecksumPlan(False, "")
-    last = _parse_time(previous.get("checksummed_at"))
+    last = _parse_time(previous.get("last_checksum"))
     if last is None or last <= spec.checksum_every.subtract_from(now):
         return ChecksumPlan(True, f"checksum_every {spec.checksum_every}")
     return ChecksumPlan(False, "")
@@ -319,8 +319,10 @@ class Backup:
         files = len(entries)  # regular files, as every engine counts them
         nbytes = sum(e.size for e in entries)
         entries += [manifest.Entry("l", p, 0, "-", target) for p, target in tree.links.items()]
+        # As the snapshot engine records it: did this run read every file (a
+        # --checksum run, or the first one), and when was the last run that did.
         full_read = checksum.compare or previous is None
-        inherited = prev_summary.get("checksummed_at") if prev_summary else None
+        inherited = prev_summary.get("last_checksum") if prev_summary else None
         summary = {
             "id": sid,
             "job": self.spec.name,
@@ -332,9 +334,9 @@ class Backup:
             "sources": [
                 {"path": p.path, "prefix": p.prefix} for p in layout.plan_sources(self.spec.sources)
             ],
-            "checksum": checksum.compare,
-            "checksum_reason": checksum.reason,
-            "checksummed_at": self.now.isoformat() if full_read else inherited,
+            "checksum": full_read,
+            "checksum_reason": checksum.reason or ("first snapshot" if full_read else ""),
+            "last_checksum": self.now.isoformat() if full_read else inherited,
             "hashed": len(to_hash),
         }
         summary_data = (json.dumps(summary, indent=1) + "\n").encode()
