@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 from pathlib import Path
 
+import pytest
+
 from tui_backup.engines.api import ErrorType
+from tui_backup.engines.events import Finished, Progress
 from tui_backup.engines.rsync import RsyncEngine
 
 from .conftest import Where, backup, finished, run
@@ -86,3 +90,30 @@ def test_a_partial_left_by_a_crash_is_removed_by_the_next_run(where: Where, tmp_
     sid = backup(spec)
     assert not crashed.exists()
     assert RsyncEngine().snapshots(spec)[0].id == sid
+
+
+@pytest.mark.parametrize("how", ["failed", "stopped"])
+def test_when_a_run_ends_nothing_of_it_is_left(where: Where, tmp_path: Path, how: str) -> None:
+    """The partial is removed before the ``Finished`` (failed or stopped) is emitted."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "f").write_text("f\n")
+    failing = tmp_path / "rsync-then-fail"
+    failing.write_text(f'#!/bin/sh\n{shutil.which("rsync")} "$@"\nexit 11\n')
+    failing.chmod(0o755)
+    dest = tmp_path / "dest"
+    spec = where.spec(src, dest)
+    backup(spec)
+    before = sorted(os.listdir(dest))
+    engine = RsyncEngine(binary=str(failing)) if how == "failed" else RsyncEngine()
+    cancel = threading.Event()
+    at_end: list[tuple[str, list[str]]] = []
+
+    def emit(event: object) -> None:
+        if how == "stopped" and isinstance(event, Progress) and event.phase == "commit":
+            cancel.set()  # while the copy is listed and hashed
+        if isinstance(event, Finished):
+            at_end.append((event.status, sorted(os.listdir(dest))))
+
+    engine.run(spec, cancel, emit)
+    assert at_end == [(how, before)]

@@ -125,30 +125,32 @@ class Backup:
         checksum = plan_checksum(self.spec, self.options, prev_summary, damaged, self.now)
         sid = self._new_id(store)
         partial = sid + layout.PARTIAL_SUFFIX
-        committed = False
+        committed = stopped = False
         try:
             stopped = self._copy(store, previous, partial, checksum.compare)
-            if stopped:
-                self.emit(Finished(Status.STOPPED, warnings=self.warnings))
-                return
-            files, nbytes, manifest_data, summary_data = self._metadata(
-                store, sid, partial, previous, checksum, prev_summary
-            )
-            if self.cancel.is_set():
-                raise Stopped
-            try:
-                store.finish(partial, sid, manifest_data, summary_data, clear_damage=damaged)
-            except (OSError, EngineError) as exc:
-                raise EngineError(
-                    f"could not commit the snapshot {sid}: {exc}", ErrorType.COMMIT_FAILED
-                ) from exc
-            committed = True
+            if not stopped:
+                files, nbytes, manifest_data, summary_data = self._metadata(
+                    store, sid, partial, previous, checksum, prev_summary
+                )
+                if self.cancel.is_set():
+                    raise Stopped
+                try:
+                    store.finish(partial, sid, manifest_data, summary_data, clear_damage=damaged)
+                except (OSError, EngineError) as exc:
+                    raise EngineError(
+                        f"could not commit the snapshot {sid}: {exc}", ErrorType.COMMIT_FAILED
+                    ) from exc
+                committed = True
         except Stopped:
-            self.emit(Finished(Status.STOPPED, warnings=self.warnings))
-            return
+            stopped = True
         finally:
+            # Before the Finished is emitted (here or by the caller): whoever
+            # sees the end of the run sees no partial.
             if not committed:
                 self._discard(store, sid, partial)
+        if stopped:
+            self.emit(Finished(Status.STOPPED, warnings=self.warnings))
+            return
         self.reporter.tick(force=True)
         log.info("rsync snapshot %s of %s: %d files, %d bytes", sid, self.spec.name, files, nbytes)
         self.emit(
@@ -271,7 +273,7 @@ class Backup:
                 f"cannot reach {store.host} over ssh: {message}",
                 ErrorType.DESTINATION_UNREACHABLE,
             )
-        self.emit(
+        raise Reported(
             Finished(
                 Status.FAILED,
                 warnings=self.warnings,
@@ -281,7 +283,6 @@ class Backup:
                 details=stderr,
             )
         )
-        raise Reported
 
     def _metadata(
         self,
@@ -368,4 +369,9 @@ def linked_digests(
 
 
 class Reported(Exception):
-    """The failure's ``Finished`` was already emitted."""
+    """A failure that carries its own ``Finished`` (with the tool's output as details);
+    the caller emits it once the partial is gone."""
+
+    def __init__(self, finished: Finished) -> None:
+        super().__init__(finished.error)
+        self.finished = finished

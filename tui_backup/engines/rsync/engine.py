@@ -124,8 +124,8 @@ class RsyncEngine:
             check_sources(spec)
             try:
                 Backup(self.binary, spec, cancel, emit, options, self._clock()).run()
-            except Reported:
-                pass
+            except Reported as failure:
+                emit(failure.finished)
 
         guarded_run(self.name, emit, body)
 

@@ -119,7 +119,16 @@ class LocalStore(Store):
             if cancel is not None and cancel.is_set():
                 raise Stopped
             sub = stack.pop()
-            with os.scandir(os.path.join(root, sub) if sub else root) as it:
+            try:
+                it = os.scandir(os.path.join(root, sub) if sub else root)
+            except PermissionError:
+                if not sub:
+                    raise
+                # A directory kept without read permission (as in the source): its
+                # files cannot be listed, so they are neither hashed nor verified.
+                log.warning("cannot list %s in %s: permission denied", sub, root)
+                continue
+            with it:
                 for entry in it:
                     path = sub + "/" + entry.name if sub else entry.name
                     st = entry.stat(follow_symlinks=False)
