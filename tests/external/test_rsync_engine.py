@@ -183,5 +183,5 @@ def test_ssh_settings_split_the_command_and_add_port_identity_batchmode() -> Non
     ssh = SshSettings.from_spec(parse_job(data, "jobs/r.yaml", "r"))
     assert ssh.argv == (
         "ssh", "-F", "/etc/backup/ssh config", "-p", "2222", "-i", "/etc/backup/id_ed25519",
-        "-o", "BatchMode=yes",
+        "-o", "BatchMode=yes", "-o", "ServerAliveInterval=15", "-o", "ServerAliveCountMax=4",
     )  # fmt: skip

@@ -19,8 +19,9 @@ from dataclasses import dataclass
 from tui_backup.engines.api import EngineError, ErrorType
 from tui_backup.model.job import JobSpec
 
-SSH_TIMEOUT = 3600.0
-"""Upper bound for one remote command (hashing a large snapshot can take long)."""
+ALIVE = ("-o", "ServerAliveInterval=15", "-o", "ServerAliveCountMax=4")
+"""A connection whose server stops answering is dropped within a minute: remote
+commands (hashing a large snapshot) have no time limit of their own."""
 SSH_FAILED = 255
 """ssh's own exit status: the connection (not the remote command) failed."""
 
@@ -80,7 +81,7 @@ class SshSettings:
             argv += ["-p", str(spec.ssh_port)]
         if spec.ssh_identity:
             argv += ["-i", os.path.expanduser(spec.ssh_identity)]
-        argv += ["-o", "BatchMode=yes"]
+        argv += ["-o", "BatchMode=yes", *ALIVE]
         return cls(tuple(argv))
 
     @property
@@ -94,7 +95,7 @@ class SshSettings:
         script: str,
         *,
         stdin: bytes | None = None,
-        timeout: float = SSH_TIMEOUT,
+        timeout: float | None = None,
         cancel: threading.Event | None = None,
     ) -> subprocess.CompletedProcess[bytes]:
         """Run POSIX shell ``script`` on ``host``; a failed connection is ``unreachable``.
@@ -112,7 +113,8 @@ class SshSettings:
             ) from exc
         except subprocess.TimeoutExpired as exc:
             raise EngineError(
-                f"{host} did not answer within {timeout:.0f} s", ErrorType.DESTINATION_UNREACHABLE
+                f"{host} did not answer within {timeout or 0:.0f} s",
+                ErrorType.DESTINATION_UNREACHABLE,
             ) from exc
         if result.returncode == SSH_FAILED:
             raise unreachable(host, result.stderr.decode("utf-8", "replace"))
@@ -127,13 +129,13 @@ def unreachable(host: str, stderr: str) -> EngineError:
 
 
 def _communicate(
-    argv: list[str], stdin: bytes, timeout: float, cancel: threading.Event | None
+    argv: list[str], stdin: bytes, timeout: float | None, cancel: threading.Event | None
 ) -> subprocess.CompletedProcess[bytes]:
     """``subprocess.run`` that also stops (kills the command) when ``cancel`` is set."""
     proc = subprocess.Popen(
         argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
-    deadline = time.monotonic() + timeout
+    deadline = None if timeout is None else time.monotonic() + timeout
     pending: bytes | None = stdin
     try:
         while True:
@@ -144,7 +146,7 @@ def _communicate(
                 pending = None  # handed over already: communicate() goes on sending it
                 if cancel is not None and cancel.is_set():
                     raise Stopped from None
-                if time.monotonic() > deadline:
+                if deadline is not None and time.monotonic() > deadline:
                     raise
     except BaseException:
         proc.kill()
