@@ -13,6 +13,7 @@ import os
 import pwd
 import secrets
 import shutil
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -142,3 +143,21 @@ def test_ssh_port_and_identity_are_used(remote: Where, tmp_path: Path) -> None:
     fin = finished(run(no_port))
     assert fin.error_type == ErrorType.DESTINATION_UNREACHABLE, fin.error
     assert [s.id for s in RsyncEngine().snapshots(spec)] == [sid]
+
+
+def test_a_host_without_rsync_is_named(remote: Where, tmp_path: Path) -> None:
+    assert remote.sshd is not None
+    wrapper = tmp_path / "ssh-without-rsync"
+    wrapper.write_text(
+        f"#!{sys.executable}\n"
+        "import os, sys\n"
+        "args = ['no-such-rsync' if a == 'rsync' else a for a in sys.argv[1:]]\n"
+        f"os.execvp('ssh', ['ssh', '-F', {str(remote.sshd.ssh_config_path)!r}, *args])\n"
+    )
+    wrapper.chmod(0o755)
+    dest = tmp_path / "dest"
+    spec = remote.spec(_source(tmp_path), dest, ssh_command=str(wrapper))
+    fin = finished(run(spec))
+    assert fin.error_type == ErrorType.TOOL_MISSING, fin.error
+    assert "tui-backup-test" in (fin.error or "")
+    assert not [n for n in os.listdir(dest) if n.endswith(".partial")]

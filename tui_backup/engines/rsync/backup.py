@@ -268,6 +268,11 @@ class Backup:
                 f"the destination {store.label} is full (No space left on device)",
                 ErrorType.DISK_FULL,
             )
+        if store.host is not None and "rsync: command not found" in stderr:
+            raise EngineError(
+                f"rsync is not installed on {store.host} (it is needed at both ends)",
+                ErrorType.TOOL_MISSING,
+            )
         if store.host is not None and code in (255, 12) and "ssh" in stderr.lower():
             raise EngineError(
                 f"cannot reach {store.host} over ssh: {message}",
