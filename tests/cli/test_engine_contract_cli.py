@@ -314,6 +314,11 @@ def test_init_creates_the_restic_repository_the_run_needs(
     assert snap["files"] == 2, snap
     assert cli("init", "unknown-job").returncode == 2
 
+    r = cli("verify", "vault")
+    assert r.returncode == 0 and "checked by restic check" in r.stderr, r
+    r = cli("verify", "vault", "--deep")  # restic has no compare with the source: said so
+    assert r.returncode == 2 and "cannot compare a snapshot with the source" in r.stderr, r
+
 
 def test_show_tells_the_last_verify(cli: CliRunner, src: Path, tmp_path: Path) -> None:
     dest = tmp_path / "dest"

@@ -242,6 +242,12 @@ def cmd_verify(args: argparse.Namespace, ctx: CliContext) -> int:
     spec = manager.get_spec(args.name)
     cancel = threading.Event()
     try:
+        if args.deep and not manager.snapshots.capabilities(spec).deep_verify:
+            ctx.err(
+                f"error: the {spec.engine} engine cannot compare a snapshot with the source "
+                f"(--deep); run `tui-backup verify {spec.name}` for the check it has"
+            )
+            return exit_codes.USAGE
         with _progress(ctx, "verify") as emit:
             report = manager.snapshots.verify(
                 spec, args.snapshot, deep=args.deep, cancel=cancel, emit=emit
