@@ -323,6 +323,30 @@ def test_a_missing_parent_is_refused_and_never_created(
     assert not parent.exists()
 
 
+def test_a_new_local_path_is_initialised_by_the_first_run(
+    restic: ResticEngine, local: Repo, tree: Path
+) -> None:
+    """A local path that does not exist yet (its parent does) is known to be new."""
+    spec = local.spec(tree)
+    assert local.local_path is not None and not local.local_path.exists()
+    sid = backup(restic, spec)
+    assert (local.local_path / "config").is_file()
+    assert [s.id for s in restic.snapshots(spec)] == [sid]
+
+
+def test_init_refuses_a_directory_that_holds_something_else(
+    restic: ResticEngine, local: Repo, tree: Path
+) -> None:
+    assert local.local_path is not None
+    local.local_path.mkdir()
+    (local.local_path / "photos.jpg").write_bytes(b"not a repository")
+    with pytest.raises(EngineError) as err:
+        restic.init(local.spec(tree))
+    assert err.value.error_type == ErrorType.DESTINATION_ERROR
+    assert [p.name for p in local.local_path.iterdir()] == ["photos.jpg"]
+    assert run(restic, local.spec(tree)).error_type == ErrorType.NO_REPOSITORY
+
+
 def test_the_password_and_repository_never_reach_argv(local: Repo, tree: Path) -> None:
     spec = local.spec(tree, destination="rest:http://user:s3cret-pw@127.0.0.1:1/repo/")
     restic = Restic(spec)

@@ -65,13 +65,22 @@ def test_two_jobs_on_one_repository_never_touch_each_other(
 def test_a_run_on_a_missing_repository_asks_for_init(
     restic: ResticEngine, repo: Repo, tree: Path
 ) -> None:
-    """Issue 8: a run never creates a repository; it says how to."""
+    """Issue 8: a run never creates a repository nobody asked for; it says how to.
+
+    The one exception, a local path that does not exist yet, is known to be new
+    (test_regressions); an existing empty directory (an empty mount point) is not.
+    """
     spec = repo.spec(tree)
+    if repo.local_path is not None and repo.kind == "local":
+        repo.local_path.mkdir()
     fin = run(restic, spec)
     assert fin.status == Status.FAILED, fin
     assert fin.error_type == ErrorType.NO_REPOSITORY, fin
     assert f"tui-backup init {spec.name}" in (fin.error or "")
-    if repo.local_path is not None:
+    if repo.kind == "local":
+        assert repo.local_path is not None
+        assert not any(repo.local_path.iterdir()), "a run created the repository"
+    elif repo.local_path is not None:
         assert not repo.local_path.exists(), "a run created the repository"
 
 

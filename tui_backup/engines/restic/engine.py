@@ -10,10 +10,11 @@ never from argv.
 A backup runs ``restic backup`` directly (no probe of the repository first:
 that cost 0.6 s per run) and reads its failure: a missing repository is
 ``NO_REPOSITORY`` ("run ``tui-backup init NAME``"), and an unreachable
-remote is never mistaken for a missing one. A run never initialises a
-repository, not even at a local path that does not exist yet: with the
-disk unmounted, ``/mnt/backup/repo`` "does not exist yet" on the root
-filesystem too (the contract suite checks this; ``init`` is the one way).
+remote is never mistaken for a missing one. A run initialises a repository
+only where the location is known to be new: a local path that does not
+exist while its parent does (a missing parent is an unmounted disk and is
+refused). An existing directory without a repository (an empty mount point
+included) is never initialised by a run; ``init`` is the way.
 """
 
 from __future__ import annotations
@@ -89,6 +90,12 @@ class ResticEngine:
             check_local_parent(restic.local_path)
             if os.path.exists(os.path.join(restic.local_path, "config")):
                 raise _already(restic)
+            if os.path.isdir(restic.local_path) and os.listdir(restic.local_path):
+                raise EngineError(
+                    f"{restic.local_path} is not empty and is not a restic repository; "
+                    "choose a new or empty directory",
+                    ErrorType.DESTINATION_ERROR,
+                )
         else:
             _check_remote_parent(restic)
         result, _ = restic.call(["init"])
@@ -117,7 +124,9 @@ class ResticEngine:
         env = restic.env()
         if restic.local:
             check_local_parent(restic.local_path)
-            if not os.path.exists(os.path.join(restic.local_path, "config")):
+            if not os.path.lexists(restic.local_path):
+                log.info("%s", self.init(spec))  # known to be new: nothing is there at all
+            elif not os.path.exists(os.path.join(restic.local_path, "config")):
                 raise listing.no_repository(restic)
         if cancel.is_set():
             emit(Finished(Status.STOPPED))
