@@ -302,9 +302,13 @@ def test_init_creates_the_restic_repository_the_run_needs(
     pw = tmp_path / "pw"
     pw.write_text("correct horse\n")
     repo = tmp_path / "repo"
+    r = cli("job", "add", "bare", "--engine", "restic", "--source", str(src),
+            "--dest", str(tmp_path / "bare"))  # fmt: skip
+    assert r.returncode == 0 and "needs a password source" in r.stderr, r
     r = cli("job", "add", "vault", "--engine", "restic", "--source", str(src),
             "--dest", str(repo), "--password-file", str(pw))  # fmt: skip
     assert r.returncode == 0, r
+    assert "password" not in r.stderr and "tui-backup init vault" in r.stderr, r
     r = cli("init", "vault", "--json")
     assert r.returncode == 0, r
     assert r.json()["name"] == "vault" and r.json()["result"], r

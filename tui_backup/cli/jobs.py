@@ -79,6 +79,7 @@ def cmd_add(args: argparse.Namespace, ctx: CliContext) -> int:
     except DestinationInUse as exc:
         return _refused(ctx, exc)
     _warn_shared(ctx, created, args.force)
+    _say_what_it_needs(ctx, created)
     if ctx.json:
         ctx.emit_json(ctx.manager.job(created.name).to_json())
     else:
@@ -99,6 +100,25 @@ def _warn_shared(ctx: CliContext, spec: JobSpec, forced: bool) -> None:
     conflict = ctx.manager.destination_conflict(spec)
     if conflict is not None:
         ctx.err(f"warning: {conflict}")
+
+
+PASSWORD_SOURCES = ("RESTIC_PASSWORD_FILE", "RESTIC_PASSWORD_COMMAND", "RESTIC_PASSWORD")
+
+
+def _say_what_it_needs(ctx: CliContext, spec: JobSpec) -> None:
+    """After ``add``: what the engine needs before a first run (from its Capabilities)."""
+    try:
+        caps = ctx.manager.snapshots.capabilities(spec)
+    except Exception:  # noqa: BLE001 - only a hint; the run reports real trouble
+        return
+    env = spec.env_dict
+    if caps.encryption and not any(env.get(k) for k in PASSWORD_SOURCES):
+        ctx.err(
+            f"warning: a {spec.engine} job needs a password source: "
+            f"tui-backup job edit {spec.name} --password-file PATH (or --password-command CMD)"
+        )
+    if caps.needs_init:
+        ctx.err(f"next: create the repository once with: tui-backup init {spec.name}")
 
 
 def _say(ctx: CliContext, notes: list[str]) -> None:
