@@ -147,7 +147,7 @@ async def test_d_delete_keeps_data_by_default(
         assert "only" in text and "kept" in text
         dialog.query_one("#purge").toggle()  # type: ignore[attr-defined]
         await pilot.pause()
-        assert "every backup at" in str(dialog.query_one("#consequence").render())
+        assert "every backup it made at" in str(dialog.query_one("#consequence").render())
         dialog.query_one("#purge").toggle()  # type: ignore[attr-defined]
         await pilot.pause()
         assert "kept" in str(dialog.query_one("#consequence").render())

@@ -21,8 +21,9 @@ def consequence(spec: JobSpec, purge: bool) -> str:
     dest = escape(tilde(mask_url(spec.destination)))
     if purge:
         return (
-            f"Deletes the job [b]{escape(spec.name)}[/b] [b]and every backup at {dest}[/b]. "
-            "The backups cannot be recovered."
+            f"Deletes the job [b]{escape(spec.name)}[/b] [b]and every backup it made at "
+            f"{dest}[/b] (another job's backups there are kept; if the engine cannot tell "
+            "them apart, nothing is deleted). The backups cannot be recovered."
         )
     return (
         f"Deletes the job [b]{escape(spec.name)}[/b] only. "
