@@ -302,6 +302,15 @@ class Backup:
         reporter = self.reporter
         reporter.set_phase("commit")
         tree, prev_tree, prev_manifest = store.after_copy(partial, previous, self.cancel)
+        if (
+            prev_tree is not None
+            and prev_manifest is not None
+            and tree.files == prev_tree.files
+            and tree.links == prev_tree.links
+        ):
+            # Nothing changed: every file is the previous snapshot's inode, so the
+            # previous manifest describes this snapshot exactly.
+            return self._unchanged(sid, tree, checksum, prev_summary, prev_manifest)
         known = linked_digests(tree, prev_tree, prev_manifest)
         to_hash = [p for p in tree.files if p not in known]
         reporter.files_total = len(tree.files)
@@ -325,11 +334,42 @@ class Backup:
         files = len(entries)  # regular files, as every engine counts them
         nbytes = sum(e.size for e in entries)
         entries += [manifest.Entry("l", p, 0, "-", target) for p, target in tree.links.items()]
-        # As the snapshot engine records it: did this run read every file (a
-        # --checksum run, or the first one), and when was the last run that did.
-        full_read = checksum.compare or previous is None
+        summary = self._summary(sid, files, nbytes, checksum, previous is None, prev_summary)
+        summary["hashed"] = len(to_hash)
+        summary_data = (json.dumps(summary, indent=1) + "\n").encode()
+        return files, nbytes, manifest.dump(entries), summary_data
+
+    def _unchanged(
+        self,
+        sid: str,
+        tree: Tree,
+        checksum: ChecksumPlan,
+        prev_summary: dict[str, object] | None,
+        prev_manifest: bytes,
+    ) -> tuple[int, int, bytes, bytes]:
+        files = len(tree.files)
+        nbytes = sum(size for _ino, size in tree.files.values())
+        self.reporter.files_total = self.reporter.files_done = files
+        self.reporter.bytes_total = self.reporter.bytes_done = nbytes
+        summary = self._summary(sid, files, nbytes, checksum, False, prev_summary)
+        summary["hashed"] = 0
+        return files, nbytes, prev_manifest, (json.dumps(summary, indent=1) + "\n").encode()
+
+    def _summary(
+        self,
+        sid: str,
+        files: int,
+        nbytes: int,
+        checksum: ChecksumPlan,
+        first: bool,
+        prev_summary: dict[str, object] | None,
+    ) -> dict[str, object]:
+        """The summary written at commit. As the snapshot engine records it: whether
+        this run read every file (a ``--checksum`` run, or the first one), and when
+        the last run that did was."""
+        full_read = checksum.compare or first
         inherited = prev_summary.get("last_checksum") if prev_summary else None
-        summary = {
+        return {
             "id": sid,
             "job": self.spec.name,
             "engine": "rsync",
@@ -343,10 +383,7 @@ class Backup:
             "checksum": full_read,
             "checksum_reason": checksum.reason or ("first snapshot" if full_read else ""),
             "last_checksum": self.now.isoformat() if full_read else inherited,
-            "hashed": len(to_hash),
         }
-        summary_data = (json.dumps(summary, indent=1) + "\n").encode()
-        return files, nbytes, manifest.dump(entries), summary_data
 
 
 def linked_digests(

@@ -21,7 +21,7 @@ import gzip
 import re
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from typing import NamedTuple
 
 HEADER = "# tui-backup rsync manifest 1"
 
@@ -52,8 +52,9 @@ def decode(field: str) -> str:
     return _ESCAPE.sub(_unescape, field) if "\\" in field else field
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
+class Entry(NamedTuple):
+    """One manifest line (a tuple: a 100k-file manifest loads in a fraction of a second)."""
+
     kind: str
     """``f`` regular file, ``l`` symlink."""
     path: str
@@ -74,7 +75,7 @@ def dump(entries: list[Entry]) -> bytes:
         if e.kind == "l":
             line += "\t" + encode(e.target)
         lines.append(line)
-    return gzip.compress(("\n".join(lines) + "\n").encode("utf-8"), compresslevel=6, mtime=0)
+    return gzip.compress(("\n".join(lines) + "\n").encode("utf-8"), compresslevel=1, mtime=0)
 
 
 def load(data: bytes) -> dict[str, Entry]:
