@@ -159,6 +159,18 @@ def test_location_parses_remote_destinations() -> None:
     assert Location.parse("/mnt/b").host is None
     assert Location.parse("nas:~/backups").path == "~/backups"
     assert Location.parse("nas:relative/dir/").path == "relative/dir"
+    assert Location.parse("[fe80::1]:/b") == Location("fe80::1", "/b")
+    assert Location.parse("[backup@::1]:x").host == "backup@::1"
+
+
+def test_remote_paths_become_shell_words_with_tilde_expanded() -> None:
+    from tui_backup.engines.rsync.remote import _path_expr
+
+    assert _path_expr("~") == '"$HOME"'
+    assert _path_expr("~/my backups") == "\"$HOME\"/'my backups'"
+    assert _path_expr("~backup/web") == "~backup/web"
+    assert _path_expr("~bad user/x") == "'~bad user/x'"
+    assert _path_expr("rel/$(reboot)") == "'rel/$(reboot)'"
 
 
 def test_capabilities_say_what_the_engine_can_do(tmp_path: Path) -> None:

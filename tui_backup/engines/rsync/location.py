@@ -43,7 +43,10 @@ class Location:
         if os.path.isabs(destination) or ":" not in destination:
             path = os.path.abspath(os.path.expanduser(destination))
             return cls(None, path.rstrip("/") or "/")
-        host, _, path = destination.partition(":")
+        if destination.startswith("[") and "]:" in destination:  # [user@]IPv6 in brackets
+            host, _, path = destination[1:].partition("]:")
+        else:
+            host, _, path = destination.partition(":")
         return cls(host, path.rstrip("/") or ("/" if path.startswith("/") else "."))
 
     @property

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shlex
 import threading
 from collections.abc import Iterable, Sequence
@@ -29,14 +30,17 @@ from tui_backup.engines.rsync.store import (
     Tree,
 )
 
+_TILDE = re.compile(r"~([A-Za-z0-9._][A-Za-z0-9._-]*)?(/.*)?")
+
 
 def _path_expr(path: str) -> str:
-    """A shell word for ``path`` with ``~`` meaning the login's home directory."""
-    if path == "~":
-        return '"$HOME"'
-    if path.startswith("~/"):
-        return '"$HOME"/' + shlex.quote(path[2:])
-    return shlex.quote(path)
+    """A shell word for ``path``: ``~`` and ``~user`` expand as a shell would, the rest quoted."""
+    match = _TILDE.fullmatch(path)
+    if match is None:
+        return shlex.quote(path)
+    user, rest = match.group(1), (match.group(2) or "").lstrip("/")
+    home = f"~{user}" if user else '"$HOME"'
+    return f"{home}/{shlex.quote(rest)}" if rest else home
 
 
 _PROBE = """\
