@@ -93,6 +93,15 @@ def test_an_unreachable_repository_is_never_taken_for_a_missing_one() -> None:
         assert not is_no_repository(stderr), stderr
 
 
+def test_words_in_a_local_path_are_not_taken_for_network_trouble() -> None:
+    stderr = LOCAL_MISSING.replace("/srv/repo", "/srv/timeout-403/repo")
+    err = classify(stderr, "/srv/timeout-403/repo", "restic backup failed")
+    assert err.error_type == ErrorType.NO_REPOSITORY, str(err)
+    remote = SFTP_MISSING.replace("/srv/repo", "/srv/timeout-403/repo")
+    err = classify(remote, "sftp:h:/srv/timeout-403/repo", "restic backup failed")
+    assert err.error_type == ErrorType.NO_REPOSITORY, str(err)
+
+
 def test_unreachable_names_the_host_and_why_never_only_eof() -> None:
     err = classify(SFTP_REFUSED, "sftp:tui-backup-test:/srv/repo", "restic backup failed")
     assert "tui-backup-test" in str(err)

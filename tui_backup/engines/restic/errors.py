@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 
 from tui_backup.engines.api import EngineError, ErrorType
-from tui_backup.engines.restic.location import host_of, mask
+from tui_backup.engines.restic.location import host_of, is_local, mask
 
 LOCK_RE = re.compile(
     r"repository is already locked (?P<kind>exclusively )?by (?P<holder>PID \d+ on \S+ by [^\n(]+)",
@@ -23,15 +23,15 @@ WRONG_PASSWORD_RE = re.compile(r"wrong password or no key found", re.IGNORECASE)
 UNREACHABLE_RE = re.compile(
     r"connection refused|no such host|could not resolve|name or service not known|"
     r"temporary failure in name resolution|network is unreachable|no route to host|"
-    r"i/o timeout|timed? ?out|connection reset|broken pipe|unexpected EOF|"
-    r"unable to start the sftp session|subprocess ssh|ssh: |host key verification failed|"
+    r"i/o timeout|timed out|deadline exceeded|connection reset|broken pipe|unexpected EOF|"
+    r"unable to start the sftp session|subprocess ssh:|host key verification failed|"
     r"tls: |x509: |server gave HTTP response|HTTP response \(5\d\d\)|bad gateway|"
     r"gateway time-?out|too many requests|service unavailable",
     re.IGNORECASE,
 )
 ACCESS_DENIED_RE = re.compile(
-    r"\b401\b|\b403\b|unauthori[sz]ed|access ?denied|forbidden|invalidaccesskeyid|"
-    r"signaturedoesnotmatch",
+    r"HTTP response \(40[13]\)|\b40[13] (unauthori[sz]ed|forbidden)|access ?denied|"
+    r"InvalidAccessKeyId|SignatureDoesNotMatch|permission denied \(publickey",
     re.IGNORECASE,
 )
 NO_REPOSITORY_RE = re.compile(
@@ -53,13 +53,13 @@ def lock_holder(stderr: str) -> str | None:
     return match["holder"].strip()
 
 
-def is_no_repository(stderr: str) -> bool:
+def is_no_repository(stderr: str, repository: str = "") -> bool:
     """The repository's config file is positively absent (and nothing else went wrong)."""
-    return (
-        bool(NO_REPOSITORY_RE.search(stderr))
-        and not UNREACHABLE_RE.search(stderr)
-        and not ACCESS_DENIED_RE.search(stderr)
-    )
+    if not NO_REPOSITORY_RE.search(stderr):
+        return False
+    if repository and is_local(repository):
+        return True  # no network to fail; a path may well contain "timeout" or "403"
+    return not UNREACHABLE_RE.search(stderr) and not ACCESS_DENIED_RE.search(stderr)
 
 
 def reason(stderr: str, default: str) -> str:
@@ -101,12 +101,13 @@ def classify(stderr: str, repository: str, what: str) -> EngineError:
             "(check the job's RESTIC_PASSWORD_FILE or RESTIC_PASSWORD_COMMAND)",
             ErrorType.REPOSITORY_ERROR,
         )
-    if UNREACHABLE_RE.search(stderr):
+    remote = not is_local(repository)
+    if remote and UNREACHABLE_RE.search(stderr):
         return EngineError(
             f"cannot reach the restic repository on {where}: {why}",
             ErrorType.DESTINATION_UNREACHABLE,
         )
-    if ACCESS_DENIED_RE.search(stderr):
+    if remote and ACCESS_DENIED_RE.search(stderr):
         return EngineError(
             f"{where} refused access to the restic repository {shown} "
             f"(check the user, password or keys): {why}",
@@ -114,6 +115,6 @@ def classify(stderr: str, repository: str, what: str) -> EngineError:
         )
     if DISK_FULL_RE.search(stderr):
         return EngineError(f"the restic repository {shown} is full: {why}", ErrorType.DISK_FULL)
-    if is_no_repository(stderr):
+    if is_no_repository(stderr, repository):
         return EngineError(f"there is no restic repository at {shown} yet", ErrorType.NO_REPOSITORY)
     return EngineError(f"{what}: {why}", ErrorType.TOOL_FAILED)
