@@ -220,3 +220,26 @@ def test_an_unknown_snapshot_is_an_error(dest: Dest, src: Path, tmp_path: Path) 
     got = error_type_of(lambda: dest.engine.restore(spec, "2001-01-01T000000Z", str(target)))
     assert got == ErrorType.SNAPSHOT_NOT_FOUND
     assert not target.exists()
+
+
+@pytest.mark.timeout(120)
+def test_overwrite_never_writes_through_a_symlink_in_the_target(
+    dest: Dest, src: Path, tmp_path: Path
+) -> None:
+    """Symlinks are never followed, on the way back either: a target whose ``sub`` and
+    ``a.txt`` are symlinks elsewhere gets them replaced; what they point at is untouched."""
+    spec = dest.spec(src)
+    dest.prepare(spec)
+    sid = dest.backup(spec)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "victim.txt").write_text("keep me\n")
+    (elsewhere / "dir").mkdir()
+    before = tree(elsewhere)
+    target = tmp_path / "restored"
+    target.mkdir()
+    (target / "a.txt").symlink_to(elsewhere / "victim.txt")
+    (target / "sub").symlink_to(elsewhere / "dir")
+    dest.engine.restore(spec, sid, str(target), overwrite=True)
+    assert tree(elsewhere) == before, "the restore wrote through a symlink in the target"
+    assert tree(target) == tree(src)

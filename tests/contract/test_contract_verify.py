@@ -55,9 +55,10 @@ def test_verify_of_intact_snapshots_is_ok_and_says_what_it_read(dest: Dest, src:
         assert one.files_checked > 0 and one.bytes_checked > 0, one
         assert one.method
 
-    every = dest.engine.verify(spec, None)
-    assert every.outcome == "ok", every
-    assert set(every.snapshots) == {first, second}
+    for everything in (None, "all"):
+        every = dest.engine.verify(spec, everything)
+        assert every.outcome == "ok", every
+        assert set(every.snapshots) == {first, second}, everything
 
 
 @pytest.mark.timeout(120)
