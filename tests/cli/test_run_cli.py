@@ -351,7 +351,7 @@ def test_health_reads_like_a_person_wrote_it(home: Home, tmp_path: Path, cli: Cl
 def test_sizes_read_as_in_the_tui() -> None:
     """The TUI card said 61.4 MB while ``run`` and ``history`` said 58.6 MiB for one run."""
     from tui_backup.cli.table import humanize_bytes
-    from tui_backup.tui.formatting import human_bytes
+    from tui_backup.model.units import human_bytes
 
     assert humanize_bytes(61_440_000) == human_bytes(61_440_000) == "61.4 MB"
     assert humanize_bytes(401) == "401 B"

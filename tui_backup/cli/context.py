@@ -9,8 +9,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from tui_backup.core.home import Home
-from tui_backup.model.secrets import mask_url
-from tui_backup.tui.formatting import redact
+from tui_backup.model.secrets import mask_url, redact
 
 if TYPE_CHECKING:
     from rich.console import Console

@@ -21,8 +21,7 @@ from tui_backup.core.home import Home, yaml_text
 from tui_backup.model.clock import to_iso
 from tui_backup.model.job import JobSpec, parse_job
 from tui_backup.model.problems import ValidationError
-from tui_backup.model.secrets import mask_url
-from tui_backup.tui.formatting import redact
+from tui_backup.model.secrets import mask_url, redact
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -31,8 +31,8 @@ from tui_backup.core.events import (
 from tui_backup.model.clock import to_iso
 from tui_backup.model.progress import Progress
 from tui_backup.model.records import RunRecord
+from tui_backup.model.secrets import redact
 from tui_backup.model.status import Status
-from tui_backup.tui.formatting import redact
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -25,10 +25,10 @@ from tui_backup.cli import exit_codes, main
 from tui_backup.cli.context import CliContext
 from tui_backup.cli.table import humanize_bytes
 from tui_backup.core.events import EngineEvent, FileWarning
+from tui_backup.core.reports import verify_sentence
 from tui_backup.core.snapshots import BAD_INPUT, SnapshotOperationFailed, VerifyReport
 from tui_backup.model.clock import to_iso
 from tui_backup.model.progress import Progress
-from tui_backup.tui.formatting import verify_sentence
 
 JOB_RUNNING = "job_running"
 

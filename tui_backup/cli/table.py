@@ -9,21 +9,12 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
+from tui_backup.model.units import human_bytes
+
 
 def humanize_bytes(n: int | None) -> str:
-    """``1.5 MB``: short, for tables; JSON always carries the exact number.
-
-    Decimal units, like the TUI, ``du --si`` and rsync's progress, so a run
-    reads the same size in the TUI card and in ``tui-backup run``/``history``.
-    """
-    if n is None:
-        return "-"
-    size = float(n)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if abs(size) < 1000 or unit == "TB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1000
-    return f"{n} B"  # pragma: no cover - the loop always returns
+    """``1.5 MB`` for tables (``-`` when unknown); JSON always carries the exact number."""
+    return "-" if n is None else human_bytes(n)
 
 
 def render(

@@ -29,6 +29,7 @@ from typing import Any, Protocol
 from tui_backup.engines.events import Emit
 from tui_backup.model.job import JobSpec
 from tui_backup.model.retention import RetentionPolicy
+from tui_backup.model.units import human_bytes
 
 
 class ErrorType(StrEnum):
@@ -191,7 +192,7 @@ class RestoreReport:
         noun = "file" if self.files == 1 else "files"
         line = f"{verb} {self.files} {noun}"
         if not self.dry_run:
-            line += f" ({_size(self.bytes)})"
+            line += f" ({human_bytes(self.bytes)})"
         if self.skipped:
             line += f", skipped {len(self.skipped)}: {self.skipped[0]}"
             if len(self.skipped) > 1:
@@ -277,15 +278,6 @@ class Engine(Protocol):
     def delete_data(self, spec: JobSpec) -> list[str]:
         """Remove every snapshot this job made and nothing else; returns their ids."""
         ...
-
-
-def _size(n: int) -> str:
-    value = float(n)
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if value < 1000 or unit == "TB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{n} B"  # pragma: no cover
 
 
 __all__ = [

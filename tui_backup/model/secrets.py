@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from typing import Any
 
 MASK = "***"
 
@@ -59,3 +60,24 @@ def mask_url(text: str) -> str:
 
 
 __all__ = ["MASK", "is_secret_name", "mask_env", "mask_url"]
+
+
+def redact(data: Any) -> Any:
+    """``data`` with every secret masked, for anything a screen, a terminal or a log shows.
+
+    An ``env`` mapping has its secret-looking values replaced
+    (:func:`~tui_backup.model.secrets.mask_env`); every string has the
+    password of a ``scheme://user:password@`` URL replaced. The job file
+    itself keeps the real values: this is only what is shown.
+    """
+    if isinstance(data, dict):
+        out = {k: redact(v) for k, v in data.items()}
+        env = out.get("env")
+        if isinstance(env, dict):
+            out["env"] = mask_env({str(k): str(v) for k, v in env.items()})
+        return out
+    if isinstance(data, list | tuple):
+        return [redact(v) for v in data]
+    if isinstance(data, str):
+        return mask_url(data)
+    return data

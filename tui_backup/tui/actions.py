@@ -158,7 +158,7 @@ class JobActions:
         if report is None:
             self.post_message(ActionFailed("verify", name, f"{name}: no snapshot to verify yet"))
             return
-        from tui_backup.tui.formatting import verify_sentence
+        from tui_backup.core.reports import verify_sentence
 
         text = f"{name}: {verify_sentence(report)}"
         if report.outcome == "ok":

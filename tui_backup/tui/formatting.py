@@ -8,23 +8,8 @@ from __future__ import annotations
 
 import os
 from datetime import datetime, timedelta
-from typing import Any
 
-from tui_backup.model.secrets import mask_env, mask_url
-
-_UNITS = ("B", "KB", "MB", "GB", "TB", "PB")
-
-
-def human_bytes(value: float) -> str:
-    """``1.2 MB``; decimal units like ``du --si`` and rsync's progress output."""
-    size = float(value)
-    for unit in _UNITS:
-        if abs(size) < 1000 or unit == _UNITS[-1]:
-            if unit == "B":
-                return f"{int(size)} B"
-            return f"{size:.1f} {unit}" if size < 100 else f"{size:.0f} {unit}"
-        size /= 1000
-    return f"{size:.0f} PB"  # pragma: no cover - loop always returns
+from tui_backup.model.units import human_bytes
 
 
 def count_or_unknown(value: int | None) -> str:
@@ -153,57 +138,3 @@ def clip(text: str, width: int) -> str:
 def plural(count: int, word: str) -> str:
     """``1 file``, ``2 files``."""
     return f"{count} {word}" if count == 1 else f"{count} {word}s"
-
-
-VERIFY_METHODS = {
-    "manifest": "compared with manifests",
-    "source": "compared with the source",
-    "manifest+source": "compared with manifests and the source",
-    "restic check": "checked by restic check",
-}
-
-
-def verify_sentence(report: Any) -> str:
-    """What a verify checked, in one line for the CLI and the TUI alike.
-
-    ``ok: 3 snapshots, 1,204 files (1.2 GB) read, compared with manifests``;
-    ``unchecked: <reason>``; ``damaged: 2 problems ...``. The word before the
-    colon is the report's outcome, so nobody reads "ok" for a check that did
-    not look.
-    """
-    count = len(report.snapshots)
-    snaps = f"{count:,} snapshot" + "s" * (count != 1)
-    files = report.files_checked
-    read = f"{files:,} file{'s' * (files != 1)} ({human_bytes(report.bytes_checked)}) read"
-    how = VERIFY_METHODS.get(report.method, f"checked by {report.method}")
-    if report.problems:
-        first = report.problems[0]
-        where = f"{first.snapshot_id}: {first.path or '(manifest)'}: {first.reason}"
-        more = f" and {len(report.problems) - 1} more" if len(report.problems) > 1 else ""
-        n = len(report.problems)
-        return f"damaged: {n} problem{'s' * (n != 1)} ({where}{more}); {snaps}, {read}, {how}"
-    if report.unchecked is not None:
-        done = f" ({snaps}, {read})" if files else ""
-        return f"unchecked: {report.unchecked}{done}"
-    return f"ok: {snaps}, {read}, {how}"
-
-
-def redact(data: Any) -> Any:
-    """``data`` with every secret masked, for anything a screen, a terminal or a log shows.
-
-    An ``env`` mapping has its secret-looking values replaced
-    (:func:`~tui_backup.model.secrets.mask_env`); every string has the
-    password of a ``scheme://user:password@`` URL replaced. The job file
-    itself keeps the real values: this is only what is shown.
-    """
-    if isinstance(data, dict):
-        out = {k: redact(v) for k, v in data.items()}
-        env = out.get("env")
-        if isinstance(env, dict):
-            out["env"] = mask_env({str(k): str(v) for k, v in env.items()})
-        return out
-    if isinstance(data, list | tuple):
-        return [redact(v) for v in data]
-    if isinstance(data, str):
-        return mask_url(data)
-    return data

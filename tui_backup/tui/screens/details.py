@@ -28,6 +28,7 @@ from textual.widgets import (
 
 from tui_backup.core.views import JobView
 from tui_backup.model.records import RunRecord
+from tui_backup.model.secrets import redact
 from tui_backup.tui.bridge import PendingChanges
 from tui_backup.tui.formatting import (
     bytes_or_unknown,
@@ -37,7 +38,6 @@ from tui_backup.tui.formatting import (
     human_duration,
     human_when,
     local_stamp,
-    redact,
     tilde,
 )
 from tui_backup.tui.messages import DetailsLoaded
