@@ -152,7 +152,7 @@ def test_deep_verify_compares_with_the_source(engine: SnapshotEngine, job) -> No
     assert [(p.path, p.reason) for p in deep.problems] == [
         ("a.txt", "differs from the source although size and modification time are the same")
     ]
-    assert deep.changed_since == 2  # type: ignore[attr-defined]
+    assert deep.changed_since == 2
     assert deep.files_checked == 3
 
 
@@ -160,7 +160,7 @@ def test_deep_verify_of_an_unchanged_source_is_ok(engine: SnapshotEngine, job) -
     spec, _ = job
     sid = run(spec, engine=engine).finished.snapshot_id
     deep = engine.verify(spec, sid, deep=True)
-    assert deep.ok and deep.changed_since == 0  # type: ignore[attr-defined]
+    assert deep.ok and deep.changed_since == 0
     assert deep.bytes_checked == 2 * 509  # the snapshot and the source, each read once
 
 

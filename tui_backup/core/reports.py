@@ -31,6 +31,9 @@ def verify_sentence(report: Any) -> str:
     files = report.files_checked
     read = f"{files:,} file{'s' * (files != 1)} ({human_bytes(report.bytes_checked)}) read"
     how = VERIFY_METHODS.get(report.method, f"checked by {report.method}")
+    if report.changed_since:
+        n = report.changed_since
+        how += f" ({n:,} file{'s' * (n != 1)} changed in the source since, not damage)"
     if report.problems:
         first = report.problems[0]
         where = f"{first.snapshot_id}: {first.path or '(manifest)'}: {first.reason}"

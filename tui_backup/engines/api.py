@@ -160,6 +160,8 @@ class VerifyReport:
     method: str = "manifest"
     """What was compared: ``manifest``, ``source`` (deep), ``restic check``..."""
     unchecked: str | None = None
+    changed_since: int = 0
+    """Deep verify: source files changed since the snapshot (told apart from damage)."""
 
     @property
     def ok(self) -> bool:

@@ -301,9 +301,9 @@ class SnapshotEngine:
         recorded so the next run copies those files fresh instead of linking
         them (:mod:`~tui_backup.engines.snapshot.damage`).
         """
-        from tui_backup.engines.api import ErrorType
+        from tui_backup.engines.api import ErrorType, VerifyReport
         from tui_backup.engines.snapshot import damage
-        from tui_backup.engines.snapshot.verify import SnapshotVerifyReport, Verifier
+        from tui_backup.engines.snapshot.verify import Verifier
 
         snaps = self.snapshots(spec)
         store = self._store(spec)
@@ -313,7 +313,7 @@ class SnapshotEngine:
             targets = [self.resolve(spec, snapshot_id)]
         method = "manifest+source" if deep else "manifest"
         if not targets:
-            return SnapshotVerifyReport(
+            return VerifyReport(
                 (), 0, 0, method=method, unchecked=f"job {spec.name!r} has no snapshots"
             )
         reporter = ProgressReporter(emit or _ignore)
@@ -334,7 +334,7 @@ class SnapshotEngine:
         if verifier.cancelled:
             raise _error("verify stopped before it finished", ErrorType.STOPPED)
         reporter.tick(force=True)
-        return SnapshotVerifyReport(
+        return VerifyReport(
             snapshots=tuple(targets),
             files_checked=verifier.files,
             bytes_checked=verifier.bytes,

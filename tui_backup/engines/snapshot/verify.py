@@ -24,7 +24,7 @@ import stat
 import threading
 from dataclasses import dataclass, field
 
-from tui_backup.engines.api import VerifyProblem, VerifyReport
+from tui_backup.engines.api import VerifyProblem
 from tui_backup.engines.snapshot.damage import Damage
 from tui_backup.engines.snapshot.manifest import ManifestEntry, ManifestError, read_manifest
 from tui_backup.engines.snapshot.store import SnapshotStore
@@ -33,14 +33,6 @@ from tui_backup.engines.throttle import ProgressReporter
 MAX_PROBLEMS = 10000
 _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
 _CHUNK = 1 << 20
-
-
-@dataclass(frozen=True, slots=True)
-class SnapshotVerifyReport(VerifyReport):
-    """A :class:`VerifyReport` that also counts files changed in the source (deep only)."""
-
-    changed_since: int = 0
-    """Files whose source differs in size or mtime from the snapshot: changed since, not damage."""
 
 
 class VerifyCancelled(Exception):
