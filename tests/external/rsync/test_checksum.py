@@ -108,12 +108,13 @@ def test_checksum_every_is_honoured(local: Where, tmp_path: Path) -> None:
 
 
 def test_a_source_that_changed_since_is_not_damage(local: Where, tmp_path: Path) -> None:
-    """``verify --deep`` seeing a newer source says so, but the next run stays quick."""
+    """``verify --deep`` counts a newer source apart from damage, and the next run stays quick."""
     src = _source(tmp_path)
     dest = tmp_path / "dest"
     spec = local.spec(src, dest)
     backup(spec)
     (src / "other.txt").write_text("edited since the backup\n")
-    assert RsyncEngine().verify(spec, deep=True).outcome == "damaged"
+    deep = RsyncEngine().verify(spec, deep=True)
+    assert deep.outcome == "ok" and deep.changed_since == 1
     after = backup(spec)
     assert _summary(dest, after)["checksum"] is False

@@ -131,7 +131,12 @@ def test_deep_verify_compares_with_the_source(where: Where, tmp_path: Path) -> N
     _flip(src / "d" / "f3.bin")  # same size and mtime: only a content compare sees it
     assert RsyncEngine().verify(spec).ok
     deep = RsyncEngine().verify(spec, "latest", deep=True)
-    assert [(p.path, p.reason) for p in deep.problems] == [("d/f3.bin", "differs from the source")]
+    assert [(p.path, p.reason) for p in deep.problems] == [
+        ("d/f3.bin", "differs from the source although size and modification time agree")
+    ]
+    (src / "d" / "new.txt").write_text("added since")  # a change in the source is not damage
+    deep = RsyncEngine().verify(spec, "latest", deep=True)
+    assert deep.changed_since == 1 and len(deep.problems) == 1
 
 
 ODD_NAMES = ["tab\there", "new\nline", "back\\slash", "star*[x]?", " lead", "é-utf8"]

@@ -43,6 +43,8 @@ class Verifier:
     bytes: int = 0
     problems: list[VerifyProblem] = field(default_factory=list)
     unchecked: list[str] = field(default_factory=list)
+    changed: int = 0
+    """Deep verify: source files changed since the snapshot."""
     damaged: set[str] = field(default_factory=set)
     """Snapshots whose stored data failed the manifest (not a difference from the source)."""
     _seen: dict[int, str] = field(default_factory=dict)
@@ -145,6 +147,7 @@ def deep_compare(binary: str, spec: JobSpec, store: Store, sid: str, verifier: V
             verifier.problem(sid, path, reason, stored=False)
         verifier.files += seen.files
         verifier.bytes += seen.bytes
+        verifier.changed += seen.changed
 
 
 @dataclass(slots=True)
@@ -152,18 +155,26 @@ class _Itemized:
     """What ``rsync --dry-run --itemize-changes --stats`` said about one source."""
 
     found: list[tuple[str, str]] = field(default_factory=list)
+    """Files whose content differs although size and mtime agree: damage on one side."""
+    changed: int = 0
+    """Files added, removed or edited in the source since the snapshot: not damage."""
     files: int = 0
     bytes: int = 0
 
     def line(self, line: str) -> None:
         if line.startswith("*deleting"):
-            self.found.append((line.split("\t", 1)[-1].strip(), "not in the source"))
+            self.changed += 1
             return
         fields = line.split("\t", 1)
         if len(fields) == 2 and len(fields[0]) == 11 and fields[0][0] in "<>ch":
             item, name = fields
-            reason = "not in the snapshot" if "+++" in item else "differs from the source"
-            self.found.append((name, reason))
+            # YXcstpoguax: s = size differs, t/T = mtime differs; only c = content alone.
+            if "+++" in item or item[3] == "s" or item[4] in "tT":
+                self.changed += 1
+            elif item[2] == "c":
+                self.found.append(
+                    (name, "differs from the source although size and modification time agree")
+                )
         elif line.startswith("Number of files:"):
             m = _STATS_FILES.search(line)
             if m:
@@ -217,4 +228,5 @@ def verify(
         problems=tuple(verifier.problems),
         method="manifest+source" if deep else "manifest",
         unchecked=unchecked,
+        changed_since=verifier.changed,
     )
