@@ -98,7 +98,7 @@ def _warn_shared(ctx: CliContext, spec: JobSpec, forced: bool) -> None:
         return
     conflict = ctx.manager.destination_conflict(spec)
     if conflict is not None:
-        ctx.err(f"warning: {conflict}")
+        ctx.err(f"warning: {conflict.warning}")
 
 
 PASSWORD_SOURCES = ("RESTIC_PASSWORD_FILE", "RESTIC_PASSWORD_COMMAND", "RESTIC_PASSWORD")

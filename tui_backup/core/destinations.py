@@ -36,11 +36,17 @@ class DestinationInUse(OperationFailed):
         self.others = tuple(others)
         names = ", ".join(repr(n) for n in self.others)
         noun = "job" if len(self.others) == 1 else "jobs"
+        where = f"destination {mask_url(destination)} of job {job!r}"
         super().__init__(
-            f"destination {mask_url(destination)} of job {job!r} is already used by {noun} "
-            f"{names}: one destination holds one job's snapshots (its engine refuses what "
-            "another job owns); choose another destination, or save anyway with --force"
+            f"{where} is already used by {noun} {names}: one destination holds one job's "
+            "snapshots (its engine refuses what another job owns); choose another "
+            "destination, or save anyway with --force"
         )
+        self.warning = (
+            f"{where} is also used by {noun} {names}; saved as asked, but its engine will "
+            "refuse to run, list or purge there while another job owns the destination"
+        )
+        """What to print after a forced save (the refusal's advice no longer applies)."""
 
 
 def location(destination: str) -> str:

@@ -299,7 +299,7 @@ class JobManager(RunLifecycle):
             return
         if not force:
             raise conflict
-        log.warning("%s", conflict)
+        log.info("%s", conflict.warning)
         self.record_error(
             ErrorEvent(
                 severity=Severity.LOW,
@@ -393,7 +393,8 @@ class JobManager(RunLifecycle):
             removed = self.snapshots.purge(spec)
         except SnapshotOperationFailed as exc:
             raise OperationFailed(
-                f"could not delete the backup data of {spec.name!r}: {exc}; the job was not deleted"
+                f"could not delete the backup data of {spec.name!r}: {str(exc).rstrip('.')}; "
+                "the job was not deleted"
             ) from exc
         log.info("%s: deleted %d snapshot(s) of the job", spec.name, len(removed))
 
