@@ -45,8 +45,10 @@ KNOWN_FIELDS = (
     "ssh_command",
     "verify",
     "checksum_every",
+    "preserve",
     "version",
 )
+PRESERVE_FIELDS = ("xattrs", "acls", "hard_links", "sparse")
 VERIFY_FIELDS = ("schedule", "read_data_subset", "deep")
 SUBSET_RE = re.compile(r"(?:[1-9]\d?(?:\.\d+)?%|100%|[1-9]\d*/[1-9]\d*|\d+[KMGT])")
 """restic's ``--read-data-subset``: ``10%``, ``1/5`` or a size such as ``500M``."""
@@ -100,6 +102,27 @@ class VerifySettings:
 
 
 @dataclass(frozen=True, slots=True)
+class Preserve:
+    """What a backup keeps beyond contents, modes, owners and times (``preserve:`` block).
+
+    Everything is kept by default, like ``rsync -aHAX`` with ``--sparse``;
+    each can be turned off where it costs more than it is worth (docs/configuration.md).
+    """
+
+    xattrs: bool = True
+    acls: bool = True
+    hard_links: bool = True
+    sparse: bool = True
+
+    @property
+    def is_default(self) -> bool:
+        return self.xattrs and self.acls and self.hard_links and self.sparse
+
+    def to_dict(self) -> dict[str, bool]:
+        return {name: getattr(self, name) for name in PRESERVE_FIELDS if not getattr(self, name)}
+
+
+@dataclass(frozen=True, slots=True)
 class JobSpec:
     """What to back up, where to, how and when. Immutable: edit with ``replace``."""
 
@@ -130,6 +153,7 @@ class JobSpec:
     checksum_every: Duration | None = None
     """Re-read every source file (not only changed ones) when the last full
     compare is older than this: catches silent corruption of unchanged files."""
+    preserve: Preserve = field(default_factory=Preserve)
 
     @property
     def env_dict(self) -> dict[str, str]:
@@ -177,6 +201,8 @@ class JobSpec:
             out["verify"] = self.verify.to_dict()
         if self.checksum_every is not None:
             out["checksum_every"] = str(self.checksum_every)
+        if not self.preserve.is_default:
+            out["preserve"] = self.preserve.to_dict()
         out["version"] = self.version
         return out
 
@@ -309,6 +335,31 @@ def _opt_text(data: dict[str, Any], key: str, source: str, problems: list[Proble
         problems.append(Problem(source, key, "must be non-empty text"))
         return None
     return value.strip()
+
+
+def _parse_preserve(value: Any, source: str, problems: list[Problem]) -> Preserve:
+    if value is None:
+        return Preserve()
+    if not isinstance(value, dict):
+        problems.append(
+            Problem(source, "preserve", f"must be a mapping of {', '.join(PRESERVE_FIELDS)}")
+        )
+        return Preserve()
+    flags: dict[str, bool] = {}
+    for key, flag in value.items():
+        if key not in PRESERVE_FIELDS:
+            problems.append(
+                Problem(
+                    source,
+                    f"preserve.{key}",
+                    f"unknown field (allowed: {', '.join(PRESERVE_FIELDS)})",
+                )
+            )
+        elif not isinstance(flag, bool):
+            problems.append(Problem(source, f"preserve.{key}", "must be true or false"))
+        else:
+            flags[str(key)] = flag
+    return Preserve(**flags)
 
 
 def _parse_verify(value: Any, source: str, problems: list[Problem]) -> VerifySettings:
@@ -531,6 +582,8 @@ def parse_job(data: Any, source: str = "", expected_name: str | None = None) -> 
         except ValueError:
             problems.append(Problem(source, "checksum_every", "must be a duration like 30d or 1m"))
 
+    preserve = _parse_preserve(data.get("preserve"), source, problems)
+
     if problems:
         raise ValidationError(problems)
     return JobSpec(
@@ -557,6 +610,7 @@ def parse_job(data: Any, source: str = "", expected_name: str | None = None) -> 
         ssh_command=ssh_command,
         verify=verify,
         checksum_every=checksum_every,
+        preserve=preserve,
     )
 
 
