@@ -33,7 +33,39 @@ class RunFinished:
 
 @dataclass(frozen=True, slots=True)
 class ErrorRecorded:
+    """An error event was stored (or kept in the fallback while SQLite is down)."""
+
     event: ErrorEvent
+    elsewhere: bool = False
+    """True when another process recorded it (seen by the error feed, ``error_feed.py``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorResolved:
+    """An error event was marked resolved, by this or any other process."""
+
+    event: ErrorEvent
+    """The event as stored now (``resolved`` true, ``resolved_at`` set)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorCounts:
+    """How many error events are unresolved now (all processes), from the database."""
+
+    unresolved: int
+    total: int
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorLogReset:
+    """The error log changed in a way the events above do not describe.
+
+    The database was replaced (a corrupt file moved aside), or too many events
+    arrived at once to send one by one: a subscriber that shows the log reads
+    it again, once.
+    """
+
+    reason: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,12 +83,25 @@ class WatchStatus:
     detail: str = ""
 
 
-ManagerEvent = JobsUpdated | JobsRemoved | RunFinished | ErrorRecorded | WarningRaised | WatchStatus
+ManagerEvent = (
+    JobsUpdated
+    | JobsRemoved
+    | RunFinished
+    | ErrorRecorded
+    | ErrorResolved
+    | ErrorCounts
+    | ErrorLogReset
+    | WarningRaised
+    | WatchStatus
+)
 Subscriber = Callable[[ManagerEvent], None]
 
 __all__ = [
     "EngineEvent",
+    "ErrorCounts",
+    "ErrorLogReset",
     "ErrorRecorded",
+    "ErrorResolved",
     "FileWarning",
     "JobsRemoved",
     "JobsUpdated",

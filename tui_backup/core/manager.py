@@ -73,6 +73,7 @@ from tui_backup.store.paths import Home
 from tui_backup.store.state import StateStore
 
 if TYPE_CHECKING:
+    from tui_backup.core.error_feed import ErrorFeed
     from tui_backup.core.health import HealthReport
     from tui_backup.core.scheduler import Scheduler
     from tui_backup.core.watcher import Watcher
@@ -137,6 +138,7 @@ class JobManager(RunLifecycle):
         self._pool = RunPool(self.settings.max_concurrent_jobs)
         self._consumer = Consumer(self, max_rate=max_updates_per_second)
         self._watcher: Watcher | None = None
+        self._error_feed: ErrorFeed | None = None
         self._scheduler: Scheduler | None = None
         self._closed = False
         if recover:
@@ -674,26 +676,35 @@ class JobManager(RunLifecycle):
 
     def start_watching(self) -> None:
         """Learn of other processes' runs and hand edits within a second (watchfiles)."""
+        from tui_backup.core.error_feed import ErrorFeed
         from tui_backup.core.watcher import Watcher
 
         with self._lock:
             if self._watcher is not None:
                 return
             self._consumer.ensure_started()
+            # Error events of every process: the watcher sees the database change.
+            feed = ErrorFeed(self.db, lambda e: self._consumer.post(Deliver(e)))
+            self._error_feed = feed
             self._watcher = Watcher(
                 self.home,
                 on_change=lambda names, jobs: self._consumer.post(Refresh(names, jobs)),
                 on_status=lambda status: self._consumer.post(Deliver(status)),
+                on_database=feed.poke,
             )
         # Runs already going elsewhere need liveness checks from the start.
         self._consumer.post(Refresh(frozenset(self._state_names())))
+        feed.start()
         self._watcher.start()
 
     def stop_watching(self) -> None:
         with self._lock:
             watcher, self._watcher = self._watcher, None
+            feed, self._error_feed = self._error_feed, None
         if watcher is not None:
             watcher.stop()
+        if feed is not None:
+            feed.stop()
 
     def start_scheduler(self, clock: Clock | None = None, **options: Any) -> Scheduler:
         """Run the scheduler in this process while it can hold the scheduler lock."""

@@ -5,6 +5,12 @@ here). Where it cannot work (inotify watches exhausted, a filesystem without
 notifications such as some network mounts) we fall back to polling the two
 directories once a second and say so with ``WatchStatus(mode="polling")``,
 so a person knows why updates may lag.
+
+With ``on_database`` it also watches the home directory itself (not
+recursively) for writes to the SQLite database and its ``-wal`` file, and
+calls ``on_database()``: that is how error events recorded or resolved by
+other processes are noticed (``error_feed.py`` reads what changed). Polling
+mode stats those two files too.
 """
 
 from __future__ import annotations
@@ -28,6 +34,13 @@ DEBOUNCE_MS = 200
 OnChange = Callable[[frozenset[str], bool], None]
 """``(job names whose files changed, whether any job definition changed)``."""
 OnStatus = Callable[[WatchStatus], None]
+OnDatabase = Callable[[], None]
+"""The error database was written (by any process)."""
+
+
+def database_files(home: Home) -> tuple[Path, Path]:
+    """The files a commit writes: the database and its write-ahead log."""
+    return home.db_path, home.db_path.with_name(home.db_path.name + "-wal")
 
 
 def _kind(directory: Path, home: Home) -> str | None:
@@ -78,10 +91,13 @@ class Watcher:
         *,
         force_polling: bool = False,
         poll_interval: float = POLL_INTERVAL,
+        on_database: OnDatabase | None = None,
     ) -> None:
         self.home = home
         self.on_change = on_change
         self.on_status = on_status
+        self.on_database = on_database
+        self._db_names = {p.name for p in database_files(home)}
         self.force_polling = force_polling
         self.poll_interval = poll_interval
         self._stop = threading.Event()
@@ -123,6 +139,8 @@ class Watcher:
         dirs = [self.home.jobs_dir, self.home.state_dir]
         for d in dirs:
             d.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if self.on_database is not None:
+            dirs.append(self.home.root)
         self._status("live")
         for changes in watchfiles.watch(
             *dirs,
@@ -139,16 +157,33 @@ class Watcher:
             if self._stop.is_set():
                 return
 
+    def _is_database(self, path: Path) -> bool:
+        if path.name not in self._db_names:
+            return False
+        parent = path.parent
+        if parent == self.home.root:
+            return True
+        try:
+            return parent.resolve() == self.home.root.resolve()
+        except OSError:
+            return False
+
     def _report(self, paths: list[Path]) -> None:
         names: set[str] = set()
         definitions = False
+        database = False
         for path in paths:
+            if self.on_database is not None and self._is_database(path):
+                database = True
+                continue
             name = job_name_for(path, self.home)
             if name is not None:
                 names.add(name)
                 definitions = definitions or _kind(path.parent, self.home) == "jobs"
         if names:
             self.on_change(frozenset(names), definitions)
+        if database and self.on_database is not None:
+            self.on_database()
 
     def _scan(self) -> dict[str, tuple[int, int, int]]:
         seen: dict[str, tuple[int, int, int]] = {}
@@ -162,6 +197,13 @@ class Watcher:
                 except FileNotFoundError:
                     continue
                 seen[f"{d.name}/{entry.name}"] = (st.st_mtime_ns, st.st_size, st.st_ino)
+        if self.on_database is not None:
+            for path in database_files(self.home):
+                try:
+                    st = path.stat()
+                except FileNotFoundError:
+                    continue
+                seen[path.name] = (st.st_mtime_ns, st.st_size, st.st_ino)
         return seen
 
     def _poll(self) -> None:

@@ -16,6 +16,7 @@ import os
 import sqlite3
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -68,6 +69,20 @@ class ErrorStats:
         }
 
 
+OWN_IDS_KEPT = 4096
+"""How many of its own event ids an instance remembers (far more than arrive between
+two reads of the error feed)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorMarks:
+    """Cheap numbers that change whenever the error log does (the feed's reconcile)."""
+
+    max_id: int
+    unresolved: int
+    total: int
+
+
 class DatabaseUnavailable(Exception):
     """Raised internally when SQLite cannot serve a request."""
 
@@ -96,6 +111,8 @@ class Database:
         self._buffer: list[dict[str, Any]] = []
         self.degraded_reason: str | None = None
         self._notices: list[ErrorEvent] = []
+        self._own_ids: deque[int] = deque(maxlen=OWN_IDS_KEPT)
+        """Ids of the events this instance inserted (newest last), for :meth:`recorded_here`."""
 
     @property
     def rejected_log(self) -> Path:
@@ -350,6 +367,9 @@ class Database:
                 if row:
                     return replace(event, id=row[0])
             new_id = _insert_error(conn, event)
+            # Noted under the same lock as the insert: a feed reading the new row
+            # afterwards always finds it here (see recorded_here).
+            self._own_ids.append(new_id)
             return replace(event, id=new_id)
 
         if dedupe and any(
@@ -438,6 +458,102 @@ class Database:
         merged = stored + waiting
         merged.sort(key=lambda e: (e.timestamp, e.id or 0), reverse=True)
         return merged[:limit]
+
+    # -- incremental reads (core/error_feed.py) -----------------------------
+    #
+    # Each answers None when the database cannot be read, so a caller can tell
+    # "nothing new" from "could not look" (and keep its marks for next time).
+
+    def recorded_here(self, event_id: int) -> bool:
+        """True when this instance inserted ``event_id`` (its process already announced it)."""
+        with self._lock:
+            return event_id in self._own_ids
+
+    def error_marks(self) -> ErrorMarks | None:
+        """Largest id, unresolved and total counts: indexed, cheap to ask often."""
+
+        def do(conn: sqlite3.Connection) -> ErrorMarks:
+            max_id, total = conn.execute(
+                "SELECT COALESCE(MAX(id), 0), COUNT(*) FROM error_events"
+            ).fetchone()
+            (unresolved,) = conn.execute(
+                "SELECT COUNT(*) FROM error_events WHERE resolved = 0"
+            ).fetchone()
+            return ErrorMarks(int(max_id), int(unresolved), int(total))
+
+        marks: ErrorMarks | None = self._read(do, lambda: None)
+        return marks
+
+    def events_after(self, after_id: int, limit: int = 500) -> list[ErrorEvent] | None:
+        """Events with an id above ``after_id``, oldest first (ids grow in commit order:
+        SQLite has one writer at a time and each insert commits with its id)."""
+        rows: list[sqlite3.Row] | None = self._read(
+            lambda conn: _rows(
+                conn,
+                "SELECT * FROM error_events WHERE id > ? ORDER BY id LIMIT ?",
+                [after_id, limit],
+            ),
+            lambda: None,
+        )
+        return None if rows is None else [_row_to_event(r) for r in rows]
+
+    def resolved_since(self, since: datetime | None, limit: int = 500) -> list[ErrorEvent] | None:
+        """Resolved events whose ``resolved_at`` is at or after ``since`` (all when None),
+        oldest resolution first."""
+        if since is None:
+            sql, args = (
+                "SELECT * FROM error_events WHERE resolved = 1 ORDER BY resolved_at LIMIT ?",
+                [limit],
+            )
+        else:
+            sql = (
+                "SELECT * FROM error_events WHERE resolved = 1 AND resolved_at >= ? "
+                "ORDER BY resolved_at LIMIT ?"
+            )
+            args = [_ts(since), limit]
+        rows: list[sqlite3.Row] | None = self._read(
+            lambda conn: _rows(conn, sql, args), lambda: None
+        )
+        return None if rows is None else [_row_to_event(r) for r in rows]
+
+    def last_resolution(self) -> datetime | bool | None:
+        """The newest ``resolved_at`` (None: nothing resolved yet; False: unreadable).
+
+        A full scan (no index on ``resolved_at``): asked once when a feed starts.
+        """
+        rows: list[tuple[str | None]] | None = self._read(
+            lambda conn: conn.execute(
+                "SELECT MAX(resolved_at) FROM error_events WHERE resolved = 1"
+            ).fetchall(),
+            lambda: None,
+        )
+        if rows is None:
+            return False
+        return from_iso(rows[0][0]) if rows and rows[0][0] else None
+
+    def unresolved_ids(self) -> set[int] | None:
+        """Ids of every unresolved event (from the ``resolved`` index)."""
+        ids: set[int] | None = self._read(
+            lambda conn: {
+                int(r[0]) for r in conn.execute("SELECT id FROM error_events WHERE resolved = 0")
+            },
+            lambda: None,
+        )
+        return ids
+
+    def errors_by_id(self, ids: list[int]) -> list[ErrorEvent] | None:
+        """These events as stored now (missing ids are left out)."""
+        if not ids:
+            return []
+        rows: list[sqlite3.Row] | None = self._read(
+            lambda conn: _rows(
+                conn,
+                f"SELECT * FROM error_events WHERE id IN ({','.join('?' * len(ids))})",
+                list(ids),
+            ),
+            lambda: None,
+        )
+        return None if rows is None else [_row_to_event(r) for r in rows]
 
     def error(self, event_id: int) -> ErrorEvent | None:
         rows = self._read(
