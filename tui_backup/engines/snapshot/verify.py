@@ -26,11 +26,13 @@ from dataclasses import dataclass, field
 
 from tui_backup.engines.api import VerifyProblem
 from tui_backup.engines.snapshot.damage import Damage
+from tui_backup.engines.snapshot.dirstack import DIR_FLAGS, DirStack
 from tui_backup.engines.snapshot.manifest import ManifestEntry, ManifestError, read_manifest
 from tui_backup.engines.snapshot.store import SnapshotStore
 from tui_backup.engines.throttle import ProgressReporter
 
 MAX_PROBLEMS = 10000
+SEEN_LIMIT = 65_536
 _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
 _CHUNK = 1 << 20
 
@@ -54,7 +56,11 @@ class Verifier:
     no_manifest: list[str] = field(default_factory=list)
     damaged: list[Damage] = field(default_factory=list)
     """Inodes found bad: recorded so the next run does not link them."""
+    share_inodes: bool = True
+    """Several snapshots in one go: an inode linked between them is hashed once."""
     _seen: dict[tuple[int, int], str] = field(default_factory=dict)
+    """Digests of linked inodes already read, at most :data:`SEEN_LIMIT` (oldest dropped):
+    memory stays bounded whatever the size of the tree."""
     _sources: list[tuple[str, str]] = field(default_factory=list)
 
     def unchecked_reason(self) -> str | None:
@@ -88,85 +94,101 @@ class Verifier:
                 for s in summary.get("sources", [])
                 if isinstance(s, dict) and s.get("path")
             ]
-        dirs = {""}
+        try:
+            root_fd = os.open(root, DIR_FLAGS)
+        except OSError as exc:
+            self._problem(snapshot_id, "", f"snapshot unreadable: {exc.strerror}")
+            return
+        walk = _ManifestWalk(DirStack(root_fd))
         try:
             for entry in read_manifest(manifest):
                 if self.cancel.is_set():
                     raise VerifyCancelled
                 rel = entry.path
                 if not _inside(rel):
-                    self._problem(snapshot_id, rel, "path leaves the snapshot; not opened")
+                    self._problem(snapshot_id, _short(rel), "path leaves the snapshot; not opened")
                     continue
-                if rel.rpartition("/")[0] not in dirs:
+                parent, _, name = rel.rpartition("/")
+                if not walk.enter(parent):
                     self._problem(
-                        snapshot_id, rel, "parent is not a directory in the snapshot; not opened"
+                        snapshot_id,
+                        _short(rel),
+                        "parent is not a directory in the snapshot; not opened",
                     )
                     continue
-                path = root + "/" + rel
+                dfd = walk.stack.fd
                 if entry.kind == "f":
-                    self._file(snapshot_id, path, entry)
+                    self._file(snapshot_id, dfd, name, entry)
                 elif entry.kind == "l":
                     try:
-                        target = os.readlink(path)
+                        target = os.readlink(name, dir_fd=dfd)
                     except FileNotFoundError:
-                        self._problem(snapshot_id, rel, "missing")
+                        self._problem(snapshot_id, _short(rel), "missing")
                         continue
                     except OSError:
-                        self._problem(snapshot_id, rel, "not a symlink")
+                        self._problem(snapshot_id, _short(rel), "not a symlink")
                         continue
                     if target != entry.target:
-                        self._problem(snapshot_id, rel, "symlink target mismatch")
+                        self._problem(snapshot_id, _short(rel), "symlink target mismatch")
                 elif entry.kind == "d":
                     try:
-                        st = os.lstat(path)
+                        st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
                     except OSError:
-                        self._problem(snapshot_id, rel, "missing")
+                        self._problem(snapshot_id, _short(rel), "missing")
                         continue
                     if not stat.S_ISDIR(st.st_mode):
-                        self._problem(snapshot_id, rel, "not a directory")
+                        self._problem(snapshot_id, _short(rel), "not a directory")
                         continue
-                    dirs.add(rel)
         except ManifestError as exc:
             self._problem(snapshot_id, "", f"manifest unreadable: {exc}")
+        finally:
+            walk.stack.close()
+            os.close(root_fd)
 
-    def _file(self, snapshot_id: str, path: str, entry: ManifestEntry) -> None:
+    def _file(self, snapshot_id: str, dfd: int, name: str, entry: ManifestEntry) -> None:
         rel = entry.path
+        shown = _short(rel)
         try:
-            lst = os.lstat(path)
+            lst = os.stat(name, dir_fd=dfd, follow_symlinks=False)
         except FileNotFoundError:
-            self._problem(snapshot_id, rel, "missing")
+            self._problem(snapshot_id, shown, "missing")
             return
         except OSError as exc:
-            self._problem(snapshot_id, rel, f"unreadable: {exc.strerror}")
+            self._problem(snapshot_id, shown, f"unreadable: {exc.strerror}")
             return
         if not stat.S_ISREG(lst.st_mode):
-            self._problem(snapshot_id, rel, "not a regular file; not opened")
+            self._problem(snapshot_id, shown, "not a regular file; not opened")
             return
         key = (lst.st_dev, lst.st_ino)
         if lst.st_size != entry.size:
-            self._problem(snapshot_id, rel, "size mismatch")
+            self._problem(snapshot_id, shown, "size mismatch")
             self.damaged.append((key[0], key[1], entry.digest, snapshot_id, rel))
             return
-        got = self._seen.get(key)
+        got = self._seen.get(key) if self.share_inodes else None
         if got is None:
-            got = self._hash(path, lst, snapshot_id, rel)
+            got = self._hash(dfd, name, lst, snapshot_id, shown)
             if got is None:
                 return
-            self._seen[key] = got
+            if self.share_inodes and lst.st_nlink > 1:
+                if len(self._seen) >= SEEN_LIMIT:
+                    self._seen.pop(next(iter(self._seen)))
+                self._seen[key] = got
         self.files += 1
         self.bytes += entry.size
         self.reporter.advance(1, entry.size, rel)
         if got != entry.digest:
-            self._problem(snapshot_id, rel, "checksum mismatch")
+            self._problem(snapshot_id, shown, "checksum mismatch")
             self.damaged.append((key[0], key[1], entry.digest, snapshot_id, rel))
             return
         if self.deep:
             self._compare_source(snapshot_id, entry, key, got)
 
-    def _hash(self, path: str, lst: os.stat_result, snapshot_id: str, rel: str) -> str | None:
+    def _hash(
+        self, dfd: int, name: str, lst: os.stat_result, snapshot_id: str, rel: str
+    ) -> str | None:
         """The file's BLAKE2b-256, reading the very inode ``lst`` described; None on a problem."""
         try:
-            fd = os.open(path, _READ_FLAGS)
+            fd = os.open(name, _READ_FLAGS, dir_fd=dfd)
         except OSError as exc:
             self._problem(snapshot_id, rel, f"unreadable: {exc.strerror}")
             return None
@@ -254,3 +276,57 @@ def _inside(rel: str) -> bool:
     if not rel or rel.startswith("/"):
         return False
     return not any(part in ("", ".", "..") for part in rel.split("/"))
+
+
+def _short(path: str, limit: int = 200) -> str:
+    """A path cut for a report: a 5,000-byte path would drown the list of problems."""
+    return path if len(path) <= limit else f"{path[:80]}...{path[-80:]}"
+
+
+class _ManifestWalk:
+    """Follows the manifest's pre-order through the snapshot by directory descriptors.
+
+    Consecutive entries share their parent, so moving from one entry's
+    directory to the next's costs a few ``..``/name steps, never a path
+    lookup from the root: any depth, any path length, one descriptor, and
+    memory proportional to the depth only (no set of directories seen).
+    """
+
+    __slots__ = ("_bad", "current", "stack")
+
+    def __init__(self, stack: DirStack) -> None:
+        self.stack = stack
+        self.current = ""
+        """The directory (relative path) the stack is in."""
+        self._bad: str | None = None
+        """A directory that could not be entered: its entries are reported, not opened."""
+
+    def enter(self, parent: str) -> bool:
+        """Move to directory ``parent``; False when it is not a real directory there."""
+        if parent == self.current:
+            return True
+        if self._bad is not None and (parent == self._bad or parent.startswith(self._bad + "/")):
+            return False
+        want = parent.split("/") if parent else []
+        have = self.stack.names
+        common = 0
+        for a, b in zip(have, want, strict=False):
+            if a != b:
+                break
+            common += 1
+        try:
+            while self.stack.depth > common:
+                self.stack.up()
+        except OSError:
+            self.current = ""
+            return False  # a directory moved: what follows is reported, never followed
+        for i in range(common, len(want)):
+            try:
+                self.stack.down(want[i])
+            except OSError:
+                self._bad = "/".join(want[: i + 1])
+                self.current = "/".join(self.stack.names)
+                return False
+        self.current = parent
+        self._bad = None
+        return True
