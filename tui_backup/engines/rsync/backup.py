@@ -27,6 +27,11 @@ from tui_backup.engines.process import run_tool
 from tui_backup.engines.rsync import manifest
 from tui_backup.engines.rsync.connection import shared
 from tui_backup.engines.rsync.destination import open_store
+from tui_backup.engines.rsync.fidelity import (
+    preserve_flags,
+    unsupported_message,
+    unsupported_metadata,
+)
 from tui_backup.engines.rsync.filters import excluded_paths, rules_file
 from tui_backup.engines.rsync.location import Location, SshSettings, Stopped
 from tui_backup.engines.rsync.store import (
@@ -191,7 +196,7 @@ class Backup:
             argv = [
                 self.binary,
                 "-a",
-                "-H",
+                *preserve_flags(self.spec.preserve),
                 "--numeric-ids",
                 "--info=progress2,stats2",
                 "--no-inc-recursive",
@@ -228,6 +233,12 @@ class Backup:
             if code is None or code in STOPPED_CODES:
                 return True
             if code in WARNING_CODES:
+                lost = unsupported_metadata(stderr)
+                if lost:  # not a per-file hiccup: the destination drops them all
+                    where = f"the destination {store.label}"
+                    raise EngineError(
+                        unsupported_message(lost, where, stderr), ErrorType.DESTINATION_ERROR
+                    )
                 for line in stderr.splitlines():
                     if line.startswith(("rsync:", "file has vanished")):
                         self.warnings += 1

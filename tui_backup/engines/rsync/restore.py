@@ -19,6 +19,7 @@ from tui_backup.engines.api import EngineError, ErrorType, RestoreReport
 from tui_backup.engines.events import Emit, FileWarning
 from tui_backup.engines.process import run_tool
 from tui_backup.engines.rsync.backup import WARNING_CODES
+from tui_backup.engines.rsync.fidelity import preserve_flags, unsupported_metadata
 from tui_backup.engines.rsync.store import Store
 from tui_backup.engines.throttle import ProgressReporter
 from tui_backup.model.job import JobSpec
@@ -93,7 +94,8 @@ def restore(
             "allow overwriting",
             ErrorType.TARGET_NOT_EMPTY,
         )
-    argv = [binary, "-a", "-H", "-8", "--numeric-ids", "--out-format=%i\t%l\t%n"]
+    argv = [binary, "-a", *preserve_flags(spec.preserve), "-8", "--numeric-ids"]
+    argv.append("--out-format=%i\t%l\t%n")
     if store.ssh is not None:
         argv += ["-e", store.ssh.rsync_shell]
     if overwrite:
@@ -137,6 +139,12 @@ def restore(
         raise EngineError("restore stopped before it finished", ErrorType.STOPPED)
     warnings = 0
     if result.returncode in WARNING_CODES:
+        lost = unsupported_metadata(result.stderr)
+        if lost:  # the files are there; say plainly what they lack
+            warnings += 1
+            if emit is not None:
+                what = " and ".join(lost)
+                emit(FileWarning("", f"the restore target {target} cannot hold {what}"))
         for line in result.stderr.splitlines():
             if line.startswith("rsync:"):
                 warnings += 1
