@@ -20,6 +20,7 @@ no-change path costs nothing more than before.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
@@ -35,14 +36,16 @@ from tui_backup.engines import layout
 from tui_backup.engines.events import Emit, FileWarning
 from tui_backup.engines.excludes import Excluder
 from tui_backup.engines.layout import SourcePlan, plan_sources
-from tui_backup.engines.snapshot import marker
+from tui_backup.engines.snapshot import marker, xattrs
 from tui_backup.engines.snapshot.copy import (
     IS_ROOT,
     CopyBatch,
+    CopyOptions,
     WorkerPool,
     refresh_umask,
 )
 from tui_backup.engines.snapshot.errors import (
+    DESTINATION_ERROR,
     DESTINATION_OWNED,
     Cancelled,
     DestError,
@@ -70,8 +73,15 @@ WINDOW = 4096
 BATCH_FILES = 512
 """Copies per batch at most (a batch never spans two directories)."""
 BATCH_BYTES = 8 << 20
-MAX_FD_DEPTH = 128
-"""Deeper directories are reached by path, so a run holds at most ~3x this many fds."""
+MIN_FD_DEPTH = 128
+MAX_FD_DEPTH: int | None = None
+"""Directories deeper than this are reached by path (a run holds ~3 fds a level);
+None: as deep as the descriptor limit allows (:func:`max_fd_depth`)."""
+CHANGED_MTIME = -1
+"""The mtime recorded for a file that changed while it was copied: matches no source file,
+so the next run copies it again instead of linking the bytes this run caught."""
+UNHOLDABLE = frozenset({errno.ENAMETOOLONG, errno.EILSEQ})
+"""Destination errors that concern one name only: a warning and that entry skipped."""
 DAMAGED_NAME = "damaged.json"
 """The damage record (``damage.DAMAGED_NAME``; that module is loaded only when it exists)."""
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -87,12 +97,42 @@ _S_IFLNK = stat.S_IFLNK
 _EGID = os.getegid()
 
 
-class HaltFlag:
-    """Set by the user's cancel or by a fatal error; copy threads poll it."""
+def max_fd_depth() -> int:
+    """How deep the walk holds directory descriptors: as deep as the fd limit allows.
 
-    def __init__(self, cancel: threading.Event) -> None:
+    The soft limit is raised to the hard one (at most 65536) first, so a deep
+    tree is walked by descriptors (no path length limit) wherever the system
+    allows; below the returned depth, paths are the fallback.
+    """
+    try:
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        want = 65536 if hard == resource.RLIM_INFINITY else min(hard, 65536)
+        if soft != resource.RLIM_INFINITY and soft < want:
+            try:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+                soft = want
+            except (OSError, ValueError):
+                pass
+        if soft == resource.RLIM_INFINITY:
+            soft = 65536
+    except (ImportError, OSError, ValueError):
+        return MIN_FD_DEPTH
+    return max(MIN_FD_DEPTH, (soft - 1024) // 4)
+
+
+class HaltFlag:
+    """Set by the user's cancel or by a fatal error; copy threads poll it.
+
+    It is also the run's context for the copy threads: ``copy_options``
+    says what the run keeps (xattrs, ACLs, sparseness).
+    """
+
+    def __init__(self, cancel: threading.Event, copy_options: CopyOptions | None = None) -> None:
         self._cancel = cancel
         self._halt = threading.Event()
+        self.copy_options = copy_options
 
     def set(self) -> None:
         self._halt.set()
@@ -126,6 +166,7 @@ class _Frame:
         "srcs",
         "srel",
         "st",
+        "xattrs",
     )
 
     def __init__(
@@ -153,6 +194,8 @@ class _Frame:
         self.s_at = src + "/"
         self.d_at = dst + "/"
         self.p_at = ""
+        self.xattrs: xattrs.Items = []
+        """The directory's kept xattrs/ACLs, set on its copy once its children are in."""
 
     def close(self) -> None:
         for fd in (self.s_fd, self.d_fd, self.p_fd):
@@ -187,7 +230,16 @@ class SnapshotBuilder:
         self.spec = spec
         self.dest = os.path.abspath(os.path.expanduser(spec.destination))
         self.cancel = cancel
-        self.halt = HaltFlag(cancel)
+        preserve = spec.preserve
+        policy = xattrs.Policy(preserve.xattrs, preserve.acls)
+        self.xpolicy: xattrs.Policy | None = policy if policy.active else None
+        """What of the xattrs/ACLs is kept (None: nothing, and nothing is read)."""
+        self.halt = HaltFlag(cancel, CopyOptions(self.xpolicy, preserve.sparse))
+        self._refused_names: set[str] = set()
+        self._batch_frame: _Frame | None = None
+        self._cur_frame: _Frame | None = None
+        """The directory the walk is in (whose descriptors a copy batch duplicates)."""
+        self.max_fd_depth = MIN_FD_DEPTH
         self.emit = emit
         self.reporter = reporter
         self.now = now
@@ -236,6 +288,7 @@ class SnapshotBuilder:
         try:
             os.mkdir(self._partial, 0o700)
             self._writer = ManifestWriter(self._manifest_partial, background=self.workers > 0)
+            self.max_fd_depth = MAX_FD_DEPTH or max_fd_depth()
         except OSError as exc:
             self._discard()
             raise dest_fatal(exc, self.dest) from exc
@@ -298,10 +351,12 @@ class SnapshotBuilder:
 
             check_local_parent(self.dest)  # raises destination_missing
         try:
-            os.makedirs(self.store.meta, exist_ok=True)
-            marker.claim(self.dest, self.spec.name)
+            os.makedirs(self.dest, exist_ok=True)
+            marker.claim(self.dest, self.spec.name)  # makes .tui-backup private, refuses a link
         except marker.DestinationOwned as exc:
             raise Fatal(str(exc), DESTINATION_OWNED) from exc
+        except marker.UnsafeMetadata as exc:
+            raise Fatal(str(exc), DESTINATION_ERROR) from exc
         except OSError as exc:
             raise dest_fatal(exc, self.dest) from exc
 
@@ -471,6 +526,8 @@ class SnapshotBuilder:
                 ) from exc
             frame = _Frame(iter(names), root, self._partial, "", "", st)
             frame.s_fd, frame.s_at = fd, ""
+            if self.xpolicy is not None:
+                frame.xattrs = xattrs.read(fd, self.xpolicy)
             stack.append(frame)
             self._open_dirs(frame, None, "")
         else:
@@ -494,8 +551,11 @@ class SnapshotBuilder:
         link = os.link
         careful = self.checksum or bool(self._suspects)
         distrust = self._distrust
+        xpol = self.xpolicy
+        xcurrent = xattrs.current
+        max_depth = self.max_fd_depth
         while stack:
-            frame = stack[-1]
+            frame = self._cur_frame = stack[-1]
             srcs = frame.srcs
             spre = frame.src + "/"
             dpre = frame.dst + "/"
@@ -548,9 +608,15 @@ class SnapshotBuilder:
                     # reuse its manifest line (checksum included) verbatim.
                     if line is not None:
                         size = st.st_size
-                        if line.startswith(
-                            f"f\t{mode:o}\t{st.st_uid}\t{st.st_gid}\t{size}\t{st.st_mtime_ns}\t"
-                        ) and not (careful and distrust(rel, line, sname, s_fd, p_at + name, p_fd)):
+                        if (
+                            line.startswith(
+                                f"f\t{mode:o}\t{st.st_uid}\t{st.st_gid}\t{size}\t{st.st_mtime_ns}\t"
+                            )
+                            and (xpol is None or _xattrs_match(line, xcurrent(sname, s_fd, xpol)))
+                            and not (
+                                careful and distrust(rel, line, sname, s_fd, p_at + name, p_fd)
+                            )
+                        ):
                             try:
                                 link(
                                     p_at + name,
@@ -583,7 +649,7 @@ class SnapshotBuilder:
                         continue
                     fd = None
                     try:
-                        if srcs is not None or (s_fd is not None and len(stack) < MAX_FD_DEPTH):
+                        if srcs is not None or (s_fd is not None and len(stack) < max_depth):
                             # O_NOFOLLOW: a directory swapped for a symlink is not entered.
                             fd = os.open(sname, _DIR_FLAGS, dir_fd=s_fd)
                             names = _list(fd)
@@ -594,15 +660,25 @@ class SnapshotBuilder:
                             os.close(fd)
                         self._warn(src, f"directory skipped: {source_reason(exc)}")
                         continue
+                    try:
+                        os.mkdir(d_at + name, 0o700, dir_fd=d_fd)
+                    except OSError as exc:
+                        if fd is not None:
+                            os.close(fd)
+                        if exc.errno in UNHOLDABLE:
+                            self._warn(src, _unholdable(exc))
+                            continue
+                        raise dest_fatal(exc, self.dest) from exc
                     child = _Frame(iter(names), src, dpre + name, rel, srel, st)
                     if fd is not None:
                         child.s_fd, child.s_at = fd, ""
                     stack.append(child)  # from here on, _walk closes its descriptors
-                    try:
-                        os.mkdir(d_at + name, 0o700, dir_fd=d_fd)
-                    except OSError as exc:
-                        raise dest_fatal(exc, self.dest) from exc
-                    push((_LINE, ("d", mode, st.st_uid, st.st_gid, 0, st.st_mtime_ns, "-", rel)))
+                    xh = ""
+                    if xpol is not None:
+                        child.xattrs = xattrs.read(fd if fd is not None else src, xpol)
+                        xh = xattrs.digest(child.xattrs)
+                    push((_LINE, ("d", mode, st.st_uid, st.st_gid, 0, st.st_mtime_ns, "-", rel,
+                                  "", xh)))  # fmt: skip
                     self._open_dirs(child, frame if srcs is None else None, name)
                     if self._batch.jobs:
                         self._submit()  # leaving this directory's files for a while
@@ -610,17 +686,23 @@ class SnapshotBuilder:
                 elif fmt == _S_IFLNK:
                     if excl and srel and excl(srel, False):
                         continue
-                    self._symlink(src, dpre + name, rel, st)
+                    self._symlink(src, rel, st, sname, s_fd, d_at + name, d_fd)
                 else:
                     self._warn(src, f"skipped: {_kind(mode)} cannot be backed up")
             else:
                 # Every name done (no break into a subdirectory): close the directory.
                 stack.pop()
+                dfd = None
+                if srcs is None and frame.d_fd is not None:
+                    try:
+                        dfd = os.dup(frame.d_fd)  # the directory's metadata is set through it
+                    except OSError:
+                        dfd = None
                 frame.close()
                 if self._batch.jobs:
                     self._submit()  # its copies need not wait for the next directory's
                 if srcs is None:
-                    push((_DIRMETA, frame.dst, frame.st))
+                    push((_DIRMETA, frame.dst, frame.st, dfd, frame.xattrs))
 
     def _hardlink(self, st: os.stat_result, dst: str, rel: str, *, linked: bool) -> None:
         """Keep a source hard link one inode in the snapshot.
@@ -666,41 +748,88 @@ class SnapshotBuilder:
         (the copy fstat's the file it opened, which is what gets recorded).
         A batch holds the files of one directory: two threads creating files
         in the same directory contend for its lock, in different ones they do not.
+        The batch holds its own duplicates of the directory's descriptors and
+        the copies open ``/proc/self/fd/<fd>/<name>``: short paths at any depth,
+        valid however long the walk has moved on.
         """
+        frame = self._cur_frame
         batch = self._batch
-        cut = dst.rfind("/")
         if batch.jobs and (
             len(batch.jobs) >= BATCH_FILES
             or batch.nbytes >= BATCH_BYTES
-            or dst[:cut] != self._batch_dir
+            or frame is not self._batch_frame
         ):
             self._submit()
             batch = self._batch
         if not batch.jobs:
-            self._batch_dir = dst[:cut]
+            self._batch_frame = frame
+            if frame is not None and xattrs.PROC_FD:
+                for fd in (frame.s_fd, frame.d_fd):
+                    batch.fds.append(os.dup(fd) if fd is not None else -1)
         self._push((_COPY, batch, len(batch.jobs), rel, src))
-        batch.jobs.append((src, dst))
+        if batch.fds:
+            s_fd, d_fd = batch.fds
+            name = dst[dst.rfind("/") + 1 :]
+            batch.jobs.append(
+                (
+                    f"/proc/self/fd/{s_fd}/{name}" if s_fd >= 0 else src,
+                    f"/proc/self/fd/{d_fd}/{name}" if d_fd >= 0 else dst,
+                )
+            )
+        else:
+            batch.jobs.append((src, dst))
         if st is not None:
             batch.nbytes += st.st_size
 
-    def _symlink(self, src: str, dst: str, rel: str, st: os.stat_result) -> None:
+    def _symlink(
+        self,
+        src: str,
+        rel: str,
+        st: os.stat_result,
+        sname: str,
+        s_fd: int | None,
+        dname: str,
+        d_fd: int | None,
+    ) -> None:
+        """Recreate a symlink (never followed) with its owner, times and xattrs.
+
+        ``sname``/``dname`` are relative to ``s_fd``/``d_fd`` when those are set.
+        """
         try:
-            target = os.readlink(src)
+            target = os.readlink(sname, dir_fd=s_fd)
         except OSError as exc:
             self._warn(src, source_reason(exc))
             return
+        items = xattrs.read(xattrs.at(sname, s_fd), self.xpolicy) if self.xpolicy else []
         try:
-            os.symlink(target, dst)
+            os.symlink(target, dname, dir_fd=d_fd)
+        except OSError as exc:
+            if exc.errno in UNHOLDABLE:
+                self._warn(src, _unholdable(exc))
+                return
+            raise dest_fatal(exc, self.dest) from exc
+        try:
             if IS_ROOT and (st.st_uid != 0 or st.st_gid != _EGID):
-                os.lchown(dst, st.st_uid, st.st_gid)
-            os.utime(dst, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
+                os.chown(dname, st.st_uid, st.st_gid, dir_fd=d_fd, follow_symlinks=False)
+            if items:
+                self._refused(src, xattrs.write(xattrs.at(dname, d_fd), items))
+            os.utime(dname, ns=(st.st_atime_ns, st.st_mtime_ns), dir_fd=d_fd,
+                     follow_symlinks=False)  # fmt: skip
         except OSError as exc:
             raise dest_fatal(exc, self.dest) from exc
         self.symlinks += 1
         self._push(
             (_LINE, ("l", st.st_mode, st.st_uid, st.st_gid, st.st_size, st.st_mtime_ns, "-",
-                     rel, target))
+                     rel, target, xattrs.digest(items)))
         )  # fmt: skip
+
+    def _refused(self, path: str, refused: list[tuple[str, str]]) -> None:
+        """One warning per attribute name the destination refuses, the first time only."""
+        for name, reason in refused:
+            if name not in self._refused_names:
+                self._refused_names.add(name)
+                self._warn(path, f"extended attribute {name} not kept: {reason} "
+                                 "(not reported again for other files)")  # fmt: skip
 
     # -- the ordered window ----------------------------------------------------
 
@@ -756,20 +885,32 @@ class SnapshotBuilder:
             result = batch.results[idx]
             batch.results[idx] = None
             if isinstance(result, tuple):
-                digest, st = result
+                st = result[1]
+                size, mtime, xh = st.st_size, st.st_mtime_ns, ""
+                if len(result) > 2:
+                    _, _, size, changed, xh, refused = result
+                    if changed:
+                        mtime = CHANGED_MTIME
+                        self._warn(src, "changed while it was copied: stored as read, "
+                                        "copied again next run")  # fmt: skip
+                    if refused:
+                        self._refused(src, refused)
                 if st.st_nlink > 1:  # hard-linked in the source: keep one inode
-                    self._hardlink(st, batch.jobs[idx][1], rel, linked=False)
+                    self._hardlink(st, self._dst_path(batch, idx, rel), rel, linked=False)
                 assert self._writer is not None
                 self._writer.add(
-                    "f", st.st_mode, st.st_uid, st.st_gid, st.st_size, st.st_mtime_ns, digest, rel
+                    "f", st.st_mode, st.st_uid, st.st_gid, size, mtime, result[0], rel, "", xh
                 )
                 self.files += 1
                 self.copied += 1
-                self.bytes += st.st_size
-                self.reporter.advance(1, st.st_size, rel)
+                self.bytes += size
+                self.reporter.advance(1, size, rel)
             elif isinstance(result, SourceSkip):
                 self._warn(src, result.reason)
             elif isinstance(result, DestError):
+                if result.exc.errno in UNHOLDABLE:
+                    self._warn(src, _unholdable(result.exc))
+                    return
                 raise dest_fatal(result.exc, self.dest) from result.exc
             elif isinstance(result, Cancelled) or result is None:
                 raise Cancelled
@@ -782,14 +923,26 @@ class SnapshotBuilder:
             assert self._writer is not None
             self._writer.add(*item[1])
         elif kind == _DIRMETA:
-            _, path, st = item
+            _, path, st, fd, items = item
+            # Through the directory's own descriptor when the walk had one (any depth).
+            target: int | str = fd if fd is not None else path
             try:
                 if IS_ROOT and (st.st_uid != 0 or st.st_gid != _EGID):
-                    os.chown(path, st.st_uid, st.st_gid, follow_symlinks=False)
-                os.chmod(path, stat.S_IMODE(st.st_mode))
-                os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+                    os.chown(target, st.st_uid, st.st_gid)
+                os.chmod(target, stat.S_IMODE(st.st_mode))
+                if items:
+                    self._refused(path, xattrs.write(target, items))
+                os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
             except OSError as exc:
                 raise dest_fatal(exc, self.dest) from exc
+            finally:
+                if fd is not None:
+                    os.close(fd)
+
+    def _dst_path(self, batch: CopyBatch, idx: int, rel: str) -> str:
+        """The new file's path in the partial snapshot (jobs may name it through /proc)."""
+        dst = batch.jobs[idx][1]
+        return dst if not dst.startswith("/proc/self/fd/") else os.path.join(self._partial, rel)
 
     def _warn(self, path: str, reason: str) -> None:
         self.warnings += 1
@@ -845,6 +998,11 @@ class SnapshotBuilder:
 
     def _discard(self) -> None:
         """Throw away this run's partial snapshot and manifest (best effort)."""
+        self._batch.close_fds()
+        while self._pending:  # descriptors held for directories' metadata
+            item = self._pending.popleft()
+            if item[0] == _DIRMETA and item[3] is not None:
+                os.close(item[3])
         if self._writer is not None:
             self._writer.abort()
             self._writer = None
@@ -862,6 +1020,17 @@ class SnapshotBuilder:
                     pass
         if self._partial:
             self.store.remove_partial(self._partial)
+
+
+def _xattrs_match(line: str, current: str) -> bool:
+    """Whether a previous ``f`` line records the xattr hash ``current`` ("" = none)."""
+    if line.count("\t") == 7:
+        return not current
+    return line[line.rfind("\t") + 1 :] == "x:" + current
+
+
+def _unholdable(exc: OSError) -> str:
+    return f"skipped: the destination cannot hold this name ({exc.strerror or exc})"
 
 
 def _hash_at(name: str, dir_fd: int | None, cancel: threading.Event) -> str | None:

@@ -14,6 +14,7 @@ the overlap), see docs/benchmarks.md.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import itertools
 import os
@@ -22,6 +23,7 @@ import threading
 from queue import Empty, SimpleQueue
 from typing import Any
 
+from tui_backup.engines.snapshot import xattrs
 from tui_backup.engines.snapshot.errors import Cancelled, DestError, SourceSkip, source_reason
 
 CHUNK = 1 << 20
@@ -87,12 +89,38 @@ def apply_metadata(fd: int, st: os.stat_result, *, mode_set: bool = False) -> No
     os.utime(fd, ns=(st.st_atime_ns, st.st_mtime_ns))
 
 
-def copy_file(src: str, dst: str, cancel: Any) -> tuple[str, os.stat_result]:
+class CopyOptions:
+    """What a run keeps beyond content, mode, owner and times (from ``spec.preserve``).
+
+    Handed to the copy threads on the run's cancel flag (``cancel.copy_options``),
+    the one object every copy of a run already receives.
+    """
+
+    __slots__ = ("policy", "sparse")
+
+    def __init__(self, policy: xattrs.Policy | None, sparse: bool) -> None:
+        self.policy = policy if policy is not None and policy.active else None
+        self.sparse = sparse
+
+
+DEFAULT_OPTIONS = CopyOptions(xattrs.Policy(True, True), sparse=True)
+
+
+def copy_file(src: str, dst: str, cancel: Any) -> tuple[Any, ...]:
     """Copy ``src`` to the new file ``dst``; return its BLAKE2b-256 and the stat it had.
+
+    The result is ``(digest, stat)`` when the bytes written are the ``stat``'s
+    size and nothing else needs saying (the common case, kept cheap), else
+    ``(digest, stat, written, changed, xattr_hash, refused)``: ``written`` the
+    bytes actually copied (what digest covers), ``changed`` whether the source
+    changed while it was copied (size or mtime moved), ``xattr_hash`` the
+    short hash of the kept xattrs/ACLs and ``refused`` the ``(name, reason)``
+    of attributes the destination would not take.
 
     Raises :class:`SourceSkip` when the source cannot be read (``dst`` removed),
     :class:`DestError` when the destination cannot be written, :class:`Cancelled`.
     """
+    opts: CopyOptions = getattr(cancel, "copy_options", None) or DEFAULT_OPTIONS
     try:
         fsrc = os.open(src, _READ_FLAGS)
     except OSError as exc:
@@ -111,9 +139,19 @@ def copy_file(src: str, dst: str, cancel: Any) -> tuple[str, os.stat_result]:
             raise DestError(exc) from exc
         ok = False
         try:
-            digest = _pump(fsrc, fdst, st.st_size, cancel)
+            size = st.st_size
+            if opts.sparse and size > SMALL and st.st_blocks * 512 < size:
+                digest, written = _pump_sparse(fsrc, fdst, cancel)
+            else:
+                digest, written = _pump(fsrc, fdst, size, cancel)
+            after = os.fstat(fsrc)
+            changed = (
+                written != size or after.st_size != size or after.st_mtime_ns != st.st_mtime_ns
+            )
+            items = xattrs.read(fsrc, opts.policy) if opts.policy is not None else None
             try:
                 apply_metadata(fdst, st, mode_set=mode_set)
+                refused = xattrs.write(fdst, items) if items else []
             except OSError as exc:
                 raise DestError(exc) from exc
             ok = True
@@ -124,12 +162,15 @@ def copy_file(src: str, dst: str, cancel: Any) -> tuple[str, os.stat_result]:
                     os.unlink(dst)
                 except OSError:
                     pass
+        if changed or items:
+            return digest, st, written, changed, xattrs.digest(items or []), refused
         return digest, st
     finally:
         os.close(fsrc)
 
 
-def _pump(fsrc: int, fdst: int, size: int, cancel: Any) -> str:
+def _pump(fsrc: int, fdst: int, size: int, cancel: Any) -> tuple[str, int]:
+    """Copy to the end of the source, hashing on the way; the digest and bytes written."""
     if size < SMALL:
         # One read of the whole file (plus one byte, to notice growth): a
         # read that returns exactly the size fstat reported ends the copy.
@@ -138,13 +179,14 @@ def _pump(fsrc: int, fdst: int, size: int, cancel: Any) -> str:
         except OSError as exc:
             raise SourceSkip(source_reason(exc)) from exc
         h = hashlib.blake2b(data, digest_size=32)
+        written = len(data)
         if data:
             try:
                 _write_all(fdst, data)
             except OSError as exc:
                 raise DestError(exc) from exc
-        if len(data) == size:
-            return h.hexdigest()
+        if written == size:
+            return h.hexdigest(), written
         while True:
             try:
                 data = os.read(fsrc, CHUNK)
@@ -153,14 +195,16 @@ def _pump(fsrc: int, fdst: int, size: int, cancel: Any) -> str:
             if not data:
                 break
             h.update(data)
+            written += len(data)
             try:
                 _write_all(fdst, data)
             except OSError as exc:
                 raise DestError(exc) from exc
-        return h.hexdigest()
+        return h.hexdigest(), written
     h = hashlib.blake2b(digest_size=32)
     buf = _buffer()
     view = memoryview(buf)
+    written = 0
     while True:
         if cancel.is_set():
             raise Cancelled
@@ -171,11 +215,81 @@ def _pump(fsrc: int, fdst: int, size: int, cancel: Any) -> str:
         if n == 0:
             break
         h.update(view[:n])
+        written += n
         try:
             _write_all(fdst, view[:n])
         except OSError as exc:
             raise DestError(exc) from exc
-    return h.hexdigest()
+    return h.hexdigest(), written
+
+
+_ZEROS = bytes(CHUNK)
+
+
+def _hash_zeros(h: Any, n: int) -> None:
+    while n > 0:
+        step = min(n, CHUNK)
+        h.update(_ZEROS[:step] if step < CHUNK else _ZEROS)
+        n -= step
+
+
+def _pump_sparse(fsrc: int, fdst: int, cancel: Any) -> tuple[str, int]:
+    """Copy only the data extents (SEEK_DATA/SEEK_HOLE); holes stay holes in the copy.
+
+    The digest is that of the full logical content (holes hashed as the
+    zeros they read as), so a sparse copy and a dense one hash alike. The
+    copy ends where the source ends when the last extent is read; the
+    destination is extended to that length with ``ftruncate`` (a trailing
+    hole costs no block).
+    """
+    h = hashlib.blake2b(digest_size=32)
+    buf = _buffer()
+    view = memoryview(buf)
+    pos = 0
+    while True:
+        if cancel.is_set():
+            raise Cancelled
+        try:
+            start = os.lseek(fsrc, pos, os.SEEK_DATA)
+        except OSError as exc:
+            if exc.errno != errno.ENXIO:
+                raise SourceSkip(source_reason(exc)) from exc
+            # No data beyond pos: the rest is one hole up to the end of file.
+            end = os.fstat(fsrc).st_size
+            if end > pos:
+                _hash_zeros(h, end - pos)
+                pos = end
+            break
+        try:
+            stop = os.lseek(fsrc, start, os.SEEK_HOLE)
+        except OSError as exc:
+            raise SourceSkip(source_reason(exc)) from exc
+        _hash_zeros(h, start - pos)
+        pos = start
+        while pos < stop:
+            if cancel.is_set():
+                raise Cancelled
+            try:
+                n = os.preadv(fsrc, [view[: min(CHUNK, stop - pos)]], pos)
+            except OSError as exc:
+                raise SourceSkip(source_reason(exc)) from exc
+            if n == 0:
+                break  # shrank under us: what was read is what is stored
+            h.update(view[:n])
+            try:
+                done = 0
+                while done < n:
+                    done += os.pwrite(fdst, view[done:n], pos + done)
+            except OSError as exc:
+                raise DestError(exc) from exc
+            pos += n
+        if pos < stop:
+            break
+    try:
+        os.ftruncate(fdst, pos)
+    except OSError as exc:
+        raise DestError(exc) from exc
+    return h.hexdigest(), pos
 
 
 class CopyBatch:
@@ -189,7 +303,17 @@ class CopyBatch:
     ``done`` released, by whoever finishes the last job.
     """
 
-    __slots__ = ("_finished", "_out", "_take", "done", "jobs", "nbytes", "results", "submitted")
+    __slots__ = (
+        "_finished",
+        "_out",
+        "_take",
+        "done",
+        "fds",
+        "jobs",
+        "nbytes",
+        "results",
+        "submitted",
+    )
 
     def __init__(self) -> None:
         self.jobs: list[tuple[str, str]] = []
@@ -197,6 +321,9 @@ class CopyBatch:
         self.results: list[Any] | None = None
         self.done: threading.Lock | None = None
         self.submitted = False
+        self.fds: list[int] = []
+        """Directory descriptors the jobs' paths go through (``/proc/self/fd/N/name``);
+        closed when the last job is done."""
         self._out: list[Any] = []
         self._take = itertools.count()
         self._finished = itertools.count(1)
@@ -208,7 +335,7 @@ class CopyBatch:
     def work(self, cancel: Any) -> None:
         """Copy jobs until none is left to take (several threads may call this at once).
 
-        Each result is ``(digest, stat)`` or the exception raised. ``next()`` on
+        Each result is what :func:`copy_file` returns or the exception raised. ``next()`` on
         an ``itertools.count`` is atomic under the GIL, so no job runs twice.
         """
         jobs = self.jobs
@@ -231,9 +358,18 @@ class CopyBatch:
                     result = exc
             out[i] = result
             if next(finished) == n:
+                self.close_fds()
                 self.results = out
                 if self.done is not None:
                     self.done.release()
+
+    def close_fds(self) -> None:
+        fds, self.fds = self.fds, []
+        for fd in fds:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
 
     def run(self, cancel: Any) -> list[Any]:
         """Copy every job in this thread (no workers); return the results."""

@@ -89,6 +89,8 @@ class SnapshotEngine:
             marker.claim(dest, spec.name)
         except marker.DestinationOwned as exc:
             raise _error(str(exc), ErrorType.DESTINATION_OWNED) from exc
+        except marker.UnsafeMetadata as exc:
+            raise _error(str(exc), ErrorType.DESTINATION_ERROR) from exc
         except OSError as exc:
             raise _error(
                 f"cannot create the destination {dest}: {exc.strerror or exc}",

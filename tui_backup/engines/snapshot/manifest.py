@@ -3,7 +3,8 @@
 Format (gzip, UTF-8, tab-separated, one entry per line, in walk order)::
 
     # tui-backup manifest 1
-    <type> <mode-octal> <uid> <gid> <size> <mtime_ns> <blake2b-256-hex|-> <path> [<link target>]
+    <type> <mode-octal> <uid> <gid> <size> <mtime_ns> <blake2b-256-hex|-> <path>
+        [<link target>] [x:<hash>]
 
 ``type`` is ``f`` (file), ``d`` (directory) or ``l`` (symlink); paths are
 relative to the snapshot root with ``/`` separators and escaped by
@@ -11,6 +12,16 @@ relative to the snapshot root with ``/`` separators and escaped by
 with each directory's children sorted by name, i.e. sorted by the list of
 path components. That order lets the next run *merge-join* its walk with the
 previous manifest (:class:`PreviousCursor`) without loading it into memory.
+
+The last field, ``x:<16 hex>``, is present only for an entry that has kept
+extended attributes or ACLs: a short BLAKE2b of them
+(:func:`~tui_backup.engines.snapshot.xattrs.digest`), which lets the next run
+see a change of xattrs alone. Manifests written before it existed simply
+have none, and read as entries without xattrs.
+
+A file that changed while it was copied is recorded with the size and hash
+of the bytes actually stored and an mtime of ``-1``, which no source file
+matches, so the next run copies it again.
 """
 
 from __future__ import annotations
@@ -43,6 +54,8 @@ class ManifestEntry(NamedTuple):
     path: str
     target: str = ""
     """A symlink's target."""
+    xattrs: str = ""
+    """Short hash of the entry's kept xattrs/ACLs ("" when it has none)."""
 
 
 class ManifestError(Exception):
@@ -61,7 +74,16 @@ class ManifestWriter:
 
     def __init__(self, path: str, *, background: bool = False) -> None:
         self.path = path
-        self._raw = open(path, "wb")  # noqa: SIM115 - closed by close()
+        # Private (0600 whatever the umask), new, and never through a symlink.
+        fd = os.open(
+            path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600
+        )
+        try:
+            os.fchmod(fd, 0o600)
+        except OSError:
+            os.close(fd)
+            raise
+        self._raw = os.fdopen(fd, "wb")
         self._gz = gzip.GzipFile(fileobj=self._raw, mode="wb", compresslevel=1, mtime=0)
         self._gz.write(HEADER.encode("utf-8"))
         self.lines: list[str] = []
@@ -86,8 +108,11 @@ class ManifestWriter:
         digest: str,
         path: str,
         target: str = "",
+        xattrs: str = "",
     ) -> None:
         tail = "\t" + pathcodec.encode(target) if kind == "l" else ""
+        if xattrs:
+            tail += "\tx:" + xattrs
         self.lines.append(
             f"{kind}\t{mode:o}\t{uid}\t{gid}\t{size}\t{mtime_ns}\t{digest}\t"
             f"{pathcodec.encode(path)}{tail}"
@@ -159,6 +184,10 @@ def parse_line(line: str) -> ManifestEntry:
     parts = line.rstrip("\n").split("\t")
     if len(parts) < 8:
         raise ManifestError(f"malformed manifest line: {line[:80]!r}")
+    fixed = 9 if parts[0] == "l" else 8
+    xattrs = ""
+    if len(parts) > fixed and parts[-1].startswith("x:"):
+        xattrs = parts.pop()[2:]
     return ManifestEntry(
         parts[0],
         int(parts[1], 8),
@@ -169,6 +198,7 @@ def parse_line(line: str) -> ManifestEntry:
         parts[6],
         pathcodec.decode(parts[7]),
         pathcodec.decode(parts[8]) if len(parts) > 8 else "",
+        xattrs,
     )
 
 
@@ -249,13 +279,17 @@ class PreviousCursor:
             return
         # The path is the 8th field: the last one, except for a symlink whose
         # target follows it (a raw tab never occurs inside a field).
+        # An ``x:`` field may follow (xattrs); older manifests have none.
+        tabs = line.count("\t")
         if line[:1] == "l":
-            parts = line.split("\t", 8)
-            ok = len(parts) == 9
-            path = parts[7] if ok else ""
-        else:
-            ok = line.count("\t") == 7
+            ok = tabs == 8 or (tabs == 9 and "\tx:" in line)
+            path = line.split("\t", 8)[7] if ok else ""
+        elif tabs == 7:
+            ok = True
             path = line[line.rfind("\t") + 1 :]
+        else:
+            ok = tabs == 8 and line[line.rfind("\t") + 1 :].startswith("x:")
+            path = line.split("\t", 8)[7] if ok else ""
         if not ok:
             self.broken = f"malformed manifest line: {line[:80]!r}"
             self.path = None

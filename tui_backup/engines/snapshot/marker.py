@@ -17,6 +17,44 @@ from tui_backup.engines.snapshot.syncio import write_atomic
 MARKER_NAME = "owner.json"
 
 
+class UnsafeMetadata(Exception):
+    """``<dest>/.tui-backup`` is not a directory of ours (a symlink, a file): nothing is written."""
+
+    def __init__(self, path: str, what: str) -> None:
+        super().__init__(
+            f"{path} is {what}, not the engine's own directory; refusing to write through it. "
+            "Remove it (the snapshots next to it are not affected) and run again."
+        )
+
+
+def ensure_meta(dest: str) -> str:
+    """Create ``<dest>/.tui-backup`` private (0700), or make an existing one so; its path.
+
+    A symlink (or anything but a directory) in its place is refused with
+    :class:`UnsafeMetadata`: manifests written through it would land wherever it points.
+    """
+    path = os.path.join(dest, META_DIR)
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        pass
+    fd = None
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as exc:
+        if os.path.islink(path):
+            raise UnsafeMetadata(path, "a symbolic link") from exc
+        if os.path.lexists(path) and not os.path.isdir(path):
+            raise UnsafeMetadata(path, "not a directory") from exc
+        raise
+    try:
+        if os.fstat(fd).st_mode & 0o7777 != 0o700:
+            os.fchmod(fd, 0o700)
+    finally:
+        os.close(fd)
+    return path
+
+
 class DestinationOwned(Exception):
     """The destination's marker names another job."""
 
@@ -52,9 +90,9 @@ def check_owner(dest: str, job: str) -> None:
 
 def claim(dest: str, job: str) -> None:
     """Mark ``dest`` as ``job``'s (idempotent); raise if another job owns it."""
+    ensure_meta(dest)
     check_owner(dest, job)
     if read_owner(dest) == job:
         return
-    os.makedirs(os.path.join(dest, META_DIR), exist_ok=True)
     payload = json.dumps({"job": job, "engine": "snapshot", "format": 1}, indent=2) + "\n"
-    write_atomic(marker_path(dest), payload.encode("utf-8"))
+    write_atomic(marker_path(dest), payload.encode("utf-8"), mode=0o600)
