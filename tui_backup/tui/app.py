@@ -382,7 +382,10 @@ class BackupApp(JobActions, App[int]):
                 severity="error",
                 timeout=8,
             )
-        self.load_errors()
+        if not self.use_watch:
+            # Without watching there is no error feed (core/error_feed.py) to send the
+            # counts; with it, the main screen applies the event itself (bridge).
+            self.load_errors()
 
     def on_watch_changed(self, message: WatchChanged) -> None:
         main = self.main_screen

@@ -5,6 +5,12 @@ widget there: job changes are merged into a buffer under a lock and the app
 is rung with one :class:`~tui_backup.tui.messages.JobsChanged` doorbell,
 which the app drains on its own thread. However many progress events arrive,
 the screen sees the newest view of each job once per drain.
+
+Error events ride the same doorbell: the newest known state of each event
+(recorded, resolved; from this or any other process: ``core/error_feed.py``),
+the latest unresolved count, and whether the log must be read again
+(``ErrorLogReset``). Screens apply these payloads; nothing is re-queried per
+event. New events also go out as :class:`ErrorLogged` for the toasts.
 """
 
 from __future__ import annotations
@@ -17,7 +23,10 @@ from typing import Protocol, runtime_checkable
 from textual.message import Message
 
 from tui_backup.core.events import (
+    ErrorCounts,
+    ErrorLogReset,
     ErrorRecorded,
+    ErrorResolved,
     JobsRemoved,
     JobsUpdated,
     ManagerEvent,
@@ -26,6 +35,7 @@ from tui_backup.core.events import (
     WatchStatus,
 )
 from tui_backup.core.views import JobView
+from tui_backup.model.records import ErrorEvent
 from tui_backup.tui.messages import ErrorLogged, JobsChanged, RunEnded, WatchChanged
 
 
@@ -35,9 +45,25 @@ class PendingChanges:
 
     updated: dict[str, JobView] = field(default_factory=dict)
     removed: set[str] = field(default_factory=set)
+    errors: dict[int, ErrorEvent] = field(default_factory=dict)
+    """Error events by id, newest known state (a resolution never goes back)."""
+    unresolved: int | None = None
+    """The unresolved count of every process, when the core told a new one."""
+    errors_stale: bool = False
+    """The error log changed beyond these events: read it again, once."""
 
     def __bool__(self) -> bool:
-        return bool(self.updated or self.removed)
+        return bool(self.updated or self.removed or self.errors or self.errors_stale) or (
+            self.unresolved is not None
+        )
+
+    def note_error(self, event: ErrorEvent) -> None:
+        if event.id is None:
+            return  # waiting in the fallback: no id to key a row by yet
+        known = self.errors.get(event.id)
+        if known is not None and known.resolved and not event.resolved:
+            return
+        self.errors[event.id] = event
 
 
 @runtime_checkable
@@ -68,6 +94,13 @@ class CoreBridge:
             self._post(RunEnded(event.run))
         elif isinstance(event, ErrorRecorded):
             self._post(ErrorLogged(event.event))
+            self._merge_errors(event.event)
+        elif isinstance(event, ErrorResolved):
+            self._merge_errors(event.event)
+        elif isinstance(event, ErrorCounts):
+            self._merge_errors(unresolved=event.unresolved)
+        elif isinstance(event, ErrorLogReset):
+            self._merge_errors(stale=True)
         elif isinstance(event, WarningRaised):
             # Counted on the card (progress.warnings) and kept in the run's record;
             # one message per unreadable file could flood the UI with thousands.
@@ -85,6 +118,20 @@ class CoreBridge:
             for name in removed:
                 self._pending.updated.pop(name, None)
                 self._pending.removed.add(name)
+            ring = not self._rung
+            self._rung = True
+        if ring:
+            self._post(JobsChanged())
+
+    def _merge_errors(
+        self, event: ErrorEvent | None = None, *, unresolved: int | None = None, stale: bool = False
+    ) -> None:
+        with self._lock:
+            if event is not None:
+                self._pending.note_error(event)
+            if unresolved is not None:
+                self._pending.unresolved = unresolved
+            self._pending.errors_stale = self._pending.errors_stale or stale
             ring = not self._rung
             self._rung = True
         if ring:

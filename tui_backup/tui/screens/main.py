@@ -87,6 +87,18 @@ class MainScreen(Screen[None]):
     def apply_job_changes(self, pending: PendingChanges) -> None:
         self.jobs.apply_changes(pending.updated, pending.removed)
         self.update_counts()
+        # Error events of any process: apply their payloads; read the log only on a reset.
+        if not self.query(ErrorLog):
+            if not self.is_mounted:
+                self.backup_app.load_errors()  # not composed yet: read once it is
+            return  # closing
+        if pending.errors_stale:
+            self.backup_app.load_errors()
+        elif pending.errors:
+            self.errors.apply_events(pending.errors.values(), self.error_filter)
+        if pending.unresolved is not None:
+            self.header.unresolved = pending.unresolved
+            self._title_errors(pending.unresolved)
 
     def update_counts(self) -> None:
         views = self.jobs.views.values()

@@ -3,11 +3,19 @@
 Keyed by event id so a refresh keeps the cursor on the event a person was
 reading. Filters live in :class:`ErrorFilter` (a plain value the main screen
 owns and passes down).
+
+Rows come two ways: a full read (``set_events``: at start, after a filter
+change, when the core says the log was reset) and the payloads of error
+events from any process (``apply_events``), which never re-read the log. A
+read that was under way while events arrived must not undo them, so events
+applied in the last ``DELTA_KEEP_SECONDS`` are laid over every full read (a
+resolution always wins over an older unresolved state).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -21,6 +29,11 @@ from tui_backup.model.status import Severity
 from tui_backup.tui.formatting import clip, human_ago
 from tui_backup.tui.messages import ErrorFilterRequested, ResolveRequested
 
+ROW_LIMIT = 300
+"""Rows the pane keeps (the full read asks for as many)."""
+DELTA_KEEP_SECONDS = 5.0
+"""How long an applied event is laid over full reads (a read takes milliseconds)."""
+
 
 @dataclass(frozen=True, slots=True)
 class ErrorFilter:
@@ -33,7 +46,7 @@ class ErrorFilter:
 
     def query(self) -> dict[str, object]:
         """Keyword arguments for ``JobManager.errors``."""
-        out: dict[str, object] = {"limit": 300}
+        out: dict[str, object] = {"limit": ROW_LIMIT}
         if self.unresolved_only:
             out["unresolved"] = True
         if self.min_severity:
@@ -43,6 +56,16 @@ class ErrorFilter:
         if self.job:
             out["job"] = self.job
         return out
+
+    def matches(self, event: ErrorEvent) -> bool:
+        """The same test :meth:`query` asks of the database, for one event in hand."""
+        if self.unresolved_only and event.resolved:
+            return False
+        if self.min_severity and event.severity.rank < Severity(self.min_severity.upper()).rank:
+            return False
+        if self.component and event.component != self.component:
+            return False
+        return not (self.job and event.job_name != self.job)
 
     def describe(self) -> str:
         parts = ["unresolved" if self.unresolved_only else "all"]
@@ -87,6 +110,9 @@ class ErrorLog(DataTable[Text]):
         self._clock = clock
         self._events: dict[int, ErrorEvent] = {}
         self._what_width = 0
+        self._filter: ErrorFilter | None = None
+        self._deltas: dict[int, tuple[float, ErrorEvent]] = {}
+        """Events applied lately: id -> (monotonic time applied, newest state)."""
 
     def on_mount(self) -> None:
         self._columns(self.size.width)
@@ -120,7 +146,47 @@ class ErrorLog(DataTable[Text]):
         return self._events.get(int(str(key.value)))
 
     def set_events(self, batch: list[ErrorEvent]) -> None:
-        """Show ``events`` (newest first) and keep the cursor on the same event."""
+        """Show a full read of the log (newest first), with events applied lately on top."""
+        self._show(self._merged(batch))
+
+    def apply_events(self, events: Iterable[ErrorEvent], flt: ErrorFilter) -> None:
+        """Apply the newest states of these events (any process) to the rows shown.
+
+        New ones that pass ``flt`` appear in time order, resolved ones go (or
+        show as resolved when the filter keeps them); the log is not read.
+        """
+        self._filter = flt
+        now = time.monotonic()
+        for event in events:
+            if event.id is None:
+                continue
+            known = self._deltas.get(event.id)
+            if known is not None and known[1].resolved and not event.resolved:
+                continue  # a resolution never goes back
+            self._deltas[event.id] = (now, event)
+        self._show(self._merged(list(self._events.values())))
+
+    def _merged(self, batch: list[ErrorEvent]) -> list[ErrorEvent]:
+        """``batch`` with the recent events laid over it, filtered, newest first."""
+        cutoff = time.monotonic() - DELTA_KEEP_SECONDS
+        self._deltas = {i: d for i, d in self._deltas.items() if d[0] >= cutoff}
+        rows = {e.id: e for e in batch if e.id is not None}
+        flt = self._filter
+        for event_id, (_at, event) in self._deltas.items():
+            shown = rows.get(event_id)
+            if shown is not None and shown.resolved and not event.resolved:
+                continue
+            # Rows of the read passed the filter it was made with; applied ones pass this one.
+            if flt is None or flt.matches(event):
+                rows[event_id] = event
+            else:
+                rows.pop(event_id, None)
+        kept = list(rows.values())
+        kept.sort(key=lambda e: (e.timestamp, e.id or 0), reverse=True)
+        return kept[:ROW_LIMIT]
+
+    def _show(self, batch: list[ErrorEvent]) -> None:
+        """Show ``batch`` (newest first) and keep the cursor on the same event."""
         keep = self.selected_event
         keep_row = self.cursor_row
         new = {e.id: e for e in batch if e.id is not None}
