@@ -3,9 +3,10 @@
 Times the bare tool against the engine's ``run`` on the same tree, with the
 same flags (``backup --json --tag tui-backup:<job> --host <host>``), in two
 cases: a first backup into an empty repository and a no-change backup into a
-repository that already holds one. Runs alternate bare, engine, bare,
-engine... so drift of the machine (caches, other load) hits both alike; the
-medians and their ratio are printed. Repository creation (``restic init``)
+repository that already holds one. Runs alternate bare, engine, engine,
+bare... so drift of the machine (caches, other load) hits both alike, and
+the disk is synced before each timed run; the medians and their ratio are
+printed. Repository creation (``restic init``)
 happens before the timer in both cases: it is not part of a backup.
 
 The engine is timed in-process (``ResticEngine().run``), which is what the
@@ -45,8 +46,8 @@ from tui_backup.engines.restic import ResticEngine
 from tui_backup.model import Status, parse_job
 
 JOB = "bench"
-CPU: dict[str, list[float]] = {"engine": [], "restic": []}
-"""CPU seconds of the engine's own process and of its restic child, per engine run."""
+CPU: dict[str, list[float]] = {"engine": [], "restic": [], "bare restic": []}
+"""CPU seconds per run: the engine's own process, its restic child, and bare restic."""
 
 
 def _cpu(usage: resource.struct_rusage) -> float:
@@ -76,6 +77,7 @@ def init(repo: Path, env: dict[str, str]) -> None:
 def bare(repo: Path, src: Path, env: dict[str, str]) -> float:
     argv = ["restic", "backup", "--json", "--tag", f"tui-backup:{JOB}"]
     argv += ["--host", socket.gethostname(), "--", str(src)]
+    kids0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     subprocess.run(
         argv,
@@ -84,7 +86,9 @@ def bare(repo: Path, src: Path, env: dict[str, str]) -> float:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    return time.perf_counter() - t0
+    elapsed = time.perf_counter() - t0
+    CPU["bare restic"].append(_cpu(resource.getrusage(resource.RUSAGE_CHILDREN)) - _cpu(kids0))
+    return elapsed
 
 
 def engine(repo: Path, src: Path, password_file: Path) -> float:
@@ -134,24 +138,20 @@ def main() -> None:
             "no-change": {"bare": [], "engine": []},
         }
         for i in range(args.pairs):
-            for who in ("bare", "engine"):
-                repo = work / f"repo-{who}-{i}"
-                init(repo, env)
-                run = (
-                    (lambda r=repo: bare(r, src, env))
-                    if who == "bare"
-                    else (lambda r=repo: engine(r, src, password_file))
-                )
-                results["first"][who].append(run())
-            for who in ("bare", "engine"):
-                repo = work / f"repo-{who}-{i}"
-                run = (
-                    (lambda r=repo: bare(r, src, env))
-                    if who == "bare"
-                    else (lambda r=repo: engine(r, src, password_file))
-                )
-                results["no-change"][who].append(run())
-            for who in ("bare", "engine"):
+            # Who goes first alternates too: the second run of a pair would otherwise
+            # always pay for the first one's data still being written back to disk.
+            order = ("bare", "engine") if i % 2 == 0 else ("engine", "bare")
+            for case in ("first", "no-change"):
+                for who in order:
+                    repo = work / f"repo-{who}-{i}"
+                    if case == "first":
+                        init(repo, env)
+                    os.sync()  # nobody's timed run pays for another's writeback
+                    if who == "bare":
+                        results[case][who].append(bare(repo, src, env))
+                    else:
+                        results[case][who].append(engine(repo, src, password_file))
+            for who in order:
                 shutil.rmtree(work / f"repo-{who}-{i}")
         version = subprocess.run(
             ["restic", "version"], check=False, capture_output=True, text=True
@@ -169,6 +169,8 @@ def main() -> None:
             f"engine's own CPU over its {len(CPU['engine'])} runs: {own:.3f}s "
             f"= {100 * own / tool:.1f}% of restic's {tool:.3f}s CPU"
         )
+        alone = sum(CPU["bare restic"])
+        print(f"restic's CPU: {alone:.3f}s run bare, {tool:.3f}s run by the engine")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
