@@ -18,9 +18,12 @@ afterwards, not what was asked for.
 
 from __future__ import annotations
 
+import functools
 import os
 import posixpath
+import re
 import shutil
+import subprocess
 import tempfile
 import threading
 from collections.abc import Sequence
@@ -175,6 +178,8 @@ def restore(
     staging = tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=target)
     try:
         args = ["restore", snap.id, "--target", staging]
+        if restic.spec.preserve.sparse and "--sparse" in restore_options(restic.binary):
+            args.append("--sparse")  # restic >= 0.15; 0.14 writes every hole out as zeros
         for path in includes:
             args += ["--include", escape(path)]
         result, _ = restic.call(args, cancel=cancel)
@@ -194,6 +199,23 @@ def restore(
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return _report(snap, target, files)
+
+
+@functools.cache
+def restore_options(binary: str) -> frozenset[str]:
+    """The long options this restic's ``restore`` knows (``--sparse`` came with 0.15).
+
+    What restic keeps is its own business (docs/engines.md): xattrs, ACLs
+    (as ``system.posix_acl_*`` xattrs) and hard links always, with no switch
+    to leave them out; holes only where ``restore --sparse`` exists.
+    """
+    try:
+        out = subprocess.run(
+            [binary, "help", "restore"], capture_output=True, text=True, timeout=60, check=False
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return frozenset()
+    return frozenset(re.findall(r"--[a-z][a-z-]*", out))
 
 
 def _restored_anything(staging: str) -> bool:
@@ -231,9 +253,8 @@ def _report(snap: ResticSnapshot, target: str, files: list[Node]) -> RestoreRepo
     done = nbytes = 0
     skipped: list[str] = []
     for n in files:
-        try:
-            st = os.lstat(os.path.join(target, n.rel))
-        except OSError:
+        st = _lstat_listed(target, n.rel)
+        if st is None:
             skipped.append(f"{n.rel}: not restored by restic")
             continue
         done += 1
@@ -241,3 +262,36 @@ def _report(snap: ResticSnapshot, target: str, files: list[Node]) -> RestoreRepo
     return RestoreReport(
         snap.short_id, target, done, nbytes, warnings=len(skipped), skipped=tuple(skipped)
     )
+
+
+def _lstat_listed(target: str, rel: str) -> os.stat_result | None:
+    """The restored entry ``restic ls --json`` called ``rel``, or None.
+
+    JSON carries no raw bytes: a name that is not UTF-8 is listed with
+    U+FFFD in place of each bad byte, while restic restores the real name.
+    Such a component is matched against the names on disk, decoded the way
+    restic's listing did, so a non-UTF-8 name is not reported missing.
+    """
+    path = os.path.join(target, rel)
+    try:
+        return os.lstat(path)
+    except OSError:
+        if "\ufffd" not in rel:
+            return None
+    here = target
+    for listed in rel.split("/"):
+        name = listed
+        if "\ufffd" in listed:
+            try:
+                names = os.listdir(here)
+            except OSError:
+                return None
+            found = [n for n in names if os.fsencode(n).decode("utf-8", "replace") == listed]
+            if len(found) != 1:
+                return None
+            name = found[0]
+        here = os.path.join(here, name)
+    try:
+        return os.lstat(here)
+    except OSError:
+        return None
