@@ -16,7 +16,7 @@ from rich.text import Text
 from textual import events
 from textual.binding import Binding
 from textual.widgets import DataTable
-from textual.widgets.data_table import RowDoesNotExist
+from textual.widgets.data_table import CellDoesNotExist, RowDoesNotExist
 
 from tui_backup.core.views import JobView
 from tui_backup.model.status import Status
@@ -87,6 +87,10 @@ class JobTable(DataTable[Text]):
         self._loaded = False
         self._want: str | None = None
         """Rows whose job changed while scrolled out of view; rendered when they come back."""
+        self._rebuilding = False
+        """True while ``_rebuild`` empties and refills the table: ``clear()`` scrolls to
+        the top, and a scroll renders stale rows, which would then address rows and
+        columns that are gone (issue 10's ``CellDoesNotExist``)."""
 
     # -- public API ------------------------------------------------------------
 
@@ -184,7 +188,7 @@ class JobTable(DataTable[Text]):
         return set(self._order[first : first + count])
 
     def _render_stale(self) -> None:
-        if not self._stale:
+        if self._rebuilding or not self._stale:
             return
         for name in self._on_screen() & self._stale:
             self._stale.discard(name)
@@ -219,16 +223,26 @@ class JobTable(DataTable[Text]):
             cells = self._cells(view)
             for column, cell in zip(COLUMNS, cells, strict=True):
                 self.update_cell(view.name, column, cell)
-        except RowDoesNotExist:
-            self._rebuild()
+        except (RowDoesNotExist, CellDoesNotExist):
+            if not self._rebuilding:
+                self._rebuild()
 
     def _rebuild(self) -> None:
+        self._rebuilding = True
+        try:
+            self._refill()
+        finally:
+            self._rebuilding = False
+
+    def _refill(self) -> None:
+        """Every shown row rendered afresh (so nothing stays stale), cursor and scroll kept."""
         keep = self._want if self._want in self._views else self.selected_name
         if keep == self._want:
             self._want = None
         keep_row = self.cursor_row
         scroll_y = self.scroll_y
         self._widths = widths_for(self.size.width - 8)
+        self._stale.clear()
         self.clear(columns=True)
         labels = ("Job", "Status", "Next / rate")
         for key, label, width in zip(
