@@ -196,3 +196,30 @@ def test_a_flood_is_one_reset_not_a_thousand_events(home: Home) -> None:
     assert not any(isinstance(e, ErrorRecorded) for e in published)
     assert any(isinstance(e, ErrorLogReset) for e in published)
     assert published[-1] == ErrorCounts(250, 250)
+
+
+def test_polling_mode_notices_database_writes(home: Home) -> None:
+    """Where file notifications do not work, the poll stats the database files too."""
+    from tui_backup.core.watcher import Watcher
+
+    db = Database(home.db_path, home.fallback_log)
+    db.record_error(ErrorEvent(Severity.LOW, "jobs", "x", "before", None))
+    noticed = threading.Event()
+    watcher = Watcher(
+        home,
+        on_change=lambda _names, _jobs: None,
+        on_status=lambda _status: None,
+        force_polling=True,
+        poll_interval=0.05,
+        on_database=noticed.set,
+    )
+    watcher.start()
+    try:
+        # A write before the poll's first look is its baseline: write again until seen.
+        deadline = time.monotonic() + 20
+        while not noticed.is_set():
+            assert time.monotonic() < deadline, "the poll never noticed a database write"
+            record_elsewhere(home, "written while polling")
+            noticed.wait(2)
+    finally:
+        watcher.stop()
