@@ -14,9 +14,9 @@ cannot keep that piece (docs/engines.md), with the reason, never because it
 fails:
 
 - restic 0.14 restores holes as zeros (no ``restore --sparse`` before 0.15);
-- paths longer than 4096 bytes: rsync's own limit (MAXPATHLEN) and restic's
-  (full-path system calls) refuse them; only the snapshot engine walks by
-  directory descriptors.
+- paths longer than 4096 bytes: rsync 3.5 (MAXPATHLEN) and restic 0.14
+  (full-path system calls) skip such an entry with a warning and keep the
+  rest; only the snapshot engine walks by directory descriptors.
 """
 
 from __future__ import annotations
@@ -58,8 +58,10 @@ def _skip_reason(dest: Dest, what: str) -> str | None:
 
         if "--sparse" not in restore_options("restic"):
             return "restic before 0.15 has no `restore --sparse`: holes come back as zeros"
-    if what == "long-path" and engine != "snapshot":
-        return f"{engine} cannot hold paths over 4096 bytes (PATH_MAX); docs/engines.md"
+    if what == "long-path" and engine == "rsync":
+        return "rsync skips a path over 4096 bytes ('File name too long', exit 23): its MAXPATHLEN"
+    if what == "long-path" and engine == "restic":
+        return "restic skips a path over 4096 bytes ('file name too long', exit 3): full-path lstat"
     return None
 
 

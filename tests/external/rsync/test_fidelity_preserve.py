@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -135,3 +136,32 @@ def test_a_restore_target_without_acl_support_says_so(tmp_path: Path, ramfs: Pat
     assert report.files == 3 and report.warnings >= 1
     warned = [e.reason for e in events if isinstance(e, FileWarning)]
     assert any("cannot hold ACLs and extended attributes" in w for w in warned), warned
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving the target to nobody needs root")
+def test_restore_into_a_shared_1777_directory_of_another_user_keeps_it(
+    where: Where, tmp_path: Path
+) -> None:
+    """rsync alone gives the target the snapshot root's mode, owner and times."""
+    import pwd
+
+    src = tmp_path / "src"
+    make_tree(src)
+    spec = where.spec(src, tmp_path / "dest")
+    sid = backup(spec)
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    nobody = pwd.getpwnam("nobody")
+    os.chown(shared, nobody.pw_uid, nobody.pw_gid)
+    os.chmod(shared, 0o1777)
+    subprocess.run(["setfacl", "-m", "u:daemon:rwx", str(shared)], check=True)
+    os.utime(shared, ns=(123_000_000_007, 456_000_000_009))
+    acl = getfacl(shared)
+    report = RsyncEngine().restore(spec, sid, str(shared), overwrite=True)
+    assert report.files == 3
+    st = os.stat(shared)
+    assert stat.S_IMODE(st.st_mode) == 0o1777
+    assert (st.st_uid, st.st_gid) == (nobody.pw_uid, nobody.pw_gid)
+    assert st.st_mtime_ns == 456_000_000_009
+    assert getfacl(shared) == acl
+    assert_kept(src, shared)  # and what is inside is the snapshot's

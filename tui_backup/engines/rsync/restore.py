@@ -10,9 +10,12 @@ directory; a path that is not in the snapshot is an error, never "0 files".
 
 from __future__ import annotations
 
+import contextlib
 import os
+import stat
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from tui_backup.engines import layout
 from tui_backup.engines.api import EngineError, ErrorType, RestoreReport
@@ -134,7 +137,14 @@ def restore(
             counts[1] += size
             reporter.advance(1, size, name)
 
-    result = run_tool([*argv, "--", *sources_args, target + "/"], on_line=on_line, cancel=cancel)
+    own = None if dry_run else TargetMetadata.read(target)
+    try:
+        result = run_tool(
+            [*argv, "--", *sources_args, target + "/"], on_line=on_line, cancel=cancel
+        )
+    finally:
+        if own is not None:
+            own.put_back(target)
     if result.cancelled or result.returncode == 20:
         raise EngineError("restore stopped before it finished", ErrorType.STOPPED)
     warnings = 0
@@ -166,3 +176,55 @@ def restore(
         dry_run=dry_run,
         planned=tuple(planned),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class TargetMetadata:
+    """The restore target's own mode, owner, times, xattrs and ACLs, put back after rsync.
+
+    ``rsync -a SNAPSHOT/ TARGET/`` gives TARGET the snapshot root's metadata:
+    restoring into a shared 1777 directory owned by someone else would leave
+    it 0755 and root's. Only what is created inside the target is the
+    restore's business, so the target's own metadata is read before and
+    written back after (best effort: as another user, some of it may not be
+    ours to write, and then rsync could not change it either).
+    """
+
+    st: os.stat_result
+    xattrs: dict[str, bytes]
+
+    @classmethod
+    def read(cls, target: str) -> TargetMetadata | None:
+        try:
+            st = os.stat(target)
+        except OSError:
+            return None  # created by the restore: nobody else's metadata to keep
+        attrs: dict[str, bytes] = {}
+        try:
+            for name in os.listxattr(target):
+                attrs[name] = os.getxattr(target, name)
+        except OSError:
+            pass
+        return cls(st, attrs)
+
+    def put_back(self, target: str) -> None:
+        st = self.st
+        try:
+            now = os.stat(target)
+        except OSError:
+            return
+        if (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino):
+            return  # not the directory we looked at
+        with contextlib.suppress(OSError):
+            if (now.st_uid, now.st_gid) != (st.st_uid, st.st_gid):
+                os.chown(target, st.st_uid, st.st_gid)
+        with contextlib.suppress(OSError):
+            present = set(os.listxattr(target))
+            for name in present - set(self.xattrs):
+                os.removexattr(target, name)
+            for name, value in self.xattrs.items():
+                os.setxattr(target, name, value)
+        with contextlib.suppress(OSError):
+            os.chmod(target, stat.S_IMODE(st.st_mode))
+        with contextlib.suppress(OSError):
+            os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
