@@ -32,6 +32,7 @@ from textual.widgets import (
 )
 from textual.widgets.tree import TreeNode
 
+from tui_backup.model.progress import Progress
 from tui_backup.tui.actions import readable
 from tui_backup.tui.formatting import files_and_size, human_bytes, local_stamp, tilde
 from tui_backup.tui.messages import MarkToggled, RestoreFinished, RestoreProgressed
@@ -336,7 +337,7 @@ class RestoreScreen(Screen[None]):
     @work(thread=True, exclusive=True, exit_on_error=False, group="restore-run")
     def run_restore(self, snapshot_id: str, target: str, paths: list[str], overwrite: bool) -> None:
         def progress(event: Any) -> None:
-            if hasattr(event, "files_done"):
+            if isinstance(event, Progress):
                 self.post_message(
                     RestoreProgressed(
                         event.files_done, event.files_total, event.bytes_done, event.bytes_total
