@@ -18,6 +18,7 @@ from tui_fixtures import AppFactory
 from tui_helpers import until
 
 from tui_backup.store.paths import HOME_ENV, Home
+from tui_backup.tui.app import BackupApp
 
 
 def tui_backup(home: Home, *args: str) -> subprocess.CompletedProcess[str]:
@@ -60,12 +61,8 @@ def unresolved_ids(home: Home) -> list[int]:
     return [e["id"] for e in json.loads(r.stdout)]
 
 
-async def test_errors_recorded_and_resolved_by_the_cli_show_live(
-    tui_home: Home, make_app: AppFactory, tmp_path: Path
-) -> None:
-    damaged_job(tui_home, tmp_path)
-    assert unresolved_ids(tui_home) == []
-    app = make_app(tui_home, watch=True)
+def count_log_reads(app: BackupApp) -> list[object]:
+    """Every full read of the error log the app makes from now on (the filters asked)."""
     reads: list[object] = []
     read_log = app.manager.errors
 
@@ -74,6 +71,16 @@ async def test_errors_recorded_and_resolved_by_the_cli_show_live(
         return read_log(**filters)
 
     app.manager.errors = counting_errors  # type: ignore[method-assign]
+    return reads
+
+
+async def test_errors_recorded_and_resolved_by_the_cli_show_live(
+    tui_home: Home, make_app: AppFactory, tmp_path: Path
+) -> None:
+    damaged_job(tui_home, tmp_path)
+    assert unresolved_ids(tui_home) == []
+    app = make_app(tui_home, watch=True)
+    reads = count_log_reads(app)
     async with app.run_test(size=(120, 40)) as pilot:
         main = app.main_screen
         assert main is not None
@@ -103,4 +110,32 @@ async def test_errors_recorded_and_resolved_by_the_cli_show_live(
         await until(pilot, lambda: str(event_id) not in shown())
         assert pane.border_title == "Errors · 0 unresolved"
         assert str(main.header.query_one("#unresolved", Label).render()) == "✓ no open errors"
+        assert len(reads) == 2, reads
+
+
+async def test_a_run_failing_in_another_process_reaches_the_card_and_the_log(
+    tui_home: Home, make_app: AppFactory, tmp_path: Path
+) -> None:
+    src = tmp_path / "gone"
+    src.mkdir()
+    dest = str(tmp_path / "d")
+    r = tui_backup(tui_home, "job", "add", "bad", "--source", str(src), "--dest", dest)
+    assert r.returncode == 0, r.stderr
+    src.rmdir()
+    app = make_app(tui_home, watch=True)
+    reads = count_log_reads(app)
+    async with app.run_test(size=(80, 24)) as pilot:
+        main = app.main_screen
+        assert main is not None
+        await until(pilot, lambda: main.jobs.row_count == 1)
+        await until(pilot, lambda: main.header.watch_mode in ("live", "polling"))
+        await until(pilot, lambda: len(reads) == 2)  # the error feed has started
+        r = tui_backup(tui_home, "run", "bad")
+        assert r.returncode == 1, r.stderr
+        (event_id,) = unresolved_ids(tui_home)
+        await until(pilot, lambda: main.jobs.views["bad"].status.value == "failed")
+        await until(pilot, lambda: main.header.unresolved == 1)
+        await until(pilot, lambda: main.errors.selected_event is not None)
+        event = main.errors.selected_event
+        assert event is not None and event.id == event_id and event.job_name == "bad"
         assert len(reads) == 2, reads
