@@ -72,6 +72,8 @@ def source_reason(exc: OSError) -> str:
         return "permission denied"
     if exc.errno == errno.ELOOP:
         return "replaced by a symlink during backup"
+    if exc.errno == errno.ENAMETOOLONG:
+        return "skipped: its path is too long to reach (File name too long)"
     return exc.strerror or str(exc)
 
 
