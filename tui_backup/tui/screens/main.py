@@ -88,6 +88,8 @@ class MainScreen(Screen[None]):
         self.jobs.apply_changes(pending.updated, pending.removed)
         self.update_counts()
         # Error events of any process: apply their payloads; read the log only on a reset.
+        if not (pending.errors or pending.errors_stale or pending.unresolved is not None):
+            return
         if not self.query(ErrorLog):
             if not self.is_mounted:
                 self.backup_app.load_errors()  # not composed yet: read once it is
