@@ -139,3 +139,28 @@ async def test_a_run_failing_in_another_process_reaches_the_card_and_the_log(
         event = main.errors.selected_event
         assert event is not None and event.id == event_id and event.job_name == "bad"
         assert len(reads) == 2, reads
+
+
+async def test_counts_that_disagree_with_the_rows_make_the_pane_read_the_log(
+    tui_home: Home, make_app: AppFactory
+) -> None:
+    """The core's periodic reconcile sends the counts; rows that cannot match them
+    (an event the pane never got) are read again once."""
+    from tui_backup.core.events import ErrorCounts
+    from tui_backup.model.records import ErrorEvent
+    from tui_backup.model.status import Severity
+    from tui_backup.store.db import Database
+
+    other = Database(tui_home.db_path, tui_home.fallback_log)
+    other.record_error(ErrorEvent(Severity.HIGH, "verify", "x", "first", "web"))
+    app = make_app(tui_home)  # no watching: nothing tells the pane of the next one
+    async with app.run_test(size=(120, 40)) as pilot:
+        main = app.main_screen
+        assert main is not None
+        await until(pilot, lambda: main.errors.row_count == 1)
+        missed = other.record_error(ErrorEvent(Severity.HIGH, "verify", "x", "missed", "web"))
+        app.bridge(ErrorCounts(unresolved=2, total=2))
+        await until(pilot, lambda: main.errors.row_count == 2)
+        assert str(missed.id) in {str(key.value) for key in main.errors.rows}
+        assert main.header.unresolved == 2
+    other.close()

@@ -95,12 +95,18 @@ class MainScreen(Screen[None]):
                 self.backup_app.load_errors()  # not composed yet: read once it is
             return  # closing
         if pending.errors_stale:
+            self.errors.expect_read()
             self.backup_app.load_errors()
         elif pending.errors:
             self.errors.apply_events(pending.errors.values(), self.error_filter)
         if pending.unresolved is not None:
             self.header.unresolved = pending.unresolved
             self._title_errors(pending.unresolved)
+            if not pending.errors_stale and self.errors.misses_events(
+                pending.unresolved, self.error_filter
+            ):
+                self.errors.expect_read()
+                self.backup_app.load_errors()  # the rows drifted: read the log once
 
     def update_counts(self) -> None:
         views = self.jobs.views.values()

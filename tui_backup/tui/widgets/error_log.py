@@ -113,6 +113,8 @@ class ErrorLog(DataTable[Text]):
         self._filter: ErrorFilter | None = None
         self._deltas: dict[int, tuple[float, ErrorEvent]] = {}
         """Events applied lately: id -> (monotonic time applied, newest state)."""
+        self._read_shown = False
+        """A full read is shown and none is awaited (see :meth:`misses_events`)."""
 
     def on_mount(self) -> None:
         self._columns(self.size.width)
@@ -147,7 +149,12 @@ class ErrorLog(DataTable[Text]):
 
     def set_events(self, batch: list[ErrorEvent]) -> None:
         """Show a full read of the log (newest first), with events applied lately on top."""
+        self._read_shown = True
         self._show(self._merged(batch))
+
+    def expect_read(self) -> None:
+        """A full read is on its way: until it is shown the rows may lag the counts."""
+        self._read_shown = False
 
     def apply_events(self, events: Iterable[ErrorEvent], flt: ErrorFilter) -> None:
         """Apply the newest states of these events (any process) to the rows shown.
@@ -165,6 +172,17 @@ class ErrorLog(DataTable[Text]):
                 continue  # a resolution never goes back
             self._deltas[event.id] = (now, event)
         self._show(self._merged(list(self._events.values())))
+
+    def misses_events(self, unresolved: int, flt: ErrorFilter) -> bool:
+        """True when the rows cannot be the core's ``unresolved`` count of events.
+
+        Checked only where the rows must be exactly the unresolved events (the
+        default filter, fewer rows than the limit): the pane's share of the
+        core's periodic reconcile, so a lost event is read again, not kept lost.
+        """
+        if not self._read_shown or flt != ErrorFilter() or len(self._events) >= ROW_LIMIT:
+            return False
+        return sum(1 for e in self._events.values() if not e.resolved) != unresolved
 
     def _merged(self, batch: list[ErrorEvent]) -> list[ErrorEvent]:
         """``batch`` with the recent events laid over it, filtered, newest first."""
