@@ -398,3 +398,56 @@ def test_verify_memory_does_not_grow_with_the_tree(tmp_path: Path) -> None:
     files_big, peak_big = _verify_peak(big)
     assert (files_small, files_big) == (20_000, 60_000)
     assert peak_big < peak_small * 1.2, (peak_small, peak_big)
+
+
+@pytest.mark.skipif(
+    not IS_ROOT, reason="trusted.* xattrs (the only kind a symlink holds) need root"
+)
+def test_a_symlinks_xattrs_are_restored(tmp_path: Path, backed_up) -> None:
+    engine, spec, sid = backed_up
+    link = tmp_path / "dest" / sid / "link"
+    os.symlink("top", link)
+    try:
+        os.setxattr(link, "trusted.origin", b"here", follow_symlinks=False)
+    except OSError as exc:
+        pytest.skip(f"no trusted xattrs on symlinks here: {exc}")
+    out = tmp_path / "out"
+    assert engine.restore(spec, sid, str(out)).skipped == ()
+    assert os.getxattr(out / "link", "trusted.origin", follow_symlinks=False) == b"here"
+
+
+@pytest.mark.timeout(120)
+def test_deep_verify_reads_source_paths_over_path_max(deep_root: Path) -> None:
+    """Deep verify compares with the source: a 6,000-byte source path is read, not
+    counted as 'changed since' because the kernel refused the path."""
+    src = deep_root / "src"
+    src.mkdir()
+    fd = os.open(src, os.O_DIRECTORY)
+    for _ in range(1500):
+        os.mkdir(NAME, dir_fd=fd)
+        nfd = os.open(NAME, os.O_DIRECTORY, dir_fd=fd)
+        os.close(fd)
+        fd = nfd
+    leaf = os.open("leaf", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd)
+    os.write(leaf, b"deep\n")
+    os.close(leaf)
+    engine = SnapshotEngine(clock=StepClock())
+    spec = make_spec(src, deep_root / "dest")
+    assert run(spec, engine=engine).finished.error is None
+    report = engine.verify(spec, deep=True)
+    assert (report.outcome, report.changed_since, report.problems) == ("ok", 0, ())
+    assert report.bytes_checked == 2 * 5  # the snapshot's copy and the source's
+    # The source's copy damaged under the same size and mtime: found as damage.
+    leaf_dir = _walk_down(src, 1500)
+    try:
+        old = os.stat("leaf", dir_fd=leaf_dir)
+        out = os.open("leaf", os.O_WRONLY, dir_fd=leaf_dir)
+        os.write(out, b"D")
+        os.close(out)
+        os.utime("leaf", ns=(old.st_atime_ns, old.st_mtime_ns), dir_fd=leaf_dir)
+    finally:
+        os.close(leaf_dir)
+    damaged = engine.verify(spec, deep=True)
+    assert [p.reason for p in damaged.problems] == [
+        "differs from the source although size and modification time are the same"
+    ]

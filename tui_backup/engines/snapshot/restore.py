@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 
 from tui_backup.engines import layout
 from tui_backup.engines.api import EngineError, ErrorType
+from tui_backup.engines.snapshot import xattrs
 from tui_backup.engines.snapshot.copy import IS_ROOT
 from tui_backup.engines.snapshot.dirstack import DirStack, open_parent
 from tui_backup.engines.throttle import ProgressReporter
@@ -523,6 +524,12 @@ class RestoreRun:
             return
         if IS_ROOT:
             os.chown(create, st.st_uid, st.st_gid, dir_fd=tdir, follow_symlinks=False)
+            # A symlink may carry trusted.*/security.* xattrs (user.* never): root's only.
+            kept = xattrs.read(xattrs.at(name, sdir), _ALL)
+            refused = xattrs.write(xattrs.at(create, tdir), kept) if kept else []
+            if refused:
+                what = ", ".join(f"{n} ({why})" for n, why in refused)
+                self.warn(rel, f"restored without some extended attributes: {what}")
         os.utime(create, ns=(st.st_atime_ns, st.st_mtime_ns), dir_fd=tdir, follow_symlinks=False)
         if create != name:
             os.rename(create, name, src_dir_fd=tdir, dst_dir_fd=tdir)
@@ -553,6 +560,8 @@ def _kind(mode: int) -> str:
 
 
 _ACLS = ("system.posix_acl_access", "system.posix_acl_default")
+_ALL = xattrs.Policy(xattrs=True, acls=True)
+"""A restore gives back whatever the snapshot holds; the backup chose what to keep."""
 
 
 def _xattrs(fd: int) -> dict[str, bytes]:

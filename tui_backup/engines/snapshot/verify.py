@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 from tui_backup.engines.api import VerifyProblem
 from tui_backup.engines.snapshot.damage import Damage
-from tui_backup.engines.snapshot.dirstack import DIR_FLAGS, DirStack
+from tui_backup.engines.snapshot.dirstack import DIR_FLAGS, DirStack, open_parent
 from tui_backup.engines.snapshot.manifest import ManifestEntry, ManifestError, read_manifest
 from tui_backup.engines.snapshot.store import SnapshotStore
 from tui_backup.engines.throttle import ProgressReporter
@@ -223,22 +223,31 @@ class Verifier:
             self.changed += 1
             return
         try:
-            st = os.lstat(src)
+            dfd, name = _source_at(src)
         except OSError:
-            self.changed += 1  # deleted (or unreadable) since the snapshot
-            return
-        if (
-            not stat.S_ISREG(st.st_mode)
-            or st.st_size != entry.size
-            or st.st_mtime_ns != entry.mtime_ns
-        ):
-            self.changed += 1
+            self.changed += 1  # a directory on the way is gone (or unreadable) since
             return
         try:
-            fd = os.open(src, _READ_FLAGS)
-        except OSError as exc:
-            self._problem(snapshot_id, entry.path, f"source unreadable: {exc.strerror}")
-            return
+            try:
+                st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
+            except OSError:
+                self.changed += 1  # deleted (or unreadable) since the snapshot
+                return
+            if (
+                not stat.S_ISREG(st.st_mode)
+                or st.st_size != entry.size
+                or st.st_mtime_ns != entry.mtime_ns
+            ):
+                self.changed += 1
+                return
+            try:
+                fd = os.open(name, _READ_FLAGS, dir_fd=dfd)
+            except OSError as exc:
+                self._problem(snapshot_id, _short(entry.path), f"source unreadable: {exc.strerror}")
+                return
+        finally:
+            if dfd is not None:
+                os.close(dfd)
         try:
             fst = os.fstat(fd)
             if (fst.st_dev, fst.st_ino) != (st.st_dev, st.st_ino):
@@ -246,7 +255,7 @@ class Verifier:
                 return
             source_digest = _digest(fd, self.cancel)
         except OSError as exc:
-            self._problem(snapshot_id, entry.path, f"source unreadable: {exc.strerror}")
+            self._problem(snapshot_id, _short(entry.path), f"source unreadable: {exc.strerror}")
             return
         finally:
             os.close(fd)
@@ -276,6 +285,32 @@ def _inside(rel: str) -> bool:
     if not rel or rel.startswith("/"):
         return False
     return not any(part in ("", ".", "..") for part in rel.split("/"))
+
+
+_SHORT_PATH = 3072
+
+
+def _source_at(path: str) -> tuple[int | None, str]:
+    """``(directory descriptor or None, name)`` to reach a source path of any length.
+
+    A short path is used as it is. A longer one is split: its first part (up
+    to ~3 KiB, symlinks resolved as any path lookup would) is opened by path,
+    the rest one name at a time with ``O_NOFOLLOW``, so PATH_MAX is no limit.
+    The descriptor is the caller's to close.
+    """
+    if len(path) < _SHORT_PATH:
+        return None, path
+    cut = path.rfind("/", 0, _SHORT_PATH)
+    head, rest = path[: cut or 1], path[cut + 1 :]
+    root = os.open(head, DIR_FLAGS & ~os.O_NOFOLLOW)
+    try:
+        fd, name = open_parent(root, rest)
+    except OSError:
+        os.close(root)
+        raise
+    if fd != root:
+        os.close(root)
+    return fd, name
 
 
 def _short(path: str, limit: int = 200) -> str:
