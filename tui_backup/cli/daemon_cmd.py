@@ -97,6 +97,8 @@ class EventLog:
                 f": {r.error}" if r.error and r.status != Status.SUCCEEDED else "",
             )
         elif isinstance(event, ErrorRecorded):
+            if event.elsewhere:
+                return  # the process where it happened logged it already
             e = event.event
             level = logging.ERROR if e.severity.rank >= Severity.HIGH.rank else logging.WARNING
             log.log(level, "%s %s [%s]: %s", e.severity, e.component, e.error_type, e.message)
