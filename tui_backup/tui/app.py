@@ -107,7 +107,7 @@ class BackupApp(JobActions, App[int]):
 
     # -- keys ------------------------------------------------------------------
 
-    KEY_SETTLE_SECONDS = 0.5
+    KEY_SETTLE_SECONDS = 2.0
     """At most this long a key waits for the one before it to be handled."""
 
     async def on_event(self, event: events.Event) -> None:
