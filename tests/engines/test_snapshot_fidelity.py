@@ -364,3 +364,39 @@ def test_a_small_file_growing_during_its_copy_is_recorded_as_stored(
     entry = _entries(dest, result.finished.snapshot_id)["small.log"]
     assert entry.size == len(b"a few bytes\nmore\n")  # type: ignore[attr-defined]
     assert engine.verify(spec, result.finished.snapshot_id).ok
+
+
+def test_an_unchanged_tree_reads_no_xattrs_and_a_moved_ctime_alone_still_links(
+    xfs: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The manifest's ``c:`` field spares the no-change path a listxattr per file."""
+    from tui_backup.engines.snapshot import xattrs
+
+    src, dest = xfs / "src", xfs / "dest"
+    _fidelity_tree(src)
+    engine = SnapshotEngine(clock=StepClock())
+    spec = make_spec(src, dest)
+    first = run(spec, engine=engine).finished
+    real = xattrs.current
+    calls: list[str] = []
+
+    def counting(name: str, dir_fd: int | None, policy: xattrs.Policy) -> str:
+        calls.append(name)
+        return real(name, dir_fd, policy)
+
+    monkeypatch.setattr(xattrs, "current", counting)
+    second = run(spec, engine=engine).finished
+    assert calls == []
+    assert SnapshotStore(str(dest)).summary(second.snapshot_id)["copied"] == 0
+    os.chmod(src / "tagged.txt", 0o644)  # same mode: only the ctime moves
+    os.chmod(src / "plain.txt", 0o644)
+    third = run(spec, engine=engine).finished
+    assert sorted(calls) == ["plain.txt", "tagged.txt"]
+    assert SnapshotStore(str(dest)).summary(third.snapshot_id)["copied"] == 0
+    s1 = dest / first.snapshot_id
+    s3 = dest / third.snapshot_id
+    assert os.stat(s1 / "tagged.txt").st_ino == os.stat(s3 / "tagged.txt").st_ino
+    calls.clear()
+    fourth = run(spec, engine=engine).finished  # the refreshed ctimes were recorded
+    assert calls == [] and fourth.status == Status.SUCCEEDED
+    assert engine.verify(spec, fourth.snapshot_id).ok

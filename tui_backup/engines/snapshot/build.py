@@ -608,11 +608,19 @@ class SnapshotBuilder:
                     # reuse its manifest line (checksum included) verbatim.
                     if line is not None:
                         size = st.st_size
+                        same = line.startswith(
+                            f"f\t{mode:o}\t{st.st_uid}\t{st.st_gid}\t{size}\t{st.st_mtime_ns}\t"
+                        )
+                        if same and xpol is not None:
+                            # Same ctime as when the xattrs were read: they cannot have
+                            # changed (no listxattr). Else compare them; same: link.
+                            ctime = st.st_ctime_ns
+                            if not line.endswith(f"\tc:{ctime}"):
+                                line = _refresh(line, xcurrent(sname, s_fd, xpol), ctime)
+                                same = line is not None
                         if (
-                            line.startswith(
-                                f"f\t{mode:o}\t{st.st_uid}\t{st.st_gid}\t{size}\t{st.st_mtime_ns}\t"
-                            )
-                            and (xpol is None or _xattrs_match(line, xcurrent(sname, s_fd, xpol)))
+                            same
+                            and line is not None
                             and not (
                                 careful and distrust(rel, line, sname, s_fd, p_at + name, p_fd)
                             )
@@ -899,7 +907,17 @@ class SnapshotBuilder:
                     self._hardlink(st, self._dst_path(batch, idx, rel), rel, linked=False)
                 assert self._writer is not None
                 self._writer.add(
-                    "f", st.st_mode, st.st_uid, st.st_gid, size, mtime, result[0], rel, "", xh
+                    "f",
+                    st.st_mode,
+                    st.st_uid,
+                    st.st_gid,
+                    size,
+                    mtime,
+                    result[0],
+                    rel,
+                    "",
+                    xh,
+                    st.st_ctime_ns if self.xpolicy is not None else 0,
                 )
                 self.files += 1
                 self.copied += 1
@@ -1022,11 +1040,21 @@ class SnapshotBuilder:
             self.store.remove_partial(self._partial)
 
 
-def _xattrs_match(line: str, current: str) -> bool:
-    """Whether a previous ``f`` line records the xattr hash ``current`` ("" = none)."""
-    if line.count("\t") == 7:
-        return not current
-    return line[line.rfind("\t") + 1 :] == "x:" + current
+def _refresh(line: str, current: str, ctime_ns: int) -> str | None:
+    """A previous ``f`` line with the new ctime if its xattr hash is ``current``, else None.
+
+    ``current`` is the source's xattr hash now ("" = none); the line may
+    carry ``x:`` and ``c:`` fields after its path (older lines: neither).
+    """
+    base = line
+    cut = base.rfind("\t")
+    if base.count("\t") > 7 and base[cut + 1 : cut + 3] == "c:":
+        base = base[:cut]
+        cut = base.rfind("\t")
+    recorded = base[cut + 3 :] if base.count("\t") > 7 else ""
+    if recorded != current:
+        return None
+    return f"{base}\tc:{ctime_ns}"
 
 
 def _unholdable(exc: OSError) -> str:

@@ -4,7 +4,7 @@ Format (gzip, UTF-8, tab-separated, one entry per line, in walk order)::
 
     # tui-backup manifest 1
     <type> <mode-octal> <uid> <gid> <size> <mtime_ns> <blake2b-256-hex|-> <path>
-        [<link target>] [x:<hash>]
+        [<link target>] [x:<hash>] [c:<ctime_ns>]
 
 ``type`` is ``f`` (file), ``d`` (directory) or ``l`` (symlink); paths are
 relative to the snapshot root with ``/`` separators and escaped by
@@ -13,11 +13,15 @@ with each directory's children sorted by name, i.e. sorted by the list of
 path components. That order lets the next run *merge-join* its walk with the
 previous manifest (:class:`PreviousCursor`) without loading it into memory.
 
-The last field, ``x:<16 hex>``, is present only for an entry that has kept
-extended attributes or ACLs: a short BLAKE2b of them
+Two optional fields may follow. ``x:<16 hex>`` is present only for an entry
+that has kept extended attributes or ACLs: a short BLAKE2b of them
 (:func:`~tui_backup.engines.snapshot.xattrs.digest`), which lets the next run
-see a change of xattrs alone. Manifests written before it existed simply
-have none, and read as entries without xattrs.
+see a change of xattrs alone. ``c:<ctime_ns>`` (files, when xattrs or ACLs
+are kept) is the source's ctime when they were read: any xattr or ACL change
+moves the ctime, so the next run reads a file's xattrs only when its ctime
+moved, and an unchanged tree costs no ``listxattr`` at all. Manifests written
+before these fields existed simply have none, and read as entries without
+xattrs (their files' xattrs are read once, by the next run).
 
 A file that changed while it was copied is recorded with the size and hash
 of the bytes actually stored and an mtime of ``-1``, which no source file
@@ -56,6 +60,8 @@ class ManifestEntry(NamedTuple):
     """A symlink's target."""
     xattrs: str = ""
     """Short hash of the entry's kept xattrs/ACLs ("" when it has none)."""
+    ctime_ns: int = 0
+    """The source's ctime when its xattrs were read (0: not recorded)."""
 
 
 class ManifestError(Exception):
@@ -109,10 +115,13 @@ class ManifestWriter:
         path: str,
         target: str = "",
         xattrs: str = "",
+        ctime_ns: int = 0,
     ) -> None:
         tail = "\t" + pathcodec.encode(target) if kind == "l" else ""
         if xattrs:
             tail += "\tx:" + xattrs
+        if ctime_ns:
+            tail += f"\tc:{ctime_ns}"
         self.lines.append(
             f"{kind}\t{mode:o}\t{uid}\t{gid}\t{size}\t{mtime_ns}\t{digest}\t"
             f"{pathcodec.encode(path)}{tail}"
@@ -186,6 +195,9 @@ def parse_line(line: str) -> ManifestEntry:
         raise ManifestError(f"malformed manifest line: {line[:80]!r}")
     fixed = 9 if parts[0] == "l" else 8
     xattrs = ""
+    ctime_ns = 0
+    if len(parts) > fixed and parts[-1].startswith("c:"):
+        ctime_ns = int(parts.pop()[2:])
     if len(parts) > fixed and parts[-1].startswith("x:"):
         xattrs = parts.pop()[2:]
     return ManifestEntry(
@@ -199,6 +211,7 @@ def parse_line(line: str) -> ManifestEntry:
         pathcodec.decode(parts[7]),
         pathcodec.decode(parts[8]) if len(parts) > 8 else "",
         xattrs,
+        ctime_ns,
     )
 
 
@@ -279,17 +292,18 @@ class PreviousCursor:
             return
         # The path is the 8th field: the last one, except for a symlink whose
         # target follows it (a raw tab never occurs inside a field).
-        # An ``x:`` field may follow (xattrs); older manifests have none.
+        # ``x:``/``c:`` fields may follow (xattrs); older manifests have none.
         tabs = line.count("\t")
-        if line[:1] == "l":
-            ok = tabs == 8 or (tabs == 9 and "\tx:" in line)
-            path = line.split("\t", 8)[7] if ok else ""
-        elif tabs == 7:
+        if tabs == 7 and line[:1] != "l":
             ok = True
             path = line[line.rfind("\t") + 1 :]
         else:
-            ok = tabs == 8 and line[line.rfind("\t") + 1 :].startswith("x:")
-            path = line.split("\t", 8)[7] if ok else ""
+            fixed = 8 if line[:1] == "l" else 7
+            parts = line.split("\t")
+            ok = fixed <= tabs <= fixed + 2 and all(
+                f[:2] in ("x:", "c:") for f in parts[fixed + 1 :]
+            )
+            path = parts[7] if ok else ""
         if not ok:
             self.broken = f"malformed manifest line: {line[:80]!r}"
             self.path = None
