@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tui_backup.engines.api import ErrorType
+from tui_backup.engines.api import EngineError, ErrorType
 from tui_backup.engines.events import FileWarning
 from tui_backup.engines.rsync import RsyncEngine
 
@@ -165,3 +165,23 @@ def test_restore_into_a_shared_1777_directory_of_another_user_keeps_it(
     assert st.st_mtime_ns == 456_000_000_009
     assert getfacl(shared) == acl
     assert_kept(src, shared)  # and what is inside is the snapshot's
+
+
+@pytest.mark.parametrize("inside", ["SID", "SID/dir/new", "latest/x", ".tui-backup/x", ""])
+def test_a_restore_target_inside_the_destination_is_refused(
+    local: Where, tmp_path: Path, inside: str
+) -> None:
+    src = tmp_path / "src"
+    (src / "dir").mkdir(parents=True)
+    (src / "a").write_text("a\n")
+    dest = tmp_path / "dest"
+    spec = local.spec(src, dest)
+    sid = backup(spec)
+    if not (dest / "latest").exists():
+        os.symlink(sid, dest / "latest")
+    target = dest / inside.replace("SID", sid) if inside else dest
+    before = sorted(str(p) for p in dest.rglob("*"))
+    with pytest.raises(EngineError) as err:
+        RsyncEngine().restore(spec, sid, str(target), overwrite=True)
+    assert err.value.error_type == ErrorType.INVALID_TARGET
+    assert sorted(str(p) for p in dest.rglob("*")) == before

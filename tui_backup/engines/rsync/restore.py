@@ -70,6 +70,8 @@ def restore(
     if not target:
         raise EngineError("a restore needs a target directory", ErrorType.INVALID_TARGET)
     target = os.path.abspath(os.path.expanduser(target))
+    if store.host is None:
+        refuse_target_in_destination(store.path, target)
     summary = store.summary(sid) or {}
     recorded = summary.get("sources")
     if isinstance(recorded, list):
@@ -228,3 +230,46 @@ class TargetMetadata:
             os.chmod(target, stat.S_IMODE(st.st_mode))
         with contextlib.suppress(OSError):
             os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def refuse_target_in_destination(dest: str, target: str) -> None:
+    """Refuse a local restore into a snapshot, the metadata or the destination itself.
+
+    Restoring into a committed snapshot would change the backup (and a
+    restore into itself nests copies); compared by device and inode of the
+    target's existing ancestors, so ``latest`` or another symlink does not
+    get around it. (The snapshot engine has the same rule; a shared helper in
+    ``engines.common`` would serve both.)
+    """
+    guarded: set[tuple[int, int]] = set()
+    try:
+        st = os.stat(dest)
+        guarded.add((st.st_dev, st.st_ino))
+        with os.scandir(dest) as it:
+            for entry in it:
+                stem = entry.name.removesuffix(layout.PARTIAL_SUFFIX)
+                if entry.name != layout.META_DIR and layout.parse_id(stem) is None:
+                    continue
+                with contextlib.suppress(OSError):
+                    est = entry.stat(follow_symlinks=False)
+                    if stat.S_ISDIR(est.st_mode):
+                        guarded.add((est.st_dev, est.st_ino))
+    except OSError:
+        return
+    path = os.path.abspath(target)
+    while not os.path.lexists(path) and path != "/":
+        path = os.path.dirname(path)
+    path = os.path.realpath(path)
+    while True:
+        with contextlib.suppress(OSError):
+            st = os.stat(path)
+            if (st.st_dev, st.st_ino) in guarded:
+                raise EngineError(
+                    f"the restore target {target} is inside the backup destination {dest}; "
+                    "restoring there would change the backups themselves. Choose a "
+                    "directory outside it",
+                    ErrorType.INVALID_TARGET,
+                )
+        if path == "/":
+            return
+        path = os.path.dirname(path)
