@@ -80,6 +80,9 @@ None: as deep as the descriptor limit allows (:func:`max_fd_depth`)."""
 CHANGED_MTIME = -1
 """The mtime recorded for a file that changed while it was copied: matches no source file,
 so the next run copies it again instead of linking the bytes this run caught."""
+CTIME_MARGIN_NS = 1_000_000_000
+"""Slack for the kernel's coarse timestamps: a file changed up to this long before the
+previous run started still has its xattrs compared."""
 UNHOLDABLE = frozenset({errno.ENAMETOOLONG, errno.EILSEQ})
 """Destination errors that concern one name only: a warning and that entry skipped."""
 DAMAGED_NAME = "damaged.json"
@@ -238,6 +241,10 @@ class SnapshotBuilder:
         self._refused_names: set[str] = set()
         self._batch_frame: _Frame | None = None
         self._cur_frame: _Frame | None = None
+        self._started_ns = 0
+        self._xattrs_trusted_before = -1
+        """Files whose ctime is older had their xattrs read by the previous run: not re-read.
+        -1 (no previous run that read them, or another policy): every link candidate's are."""
         """The directory the walk is in (whose descriptors a copy batch duplicates)."""
         self.max_fd_depth = MIN_FD_DEPTH
         self.emit = emit
@@ -278,6 +285,7 @@ class SnapshotBuilder:
     # -- the run -------------------------------------------------------------
 
     def build(self) -> BuildResult:
+        self._started_ns = time.time_ns()
         plans = self._check_sources()
         self._prepare_destination()
         self.store.cleanup_stale()
@@ -376,6 +384,13 @@ class SnapshotBuilder:
         self.reporter.files_total = int(summary.get("files", 0) or 0)
         self.reporter.bytes_total = int(summary.get("bytes", 0) or 0)
         self.reporter.totals_are_estimates = True
+        since = summary.get("xattrs_read_after_ns")
+        if (
+            self.xpolicy is not None
+            and isinstance(since, int)
+            and summary.get("xattrs_policy") == self._policy_word()
+        ):
+            self._xattrs_trusted_before = since - CTIME_MARGIN_NS
         last = summary.get("last_checksum")
         self._last_checksum = last if isinstance(last, str) else None
         if not self.checksum and self._checksum_due():
@@ -391,6 +406,10 @@ class SnapshotBuilder:
             if self._suspects:
                 log.info("%s: %d damaged file(s) will be copied fresh, not linked",
                          self.spec.name, len(self._suspects))  # fmt: skip
+
+    def _policy_word(self) -> str:
+        pol = self.xpolicy
+        return "none" if pol is None else f"xattrs={pol.xattrs},acls={pol.acls}"
 
     def _checksum_due(self) -> bool:
         """The job's ``checksum_every`` has passed since the last full compare."""
@@ -553,6 +572,7 @@ class SnapshotBuilder:
         distrust = self._distrust
         xpol = self.xpolicy
         xcurrent = xattrs.current
+        xtrust = self._xattrs_trusted_before
         max_depth = self.max_fd_depth
         while stack:
             frame = self._cur_frame = stack[-1]
@@ -611,19 +631,13 @@ class SnapshotBuilder:
                         same = line.startswith(
                             f"f\t{mode:o}\t{st.st_uid}\t{st.st_gid}\t{size}\t{st.st_mtime_ns}\t"
                         )
-                        if same and xpol is not None:
-                            # Same ctime as when the xattrs were read: they cannot have
-                            # changed (no listxattr). Else compare them; same: link.
-                            ctime = st.st_ctime_ns
-                            if not line.endswith(f"\tc:{ctime}"):
-                                line = _refresh(line, xcurrent(sname, s_fd, xpol), ctime)
-                                same = line is not None
-                        if (
-                            same
-                            and line is not None
-                            and not (
-                                careful and distrust(rel, line, sname, s_fd, p_at + name, p_fd)
-                            )
+                        if same and xpol is not None and st.st_ctime_ns >= xtrust:
+                            # The inode changed since before the previous run read its
+                            # xattrs (any xattr or ACL change moves the ctime): compare
+                            # them; an older ctime cannot hide a change (no listxattr).
+                            same = _recorded_xattrs(line) == xcurrent(sname, s_fd, xpol)
+                        if same and not (
+                            careful and distrust(rel, line, sname, s_fd, p_at + name, p_fd)
                         ):
                             try:
                                 link(
@@ -917,7 +931,6 @@ class SnapshotBuilder:
                     rel,
                     "",
                     xh,
-                    st.st_ctime_ns if self.xpolicy is not None else 0,
                 )
                 self.files += 1
                 self.copied += 1
@@ -992,6 +1005,10 @@ class SnapshotBuilder:
                 "last_checksum": self.now.isoformat() if self.full_read else self._last_checksum,
                 "sources": [{"path": p.path, "prefix": p.prefix} for p in plans],
                 "finished": time.time(),
+                # Xattrs/ACLs were read after this instant, under this policy: the next
+                # run trusts them for files whose ctime is older (CTIME_MARGIN_NS).
+                "xattrs_read_after_ns": self._started_ns if self.xpolicy is not None else None,
+                "xattrs_policy": self._policy_word(),
             }
             if self._groups:
                 write_atomic(
@@ -1040,21 +1057,17 @@ class SnapshotBuilder:
             self.store.remove_partial(self._partial)
 
 
-def _refresh(line: str, current: str, ctime_ns: int) -> str | None:
-    """A previous ``f`` line with the new ctime if its xattr hash is ``current``, else None.
-
-    ``current`` is the source's xattr hash now ("" = none); the line may
-    carry ``x:`` and ``c:`` fields after its path (older lines: neither).
-    """
-    base = line
-    cut = base.rfind("\t")
-    if base.count("\t") > 7 and base[cut + 1 : cut + 3] == "c:":
-        base = base[:cut]
-        cut = base.rfind("\t")
-    recorded = base[cut + 3 :] if base.count("\t") > 7 else ""
-    if recorded != current:
-        return None
-    return f"{base}\tc:{ctime_ns}"
+def _recorded_xattrs(line: str) -> str:
+    """The xattr hash a previous ``f`` line records ("" = none; older lines have none)."""
+    if line.count("\t") == 7:
+        return ""
+    cut = line.rfind("\t")
+    if line[cut + 1 : cut + 3] == "c:":  # tolerated: a field some test builds wrote
+        line = line[:cut]
+        if line.count("\t") == 7:
+            return ""
+        cut = line.rfind("\t")
+    return line[cut + 3 :] if line[cut + 1 : cut + 3] == "x:" else ""
 
 
 def _unholdable(exc: OSError) -> str:

@@ -4,7 +4,7 @@ Format (gzip, UTF-8, tab-separated, one entry per line, in walk order)::
 
     # tui-backup manifest 1
     <type> <mode-octal> <uid> <gid> <size> <mtime_ns> <blake2b-256-hex|-> <path>
-        [<link target>] [x:<hash>] [c:<ctime_ns>]
+        [<link target>] [x:<hash>]
 
 ``type`` is ``f`` (file), ``d`` (directory) or ``l`` (symlink); paths are
 relative to the snapshot root with ``/`` separators and escaped by
@@ -13,15 +13,15 @@ with each directory's children sorted by name, i.e. sorted by the list of
 path components. That order lets the next run *merge-join* its walk with the
 previous manifest (:class:`PreviousCursor`) without loading it into memory.
 
-Two optional fields may follow. ``x:<16 hex>`` is present only for an entry
-that has kept extended attributes or ACLs: a short BLAKE2b of them
+An optional last field, ``x:<16 hex>``, is present only for an entry that
+has kept extended attributes or ACLs: a short BLAKE2b of them
 (:func:`~tui_backup.engines.snapshot.xattrs.digest`), which lets the next run
-see a change of xattrs alone. ``c:<ctime_ns>`` (files, when xattrs or ACLs
-are kept) is the source's ctime when they were read: any xattr or ACL change
-moves the ctime, so the next run reads a file's xattrs only when its ctime
-moved, and an unchanged tree costs no ``listxattr`` at all. Manifests written
-before these fields existed simply have none, and read as entries without
-xattrs (their files' xattrs are read once, by the next run).
+see a change of xattrs alone. The next run reads a file's xattrs only when
+its ctime is newer than the previous run's start (every xattr or ACL change
+moves the ctime; the summary's ``xattrs_read_after_ns``), so an unchanged
+tree costs no ``listxattr``. Manifests written before the field existed have
+none, and read as entries without xattrs. (A ``c:`` field, written by no
+released version, is tolerated and ignored.)
 
 A file that changed while it was copied is recorded with the size and hash
 of the bytes actually stored and an mtime of ``-1``, which no source file
@@ -60,8 +60,6 @@ class ManifestEntry(NamedTuple):
     """A symlink's target."""
     xattrs: str = ""
     """Short hash of the entry's kept xattrs/ACLs ("" when it has none)."""
-    ctime_ns: int = 0
-    """The source's ctime when its xattrs were read (0: not recorded)."""
 
 
 class ManifestError(Exception):
@@ -115,13 +113,10 @@ class ManifestWriter:
         path: str,
         target: str = "",
         xattrs: str = "",
-        ctime_ns: int = 0,
     ) -> None:
         tail = "\t" + pathcodec.encode(target) if kind == "l" else ""
         if xattrs:
             tail += "\tx:" + xattrs
-        if ctime_ns:
-            tail += f"\tc:{ctime_ns}"
         self.lines.append(
             f"{kind}\t{mode:o}\t{uid}\t{gid}\t{size}\t{mtime_ns}\t{digest}\t"
             f"{pathcodec.encode(path)}{tail}"
@@ -195,9 +190,8 @@ def parse_line(line: str) -> ManifestEntry:
         raise ManifestError(f"malformed manifest line: {line[:80]!r}")
     fixed = 9 if parts[0] == "l" else 8
     xattrs = ""
-    ctime_ns = 0
     if len(parts) > fixed and parts[-1].startswith("c:"):
-        ctime_ns = int(parts.pop()[2:])
+        parts.pop()
     if len(parts) > fixed and parts[-1].startswith("x:"):
         xattrs = parts.pop()[2:]
     return ManifestEntry(
@@ -211,7 +205,6 @@ def parse_line(line: str) -> ManifestEntry:
         pathcodec.decode(parts[7]),
         pathcodec.decode(parts[8]) if len(parts) > 8 else "",
         xattrs,
-        ctime_ns,
     )
 
 
@@ -293,17 +286,23 @@ class PreviousCursor:
         # The path is the 8th field: the last one, except for a symlink whose
         # target follows it (a raw tab never occurs inside a field).
         # ``x:``/``c:`` fields may follow (xattrs); older manifests have none.
+        # Cut them off from the end with rfind (this runs once per entry).
         tabs = line.count("\t")
-        if tabs == 7 and line[:1] != "l":
-            ok = True
-            path = line[line.rfind("\t") + 1 :]
+        fixed = 8 if line[:1] == "l" else 7
+        ok = fixed <= tabs <= fixed + 2
+        end = len(line)
+        for _ in range(tabs - fixed if ok else 0):
+            cut = line.rfind("\t", 0, end)
+            if line[cut + 1 : cut + 3] not in ("x:", "c:"):
+                ok = False
+                break
+            end = cut
+        if not ok:
+            path = ""
+        elif fixed == 7:
+            path = line[line.rfind("\t", 0, end) + 1 : end]
         else:
-            fixed = 8 if line[:1] == "l" else 7
-            parts = line.split("\t")
-            ok = fixed <= tabs <= fixed + 2 and all(
-                f[:2] in ("x:", "c:") for f in parts[fixed + 1 :]
-            )
-            path = parts[7] if ok else ""
+            path = line.split("\t", 8)[7]
         if not ok:
             self.broken = f"malformed manifest line: {line[:80]!r}"
             self.path = None
