@@ -408,3 +408,21 @@ def test_an_unchanged_tree_reads_no_xattrs_and_a_moved_ctime_alone_still_links(
     # Another policy than the previous run's: every candidate's xattrs are read again.
     run(dataclasses.replace(spec, preserve=Preserve(acls=False)), engine=engine)
     assert len(calls) == 4
+
+
+def test_preserve_hard_links_false_stores_each_path_on_its_own(tmp_path: Path) -> None:
+    src, dest = tmp_path / "src", tmp_path / "dest"
+    write(src / "a.txt", "shared")
+    os.link(src / "a.txt", src / "b.txt")
+    engine = SnapshotEngine(clock=StepClock())
+    kept = run(make_spec(src, dest), engine=engine).finished
+    s1 = dest / kept.snapshot_id
+    assert os.stat(s1 / "a.txt").st_ino == os.stat(s1 / "b.txt").st_ino
+    spec = _only(make_spec(src, tmp_path / "dest2"), hard_links=False)
+    apart = run(spec, engine=engine).finished
+    s2 = tmp_path / "dest2" / apart.snapshot_id
+    assert os.stat(s2 / "a.txt").st_ino != os.stat(s2 / "b.txt").st_ino
+    assert (s2 / "b.txt").read_text() == "shared"
+    again = run(spec, engine=engine).finished  # linked from the last snapshot, still apart
+    s3 = tmp_path / "dest2" / again.snapshot_id
+    assert os.stat(s3 / "a.txt").st_ino != os.stat(s3 / "b.txt").st_ino

@@ -239,6 +239,8 @@ class SnapshotBuilder:
         """What of the xattrs/ACLs is kept (None: nothing, and nothing is read)."""
         self.halt = HaltFlag(cancel, CopyOptions(self.xpolicy, preserve.sparse))
         self._refused_names: set[str] = set()
+        self.keep_links = preserve.hard_links
+        """Keep paths that are one inode in the source one inode in the snapshot."""
         self._batch_frame: _Frame | None = None
         self._cur_frame: _Frame | None = None
         self._started_ns = 0
@@ -573,6 +575,7 @@ class SnapshotBuilder:
         xpol = self.xpolicy
         xcurrent = xattrs.current
         xtrust = self._xattrs_trusted_before
+        keep_links = self.keep_links
         max_depth = self.max_fd_depth
         while stack:
             frame = self._cur_frame = stack[-1]
@@ -652,7 +655,7 @@ class SnapshotBuilder:
                                     raise dest_fatal(exc, self.dest) from exc
                                 # Missing in the old snapshot, too many links...: copy.
                             else:
-                                if st.st_nlink > 1:  # hard-linked in the source too
+                                if st.st_nlink > 1 and keep_links:  # linked in the source too
                                     self._hardlink(st, dpre + name, rel, linked=True)
                                 self.linked += 1
                                 self.files += 1
@@ -917,7 +920,7 @@ class SnapshotBuilder:
                                         "copied again next run")  # fmt: skip
                     if refused:
                         self._refused(src, refused)
-                if st.st_nlink > 1:  # hard-linked in the source: keep one inode
+                if st.st_nlink > 1 and self.keep_links:  # linked in the source: one inode
                     self._hardlink(st, self._dst_path(batch, idx, rel), rel, linked=False)
                 assert self._writer is not None
                 self._writer.add(
