@@ -240,8 +240,10 @@ class RestoreRun:
         sfd = os.open(snap_root, _DIR_FLAGS)
         tfd = -1
         try:
+            made_target = False
             if not self.dry_run:
                 try:
+                    made_target = not os.path.lexists(target)
                     os.makedirs(target, exist_ok=True)
                     tfd = os.open(os.path.realpath(target), _DIR_FLAGS)
                 except OSError as exc:
@@ -256,8 +258,14 @@ class RestoreRun:
                 for parts in requests or [[]]:
                     self._restore_request(sfd, tfd, parts)
             finally:
-                if own is not None:
-                    # Creating entries inside the target moved its mtime: put its own back.
+                if made_target and not requests:
+                    # A target this restore made for the whole snapshot is the snapshot's
+                    # root, as ``rsync -a SNAP/ TARGET/`` would make it.
+                    root = os.fstat(sfd)
+                    self._dir_metadata(tfd, root, _xattrs(sfd), "")
+                elif own is not None:
+                    # An existing target is not ours: creating entries inside it moved
+                    # its mtime, so its own times go back.
                     _put_back_times(tfd, own)
         finally:
             os.close(sfd)
