@@ -86,3 +86,15 @@ def cli(home: Home) -> CliRunner:
         return CliResult(tuple(args), proc.returncode, proc.stdout, proc.stderr)
 
     return run
+
+
+@pytest.fixture
+def deep_tmp_path(tmp_path: Path) -> Any:
+    """``tmp_path`` for trees deeper than Python's recursion limit, removed with ``rm -rf``.
+
+    pytest removes old temporary directories with ``shutil.rmtree``, which
+    recurses once per level: a 2,000-level tree left behind makes every later
+    session print a RecursionError at exit. ``rm -rf`` walks it iteratively.
+    """
+    yield tmp_path
+    subprocess.run(["rm", "-rf", "--", str(tmp_path)], check=False)
