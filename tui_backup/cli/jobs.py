@@ -272,7 +272,11 @@ def cmd_rm(args: argparse.Namespace, ctx: CliContext) -> int:
     removed = ctx.manager.delete(
         args.name, purge_data=args.purge_data, expected_version=spec.version
     )
-    what = " and its backups" if args.purge_data else f" (backups kept in {removed.destination})"
+    what = (
+        " and its backups"
+        if args.purge_data
+        else f" ({mask_url(removed.destination)} was not touched; --purge-data deletes its backups)"
+    )
     ctx.err(f"removed job {removed.name}{what}")
     return exit_codes.OK
 
