@@ -348,11 +348,9 @@ def test_apply_edits_lists_and_rules() -> None:
 
 def test_the_installed_console_script(home: Home, src: Path) -> None:
     """The ``tui-backup`` entry point itself (the other tests use ``python -m``)."""
-    import shutil
-
-    exe = shutil.which("tui-backup")
-    if exe is None:
-        pytest.skip("tui-backup is not on PATH (the package is not installed)")
+    # The script installed beside this interpreter (a venv need not be activated).
+    exe = str(Path(sys.executable).parent / "tui-backup")
+    assert os.access(exe, os.X_OK), f"{exe}: the package's console script is not installed"
     env = {**os.environ, HOME_ENV: str(home.root)}
     add = subprocess.run(
         [exe, "job", "add", "web", "--source", str(src), "--dest", str(src.parent / "b")],
