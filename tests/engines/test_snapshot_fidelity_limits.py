@@ -30,6 +30,11 @@ def umask(mask: int) -> Iterator[None]:
 # -- private metadata ------------------------------------------------------------
 
 
+@pytest.fixture(autouse=True)
+def _remove_deep_trees(deep_tmp_path: Path) -> None:
+    """Trees here are deeper than pytest's own cleanup can remove (see deep_tmp_path)."""
+
+
 def test_everything_under_the_metadata_directory_is_private_under_umask_022(
     tmp_path: Path,
 ) -> None:

@@ -37,6 +37,11 @@ SID = layout.format_id(datetime(2024, 3, 1, 10, 0, tzinfo=UTC))
 IS_ROOT = os.geteuid() == 0
 
 
+@pytest.fixture(autouse=True)
+def _remove_deep_trees(deep_tmp_path: Path) -> None:
+    """Trees here are deeper than pytest's own cleanup can remove (see deep_tmp_path)."""
+
+
 def _rm(path: Path) -> None:
     """``rm -rf`` walks any depth (shutil.rmtree recurses and stops near 1,000 levels)."""
     subprocess.run(["rm", "-rf", str(path)], check=True)
