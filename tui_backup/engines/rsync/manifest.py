@@ -18,38 +18,13 @@ so an incremental run reads only the data it copied.
 from __future__ import annotations
 
 import gzip
-import re
 import zlib
 from collections.abc import Iterator
 from typing import NamedTuple
 
+from tui_backup.engines.pathcodec import decode, encode
+
 HEADER = "# tui-backup rsync manifest 1"
-
-_NEEDS_ESCAPE = re.compile(r"[\\\t\n\r\udc80-\udcff]")
-_ESCAPE = re.compile(r"\\(x[0-9a-fA-F]{2}|[\\tnr])")
-_SIMPLE = {"\\": "\\", "t": "\t", "n": "\n", "r": "\r"}
-
-
-def encode(name: str) -> str:
-    """Escape ``name`` (a str from ``os`` functions, surrogateescape) for one field."""
-    if _NEEDS_ESCAPE.search(name) is None:
-        return name
-    raw = name.encode("utf-8", "surrogateescape")
-    raw = raw.replace(b"\\", b"\\\\").replace(b"\t", b"\\t")
-    raw = raw.replace(b"\n", b"\\n").replace(b"\r", b"\\r")
-    return raw.decode("utf-8", "backslashreplace")
-
-
-def _unescape(match: re.Match[str]) -> str:
-    token = match.group(1)
-    if token[0] == "x":
-        return bytes([int(token[1:], 16)]).decode("utf-8", "surrogateescape")
-    return _SIMPLE[token]
-
-
-def decode(field: str) -> str:
-    """Invert :func:`encode`."""
-    return _ESCAPE.sub(_unescape, field) if "\\" in field else field
 
 
 class Entry(NamedTuple):

@@ -1,10 +1,13 @@
-"""The built-in ``snapshot`` engine (hard-link snapshots); see docs/engines.md.
+"""The built-in ``snapshot`` engine (hard-link snapshots); see docs/snapshot-engine.md.
 
-Files, each named for what it holds: ``ids`` (snapshot names), ``layout``
-(where sources go, excludes), ``copy`` (copy+hash), ``manifest`` (format and
-merge cursor), ``pathcodec`` (escaping names), ``marker`` (destination
-owner), ``store`` (destination layout, cleanup, delete), ``build`` (one
-run), ``restore``, ``verify``, ``engine`` (the public class).
+Files, each named for what it holds: ``copy`` (copy+hash), ``manifest``
+(format and merge cursor), ``xattrs`` (extended attributes and ACLs),
+``marker`` (destination owner, private metadata), ``store`` (destination
+layout, cleanup, delete), ``damage`` (files verify found damaged), ``build``
+(one run), ``restore``, ``verify``, ``dirstack`` (walking by directory
+descriptors), ``engine`` (the public class). Snapshot ids and the source
+layout live in ``engines/layout.py``, shared with rsync; name escaping in
+``engines/pathcodec.py``.
 """
 
 from tui_backup.engines.snapshot.engine import SnapshotEngine

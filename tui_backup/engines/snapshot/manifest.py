@@ -38,7 +38,7 @@ from collections.abc import Iterator
 from queue import Queue
 from typing import NamedTuple
 
-from tui_backup.engines.snapshot import pathcodec
+from tui_backup.engines import pathcodec
 
 HEADER = "# tui-backup manifest 1\n"
 FLUSH_LINES = 4096
