@@ -231,18 +231,8 @@ class Scheduler:
         except AlreadyRunning:
             log.info("%s: scheduled run skipped: the job is already running", spec.name)
             return Action(spec.name, latest, "skipped-running")
-        except Exception as exc:
-            log.exception("%s: scheduled run could not start", spec.name)
-            self.manager.record_error(
-                ErrorEvent(
-                    severity=Severity.HIGH,
-                    component="scheduler",
-                    error_type="schedule_start_failed",
-                    message=f"{spec.name}: the scheduled run could not start: {exc}",
-                    job_name=spec.name,
-                    stack_trace=traceback.format_exc(),
-                )
-            )
+        except Exception as exc:  # noqa: BLE001 - recorded as an error event (_start_failed)
+            self._start_failed(spec, "run", exc)
             return Action(spec.name, latest, "failed", str(exc))
         log.info(
             "%s: %s run %s for the slot of %s",
@@ -252,6 +242,20 @@ class Scheduler:
             to_iso(latest),
         )
         return Action(spec.name, latest, "caught-up" if missed else "started", run_id)
+
+    def _start_failed(self, spec: JobSpec, what: str, exc: Exception) -> None:
+        """A scheduled run or verify that could not start: one HIGH error, with its trace."""
+        log.exception("%s: scheduled %s could not start", spec.name, what)
+        self.manager.record_error(
+            ErrorEvent(
+                severity=Severity.HIGH,
+                component="scheduler",
+                error_type="schedule_start_failed",
+                message=f"{spec.name}: the scheduled {what} could not start: {exc}",
+                job_name=spec.name,
+                stack_trace=traceback.format_exc(),
+            )
+        )
 
     def _consider_verify(
         self, spec: JobSpec, last: datetime | None, now: datetime
@@ -281,18 +285,8 @@ class Scheduler:
         except AlreadyRunning:
             log.info("%s: scheduled verify skipped: the job is running", spec.name)
             return Action(spec.name, latest, "verify-skipped-running")
-        except Exception as exc:
-            log.exception("%s: scheduled verify could not start", spec.name)
-            self.manager.record_error(
-                ErrorEvent(
-                    severity=Severity.HIGH,
-                    component="scheduler",
-                    error_type="schedule_start_failed",
-                    message=f"{spec.name}: the scheduled verify could not start: {exc}",
-                    job_name=spec.name,
-                    stack_trace=traceback.format_exc(),
-                )
-            )
+        except Exception as exc:  # noqa: BLE001 - recorded as an error event (_start_failed)
+            self._start_failed(spec, "verify", exc)
             return Action(spec.name, latest, "verify-failed", str(exc))
         log.info("%s: scheduled verify for the slot of %s", spec.name, to_iso(latest))
         return Action(spec.name, latest, "verify-caught-up" if missed else "verify-started")
