@@ -2,6 +2,6 @@
 
 import sys
 
-from tui_backup.cli.main import main
+from tui_backup.cli.entry import main
 
 sys.exit(main())

@@ -21,14 +21,23 @@ from tui_backup.core.home import HOME_ENV, Home
 
 log = logging.getLogger("tui_backup")
 
-COMMAND_MODULES = (
-    "tui_backup.cli.jobs",
-    "tui_backup.cli.errors_cmd",
-    "tui_backup.cli.run_cmd",
-    "tui_backup.cli.snapshots",
-    "tui_backup.cli.daemon_cmd",
-    "tui_backup.cli.demo",
-)
+COMMANDS = {
+    "job": "tui_backup.cli.jobs",
+    "errors": "tui_backup.cli.errors_cmd",
+    "run": "tui_backup.cli.run_cmd",
+    "stop": "tui_backup.cli.run_cmd",
+    "history": "tui_backup.cli.run_cmd",
+    "snapshots": "tui_backup.cli.snapshots",
+    "restore": "tui_backup.cli.snapshots",
+    "verify": "tui_backup.cli.snapshots",
+    "forget": "tui_backup.cli.snapshots",
+    "init": "tui_backup.cli.snapshots",
+    "daemon": "tui_backup.cli.daemon_cmd",
+    "health": "tui_backup.cli.daemon_cmd",
+    "demo": "tui_backup.cli.demo",
+}
+"""Each command and the module that registers it (tests check this table is complete)."""
+COMMAND_MODULES = tuple(dict.fromkeys(COMMANDS.values()))
 
 
 def common_options() -> argparse.ArgumentParser:
@@ -50,7 +59,25 @@ def common_options() -> argparse.ArgumentParser:
     return parent
 
 
-def build_parser() -> argparse.ArgumentParser:
+def command_word(argv: Sequence[str]) -> str | None:
+    """The command named in ``argv`` (skipping the common options), if any."""
+    args = iter(argv)
+    for arg in args:
+        if arg == "--home":
+            next(args, None)
+        elif not arg.startswith("-"):
+            return arg
+    return None
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The whole parser, or only the named command's part of it.
+
+    Importing a command module imports what its handlers need; a cron line
+    running ``tui-backup run JOB`` should not pay for the daemon's, the
+    restore's and the demo's imports. Without a known command word (``--help``,
+    a typo) every module is registered, so help and errors list them all.
+    """
     common = common_options()
     parser = argparse.ArgumentParser(
         prog="tui-backup",
@@ -61,7 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"tui-backup {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.common = common  # type: ignore[attr-defined]  # for modules' sub-parsers
-    for name in COMMAND_MODULES:
+    word = command_word(argv) if argv is not None else None
+    modules = (COMMANDS[word],) if word in COMMANDS else COMMAND_MODULES
+    for name in modules:
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:
@@ -97,7 +126,8 @@ def configure_logging(verbosity: int) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     configure_logging(getattr(args, "verbose", 0) or 0)
     home = Home.resolve(getattr(args, "home", None) or os.environ.get(HOME_ENV))
