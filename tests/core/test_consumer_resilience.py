@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from corehelpers import Recorder, add_job
 
-from tui_backup.core.events import JobsUpdated
+from tui_backup.core.events import JobsChanged
 
 
 def test_deliveries_go_on_when_housekeeping_fails(
@@ -32,11 +32,11 @@ def test_deliveries_go_on_when_housekeeping_fails(
     manager.subscribe(recorder)
     add_job(manager, tmp_path, "first")
     recorder.wait_for(
-        lambda e: isinstance(e, JobsUpdated) and any(v.name == "first" for v in e.views)
+        lambda e: isinstance(e, JobsChanged) and any(v.name == "first" for v in e.views)
     )
     assert calls["n"] >= 1  # the broken step did run (and fail) before delivery
     add_job(manager, tmp_path, "second")
     recorder.wait_for(
-        lambda e: isinstance(e, JobsUpdated) and any(v.name == "second" for v in e.views)
+        lambda e: isinstance(e, JobsChanged) and any(v.name == "second" for v in e.views)
     )
     assert manager._consumer.thread is not None and manager._consumer.thread.is_alive()

@@ -10,7 +10,7 @@ from corehelpers import Recorder, add_job
 from testengine import Plan
 
 from tui_backup.core.errors import AlreadyRunning, NotRunning
-from tui_backup.core.events import ErrorRecorded, JobsUpdated, RunFinished
+from tui_backup.core.events import ErrorRecorded, JobsChanged, RunFinished
 from tui_backup.core.manager import JobManager
 from tui_backup.model.status import Status
 from tui_backup.store.paths import Home
@@ -116,7 +116,7 @@ def test_subscriber_sees_ordered_updates(manager: JobManager, plan: Plan, tmp_pa
     statuses = [
         v.status
         for e in rec.events
-        if isinstance(e, JobsUpdated)
+        if isinstance(e, JobsChanged)
         for v in e.views
         if v.name == "docs"
     ]

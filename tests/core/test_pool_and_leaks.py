@@ -14,7 +14,7 @@ from pathlib import Path
 from corehelpers import Recorder, add_job
 from testengine import Plan, ScriptedEngine
 
-from tui_backup.core.events import JobsUpdated, ManagerEvent
+from tui_backup.core.events import JobsChanged, ManagerEvent
 from tui_backup.core.manager import JobManager
 from tui_backup.model.status import Status
 from tui_backup.store.state import StateStore
@@ -46,13 +46,13 @@ def test_fifty_jobs_through_a_pool_of_four(make_manager, plan: Plan, tmp_path: P
     assert plan.max_active == 4
 
     updates = [
-        (t, e) for t, e in zip(rec.times, rec.events, strict=True) if isinstance(e, JobsUpdated)
+        (t, e) for t, e in zip(rec.times, rec.events, strict=True) if isinstance(e, JobsChanged)
     ]
     gaps = [b[0] - a[0] for a, b in itertools.pairwise(updates)]
     # The consumer spaces batches >= 0.1 s apart; delivery jitter on a loaded
     # machine can shift single callbacks a little, the overall rate cannot.
     span = updates[-1][0] - updates[0][0]
-    assert len(updates) <= 10 * span + 2, "more than 10 JobsUpdated per second"
+    assert len(updates) <= 10 * span + 2, "more than 10 JobsChanged per second"
     assert min(gaps) >= 0.05
     assert rec.threads == {"tui-backup-consumer"}, "callbacks must run on the manager's thread"
     for name in names:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from corehelpers import Recorder
 
-from tui_backup.core.events import JobsUpdated, RunFinished
+from tui_backup.core.events import JobsChanged, RunFinished
 from tui_backup.core.manager import JobManager
 from tui_backup.engines.registry import get_engine
 from tui_backup.model.job import parse_job
@@ -52,7 +52,7 @@ def test_snapshot_runs_retention_and_hooks(home: Home, tmp_path: Path) -> None:
         assert [s.id for s in engine.snapshots(spec)] == [second.snapshot_id]  # keep_last: 1
         rec.wait_for(lambda e: isinstance(e, RunFinished) and e.run.run_id == second.run_id)
         assert any(
-            isinstance(e, JobsUpdated) and any(v.state.progress for v in e.views)
+            isinstance(e, JobsChanged) and any(v.state.progress for v in e.views)
             for e in rec.events
         )
         assert manager.state("real").last_result.snapshot_id == second.snapshot_id  # type: ignore[union-attr]

@@ -9,7 +9,7 @@ from pathlib import Path
 from corehelpers import Recorder, add_job
 from testengine import Plan
 
-from tui_backup.core.events import JobsRemoved, JobsUpdated, WatchStatus
+from tui_backup.core.events import JobsChanged, JobsRemoved, WatchChanged
 from tui_backup.core.manager import JobManager
 from tui_backup.core.watcher import Watcher
 from tui_backup.model.clock import utcnow
@@ -20,7 +20,7 @@ from tui_backup.store.yamlio import dumps
 
 def _status_seen(rec: Recorder, name: str, status: Status) -> float | None:
     for t, e in zip(rec.times, rec.events, strict=True):
-        if isinstance(e, JobsUpdated) and any(
+        if isinstance(e, JobsChanged) and any(
             v.name == name and v.status == status and not v.local for v in e.views
         ):
             return t
@@ -38,13 +38,13 @@ def test_runs_elsewhere_and_hand_edits_arrive_within_a_second(
     rec = Recorder()
     viewer.subscribe(rec)
     viewer.start_watching()
-    rec.wait_for(lambda e: isinstance(e, WatchStatus) and e.mode == "live")
+    rec.wait_for(lambda e: isinstance(e, WatchChanged) and e.mode == "live")
     plan["docs"].gate = threading.Event()
     t0 = time.monotonic()
     runner.start("docs")
     rec.wait_for(
         lambda e: (
-            isinstance(e, JobsUpdated)
+            isinstance(e, JobsChanged)
             and any(v.name == "docs" and v.status == Status.RUNNING for v in e.views)
         )
     )
@@ -54,7 +54,7 @@ def test_runs_elsewhere_and_hand_edits_arrive_within_a_second(
     runner.wait("docs", timeout=10)
     rec.wait_for(
         lambda e: (
-            isinstance(e, JobsUpdated)
+            isinstance(e, JobsChanged)
             and any(v.name == "docs" and v.status == Status.SUCCEEDED for v in e.views)
         )
     )
@@ -65,7 +65,7 @@ def test_runs_elsewhere_and_hand_edits_arrive_within_a_second(
     path.write_text(
         dumps({"name": "hand", "sources": [str(tmp_path / "hand-src")], "destination": "/tmp/x"})
     )
-    rec.wait_for(lambda e: isinstance(e, JobsUpdated) and any(v.name == "hand" for v in e.views))
+    rec.wait_for(lambda e: isinstance(e, JobsChanged) and any(v.name == "hand" for v in e.views))
     assert rec.times[-1] - t1 < 1.5
     path.unlink()
     rec.wait_for(lambda e: isinstance(e, JobsRemoved) and "hand" in e.names)
@@ -73,7 +73,7 @@ def test_runs_elsewhere_and_hand_edits_arrive_within_a_second(
 
 def test_polling_fallback_reports_changes(home, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     changes: list[frozenset[str]] = []
-    statuses: list[WatchStatus] = []
+    statuses: list[WatchChanged] = []
     seen = threading.Event()
 
     def on_change(names: frozenset[str], definitions: bool) -> None:
@@ -166,7 +166,7 @@ def test_watching_process_sees_a_killed_runner_as_interrupted(
     try:
         rec.wait_for(
             lambda e: (
-                isinstance(e, JobsUpdated)
+                isinstance(e, JobsChanged)
                 and any(v.name == "docs" and v.state.progress for v in e.views)
             ),
             timeout=15,
@@ -176,7 +176,7 @@ def test_watching_process_sees_a_killed_runner_as_interrupted(
         t0 = time.monotonic()
         rec.wait_for(
             lambda e: (
-                isinstance(e, JobsUpdated)
+                isinstance(e, JobsChanged)
                 and any(v.name == "docs" and v.status == Status.INTERRUPTED for v in e.views)
             ),
             timeout=10,

@@ -11,7 +11,7 @@ from textual.widgets import Input, Static
 from tui_fixtures import AppFactory, make_manager
 from tui_helpers import until
 
-from tui_backup.core.events import JobsUpdated
+from tui_backup.core.events import JobsChanged
 from tui_backup.model.progress import Progress
 from tui_backup.model.status import Status
 from tui_backup.store.paths import Home
@@ -93,7 +93,7 @@ async def test_live_change_raises_the_banner_at_once(seeded: Home, make_app: App
         editor = await _edit_first_job(app, pilot)
         view = app.main_screen.jobs.views["docs"]  # type: ignore[union-attr]
         newer = replace(view, spec=view.spec.with_version(view.spec.version + 1))
-        app.bridge(JobsUpdated((newer,)))
+        app.bridge(JobsChanged((newer,)))
         await until(pilot, lambda: editor.query_one("#conflict").display)
 
 
@@ -117,7 +117,7 @@ async def test_half_filled_form_survives_100_progress_updates(
 
         def update(i: int) -> None:  # runs on a core-like thread, as the manager's does
             progress = Progress("copy", 100, i, 100_000, i * 1000, rate=1000.0)
-            app.bridge(JobsUpdated((replace(base, state=replace(base.state, progress=progress)),)))
+            app.bridge(JobsChanged((replace(base, state=replace(base.state, progress=progress)),)))
 
         for i in range(1, 101):
             thread = threading.Thread(target=update, args=(i,))
@@ -213,11 +213,11 @@ async def test_a_hand_edit_with_the_same_version_raises_the_banner_too(
     async with app.run_test(size=(80, 24)) as pilot:
         editor = await _edit_first_job(app, pilot)
         view = app.main_screen.jobs.views["docs"]  # type: ignore[union-attr]
-        app.bridge(JobsUpdated((view,)))  # a progress-only update: no banner
+        app.bridge(JobsChanged((view,)))  # a progress-only update: no banner
         await pilot.pause()
         assert not editor.query_one("#conflict").display
         by_hand = replace(view, spec=replace(view.spec, description="edited by hand"))
-        app.bridge(JobsUpdated((by_hand,)))
+        app.bridge(JobsChanged((by_hand,)))
         await until(pilot, lambda: editor.query_one("#conflict").display)
         assert "edited by hand" in str(editor.query_one("#conflict", Static).render())
 

@@ -62,7 +62,7 @@ async def test_cursor_and_scroll_survive_a_new_job_appearing(
 
     from tui_fixtures import make_manager
 
-    from tui_backup.core.events import JobsUpdated
+    from tui_backup.core.events import JobsChanged
     from tui_backup.model.job import parse_job
 
     manager = make_manager(tui_home)
@@ -84,7 +84,7 @@ async def test_cursor_and_scroll_survive_a_new_job_appearing(
         assert scroll > 0
         template = main.jobs.views["job-00"]
         newcomer = replace(template, spec=replace(template.spec, name="aaa-new"))
-        app.bridge(JobsUpdated((newcomer,)))
+        app.bridge(JobsChanged((newcomer,)))
         await until(pilot, lambda: "aaa-new" in main.jobs.shown_names)
         assert main.jobs.selected_name == "job-40"
         assert abs(main.jobs.scroll_y - scroll) <= 2  # one new row above: at most one card

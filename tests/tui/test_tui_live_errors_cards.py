@@ -11,7 +11,7 @@ from test_tui_live_errors import tui_backup
 from tui_fixtures import AppFactory, make_manager
 from tui_helpers import until
 
-from tui_backup.core.events import JobsUpdated
+from tui_backup.core.events import JobsChanged
 from tui_backup.model.job import parse_job
 from tui_backup.model.status import Status
 from tui_backup.store.paths import Home
@@ -62,7 +62,7 @@ async def test_a_job_added_elsewhere_while_scrolled_with_a_stale_card_off_screen
         assert main.jobs.scroll_y > 0
         # A run going on on a card scrolled out of view (rendered when it comes back).
         top = main.jobs.views["job-00"]
-        app.bridge(JobsUpdated((replace(top, state=replace(top.state, status=Status.RUNNING)),)))
+        app.bridge(JobsChanged((replace(top, state=replace(top.state, status=Status.RUNNING)),)))
         await until(pilot, lambda: main.jobs.views["job-00"].status is Status.RUNNING)
         r = tui_backup(tui_home, "job", "add", "aaa-new", "--source", str(src), "--dest", "/bk/n")
         assert r.returncode == 0, r.stderr

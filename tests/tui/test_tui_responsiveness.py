@@ -23,7 +23,7 @@ from textual.widgets import DataTable
 from tui_fixtures import AppFactory, make_manager
 from tui_helpers import until
 
-from tui_backup.core.events import JobsUpdated
+from tui_backup.core.events import JobsChanged
 from tui_backup.model.job import parse_job
 from tui_backup.model.progress import Progress
 from tui_backup.model.state import JobState
@@ -107,7 +107,7 @@ async def test_every_key_is_answered_under_a_progress_flood(
                     )
                     for v in views
                 )
-                app.bridge(JobsUpdated(batch))
+                app.bridge(JobsChanged(batch))
                 stop.wait(1 / UPDATES_PER_SECOND)
 
         thread = threading.Thread(target=flood, daemon=True)

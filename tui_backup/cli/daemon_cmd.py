@@ -20,12 +20,12 @@ from tui_backup.cli import exit_codes, main
 from tui_backup.cli.context import CliContext
 from tui_backup.core.events import (
     ErrorRecorded,
+    JobsChanged,
     JobsRemoved,
-    JobsUpdated,
     ManagerEvent,
     RunFinished,
     WarningRaised,
-    WatchStatus,
+    WatchChanged,
 )
 from tui_backup.model.status import Severity, Status
 
@@ -73,7 +73,7 @@ class EventLog:
         self.statuses: dict[str, Status] = {}
 
     def __call__(self, event: ManagerEvent) -> None:
-        if isinstance(event, JobsUpdated):
+        if isinstance(event, JobsChanged):
             for view in event.views:
                 old = self.statuses.get(view.name)
                 if old != view.status:
@@ -108,7 +108,7 @@ class EventLog:
             for name in sorted(event.names):
                 self.statuses.pop(name, None)
                 log.info("%s: job removed", name)
-        elif isinstance(event, WatchStatus):
+        elif isinstance(event, WatchChanged):
             log.info(
                 "watching the home: %s%s", event.mode, f" ({event.detail})" if event.detail else ""
             )

@@ -24,7 +24,7 @@ from tui_backup.cli.table import humanize_bytes, render
 from tui_backup.core.errors import AlreadyRunning, NotRunning
 from tui_backup.core.events import (
     ErrorRecorded,
-    JobsUpdated,
+    JobsChanged,
     ManagerEvent,
     WarningRaised,
 )
@@ -127,7 +127,7 @@ class _Output:
 
     def on_event(self, event: ManagerEvent) -> None:
         with self.lock:
-            if isinstance(event, JobsUpdated):
+            if isinstance(event, JobsChanged):
                 for view in event.views:
                     if view.name != self.name or not view.local:
                         continue

@@ -3,11 +3,11 @@
 It is the only writer of the state files of this process's runs and the
 only place subscribers are called from, so everything a subscriber sees is
 in order. Progress is coalesced per job: the state file is written at most
-once a second (at once on a status change) and ``JobsUpdated`` goes out at
+once a second (at once on a status change) and ``JobsChanged`` goes out at
 most ``max_rate`` times a second in total, carrying only the jobs that
 changed. A status change is never coalesced away: a job that went
 queued -> running -> succeeded within one interval appears three times, in
-that order, in the same ``JobsUpdated``.
+that order, in the same ``JobsChanged``.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from tui_backup.core.events import JobsRemoved, JobsUpdated, ManagerEvent, WarningRaised
+from tui_backup.core.events import JobsChanged, JobsRemoved, ManagerEvent, WarningRaised
 from tui_backup.core.runner import (
     EngineMessage,
     RunEnded,
@@ -275,6 +275,6 @@ class Consumer:
         views, self._views, self._view_pos = self._views, [], {}
         others, self._others = self._others, []
         if views:
-            self.manager._deliver(JobsUpdated(tuple(views)))
+            self.manager._deliver(JobsChanged(tuple(views)))
         for event in others:
             self.manager._deliver(event)

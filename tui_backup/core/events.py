@@ -15,7 +15,7 @@ from tui_backup.model.records import ErrorEvent, RunRecord
 
 
 @dataclass(frozen=True, slots=True)
-class JobsUpdated:
+class JobsChanged:
     """These jobs changed (state, progress or definition). Only changed ones."""
 
     views: tuple[JobView, ...]
@@ -75,7 +75,7 @@ class WarningRaised:
 
 
 @dataclass(frozen=True, slots=True)
-class WatchStatus:
+class WatchChanged:
     """How this process learns of other processes' changes."""
 
     mode: str
@@ -84,7 +84,7 @@ class WatchStatus:
 
 
 ManagerEvent = (
-    JobsUpdated
+    JobsChanged
     | JobsRemoved
     | RunFinished
     | ErrorRecorded
@@ -92,7 +92,7 @@ ManagerEvent = (
     | ErrorCounts
     | ErrorLogReset
     | WarningRaised
-    | WatchStatus
+    | WatchChanged
 )
 Subscriber = Callable[[ManagerEvent], None]
 
@@ -103,11 +103,11 @@ __all__ = [
     "ErrorRecorded",
     "ErrorResolved",
     "FileWarning",
+    "JobsChanged",
     "JobsRemoved",
-    "JobsUpdated",
     "ManagerEvent",
     "RunFinished",
     "Subscriber",
     "WarningRaised",
-    "WatchStatus",
+    "WatchChanged",
 ]

@@ -32,8 +32,8 @@ from tui_backup.core.destinations import DestinationInUse, conflicting
 from tui_backup.core.errors import AlreadyRunning, JobNotFound, NotRunning, OperationFailed
 from tui_backup.core.events import (
     ErrorRecorded,
+    JobsChanged,
     JobsRemoved,
-    JobsUpdated,
     ManagerEvent,
     RunFinished,
     Subscriber,
@@ -149,7 +149,7 @@ class JobManager(RunLifecycle):
     def subscribe(self, callback: Subscriber) -> Callable[[], None]:
         """Call ``callback`` with every ManagerEvent on the manager's thread.
 
-        Returns an unsubscribe function. ``JobsUpdated`` arrives at most
+        Returns an unsubscribe function. ``JobsChanged`` arrives at most
         ``max_updates_per_second`` times a second, with only changed jobs.
         """
         with self._sub_lock:
@@ -172,7 +172,7 @@ class JobManager(RunLifecycle):
         if not self.has_subscribers():
             return
         self._consumer.ensure_started()
-        if isinstance(event, JobsUpdated):
+        if isinstance(event, JobsChanged):
             self._consumer.post(Call(lambda: [self._consumer.add_view(v) for v in event.views]))
         else:
             self._consumer.post(Deliver(event))
@@ -321,7 +321,7 @@ class JobManager(RunLifecycle):
         """Save a new job; a destination another job uses is refused unless ``force``."""
         self._check_destination(spec, force)
         new = self.jobs.create(spec)
-        self._notify(JobsUpdated((self._view(new, None),)))
+        self._notify(JobsChanged((self._view(new, None),)))
         self._wake_scheduler()
         return new
 
@@ -338,7 +338,7 @@ class JobManager(RunLifecycle):
         if current is None or _destination_changed(current, spec):
             self._check_destination(spec, force)
         new = self.jobs.update(spec)
-        self._notify(JobsUpdated((self._view(new, None),)))
+        self._notify(JobsChanged((self._view(new, None),)))
         self._wake_scheduler()
         return new
 
@@ -354,7 +354,7 @@ class JobManager(RunLifecycle):
             return new
 
         new = self.jobs.modify(name, checked)
-        self._notify(JobsUpdated((self._view(new, None),)))
+        self._notify(JobsChanged((self._view(new, None),)))
         self._wake_scheduler()
         return new
 
@@ -452,7 +452,7 @@ class JobManager(RunLifecycle):
             self.record_error(event)
         else:
             self.resolve_job_errors(spec.name, VERIFY_COMPONENTS, f"verify at {to_iso(now)}")
-        self._notify(JobsUpdated((self._view(spec, None),)))
+        self._notify(JobsChanged((self._view(spec, None),)))
 
     # -- run commands ----------------------------------------------------------
 

@@ -3,7 +3,7 @@
 watchfiles (inotify on Linux) reports changes within its debounce (200 ms
 here). Where it cannot work (inotify watches exhausted, a filesystem without
 notifications such as some network mounts) we fall back to polling the two
-directories once a second and say so with ``WatchStatus(mode="polling")``,
+directories once a second and say so with ``WatchChanged(mode="polling")``,
 so a person knows why updates may lag.
 
 With ``on_database`` it also watches the home directory itself (not
@@ -20,7 +20,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from tui_backup.core.events import WatchStatus
+from tui_backup.core.events import WatchChanged
 from tui_backup.model.job import is_valid_name
 from tui_backup.store.paths import Home
 
@@ -33,7 +33,7 @@ DEBOUNCE_MS = 200
 
 OnChange = Callable[[frozenset[str], bool], None]
 """``(job names whose files changed, whether any job definition changed)``."""
-OnStatus = Callable[[WatchStatus], None]
+OnStatus = Callable[[WatchChanged], None]
 OnDatabase = Callable[[], None]
 """The error database was written (by any process)."""
 
@@ -117,7 +117,7 @@ class Watcher:
     def _status(self, mode: str, detail: str = "") -> None:
         if mode != self.mode:
             self.mode = mode
-            self.on_status(WatchStatus(mode, detail))
+            self.on_status(WatchChanged(mode, detail))
 
     def _run(self) -> None:
         if not self.force_polling:

@@ -22,17 +22,16 @@ from typing import Protocol, runtime_checkable
 
 from textual.message import Message
 
+from tui_backup.core import events as core_events
 from tui_backup.core.events import (
     ErrorCounts,
     ErrorLogReset,
     ErrorRecorded,
     ErrorResolved,
     JobsRemoved,
-    JobsUpdated,
     ManagerEvent,
     RunFinished,
     WarningRaised,
-    WatchStatus,
 )
 from tui_backup.core.views import JobView
 from tui_backup.model.records import ErrorEvent
@@ -86,7 +85,7 @@ class CoreBridge:
     def __call__(self, event: ManagerEvent) -> None:
         """The subscriber; runs on the core's thread."""
         self.events_seen += 1
-        if isinstance(event, JobsUpdated):
+        if isinstance(event, core_events.JobsChanged):
             self._merge(updated=event.views)
         elif isinstance(event, JobsRemoved):
             self._merge(removed=event.names)
@@ -105,7 +104,7 @@ class CoreBridge:
             # Counted on the card (progress.warnings) and kept in the run's record;
             # one message per unreadable file could flood the UI with thousands.
             pass
-        elif isinstance(event, WatchStatus):
+        elif isinstance(event, core_events.WatchChanged):
             self._post(WatchChanged(event.mode, event.detail))
 
     def _merge(
