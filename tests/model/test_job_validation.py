@@ -10,7 +10,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tui_backup.model.job import JobSpec, is_valid_name, parse_job, validate
+from tui_backup.model.job import (
+    DESTINATION_RULES,
+    ENGINES,
+    JobSpec,
+    is_valid_name,
+    parse_job,
+    validate,
+)
 from tui_backup.model.problems import Problem, ValidationError
 from tui_backup.model.retention import COUNT_KEYS, RetentionPolicy
 
@@ -252,3 +259,32 @@ def test_undecodable_text_is_refused_by_field() -> None:
     cannot hold them, so they are refused up front rather than failing on write."""
     found = fields(base(sources=["/srv/caf\udce9"], destination="/b\udcff", description="\ud800"))
     assert found == {"sources[0]", "destination", "description"}
+
+
+def test_every_engine_has_a_destination_rule() -> None:
+    """A new engine must say which destinations it takes (the model cannot ask it)."""
+    assert set(DESTINATION_RULES) == set(ENGINES)
+
+
+@pytest.mark.parametrize(
+    ("engine", "destination", "ok"),
+    [
+        ("snapshot", "/backups/x", True),
+        ("snapshot", "backup@host:/srv/x", False),
+        ("rsync", "backup@host:/srv/x", True),
+        ("rsync", "relative/dir", False),
+        ("restic", "sftp:host:/repo", True),
+        ("restic", "s3:localhost/bucket", True),
+        ("restic", "relative", False),
+    ],
+)
+def test_destination_spellings_per_engine(engine: str, destination: str, ok: bool) -> None:
+    data = {"name": "j", "engine": engine, "sources": ["/src"], "destination": destination}
+    if ok:
+        assert parse_job(data, "jobs/j.yaml", "j").destination == destination
+    else:
+        with pytest.raises(ValidationError) as err:
+            parse_job(data, "jobs/j.yaml", "j")
+        assert any(
+            p.field == "destination" and destination in p.message for p in err.value.problems
+        )

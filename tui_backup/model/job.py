@@ -18,6 +18,36 @@ from tui_backup.model.retention import RetentionPolicy
 
 NAME_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 ENGINES = ("snapshot", "rsync", "restic")
+
+
+@dataclass(frozen=True, slots=True)
+class DestinationRule:
+    """Which destination spellings an engine accepts, and what to say otherwise.
+
+    A table instead of per-engine branches: the model may not import the
+    engines (layers), yet a hand-written job file must be checked when it is
+    read, long before any engine runs. A new engine adds one row.
+    """
+
+    remote: bool
+    """True when ``host:path`` or ``scheme:...`` spellings are accepted."""
+    message: str
+    """The problem's text; ``{!r}`` is the destination as written."""
+
+
+DESTINATION_RULES = {
+    "snapshot": DestinationRule(
+        remote=False, message="must be an absolute local path for the snapshot engine, found {!r}"
+    ),
+    "rsync": DestinationRule(
+        remote=True, message="must be an absolute path or user@host:path for rsync, found {!r}"
+    ),
+    "restic": DestinationRule(
+        remote=True,
+        message="must be an absolute path or a restic repository such as sftp:host:/path, "
+        "s3:host/bucket, rest:https://host/ or rclone:remote:path, found {!r}",
+    ),
+}
 HOOK_STAGES = ("before", "after", "on_success", "on_failure")
 MISSED_CHOICES = ("run", "skip")
 DEFAULT_RETRIES = 2
@@ -214,6 +244,14 @@ def is_valid_name(name: object) -> bool:
 def _is_remote_spec(path: str) -> bool:
     """``host:path`` / ``user@host:path`` (rsync) or ``scheme:...`` (restic)."""
     return not os.path.isabs(path) and ":" in path
+
+
+def _destination_allowed(engine: str, destination: str) -> bool:
+    """``destination`` is a spelling ``engine`` accepts (an unknown engine is reported apart)."""
+    rule = DESTINATION_RULES.get(engine)
+    if rule is None or os.path.isabs(os.path.expanduser(destination)):
+        return True
+    return rule.remote and _is_remote_spec(destination)
 
 
 def _norm(path: str) -> str:
@@ -455,31 +493,10 @@ def parse_job(data: Any, source: str = "", expected_name: str | None = None) -> 
     elif not _is_text(destination):
         problems.append(Problem(source, "destination", NOT_TEXT))
         destination = ""
-    elif engine == "snapshot" and not os.path.isabs(os.path.expanduser(destination)):
-        problems.append(
-            Problem(
-                source,
-                "destination",
-                f"must be an absolute local path for the snapshot engine, found {destination!r}",
-            )
-        )
-    elif engine == "rsync" and not (
-        os.path.isabs(os.path.expanduser(destination)) or _is_remote_spec(destination)
-    ):
-        problems.append(
-            Problem(source, "destination", "must be an absolute path or user@host:path for rsync")
-        )
-    elif engine == "restic" and not (
-        os.path.isabs(os.path.expanduser(destination)) or _is_remote_spec(destination)
-    ):
-        problems.append(
-            Problem(
-                source,
-                "destination",
-                "must be an absolute path or a restic repository such as sftp:host:/path, "
-                "s3:host/bucket, rest:https://host/ or rclone:remote:path",
-            )
-        )
+    elif not _destination_allowed(engine, destination):
+        rule = DESTINATION_RULES.get(engine)
+        if rule is not None:
+            problems.append(Problem(source, "destination", rule.message.format(destination)))
 
     if destination and not _is_remote_spec(destination):
         for i, src in enumerate(sources):
