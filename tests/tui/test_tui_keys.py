@@ -13,7 +13,7 @@ from tui_helpers import until
 from tui_backup.core.config import SettingsStore
 from tui_backup.model.status import Status
 from tui_backup.store.paths import Home
-from tui_backup.tui.messages import ActionFailed, ActionSucceeded, RunEnded
+from tui_backup.tui.messages import ActionFailed, ActionSucceeded, RunFinished
 from tui_backup.tui.screens.delete import DeleteJobScreen
 from tui_backup.tui.screens.details import DetailsScreen
 from tui_backup.tui.screens.editor import JobEditorScreen
@@ -67,8 +67,8 @@ async def test_run_then_stop(seeded: Home, make_app: AppFactory, gates: dict[str
         failed = next(m for m in seen if isinstance(m, ActionFailed))
         assert "already running" in failed.text
         await pilot.press("x")
-        await until(pilot, lambda: any(isinstance(m, RunEnded) for m in seen))
-        ended = next(m for m in seen if isinstance(m, RunEnded))
+        await until(pilot, lambda: any(isinstance(m, RunFinished) for m in seen))
+        ended = next(m for m in seen if isinstance(m, RunFinished))
         assert ended.run.status is Status.STOPPED
         await until(pilot, lambda: main.jobs.views["docs"].status is Status.STOPPED)
 

@@ -25,7 +25,7 @@ from tui_backup.model.state import JobState, LastResult
 from tui_backup.model.status import Severity, Status
 from tui_backup.store.paths import Home
 from tui_backup.tui.app import BackupApp
-from tui_backup.tui.messages import ActionFailed, ActionSucceeded, RestoreFinished, RunEnded
+from tui_backup.tui.messages import ActionFailed, ActionSucceeded, RestoreFinished, RunFinished
 from tui_backup.tui.screens.details import DetailsScreen
 from tui_backup.tui.screens.editor import JobEditorScreen
 from tui_backup.tui.screens.error_detail import ErrorDetailScreen
@@ -59,7 +59,7 @@ async def test_run_and_stop_raise_no_toast_and_stopping_an_idle_job_is_a_warning
         await pilot.press("r")
         await until(pilot, lambda: any(isinstance(m, ActionSucceeded) for m in seen))
         await pilot.press("x")
-        await until(pilot, lambda: any(isinstance(m, RunEnded) for m in seen))
+        await until(pilot, lambda: any(isinstance(m, RunFinished) for m in seen))
         toasts = [n.message for n in app._notifications]
         assert not any("started" in t or "stop requested" in t for t in toasts), toasts
         app.clear_notifications()

@@ -41,11 +41,11 @@ from tui_backup.tui.keymap import APP_BINDINGS, binding_ids, check_keymap
 from tui_backup.tui.messages import (
     ActionFailed,
     ActionSucceeded,
-    ErrorLogged,
+    ErrorRecorded,
     ErrorsLoaded,
     JobsChanged,
     JobsLoaded,
-    RunEnded,
+    RunFinished,
     WatchChanged,
 )
 from tui_backup.tui.screens.main import MainScreen
@@ -345,7 +345,7 @@ class BackupApp(JobActions, App[int]):
         if main is not None:
             main.on_errors_loaded(message)
 
-    def on_run_ended(self, message: RunEnded) -> None:
+    def on_run_finished(self, message: RunFinished) -> None:
         run = message.run
         if str(run.status) == "succeeded":
             self.notify(
@@ -364,12 +364,12 @@ class BackupApp(JobActions, App[int]):
         elif str(run.status) in ("stopped", "interrupted"):
             self.notify(f"{run.job_name}: {run.status}", severity="warning", timeout=5)
 
-    def on_error_logged(self, message: ErrorLogged) -> None:
+    def on_error_recorded(self, message: ErrorRecorded) -> None:
         event = message.event
         if event.error_type == "invalid_job_file":
             # Someone just saved a bad job file by hand: say so where they look.
             self.notify(event.message, title="Job file not accepted", severity="warning", timeout=8)
-        # A failed or interrupted run already has its own toast (RunEnded); repeat
+        # A failed or interrupted run already has its own toast (RunFinished); repeat
         # only other failures.
         elif (
             event.severity.rank >= 2

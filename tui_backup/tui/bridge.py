@@ -10,7 +10,10 @@ Error events ride the same doorbell: the newest known state of each event
 (recorded, resolved; from this or any other process: ``core/error_feed.py``),
 the latest unresolved count, and whether the log must be read again
 (``ErrorLogReset``). Screens apply these payloads; nothing is re-queried per
-event. New events also go out as :class:`ErrorLogged` for the toasts.
+event. New events also go out as :class:`ErrorRecorded` for the toasts.
+
+Each core event keeps its name in the TUI (``core_events.RunFinished`` becomes the
+message ``RunFinished``): one name through every layer.
 """
 
 from __future__ import annotations
@@ -26,16 +29,14 @@ from tui_backup.core import events as core_events
 from tui_backup.core.events import (
     ErrorCounts,
     ErrorLogReset,
-    ErrorRecorded,
     ErrorResolved,
     JobsRemoved,
     ManagerEvent,
-    RunFinished,
     WarningRaised,
 )
 from tui_backup.core.views import JobView
 from tui_backup.model.records import ErrorEvent
-from tui_backup.tui.messages import ErrorLogged, JobsChanged, RunEnded, WatchChanged
+from tui_backup.tui.messages import ErrorRecorded, JobsChanged, RunFinished, WatchChanged
 
 
 @dataclass
@@ -89,10 +90,10 @@ class CoreBridge:
             self._merge(updated=event.views)
         elif isinstance(event, JobsRemoved):
             self._merge(removed=event.names)
-        elif isinstance(event, RunFinished):
-            self._post(RunEnded(event.run))
-        elif isinstance(event, ErrorRecorded):
-            self._post(ErrorLogged(event.event))
+        elif isinstance(event, core_events.RunFinished):
+            self._post(RunFinished(event.run))
+        elif isinstance(event, core_events.ErrorRecorded):
+            self._post(ErrorRecorded(event.event))
             self._merge_errors(event.event)
         elif isinstance(event, ErrorResolved):
             self._merge_errors(event.event)

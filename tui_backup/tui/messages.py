@@ -28,14 +28,14 @@ class JobsChanged(Message):
 
 
 @dataclass
-class RunEnded(Message):
+class RunFinished(Message):
     """A run finished in this or another process (toast and history)."""
 
     run: RunRecord
 
 
 @dataclass
-class ErrorLogged(Message):
+class ErrorRecorded(Message):
     """The core recorded an error event."""
 
     event: ErrorEvent
