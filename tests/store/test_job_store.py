@@ -231,8 +231,36 @@ def test_hand_edits_are_seen_through_the_cache(store: JobStore, spec: JobSpec, h
     assert store.list().get("web").retries == 3
     hand_write(path, edited.replace("retries: 3", "retries: 11"), age=20)  # size changes
     assert store.get("web").retries == 11
-    # A valid hand edit becomes the new last good version.
-    assert _spec_at(path.with_name("web.yaml.bak")).retries == 11
+    # A read writes nothing, not even the .bak; the explicit repair step makes a valid
+    # hand edit the new last good version, once.
+    bak = path.with_name("web.yaml.bak")
+    assert _spec_at(bak).retries == 2
+    assert store.repair() == ()
+    assert _spec_at(bak).retries == 11
+    before = bak.stat().st_ino
+    assert store.repair() == ()
+    assert bak.stat().st_ino == before  # nothing left to do: not rewritten
+
+
+def test_reads_of_valid_files_write_nothing(store: JobStore, spec: JobSpec, home: Home) -> None:
+    """2,000 hand-made job files used to cost 2,000 .bak writes on the first listing."""
+    for i in range(20):
+        name = f"hand{i:02d}"
+        text = yamlio.dumps(replace(spec, name=name).to_dict())
+        hand_write(home.job_file(name), text)
+    before = _tree(home.root)
+    listing = JobStore(home).list()
+    assert len(listing.jobs) == 20 and listing.issues == ()
+    JobStore(home).get("hand07")
+    assert _tree(home.root) == before
+
+
+def _tree(root: Path) -> dict[str, tuple[int, int]]:
+    """Every path under ``root`` with its inode and mtime: any write shows."""
+    return {
+        str(p.relative_to(root)): (p.lstat().st_ino, p.lstat().st_mtime_ns)
+        for p in sorted(root.rglob("*"))
+    }
 
 
 def test_cache_avoids_rereading_unchanged_files(

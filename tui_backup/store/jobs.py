@@ -3,6 +3,19 @@
 Reads are cached per file and re-validated whenever a file's mtime, size or
 inode changes, so edits by another process or by hand are seen at the next
 query. Writes are locked, atomic and versioned (optimistic concurrency).
+
+A read of a valid file writes nothing. What a read may still do, and only
+with ``repair_on_read`` (the default, for one-shot CLI calls): quarantine an
+*invalid* file and put its last good version back, once, under the job's
+write lock. :meth:`JobStore.repair` is the same as an explicit step, and also
+makes a valid hand edit the new last good version (``.bak``); a long-running
+owner (the daemon, the TUI) can turn ``repair_on_read`` off and call it
+instead at start-up and when the watcher sees a job file change.
+
+Job files are read through :func:`safefile.read_bounded` (never a symbolic
+link, FIFO, device or directory; at most 1 MiB) and the strict YAML loader
+(:mod:`tui_backup.store.yamlio`). A file name that cannot be a job (not UTF-8,
+control characters, upper case) is reported once and skipped.
 """
 
 from __future__ import annotations
@@ -18,6 +31,7 @@ from tui_backup.model.job import JobSpec, is_valid_name, parse_job
 from tui_backup.model.problems import Problem, ValidationError
 from tui_backup.model.records import ErrorEvent
 from tui_backup.model.status import Severity
+from tui_backup.model.text import printable
 from tui_backup.store import safefile
 from tui_backup.store.atomic import quarantine
 from tui_backup.store.errors import JobExists, JobNotFound, StoreError, VersionConflict
@@ -74,26 +88,34 @@ class JobStore:
         home: Home,
         on_error: ErrorSink | None = None,
         lock_timeout: float = DEFAULT_TIMEOUT,
+        *,
+        repair_on_read: bool = True,
     ) -> None:
         self.home = home
         self.on_error = on_error
         self.lock_timeout = lock_timeout
+        self.repair_on_read = repair_on_read
+        """Quarantine an invalid file when a read finds it (see the module docstring)."""
         self._cache: dict[str, _Entry] = {}
         self._mutex = threading.RLock()
 
     # -- queries -------------------------------------------------------------
 
+    def _paths(self) -> list[Path]:
+        """The candidate job files: ``*.yaml`` in ``jobs/``, hidden files aside."""
+        try:
+            return sorted(
+                p
+                for p in self.home.jobs_dir.iterdir()
+                if p.suffix == ".yaml" and not p.name.startswith(".")
+            )
+        except FileNotFoundError:
+            return []
+
     def list(self) -> JobListing:
         """Every job, sorted by name, plus the files that are wrong."""
         with self._mutex:
-            try:
-                paths = sorted(
-                    p
-                    for p in self.home.jobs_dir.iterdir()
-                    if p.suffix == ".yaml" and not p.name.startswith(".")
-                )
-            except FileNotFoundError:
-                paths = []
+            paths = self._paths()
             seen: set[str] = set()
             jobs: list[JobSpec] = []
             issues: list[JobIssue] = []
@@ -124,6 +146,44 @@ class JobStore:
         return self.home.job_file(name).exists()
 
     # -- commands ------------------------------------------------------------
+
+    def repair(self) -> tuple[JobIssue, ...]:
+        """The explicit repair step for every job file; returns what is still wrong.
+
+        Under each job's write lock: an invalid file is quarantined and its
+        last good version put back (as a read with ``repair_on_read`` does),
+        and a valid hand edit becomes the new last good version (``.bak``).
+        Idempotent and safe across processes: the second caller finds nothing
+        to do. Its problems are reported to ``on_error`` like a read's.
+        """
+        issues: list[JobIssue] = []
+        for path in self._paths():
+            name = path.stem
+            if not is_valid_name(name):
+                continue
+            try:
+                with self._lock(name):
+                    loaded = safefile.load(
+                        path,
+                        self.home.write_lock("job", name),
+                        self._parser(path),
+                        self._label(path),
+                        timeout=self.lock_timeout,
+                        repair=True,
+                        locked=True,
+                    )
+                    valid = loaded.problem is None and loaded.value is not None
+                    if valid and safefile.refresh_backup(path, self._parser(path)):
+                        log.info("%s: kept as the last good version", self._label(path))
+            except StoreError as exc:
+                log.warning("could not repair %s: %s", printable(self._label(path)), exc)
+                continue
+            self._forget(name)
+            if loaded.problem is not None:
+                issue = self._issue(name, path, loaded)
+                self._report(issue, loaded.value)
+                issues.append(issue)
+        return tuple(issues)
 
     def create(self, spec: JobSpec) -> JobSpec:
         """Write a new job at version 1; refuses an existing name."""
@@ -215,7 +275,8 @@ class JobStore:
     # -- internals -----------------------------------------------------------
 
     def _label(self, path: Path) -> str:
-        return self.home.relative(path)
+        """The file as messages name it, with control characters escaped."""
+        return printable(self.home.relative(path))
 
     def _lock(self, name: str) -> Any:
         return file_lock(self.home.write_lock("job", name), self.lock_timeout, what=f"job {name!r}")
@@ -296,12 +357,14 @@ class JobStore:
         name = path.stem
         label = self._label(path)
         if not is_valid_name(name):
+            # Reported once (the cache keeps the entry while the file is unchanged)
+            # and never read; the name is shown escaped: it may hold anything.
             why = Problem(
                 label,
                 "",
                 "file name is not a valid job name ([a-z0-9][a-z0-9._-]{0,63}.yaml); ignored",
             )
-            issue = JobIssue(name, label, str(why), problems=(why,))
+            issue = JobIssue(printable(name), label, str(why), problems=(why,))
             self._report(issue, None)
             return _Entry(fp, None, issue)
         loaded = safefile.load(
@@ -310,7 +373,7 @@ class JobStore:
             self._parser(path),
             label,
             timeout=self.lock_timeout,
-            repair=True,
+            repair=self.repair_on_read,
         )
         issue: JobIssue | None = None
         if loaded.problem is not None:

@@ -1,17 +1,25 @@
 """Reading and writing one YAML file so that nothing is ever half-written or lost.
 
 ``<file>.bak`` is a separate copy of the *last version known good*: written
-after every successful write, and refreshed when a valid hand edit is first
-seen. When the file is unreadable or invalid the reader falls back to it,
-moves the bad file aside (``*.corrupt-<time>``, never deleted), puts the good
-version back, and tells the caller what happened so it can record an error.
+after every successful write, and by :func:`refresh_backup` (an explicit
+repair step) when a valid hand edit should become the new last good version.
+A read of a valid file never writes anything. When the file is unreadable or
+invalid the reader falls back to ``.bak``; with ``repair`` it also moves the
+bad file aside (``*.corrupt-<time>``, never deleted), puts the good version
+back, and tells the caller what happened so it can record an error.
+
+Every read is bounded (:func:`read_bounded`): it never follows a symbolic
+link, never opens a FIFO, device, socket or directory, and never reads more
+than :data:`MAX_FILE_BYTES`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
+import stat
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,6 +35,11 @@ from tui_backup.store.locking import file_lock
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+MAX_FILE_BYTES = 1024 * 1024
+"""A job, state or settings file larger than this (1 MiB) is refused unread:
+a real one is a few hundred bytes, and a reader must never be made to hold a
+link to ``/dev/zero`` or a 50 MB list in memory."""
 
 FRESH_WRITE_GRACE = 1.0
 """A file modified this recently may still be being written in place by an
@@ -45,11 +58,89 @@ class Fingerprint:
 
     @classmethod
     def of(cls, path: Path) -> Fingerprint | None:
+        """The file's own fingerprint (a symbolic link is not followed: a loop
+        or a dangling link is a file like any other here, refused when read)."""
         try:
-            st = path.stat()
+            st = path.lstat()
         except FileNotFoundError:
             return None
         return cls(st.st_mtime_ns, st.st_size, st.st_ino, st.st_ctime_ns)
+
+
+class UnsafeFile(OSError):
+    """The path is not a regular file of a sane size; nothing of it was read."""
+
+
+_KINDS = (
+    (stat.S_ISLNK, "a symbolic link"),
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
+
+
+def _kind(mode: int) -> str | None:
+    """What a non-regular file is, in words; None for a regular file."""
+    if stat.S_ISREG(mode):
+        return None
+    for test, words in _KINDS:
+        if test(mode):
+            return words
+    return "not a regular file"
+
+
+def read_bounded(path: Path, limit: int = MAX_FILE_BYTES) -> bytes:
+    """The bytes of the regular file ``path``, at most ``limit`` of them.
+
+    Refused with :class:`UnsafeFile` (its message says why and never quotes
+    content or a link's target): a symbolic link (even one pointing inside
+    the home: a link is how ``jobs/x.yaml -> /etc/shadow`` would leak a file),
+    a directory, FIFO, socket or device (checked with ``lstat`` before
+    opening, so a device is never even opened, then again with ``fstat`` on
+    the descriptor opened with ``O_NOFOLLOW | O_NONBLOCK``, so a swap in
+    between changes nothing), or a file larger than ``limit``.
+    FileNotFoundError passes through: a file that is not there is no error.
+    """
+    kind = _kind(os.lstat(path).st_mode)
+    if kind is not None:
+        raise UnsafeFile(errno.EINVAL, f"is {kind}, not a regular file; not read")
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            why = "is a symbolic link, not a regular file; not read"
+            raise UnsafeFile(errno.ELOOP, why) from None
+        raise
+    try:
+        st = os.fstat(fd)
+        kind = _kind(st.st_mode)
+        if kind is not None:
+            raise UnsafeFile(errno.EINVAL, f"is {kind}, not a regular file; not read")
+        if st.st_size > limit:
+            raise UnsafeFile(errno.EFBIG, _too_big(st.st_size, limit))
+        chunks: list[bytes] = []
+        got = 0
+        while got <= limit:
+            chunk = os.read(fd, min(65536, limit + 1 - got))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            got += len(chunk)
+        if got > limit:  # grew while we read it
+            raise UnsafeFile(errno.EFBIG, _too_big(got, limit))
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def _too_big(size: int, limit: int) -> str:
+    return (
+        f"is larger than {limit // 1024} KiB ({size} bytes or more); "
+        "a job file is a few hundred bytes; not read"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +178,9 @@ def _parse_bytes(raw: bytes, parse: Callable[[Any], T]) -> T:
         raise ValueError(f"not valid YAML ({where}{problem})") from exc
     except RecursionError as exc:
         raise ValueError("not valid YAML (nested too deeply)") from exc
+    except (ValueError, OverflowError) as exc:
+        # A scalar PyYAML could not build: a 5,000-digit integer, month 13 in a date.
+        raise ValueError(f"not valid YAML (a value it cannot read: {exc})") from exc
     try:
         return parse(data)
     except (ValidationError, ValueError):
@@ -155,9 +249,12 @@ def load(
     deadline = time.monotonic() + FRESH_WRITE_GRACE
     while True:
         try:
-            raw = path.read_bytes()
+            raw = read_bounded(path)
         except FileNotFoundError:
             return Loaded(None)
+        except UnsafeFile as exc:
+            why = (Problem(label, "", str(exc.strerror)),)
+            return _fallback(path, lock, parse, why, timeout, repair=False, locked=locked)
         except OSError as exc:
             why = (Problem(label, "", f"cannot read ({exc.strerror})"),)
             return _fallback(path, lock, parse, why, timeout, repair=False, locked=locked)
@@ -175,29 +272,30 @@ def load(
             else:
                 why = (Problem(label, "", str(exc)),)
             return _fallback(path, lock, parse, why, timeout, repair=repair, locked=locked)
-    if repair:
-        _refresh_backup(path, lock, raw, timeout, locked=locked)
+    # A valid file is never written on read (not even its .bak): with 2,000 hand-made
+    # job files, the first listing used to write 2,000 .bak copies, fsyncs and locks.
     return Loaded(value)
 
 
-def _refresh_backup(path: Path, lock: Path, raw: bytes, timeout: float, *, locked: bool) -> None:
-    """Make ``.bak`` hold ``raw``, a valid version (typically a hand edit just seen)."""
-    bak = backup_path(path)
+def refresh_backup(path: Path, parse: Callable[[Any], object]) -> bool:
+    """Make ``.bak`` a copy of ``path`` when ``path`` is valid and ``.bak`` differs.
 
-    def refresh() -> None:
-        if path.read_bytes() == raw and not (bak.exists() and bak.read_bytes() == raw):
-            atomic_write(bak, raw, keep_backup=False)
-
+    The explicit step that makes a valid hand edit the new *last good
+    version*; the caller holds the write lock. Returns True when it wrote.
+    """
     try:
-        if bak.exists() and bak.read_bytes() == raw:
-            return
-        if locked:
-            refresh()
-        else:
-            with file_lock(lock, timeout, what=path.name):
-                refresh()
-    except (OSError, LockTimeout) as exc:
-        log.debug("could not refresh %s: %s", bak, exc)
+        raw = read_bounded(path)
+        _parse_bytes(raw, parse)
+    except (OSError, ValidationError, ValueError):
+        return False
+    bak = backup_path(path)
+    try:
+        if read_bounded(bak) == raw:
+            return False
+    except OSError:
+        pass
+    atomic_write(bak, raw, keep_backup=False)
+    return True
 
 
 def _fallback(
@@ -213,7 +311,7 @@ def _fallback(
     problem = "\n".join(str(p) for p in why)
     bak = backup_path(path)
     try:
-        good_raw = bak.read_bytes()
+        good_raw = read_bounded(bak)
         good = _parse_bytes(good_raw, parse)
     except (OSError, ValidationError, ValueError):
         return Loaded(None, problem=problem, problems=why)
@@ -234,10 +332,13 @@ def _repair_locked(
 ) -> Loaded[T]:
     """Quarantine the bad file and put the good version back; the caller holds the lock."""
     try:
-        current = path.read_bytes()
+        current = read_bounded(path)
     except FileNotFoundError:
         # Deleted while we looked (``job rm`` or by hand): never resurrect it.
         return Loaded(None)
+    except OSError:
+        # Swapped for something that is not a regular file meanwhile: leave it be.
+        return Loaded(good, problem="\n".join(str(p) for p in why), problems=why, from_backup=True)
     try:
         # A writer (or the person editing) may have fixed it meanwhile.
         return Loaded(_parse_bytes(current, parse))
