@@ -1,6 +1,6 @@
 """What every engine repeats, written once: the run guard, source and
-destination checks, snapshot id resolution, and "the newest snapshot is never
-forgotten".
+destination checks, snapshot id resolution, "the newest snapshot is never
+forgotten", and progress whose totals may still be growing.
 
 Each helper raises :class:`~tui_backup.engines.api.EngineError` with one
 :class:`~tui_backup.engines.api.ErrorType`, so all engines fail alike.
@@ -13,11 +13,14 @@ import os
 import shutil
 import traceback
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime
 
 from tui_backup.engines.api import EngineError, ErrorType, ForgetDecision, SnapshotInfo
 from tui_backup.engines.events import Emit, Finished
+from tui_backup.engines.throttle import ProgressReporter
 from tui_backup.model.job import JobSpec
+from tui_backup.model.progress import Progress
 from tui_backup.model.retention import RetentionPolicy
 from tui_backup.model.status import Status
 
@@ -146,3 +149,26 @@ def decide_forget(
             keep, reasons = True, ("newest snapshot",)
         out.append(ForgetDecision(snaps[d.index].id, times[d.index], keep, reasons))
     return out
+
+
+class CountingReporter(ProgressReporter):
+    """A :class:`ProgressReporter` whose totals may still be growing.
+
+    External tools scan ahead of their copy (rsync's incremental recursion,
+    restic's scanner): from the first second they know files and bytes done
+    and what they have found so far, not the final totals. While
+    :attr:`counting` is True every ``Progress`` says so (``counting=True``,
+    no ETA), so front ends show "found so far" instead of a percentage that
+    would run backwards. The caller keeps the totals monotonic and turns
+    counting off once the tool's scan has finished.
+    """
+
+    def __init__(self, emit: Emit, interval: float = 0.1) -> None:
+        super().__init__(emit, interval)
+        self.counting = False
+
+    def _build(self, now: float) -> Progress:
+        progress = super()._build(now)
+        if not self.counting:
+            return progress
+        return replace(progress, counting=True, eta_seconds=None)

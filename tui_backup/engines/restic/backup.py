@@ -3,6 +3,16 @@
 restic prints a status line up to 60 times a second; only as many as the
 progress throttle forwards are parsed (a prefix test skips the rest), so the
 wrapper's own work stays negligible next to restic's.
+
+restic's scanner runs ahead of its archiver: ``total_files``/``total_bytes``
+are what it has found so far and only grow, while ``files_done``/
+``bytes_done`` count what is stored. restic 0.14 says when the scan has
+finished only at ``-vv`` (a ``scan_finished`` line, next to one line per
+file); without it, ``seconds_remaining`` is the sign: restic computes it
+(internal/ui/backup/progress.go) only once the scanner has closed its totals
+channel, on its next one-second tick, and omits it while it is 0. So the
+totals are reported as still counting until a status line carries
+``seconds_remaining`` or the summary arrives, and never decrease.
 """
 
 from __future__ import annotations
@@ -11,11 +21,14 @@ import json
 import time
 from typing import Any
 
+from tui_backup.engines.common import CountingReporter
 from tui_backup.engines.events import Emit, FileWarning
-from tui_backup.engines.throttle import ProgressReporter
 
 _STATUS_PREFIX = '{"message_type":"status"'
 PARSE_INTERVAL = 0.1
+"""Seconds between two status lines parsed (tests set 0: every line is read)."""
+PROGRESS_INTERVAL = 0.1
+"""Seconds between two Progress events (tests set 0: every parsed line reports)."""
 EXIT_PARTIAL = 3
 """restic: the snapshot was made, but some source files could not be read."""
 
@@ -25,7 +38,8 @@ class BackupStream:
 
     def __init__(self, emit: Emit) -> None:
         self.emit = emit
-        self.reporter = ProgressReporter(emit)
+        self.reporter = CountingReporter(emit, PROGRESS_INTERVAL)
+        self.reporter.counting = True
         self.summary: dict[str, Any] = {}
         self.warnings = 0
         self._last_parse = 0.0
@@ -49,18 +63,30 @@ class BackupStream:
             self._error(msg)
         elif kind == "summary":
             self.summary.update(msg)
+            self._finish()
 
     def _status(self, msg: dict[str, Any]) -> None:
         r = self.reporter
         r.phase = "copy"
-        r.files_total = int(msg.get("total_files") or 0)
-        r.files_done = int(msg.get("files_done") or 0)
-        r.bytes_total = int(msg.get("total_bytes") or 0)
-        r.bytes_done = int(msg.get("bytes_done") or 0)
+        if "seconds_remaining" in msg:
+            r.counting = False  # the scanner has finished: the totals are final
+        r.files_total = max(r.files_total, int(msg.get("total_files") or 0))
+        r.files_done = max(r.files_done, int(msg.get("files_done") or 0))
+        r.bytes_total = max(r.bytes_total, int(msg.get("total_bytes") or 0))
+        r.bytes_done = max(r.bytes_done, int(msg.get("bytes_done") or 0))
         current = msg.get("current_files") or []
         if current:
             r.current_path = str(current[0])
         r.tick()
+
+    def _finish(self) -> None:
+        """The backup is stored: what it processed is done, and the totals are final."""
+        r = self.reporter
+        r.counting = False
+        r.files_done = max(r.files_done, self.files)
+        r.bytes_done = max(r.bytes_done, self.bytes)
+        r.files_total = max(r.files_total, r.files_done)
+        r.bytes_total = max(r.bytes_total, r.bytes_done)
 
     def _error(self, msg: dict[str, Any]) -> None:
         self.warnings += 1

@@ -14,7 +14,6 @@ import contextlib
 import json
 import logging
 import os
-import re
 import tempfile
 import threading
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from datetime import UTC, datetime
 
 from tui_backup.engines import layout
 from tui_backup.engines.api import EngineError, ErrorType, RunOptions
+from tui_backup.engines.common import CountingReporter
 from tui_backup.engines.events import Emit, FileWarning, Finished
 from tui_backup.engines.process import run_tool
 from tui_backup.engines.rsync import manifest
@@ -34,26 +34,25 @@ from tui_backup.engines.rsync.fidelity import (
 )
 from tui_backup.engines.rsync.filters import excluded_paths, rules_file
 from tui_backup.engines.rsync.location import Location, SshSettings, Stopped
+from tui_backup.engines.rsync.progress import CopyProgress
 from tui_backup.engines.rsync.store import (
     MANIFEST_SUFFIX,
     SUMMARY_SUFFIX,
     Store,
     Tree,
 )
-from tui_backup.engines.throttle import ProgressReporter
 from tui_backup.model.job import JobSpec
 from tui_backup.model.status import Status
 
 log = logging.getLogger(__name__)
 
-PROGRESS_RE = re.compile(
-    r"^\s*([\d,]+)\s+(\d+)%\s+(\S+)\s+(\d+:\d+:\d+).*?(?:to-chk=(\d+)/(\d+))?\)?\s*$"
-)
 WARNING_CODES = {23, 24}
 """Some files could not be transferred / vanished: warnings, the snapshot is kept."""
 STOPPED_CODES = {20}
 TRANSIENT_CODES = {5, 10, 12, 30, 35, 255}
 """Socket, protocol and timeout errors, and ssh's own failures: worth a retry."""
+PROGRESS_INTERVAL = 0.1
+"""Seconds between two Progress events of a run (tests set 0: every line reports)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +107,8 @@ class Backup:
         self.emit = emit
         self.options = options
         self.now = now
-        self.reporter = ProgressReporter(emit)
+        self.reporter = CountingReporter(emit, PROGRESS_INTERVAL)
+        self.reporter.counting = True  # nothing is known of the totals until rsync has scanned
         self.warnings = 0
         self.ssh = SshSettings.from_spec(spec) if spec.is_remote else None
 
@@ -191,15 +191,16 @@ class Backup:
     def _copy(self, store: Store, previous: str | None, partial: str, checksum: bool) -> bool:
         """rsync every source into the partial; True when stopped."""
         self.reporter.set_phase("copy")
-        for plan in layout.plan_sources(self.spec.sources):
+        progress = CopyProgress(self.reporter, first_run=previous is None)
+        plans = layout.plan_sources(self.spec.sources)
+        for index, plan in enumerate(plans):
             is_dir = os.path.isdir(plan.path) and not os.path.islink(plan.path)
             argv = [
                 self.binary,
                 "-a",
                 *preserve_flags(self.spec.preserve),
                 "--numeric-ids",
-                "--info=progress2,stats2",
-                "--no-inc-recursive",
+                "--info=progress2,stats2",  # incremental recursion: progress from the start
                 "--mkpath",
             ]
             if checksum:
@@ -224,9 +225,11 @@ class Backup:
             else:
                 src = plan.path
                 target = store.url(partial, *parts)
+            progress.start(last=index == len(plans) - 1)
             try:
-                code, stderr = self._rsync([*argv, "--", src, target])
+                code, stderr = self._rsync([*argv, "--", src, target], progress)
             finally:
+                progress.end()
                 if rules is not None:
                     with contextlib.suppress(OSError):
                         os.unlink(rules)
@@ -248,25 +251,8 @@ class Backup:
                 self._fail(code, stderr, store)
         return False
 
-    def _rsync(self, argv: list[str]) -> tuple[int | None, str]:
-        reporter = self.reporter
-        base = reporter.bytes_done
-
-        def on_line(line: str) -> None:
-            m = PROGRESS_RE.match(line)
-            if m:
-                done = int(m.group(1).replace(",", ""))
-                pct = int(m.group(2))
-                reporter.bytes_done = base + done
-                if pct > 0:
-                    reporter.bytes_total = base + int(done * 100 / pct)
-                if m.group(6):
-                    total = int(m.group(6))
-                    reporter.files_total = total
-                    reporter.files_done = total - int(m.group(5))
-                reporter.tick()
-
-        result = run_tool(argv, on_line=on_line, cancel=self.cancel, split_cr=True)
+    def _rsync(self, argv: list[str], progress: CopyProgress) -> tuple[int | None, str]:
+        result = run_tool(argv, on_line=progress.line, cancel=self.cancel, split_cr=True)
         if result.cancelled:
             return None, result.stderr
         return result.returncode, result.stderr

@@ -1,0 +1,73 @@
+"""Issue 10: a first rsync run shows progress from its first second, counting while rsync scans.
+
+rsync's incremental recursion keeps about 1,000 files of its list ahead of the
+copy and marks each progress line ``ir-chk`` until the list is complete
+(``to-chk``): a tree of 3,000 files in 60 directories is copied partly while
+the list is still growing, whatever the machine's speed. Every progress line
+is reported (``PROGRESS_INTERVAL = 0``), so the checks depend on no clock.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.external.progress_checks import copy_progress, make_wide_tree
+from tui_backup.engines.rsync import backup as rsync_backup
+
+from .conftest import Where, finished, run
+
+
+@pytest.fixture(autouse=True)
+def every_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(rsync_backup, "PROGRESS_INTERVAL", 0.0)
+
+
+def _source_bytes(root: Path) -> int:
+    return sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
+
+
+def test_a_first_run_counts_what_rsync_found_so_far_then_the_totals(
+    where: Where, tmp_path: Path
+) -> None:
+    src = make_wide_tree(tmp_path / "src")
+    events = run(where.spec(src, tmp_path / "dest"))
+    assert finished(events).status == "succeeded", finished(events).error
+    copy = copy_progress(events)
+    early = [p for p in copy if p.counting and p.files_done > 0 and p.bytes_done > 0]
+    assert early, "no progress while rsync was still listing the tree"
+    # What was found so far is a true lower bound, shown before the list was complete.
+    size = _source_bytes(src)
+    assert all(0 < p.files_total < 3061 and p.bytes_total <= size for p in early)
+    done = [p for p in copy if not p.counting]
+    assert done, "rsync's list never completed"
+    assert done[-1].files_total == 3061  # 3,000 files, 60 directories and the root
+    assert done[-1].bytes_total == done[-1].bytes_done == size  # a first run sends it all
+
+
+def test_several_sources_count_until_the_last_ones_list_is_complete(
+    local: Where, tmp_path: Path
+) -> None:
+    one = make_wide_tree(tmp_path / "one", dirs=30)
+    two = make_wide_tree(tmp_path / "two", dirs=30)
+    events = run(local.spec([one, two], tmp_path / "dest"))
+    assert finished(events).status == "succeeded", finished(events).error
+    copy = copy_progress(events)
+    counting = [p for p in copy if p.counting]
+    assert max(p.files_done for p in counting) > 1531  # into the second source, still counting
+    assert [p for p in copy if not p.counting][-1].files_total == 2 * 1531
+
+
+def test_an_incremental_tells_progress_by_files(local: Where, tmp_path: Path) -> None:
+    """Files linked from the previous snapshot are never sent: bytes sent are no share
+    of the tree, so its byte total is unknown (0) and the share is by files."""
+    src = make_wide_tree(tmp_path / "src", dirs=20)
+    spec = local.spec(src, tmp_path / "dest")
+    run(spec)
+    (src / "dir-000" / "file-000.bin").write_bytes(b"changed")
+    events = run(spec)
+    copy = copy_progress(events)
+    assert all(p.bytes_total == 0 for p in copy)
+    last = [p for p in copy if not p.counting][-1]
+    assert last.files_total == 1021 and last.fraction is not None

@@ -1,0 +1,97 @@
+"""rsync's ``--info=progress2`` lines as progress from the first second of a run.
+
+rsync (incremental recursion, its default) starts copying while it is still
+building the file list and says so on every progress line::
+
+         20,000   0%   19.07MB/s    0:00:00 (xfr#2, ir-chk=1078/1131)
+     60,000,000 100%   77.83MB/s    0:00:00 (xfr#3000, to-chk=0/3051)
+
+``ir-chk=R/T``: T entries found so far, R of them still to check; the list
+is still growing. ``to-chk``: the list is complete, T is the final count.
+So files done (T - R), bytes transferred, a rate and the entries found so
+far are known at once, with ``counting`` on until rsync's scan is finished
+(the first ``to-chk`` of the last source).
+
+Bytes found so far: the percentage is the bytes transferred out of the total
+size of the files listed so far, truncated to an integer, so that total is
+just above ``done * 100 / (pct + 1)``. The running maximum of that lower
+bound never decreases and never passes the real total; at 100 % it is exact.
+It only means "found" on a first run: with ``--link-dest`` the files linked
+from the previous snapshot are never transferred, so the bytes an
+incremental transfers are no share of the tree and its byte total is
+reported unknown (0); its progress is told by files (``to-chk``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from tui_backup.engines.common import CountingReporter
+
+PROGRESS_RE = re.compile(
+    r"^\s*([\d,]+)\s+(\d+)%\s+\S+\s+\d+:\d+:\d+"
+    r"(?:\s+\(xfr#\d+,\s*(ir|to)-chk=(\d+)/(\d+)\))?\s*$"
+)
+
+
+@dataclass(slots=True)
+class CopyProgress:
+    """Folds the progress2 lines of one run's rsync calls (one per source) into a reporter."""
+
+    reporter: CountingReporter
+    first_run: bool
+    """No ``--link-dest``: every byte found is transferred, so a byte total means something."""
+    files_base: int = 0
+    """Entries of the sources already copied by earlier calls of this run."""
+    bytes_base: int = 0
+    """Bytes transferred by earlier calls."""
+    found_base: int = 0
+    """Bytes found by earlier calls (first run only)."""
+    last: bool = True
+    files_found: int = 0
+    files_checked: int = 0
+    bytes_done: int = 0
+    bytes_found: int = 0
+
+    def start(self, *, last: bool) -> None:
+        """A new rsync call (one source); ``last`` when no other source follows it."""
+        self.last = last
+        self.files_found = self.files_checked = self.bytes_done = self.bytes_found = 0
+        self.reporter.counting = True
+
+    def line(self, line: str) -> None:
+        m = PROGRESS_RE.match(line)
+        if m is None:
+            return
+        r = self.reporter
+        done = int(m.group(1).replace(",", ""))
+        pct = int(m.group(2))
+        self.bytes_done = max(self.bytes_done, done)
+        if pct >= 100:
+            found = done
+        elif done > 0:
+            found = done * 100 // (pct + 1) + 1
+        else:
+            found = 0
+        self.bytes_found = max(self.bytes_found, found, self.bytes_done)
+        if m.group(3) is not None:
+            remaining, total = int(m.group(4)), int(m.group(5))
+            self.files_found = max(self.files_found, total)
+            self.files_checked = max(self.files_checked, total - remaining)
+            if m.group(3) == "to" and self.last:
+                r.counting = False
+        r.bytes_done = self.bytes_base + self.bytes_done
+        r.bytes_total = self.found_base + self.bytes_found if self.first_run else 0
+        r.files_done = self.files_base + self.files_checked
+        r.files_total = self.files_base + self.files_found
+        r.tick()
+
+    def end(self) -> None:
+        """The call is over: its counts become the next call's base."""
+        self.files_base += max(self.files_found, self.files_checked)
+        self.bytes_base += self.bytes_done
+        self.found_base += self.bytes_found
+        self.files_found = self.files_checked = self.bytes_done = self.bytes_found = 0
+        if self.last:
+            self.reporter.counting = False
