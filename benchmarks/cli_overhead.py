@@ -39,6 +39,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# An installed program runs from compiled bytecode; a shell that sets this would
+# time the compiler on every start instead (it doubled the figures here).
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 
 from benchmarks.restic_overhead import make_tree
 

@@ -10,8 +10,7 @@ import argparse
 
 from tui_backup.cli import exit_codes, main
 from tui_backup.cli.context import CliContext
-from tui_backup.cli.table import render
-from tui_backup.model.clock import to_iso
+from tui_backup.cli.table import local_time, render
 from tui_backup.model.records import ErrorEvent
 from tui_backup.model.status import Severity
 
@@ -82,7 +81,7 @@ def cmd_list(args: argparse.Namespace, ctx: CliContext) -> int:
     rows = [
         [
             str(e.id) if e.id is not None else "-",
-            to_iso(e.timestamp) or "",
+            local_time(e.timestamp, ""),
             str(e.severity),
             "yes" if e.resolved else "no",
             e.job_name or "-",
@@ -112,7 +111,7 @@ def cmd_resolve(args: argparse.Namespace, ctx: CliContext) -> int:
             ctx.err(f"error: no error event #{event_id}")
             code = exit_codes.USAGE
         else:
-            ctx.err(f"#{event_id} was already resolved at {to_iso(event.resolved_at)}")
+            ctx.err(f"#{event_id} was already resolved at {local_time(event.resolved_at)}")
     return code
 
 
@@ -129,10 +128,10 @@ def cmd_show(args: argparse.Namespace, ctx: CliContext) -> int:
 
 
 def _print_event(ctx: CliContext, e: ErrorEvent) -> None:
-    ctx.out(f"#{e.id}  {to_iso(e.timestamp)}  {e.severity}")
+    ctx.out(f"#{e.id}  {local_time(e.timestamp)}  {e.severity}")
     ctx.out(f"where:    {e.component}/{e.error_type}")
     ctx.out(f"job:      {e.job_name or '-'}")
-    resolved = f"yes, at {to_iso(e.resolved_at)}" if e.resolved else "no"
+    resolved = f"yes, at {local_time(e.resolved_at)}" if e.resolved else "no"
     ctx.out(f"resolved: {resolved}")
     ctx.out(f"message:  {e.message}")
     if e.details and e.details != e.message:

@@ -14,11 +14,10 @@ from typing import Any
 
 from tui_backup.cli import exit_codes, job_options, main
 from tui_backup.cli.context import CliContext
-from tui_backup.cli.table import humanize_bytes, render
+from tui_backup.cli.table import humanize_bytes, local_time, render
 from tui_backup.core.destinations import DestinationInUse
 from tui_backup.core.errors import VersionConflict
 from tui_backup.core.home import Home, yaml_text
-from tui_backup.model.clock import to_iso
 from tui_backup.model.job import JobSpec, parse_job
 from tui_backup.model.problems import ValidationError
 from tui_backup.model.secrets import mask_url, redact
@@ -160,8 +159,10 @@ def cmd_list(args: argparse.Namespace, ctx: CliContext) -> int:
                 status,
                 view.spec.engine,
                 view.spec.schedule or "-",
-                data["next_run"] or "-",
-                f"{last['status']} {last['finished_at'] or ''}".strip() if last else "never run",
+                local_time(view.next_run),
+                f"{last['status']} {local_time(last['finished_at'], '')}".strip()
+                if last
+                else "never run",
                 str(view.spec.version),
             ]
         )
@@ -195,7 +196,7 @@ def cmd_show(args: argparse.Namespace, ctx: CliContext) -> int:
     last = view.state.last_result
     if last is not None:
         ctx.out(
-            f"#   last run: {last.status} at {to_iso(last.finished_at) or '?'}"
+            f"#   last run: {last.status} at {local_time(last.finished_at, '?')}"
             f" ({last.files} files, {humanize_bytes(last.bytes)}"
             + (f", {last.warnings} warnings" if last.warnings else "")
             + ")"
@@ -204,15 +205,15 @@ def cmd_show(args: argparse.Namespace, ctx: CliContext) -> int:
     else:
         ctx.out("#   last run: never")
     if view.state.last_success is not None:
-        ctx.out(f"#   last success: {to_iso(view.state.last_success)}")
+        ctx.out(f"#   last success: {local_time(view.state.last_success)}")
     verify = view.state.last_verify
     if verify is not None:
         ctx.out(
-            f"#   last verify: {verify.outcome} at {to_iso(verify.time)} ({verify.snapshots} "
+            f"#   last verify: {verify.outcome} at {local_time(verify.time)} ({verify.snapshots} "
             f"snapshot(s), {verify.files} files, {humanize_bytes(verify.bytes)} read)"
             + (f": {mask_url(verify.detail)}" if verify.detail else "")
         )
-    ctx.out(f"#   next run: {to_iso(view.next_run) or '-'}")
+    ctx.out(f"#   next run: {local_time(view.next_run)}")
     return exit_codes.OK
 
 

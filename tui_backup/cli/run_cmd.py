@@ -20,7 +20,7 @@ from typing import Any
 
 from tui_backup.cli import exit_codes, main
 from tui_backup.cli.context import CliContext
-from tui_backup.cli.table import humanize_bytes, render
+from tui_backup.cli.table import humanize_bytes, local_time, render
 from tui_backup.core.errors import AlreadyRunning, NotRunning
 from tui_backup.core.events import (
     ErrorRecorded,
@@ -355,7 +355,7 @@ def cmd_history(args: argparse.Namespace, ctx: CliContext) -> int:
         return exit_codes.OK
     rows = [
         [
-            to_iso(r.started_at) or "",
+            local_time(r.started_at, ""),
             str(r.status),
             f"{r.duration:.1f}s" if r.duration is not None else "-",
             str(r.files),

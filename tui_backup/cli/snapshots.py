@@ -23,7 +23,7 @@ from typing import Any
 
 from tui_backup.cli import exit_codes, main
 from tui_backup.cli.context import CliContext
-from tui_backup.cli.table import humanize_bytes
+from tui_backup.cli.table import humanize_bytes, local_time
 from tui_backup.core.events import EngineEvent, FileWarning
 from tui_backup.core.reports import verify_sentence
 from tui_backup.core.snapshots import BAD_INPUT, SnapshotOperationFailed, VerifyReport
@@ -183,11 +183,11 @@ def cmd_snapshots(args: argparse.Namespace, ctx: CliContext) -> int:
     if not found:
         ctx.err(f"job {spec.name!r} has no snapshots yet")
         return exit_codes.OK
-    ctx.out(f"{'ID':<22} {'TIME':<21} {'FILES':>9} {'SIZE':>10}")
+    ctx.out(f"{'ID':<22} {'TIME':<23} {'FILES':>9} {'SIZE':>10}")
     for s in found:
         files = _unknown(s.files, str(s.files))
         size = _unknown(s.bytes, humanize_bytes(s.bytes or 0))
-        ctx.out(f"{s.id:<22} {to_iso(s.time):<21} {files:>9} {size:>10}")
+        ctx.out(f"{s.id:<22} {local_time(s.time):<23} {files:>9} {size:>10}")
     return exit_codes.OK
 
 

@@ -8,13 +8,28 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from datetime import datetime
 
+from tui_backup.model.clock import from_iso
 from tui_backup.model.units import human_bytes
 
 
 def humanize_bytes(n: int | None) -> str:
     """``1.5 MB`` for tables (``-`` when unknown); JSON always carries the exact number."""
     return "-" if n is None else human_bytes(n)
+
+
+def local_time(when: datetime | str | None, missing: str = "-") -> str:
+    """``2026-11-30 15:04:05 CET``: a time for a person, in the machine's zone.
+
+    Schedules are cron lines in local time, so a table that showed UTC beside
+    them ("next run 01:00Z" for "0 2 * * *") made every reader convert. JSON
+    keeps ISO 8601 in UTC, which is what scripts compare.
+    """
+    parsed = from_iso(when) if isinstance(when, str) else when
+    if parsed is None:
+        return missing
+    return parsed.astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
 def render(
