@@ -218,11 +218,8 @@ class _PlainOutput(_Output):
         if now - self._last_progress < 1.0:
             return
         self._last_progress = now
-        files = f"{p.files_done}/{p.files_total}" if p.files_total else f"{p.files_done}"
-        size = humanize_bytes(p.bytes_done)
-        if p.bytes_total:
-            size += f"/{humanize_bytes(p.bytes_total)}"
-        eta = f", ETA {p.eta_seconds:.0f}s" if p.eta_seconds is not None else ""
+        files, size = _done_of_total(p)
+        eta = f", ETA {p.eta_seconds:.0f}s" if p.eta_seconds is not None and not p.counting else ""
         self._print(
             f"{self.name}: {p.phase} {files} files, {size}, {humanize_bytes(int(p.rate))}/s{eta}"
         )
@@ -239,6 +236,23 @@ class _PlainOutput(_Output):
 
     def finished(self, record: RunRecord) -> None:
         self._print(_summary(record))
+
+
+def _done_of_total(p: Progress) -> tuple[str, str]:
+    """``("120/20000", "4.1 MB/80 MB")``, or ``"120 of 3400 found so far"`` while counting.
+
+    A first run's totals grow while a scan runs ahead of the copy; printing
+    them as a fixed total would promise a percentage the next line breaks.
+    """
+    if p.counting:
+        files = f"{p.files_done} of {p.files_total} found so far"
+        size = f"{humanize_bytes(p.bytes_done)} of {humanize_bytes(p.bytes_total)} found"
+        return files, size
+    files = f"{p.files_done}/{p.files_total}" if p.files_total else f"{p.files_done}"
+    size = humanize_bytes(p.bytes_done)
+    if p.bytes_total:
+        size += f"/{humanize_bytes(p.bytes_total)}"
+    return files, size
 
 
 class _RichOutput(_Output):
@@ -274,11 +288,13 @@ class _RichOutput(_Output):
         self.bar.update(self.task, description=f"{self.name}: {status}")
 
     def progress(self, p: Progress, message: str | None) -> None:
-        files = f"{p.files_done}/{p.files_total}" if p.files_total else str(p.files_done)
+        files, _ = _done_of_total(p)
         self.bar.update(
             self.task,
             description=f"{self.name}: {p.phase}",
-            total=p.bytes_total or None,
+            # While a scan still counts, a bar against a growing total would run
+            # backwards: rich shows a pulsing bar for an unknown total instead.
+            total=None if p.counting else (p.bytes_total or None),
             completed=p.bytes_done,
             files=files,
         )
