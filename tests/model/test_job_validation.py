@@ -89,6 +89,7 @@ def test_retention_counts_of_minus_one_and_up_are_accepted(key: str, value: int)
     st.sampled_from(COUNT_KEYS),
     st.one_of(
         st.integers(max_value=-2),
+        st.integers(min_value=1_000_001),
         st.booleans(),
         st.floats(allow_nan=True),
         st.text(max_size=5),
@@ -99,8 +100,8 @@ def test_retention_counts_of_minus_one_and_up_are_accepted(key: str, value: int)
 def test_bad_retention_counts_name_the_field(key: str, value: Any) -> None:
     found = problems(base(retention={key: value}))
     assert [p.field for p in found] == [f"retention.{key}"]
-    assert found[0].message == "must be an integer >= -1"
-    assert str(found[0]) == f"{FILE}: retention.{key}: must be an integer >= -1"
+    assert found[0].message.startswith("must be an integer >= -1")
+    assert str(found[0]).startswith(f"{FILE}: retention.{key}: must be an integer >= -1")
 
 
 def test_retention_unknown_rule_and_shape() -> None:

@@ -12,6 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 _PART = re.compile(r"(\d+)([ymdh])")
+MAX_YEARS = 1000
+"""The longest duration accepted: 1000 years. Longer means "forever" to a person
+and an OverflowError to a date computation (``now - 10**20 days``), so it is
+refused when the file is read rather than when ``health`` or ``forget`` runs."""
+_MAX_TEXT = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +32,8 @@ class Duration:
         text = str(text).strip()
         if not text:
             raise ValueError("empty duration")
+        if len(text) > _MAX_TEXT:
+            raise ValueError(f"a duration of {len(text)} characters is not a duration")
         pos = 0
         values = {"y": 0, "m": 0, "d": 0, "h": 0}
         for match in _PART.finditer(text):
@@ -36,7 +43,10 @@ class Duration:
             pos = match.end()
         if pos != len(text):
             raise ValueError(f"{text!r} is not a duration like 1y2m3d4h")
-        return cls(values["y"], values["m"], values["d"], values["h"])
+        parsed = cls(values["y"], values["m"], values["d"], values["h"])
+        if parsed.approx_hours > MAX_YEARS * 8766:
+            raise ValueError(f"{text!r} is longer than {MAX_YEARS} years")
+        return parsed
 
     def __str__(self) -> str:
         parts = [

@@ -15,6 +15,7 @@ from tui_backup.model import schedule as cron
 from tui_backup.model.duration import Duration
 from tui_backup.model.problems import Problem, ValidationError
 from tui_backup.model.retention import RetentionPolicy
+from tui_backup.model.text import has_controls, printable
 
 NAME_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 ENGINES = ("snapshot", "rsync", "restic")
@@ -53,6 +54,19 @@ MISSED_CHOICES = ("run", "skip")
 DEFAULT_RETRIES = 2
 DEFAULT_HOOK_TIMEOUT = 300
 MAX_RETRIES = 20
+MAX_VERSION = 2**53
+"""Versions beyond this are not counted by anyone (and lose precision in JSON)."""
+MAX_PATH_CHARS = 4096
+"""A path or pattern longer than Linux's PATH_MAX is not one."""
+MAX_TEXT_CHARS = 10_000
+"""Description, hook argument, SSH command or environment value."""
+MAX_ITEMS = {"sources": 1000, "exclude": 10_000}
+"""How many entries a list may hold: a job file is written by a person."""
+MAX_HOOK_COMMANDS = 100
+MAX_ENV = 1000
+MAX_UNKNOWN_SHOWN = 10
+"""Unknown fields named one by one; past this, one line says how many more."""
+NO_CONTROLS = "must not contain control or escape characters (found {shown})"
 
 KNOWN_FIELDS = (
     "name",
@@ -276,6 +290,48 @@ def _is_text(value: str) -> bool:
     return True
 
 
+def _plain(
+    value: str,
+    source: str,
+    field_name: str,
+    problems: list[Problem],
+    limit: int,
+    *,
+    multiline: bool = False,
+) -> bool:
+    """True when ``value`` is at most ``limit`` characters without control characters.
+
+    Escape sequences in a name, path or hook would reach terminals and logs
+    (``ESC ] 0 ;`` retitles a pane); a newline in a path forges a log line.
+    """
+    if len(value) > limit:
+        problems.append(Problem(source, field_name, f"must be at most {limit} characters"))
+        return False
+    if has_controls(value, multiline=multiline):
+        bad = sorted({ch for ch in value if printable(ch, multiline=multiline) != ch})
+        shown = ", ".join(printable(ch) for ch in bad[:5])
+        problems.append(Problem(source, field_name, NO_CONTROLS.format(shown=shown)))
+        return False
+    return True
+
+
+def _duration_field(
+    data: dict[str, Any], key: str, example: str, source: str, problems: list[Problem]
+) -> Duration | None:
+    """A duration such as ``2d``, range-checked now (see Duration.MAX_YEARS)."""
+    value = data.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        problems.append(Problem(source, key, f"must be a duration like {example}"))
+        return None
+    try:
+        return Duration.parse(str(value))
+    except ValueError as exc:
+        problems.append(Problem(source, key, f"must be a duration like {example} ({exc})"))
+        return None
+
+
 def _str_list(
     value: Any, source: str, name: str, problems: list[Problem], *, allow_empty: bool
 ) -> tuple[str, ...]:
@@ -286,12 +342,18 @@ def _str_list(
     if not isinstance(value, list):
         problems.append(Problem(source, name, "must be a list of strings"))
         return ()
+    limit = MAX_ITEMS.get(name, MAX_ITEMS["exclude"])
+    if len(value) > limit:
+        problems.append(Problem(source, name, f"must list at most {limit} entries"))
+        return ()
     out: list[str] = []
     for i, item in enumerate(value):
         if not isinstance(item, str) or not item.strip():
             problems.append(Problem(source, f"{name}[{i}]", "must be a non-empty string"))
         elif not _is_text(item):
             problems.append(Problem(source, f"{name}[{i}]", NOT_TEXT))
+        elif not _plain(item, source, f"{name}[{i}]", problems, MAX_PATH_CHARS):
+            pass
         else:
             out.append(item)
     if not out and not allow_empty and not any(p.field.startswith(name) for p in problems):
@@ -318,6 +380,11 @@ def _parse_hooks(value: Any, source: str, problems: list[Problem]) -> Hooks:
         if not isinstance(commands, list):
             problems.append(Problem(source, fname, "must be a list of commands (argv lists)"))
             continue
+        if len(commands) > MAX_HOOK_COMMANDS:
+            problems.append(
+                Problem(source, fname, f"must list at most {MAX_HOOK_COMMANDS} commands")
+            )
+            continue
         parsed: list[tuple[str, ...]] = []
         for i, argv in enumerate(commands):
             if (
@@ -336,7 +403,20 @@ def _parse_hooks(value: Any, source: str, problems: list[Problem]) -> Hooks:
                     )
                 )
                 continue
-            parsed.append(tuple(str(a) for a in argv))
+            words = tuple(str(a) for a in argv)
+            # A script given to ``sh -c`` may span lines (and be indented with tabs).
+            if all(
+                _plain(
+                    w.replace("\t", " "),
+                    source,
+                    f"{fname}[{i}][{j}]",
+                    problems,
+                    MAX_TEXT_CHARS,
+                    multiline=True,
+                )
+                for j, w in enumerate(words)
+            ):
+                parsed.append(words)
         stages[stage] = tuple(parsed)
     return Hooks(**stages)
 
@@ -371,6 +451,8 @@ def _opt_text(data: dict[str, Any], key: str, source: str, problems: list[Proble
         return None
     if not isinstance(value, str) or not value.strip() or not _is_text(value):
         problems.append(Problem(source, key, "must be non-empty text"))
+        return None
+    if not _plain(value.strip(), source, key, problems, MAX_TEXT_CHARS):
         return None
     return value.strip()
 
@@ -454,11 +536,17 @@ def parse_job(data: Any, source: str = "", expected_name: str | None = None) -> 
         raise ValidationError(
             [Problem(source, "", f"must be a YAML mapping of job fields, found {kind}")]
         )
-    for key in data:
-        if key not in KNOWN_FIELDS:
-            problems.append(
-                Problem(source, str(key), f"unknown field (allowed: {', '.join(KNOWN_FIELDS)})")
-            )
+    unknown = [key for key in data if key not in KNOWN_FIELDS]
+    for key in unknown[:MAX_UNKNOWN_SHOWN]:
+        # Shown escaped and cut short: the key is whatever the file holds.
+        shown = printable(str(key))
+        shown = shown if len(shown) <= 64 else shown[:61] + "..."
+        problems.append(
+            Problem(source, shown, f"unknown field (allowed: {', '.join(KNOWN_FIELDS)})")
+        )
+    if len(unknown) > MAX_UNKNOWN_SHOWN:
+        more = len(unknown) - MAX_UNKNOWN_SHOWN
+        problems.append(Problem(source, "", f"and {more} more unknown fields"))
 
     name = data.get("name", expected_name)
     if not is_valid_name(name):
@@ -547,7 +635,7 @@ def parse_job(data: Any, source: str = "", expected_name: str | None = None) -> 
     hook_timeout = _int_field(
         data, "hook_timeout", DEFAULT_HOOK_TIMEOUT, 1, 86400, source, problems
     )
-    version = _int_field(data, "version", 0, 0, None, source, problems)
+    version = _int_field(data, "version", 0, 0, MAX_VERSION, source, problems)
 
     enabled = data.get("enabled", True)
     if not isinstance(enabled, bool):
@@ -560,28 +648,35 @@ def parse_job(data: Any, source: str = "", expected_name: str | None = None) -> 
     elif not isinstance(description, str) or not _is_text(description):
         problems.append(Problem(source, "description", "must be text"))
         description = ""
+    elif not _plain(description, source, "description", problems, MAX_TEXT_CHARS, multiline=True):
+        description = ""
 
     hooks = _parse_hooks(data.get("hooks"), source, problems)
 
-    max_age: Duration | None = None
-    if data.get("max_age") is not None:
-        try:
-            max_age = Duration.parse(str(data["max_age"]))
-        except ValueError:
-            problems.append(Problem(source, "max_age", "must be a duration like 2d or 36h"))
+    max_age = _duration_field(data, "max_age", "2d or 36h", source, problems)
 
     env_raw = data.get("env") or {}
     env: tuple[tuple[str, str], ...] = ()
-    if not isinstance(env_raw, dict) or not all(
-        isinstance(k, str)
-        and _is_text(k)
-        and isinstance(v, str | int)
-        and not isinstance(v, bool)
-        and _is_text(str(v))
+    if (
+        not isinstance(env_raw, dict)
+        or len(env_raw) > MAX_ENV
+        or not all(
+            isinstance(k, str)
+            and _is_text(k)
+            and isinstance(v, str | int)
+            and not isinstance(v, bool)
+            and _is_text(str(v))
+            for k, v in env_raw.items()
+        )
+    ):
+        problems.append(
+            Problem(source, "env", f"must be a mapping of at most {MAX_ENV} NAME: value strings")
+        )
+    elif all(
+        _plain(k, source, "env", problems, 256)
+        and _plain(str(v), source, f"env.{k}", problems, MAX_TEXT_CHARS)
         for k, v in env_raw.items()
     ):
-        problems.append(Problem(source, "env", "must be a mapping of NAME: value strings"))
-    else:
         env = tuple(sorted((k, str(v)) for k, v in env_raw.items()))
 
     ssh_port: int | None = None
@@ -592,12 +687,9 @@ def parse_job(data: Any, source: str = "", expected_name: str | None = None) -> 
         problems.append(Problem(source, "ssh_identity", "must be an absolute path to a key file"))
     ssh_command = _opt_text(data, "ssh_command", source, problems)
     verify = _parse_verify(data.get("verify"), source, problems)
-    checksum_every: Duration | None = None
-    if data.get("checksum_every") is not None:
-        try:
-            checksum_every = Duration.parse(str(data["checksum_every"]))
-        except ValueError:
-            problems.append(Problem(source, "checksum_every", "must be a duration like 30d or 1m"))
+    checksum_every = _duration_field(data, "checksum_every", "30d or 1m", source, problems)
+    if destination:
+        _plain(destination, source, "destination", problems, MAX_PATH_CHARS)
 
     preserve = _parse_preserve(data.get("preserve"), source, problems)
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from tui_backup.model.duration import Duration
 from tui_backup.model.problems import Problem
+from tui_backup.model.text import printable
 
 COUNT_KEYS = (
     "keep_last",
@@ -29,6 +30,8 @@ WITHIN_KEYS = (
     "keep_within_monthly",
     "keep_within_yearly",
 )
+MAX_KEEP = 1_000_000
+"""The largest count a ``keep_*`` rule takes (-1 already means unlimited)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,18 +80,36 @@ class RetentionPolicy:
         for key, value in data.items():
             field = f"{prefix}.{key}"
             if key in COUNT_KEYS:
-                if isinstance(value, bool) or not isinstance(value, int) or value < -1:
-                    problems.append(Problem(source, field, "must be an integer >= -1"))
+                if (
+                    isinstance(value, bool)
+                    or not isinstance(value, int)
+                    or not -1 <= value <= MAX_KEEP
+                ):
+                    problems.append(
+                        Problem(
+                            source,
+                            field,
+                            f"must be an integer >= -1 (-1: unlimited) and at most {MAX_KEEP}",
+                        )
+                    )
                 else:
                     values[key] = value
             elif key in WITHIN_KEYS:
+                if isinstance(value, bool) or not isinstance(value, str | int):
+                    problems.append(Problem(source, field, "must be a duration like 1y2m3d4h"))
+                    continue
                 try:
                     values[key] = Duration.parse(str(value))
-                except ValueError:
-                    problems.append(Problem(source, field, "must be a duration like 1y2m3d4h"))
+                except ValueError as exc:
+                    problems.append(
+                        Problem(source, field, f"must be a duration like 1y2m3d4h ({exc})")
+                    )
             else:
                 allowed = ", ".join(COUNT_KEYS + WITHIN_KEYS)
-                problems.append(Problem(source, field, f"unknown rule (allowed: {allowed})"))
+                shown = printable(str(key))[:64]
+                problems.append(
+                    Problem(source, f"{prefix}.{shown}", f"unknown rule (allowed: {allowed})")
+                )
         if problems:
             return None, problems
         return cls(**values), problems

@@ -53,18 +53,35 @@ class LastResult:
                 status=Status(data.get("status", "failed")),
                 started_at=from_iso(data.get("started_at")),
                 finished_at=from_iso(data.get("finished_at")),
-                files=int(data.get("files") or 0),
-                bytes=int(data.get("bytes") or 0),
-                warnings=int(data.get("warnings") or 0),
-                snapshot_id=data.get("snapshot"),
-                error=data.get("error"),
-                run_id=data.get("run_id"),
+                files=_count(data.get("files")),
+                bytes=_count(data.get("bytes")),
+                warnings=_count(data.get("warnings")),
+                snapshot_id=_text(data.get("snapshot")),
+                error=_text(data.get("error")),
+                run_id=_text(data.get("run_id")),
             )
         except (ValueError, TypeError):
             return None
 
 
 VERIFY_OUTCOMES = ("ok", "damaged", "unchecked")
+MAX_COUNT = 2**63 - 1
+"""Counts (files, bytes) above SQLite's integer range are not counts."""
+MAX_PID = 2**22
+"""Linux's largest pid (``pid_max`` is at most 4194304); ``os.kill`` of a bigger
+number raises OverflowError instead of saying "no such process"."""
+
+
+def _count(value: Any) -> int:
+    """A non-negative count from a state file; anything else reads as 0."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_COUNT:
+        return 0
+    return value
+
+
+def _text(value: Any) -> str | None:
+    """A text field from a state file; anything not text reads as absent."""
+    return value if isinstance(value, str) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,10 +134,10 @@ class LastVerify:
             return cls(
                 time=when,
                 outcome=outcome,
-                snapshots=int(data.get("snapshots") or 0),
-                files=int(data.get("files") or 0),
-                bytes=int(data.get("bytes") or 0),
-                problems=int(data.get("problems") or 0),
+                snapshots=_count(data.get("snapshots")),
+                files=_count(data.get("files")),
+                bytes=_count(data.get("bytes")),
+                problems=_count(data.get("problems")),
                 method=str(data.get("method") or ""),
                 detail=str(detail) if detail is not None else None,
                 trigger=str(data.get("trigger") or "manual"),
@@ -178,15 +195,17 @@ class JobState:
         return cls(
             name=name,
             status=status,
-            run_id=data.get("run_id"),
-            pid=int(pid) if isinstance(pid, int) else None,
-            host=data.get("host"),
-            runner=data.get("runner"),
+            run_id=_text(data.get("run_id")),
+            pid=pid
+            if isinstance(pid, int) and not isinstance(pid, bool) and 0 < pid <= MAX_PID
+            else None,
+            host=_text(data.get("host")),
+            runner=_text(data.get("runner")),
             started_at=from_iso(data.get("started_at")),
             updated_at=from_iso(data.get("updated_at")),
             progress=Progress.from_dict(data.get("progress")),
             last_result=LastResult.from_dict(data.get("last_result")),
             last_success=from_iso(data.get("last_success")),
-            message=data.get("message"),
+            message=_text(data.get("message")),
             last_verify=LastVerify.from_dict(data.get("last_verify")),
         )
