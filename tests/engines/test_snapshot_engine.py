@@ -370,7 +370,7 @@ def test_progress_is_throttled_and_has_rate_and_totals(tmp_path: Path) -> None:
     elapsed = prog[-1].elapsed
     # At most ~10/s plus one per phase change.
     assert len(prog) <= elapsed * 10 + 6
-    assert {p.phase for p in prog} >= {"scan", "copy", "commit"}
+    assert {p.phase for p in prog} >= {"copy", "commit"}  # a first run counts while it copies
     last = prog[-1]
     assert last.files_total == 2000 and last.bytes_total == 200_000
 

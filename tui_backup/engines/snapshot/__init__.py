@@ -4,8 +4,9 @@ Files, each named for what it holds: ``copy`` (copy+hash), ``manifest``
 (format and merge cursor), ``xattrs`` (extended attributes and ACLs),
 ``marker`` (destination owner, private metadata), ``store`` (destination
 layout, cleanup, delete), ``damage`` (files verify found damaged), ``build``
-(one run), ``restore``, ``verify``, ``dirstack`` (walking by directory
-descriptors), ``engine`` (the public class). Snapshot ids and the source
+(one run), ``count`` (a first run's totals, counted ahead of the copy),
+``restore``, ``verify``, ``dirstack`` (walking by directory descriptors),
+``engine`` (the public class). Snapshot ids and the source
 layout live in ``engines/layout.py``, shared with rsync; name escaping in
 ``engines/pathcodec.py``.
 """

@@ -44,6 +44,7 @@ from tui_backup.engines.snapshot.copy import (
     WorkerPool,
     refresh_umask,
 )
+from tui_backup.engines.snapshot.count import RunReporter, TreeCounter
 from tui_backup.engines.snapshot.errors import (
     DESTINATION_ERROR,
     DESTINATION_OWNED,
@@ -63,7 +64,6 @@ from tui_backup.engines.snapshot.manifest import (
 )
 from tui_backup.engines.snapshot.store import SnapshotStore
 from tui_backup.engines.snapshot.syncio import fsync_dir, replace_symlink, write_atomic
-from tui_backup.engines.throttle import ProgressReporter
 from tui_backup.model.job import JobSpec
 
 log = logging.getLogger(__name__)
@@ -225,7 +225,7 @@ class SnapshotBuilder:
         spec: JobSpec,
         cancel: threading.Event,
         emit: Emit,
-        reporter: ProgressReporter,
+        reporter: RunReporter,
         now: datetime,
         workers: int = 2,
         checksum: bool = False,
@@ -275,6 +275,7 @@ class SnapshotBuilder:
         self._pending: deque[tuple[Any, ...]] = deque()
         self._batch = CopyBatch()
         self._pool: WorkerPool | None = None
+        self._counter: TreeCounter | None = None
         self._depth: list[_Frame] = []
         self._batch_dir = ""
         self._writer: ManifestWriter | None = None
@@ -305,13 +306,14 @@ class SnapshotBuilder:
         try:
             self._open_previous(prev_id)
             if prev_id is None:
-                self._scan(plans)
+                self._start_count(plans)
             self.reporter.set_phase("copy")
             refresh_umask()
             if self.workers > 0:
                 self._pool = WorkerPool(self.workers, self.halt)
             self._walk(plans)
             self._drain(everything=True)
+            self._end_count()
             self._commit(plans)
         except BaseException:
             self.halt.set()
@@ -321,6 +323,7 @@ class SnapshotBuilder:
             self._discard()
             raise
         finally:
+            self._end_count()
             self._stop_pool()
         return BuildResult(
             self.snapshot_id,
@@ -331,6 +334,20 @@ class SnapshotBuilder:
             self.warnings,
             self.full_read,
         )
+
+    def _start_count(self, plans: list[SourcePlan]) -> None:
+        """First snapshot: totals are counted by a thread running ahead of the copy."""
+        excl = self.excluder.excluded if self.excluder.active else None
+        self._counter = TreeCounter(plans, excl, self.halt.is_set)
+        self.reporter.counter = self._counter
+        self._counter.start()
+
+    def _end_count(self) -> None:
+        """Stop and join the counting thread (if any); the totals become final."""
+        counter, self._counter = self._counter, None
+        if counter is not None:
+            counter.stop()
+            self.reporter.end_count(counter)
 
     def _stop_pool(self) -> None:
         pool, self._pool = self._pool, None
@@ -445,49 +462,6 @@ class SnapshotBuilder:
         return _hash_at(sname, s_fd, self.cancel) != digest or (
             _hash_at(pname, p_fd, self.cancel) != digest
         )
-
-    # -- scan (first snapshot only: gives totals for the ETA) ---------------
-
-    def _scan(self, plans: list[SourcePlan]) -> None:
-        self.reporter.set_phase("scan")
-        rep = self.reporter
-        excl = self.excluder.excluded if self.excluder.active else None
-        stack: list[tuple[str, str]] = []
-        for plan in plans:
-            try:
-                st = os.lstat(plan.path)
-            except OSError:
-                continue
-            if stat.S_ISDIR(st.st_mode):
-                stack.append((plan.path, ""))
-            elif stat.S_ISREG(st.st_mode):  # symlinks are not counted as files
-                rep.files_total += 1
-                rep.bytes_total += st.st_size
-        while stack:
-            if self.cancel.is_set():
-                raise Cancelled
-            path, srel = stack.pop()
-            files = nbytes = 0
-            try:
-                with os.scandir(path) as it:
-                    for entry in it:
-                        if not (files & 4095) and files and self.cancel.is_set():
-                            raise Cancelled
-                        name = entry.name
-                        if entry.is_dir(follow_symlinks=False):
-                            sub = srel + "/" + name if srel else name
-                            if not (excl and excl(sub, True)):
-                                stack.append((path + "/" + name, sub))
-                        elif entry.is_file(follow_symlinks=False):
-                            if excl and excl(srel + "/" + name if srel else name, False):
-                                continue
-                            files += 1
-                            nbytes += entry.stat(follow_symlinks=False).st_size
-            except OSError:
-                pass
-            rep.files_total += files
-            rep.bytes_total += nbytes
-            rep.tick()
 
     # -- walk -------------------------------------------------------------
 
@@ -901,6 +875,7 @@ class SnapshotBuilder:
         while not batch.done.acquire(timeout=0.1):
             if self.cancel.is_set():
                 raise Cancelled from None
+            self.reporter.tick()  # a large file: the totals found so far still move
         batch.done.release()
 
     def _finalize(self, item: tuple[Any, ...]) -> None:

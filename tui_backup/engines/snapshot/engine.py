@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from tui_backup.engines.events import Emit, EngineEvent, FileWarning, Finished
 from tui_backup.engines.snapshot import marker
 from tui_backup.engines.snapshot.build import SnapshotBuilder
+from tui_backup.engines.snapshot.count import RunReporter
 from tui_backup.engines.snapshot.errors import Cancelled, Fatal
 from tui_backup.engines.snapshot.store import SnapshotStore
 from tui_backup.engines.throttle import ProgressReporter
@@ -111,7 +112,7 @@ class SnapshotEngine:
         options: RunOptions | None = None,
     ) -> None:
         started = time.monotonic()
-        reporter = ProgressReporter(emit)
+        reporter = RunReporter(emit)
         builder: SnapshotBuilder | None = None
         finished: Finished
         try:
