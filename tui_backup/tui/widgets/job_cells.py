@@ -16,6 +16,7 @@ from rich.style import Style
 from rich.text import Text
 
 from tui_backup.core.views import JobView
+from tui_backup.model.progress import Progress
 from tui_backup.model.secrets import mask_url
 from tui_backup.model.status import Status
 from tui_backup.tui.formatting import (
@@ -124,6 +125,8 @@ def status_cell(view: JobView, width: int, now: datetime, style: StyleFor) -> Te
     first.append(str(status), style(f"status-{status}"))
     progress = state.progress
     if status.is_active and progress is not None and status is not Status.QUEUED:
+        if progress.counting:
+            return counting_cell(str(status), progress, width, style)
         fraction = progress.fraction
         pct = f" {int(fraction * 100):3d}%" if fraction is not None else " …"
         bar_w = max(0, width - len(str(status)) - 1 - len(pct))
@@ -145,6 +148,34 @@ def status_cell(view: JobView, width: int, now: datetime, style: StyleFor) -> Te
         second.truncate(width, overflow="ellipsis")
         return Text("\n").join([first, second])
     return Text("\n").join([first, last_result_line(view, width, now, style)])
+
+
+def counting_cell(status: str, progress: Progress, width: int, style: StyleFor) -> Text:
+    """A run whose scan is still ahead of the copy: what is done and what is found so far.
+
+    No bar, percentage or ETA: a share of a total that is still growing would
+    run backwards (issue 10: a first run read ``0%`` for most of its time).
+    """
+    first = Text(no_wrap=True, overflow="ellipsis")
+    first.append(status, style(f"status-{status}"))
+    room = width - len(status) - 1
+    found = human_count(progress.files_total)
+    choices = (
+        (f"{found} files found so far", f"{found} found so far") if progress.files_total else ()
+    )
+    label = next((c for c in choices if len(c) <= room), "counting…")
+    first.append(" ")
+    first.append(label, style("dim"))
+    second = Text(no_wrap=True, overflow="ellipsis")
+    files = f"{human_count(progress.files_done)} file" + "s" * (progress.files_done != 1)
+    second.append(f"{files} · {human_bytes(progress.bytes_done)}")
+    if len(second.plain) + 5 <= width:
+        second.append(" done", style("dim"))
+    if progress.warnings:
+        second.append(f" · {progress.warnings} warn", style("status-stopping"))
+    first.truncate(width, overflow="ellipsis")
+    second.truncate(width, overflow="ellipsis")
+    return Text("\n").join([first, second])
 
 
 def last_result_line(view: JobView, width: int, now: datetime, style: StyleFor) -> Text:
@@ -181,7 +212,10 @@ def when_cell(view: JobView, width: int, now: datetime, here: bool, style: Style
         if progress is not None and state.status is not Status.QUEUED:
             first.append(f"{human_bytes(progress.rate)}/s")
             eta = progress.eta_seconds
-            first.append(f" ETA {human_duration(eta)}" if eta is not None else " ETA …")
+            if progress.counting:
+                first.append(" counting…", style("dim"))  # no ETA for a growing total
+            else:
+                first.append(f" ETA {human_duration(eta)}" if eta is not None else " ETA …")
         else:
             first.append("waiting for a slot", style("dim"))
         if here:

@@ -183,6 +183,9 @@ class JobTable(DataTable[Text]):
 
     def _on_screen(self) -> set[str]:
         """Names of the rows inside the viewport (plus one row either side)."""
+        if self.size.height <= 1:
+            # Not laid out yet (or mid-layout): every row may be on screen once it is.
+            return set(self._order)
         first = max(0, int(self.scroll_y) // ROW_HEIGHT - 1)
         count = self.size.height // ROW_HEIGHT + 3
         return set(self._order[first : first + count])
@@ -270,6 +273,8 @@ class JobTable(DataTable[Text]):
     def on_resize(self, event: events.Resize) -> None:
         if widths_for(event.size.width - 8) != self._widths:
             self._rebuild()
+        else:
+            self._render_stale()  # a taller table shows rows that changed out of view
 
     def on_mount(self) -> None:
         self.app.theme_changed_signal.subscribe(self, self._theme_changed)
