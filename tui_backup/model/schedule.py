@@ -69,26 +69,92 @@ def expand(expression: str) -> str:
     return NICKNAMES.get(text.lower(), text)
 
 
+EXAMPLE = "for example '30 2 * * 1-5' runs at 02:30 on weekdays"
+_FIELDS: tuple[tuple[str, int, int, str], ...] = (
+    ("minute", 0, 59, "0-59"),
+    ("hour", 0, 23, "0-23"),
+    ("day-of-month", 1, 31, "1-31"),
+    ("month", 1, 12, "1-12 or jan-dec"),
+    ("day-of-week", 0, 7, "0-7 (0 and 7 are Sunday) or sun-sat"),
+)
+_MAX_SHOWN = 60
+
+
+def _shown(text: str) -> str:
+    """``text`` quoted for a message, cut short: a schedule may be anything."""
+    text = text if len(text) <= _MAX_SHOWN else text[: _MAX_SHOWN - 3] + "..."
+    return repr(text)
+
+
+def _accepts(fields: list[str]) -> bool:
+    import cronsim
+
+    try:
+        cronsim.CronSim(" ".join(fields), datetime(2024, 1, 1).astimezone())
+    except (cronsim.CronSimError, ValueError, IndexError, KeyError):
+        return False
+    return True
+
+
+def _why_item(item: str, lo: int, hi: int) -> str:
+    """What is wrong with one comma-separated item of a field, in words."""
+    value, _, step = item.partition("/")
+    if step and (not step.isdigit() or int(step) == 0):
+        return f"{_shown(item)} has a step of {_shown(step)} (a step is a whole number from 1)"
+    for number in value.replace("-", " ").split():
+        if number.isdigit() and not lo <= int(number) <= hi:
+            return f"{number} is out of range"
+    start, dash, end = value.partition("-")
+    if dash and start.isdigit() and end.isdigit() and int(start) > int(end):
+        return f"the range {_shown(value)} runs backwards (write {end}-{start}?)"
+    return f"{_shown(item)} is not understood"
+
+
+def _field_problem(fields: list[str]) -> str | None:
+    """Which field is wrong, what it holds and why, or None when each is fine alone."""
+    for index, (name, lo, hi, allowed) in enumerate(_FIELDS):
+        given = fields[index]
+        template = ["*"] * 5
+        template[index] = given
+        if _accepts(template):
+            continue
+        reason = "not understood"
+        for item in given.split(","):
+            template[index] = item
+            if not item or not _accepts(template):
+                reason = _why_item(item, lo, hi) if item else "an empty item between commas"
+                break
+        return f"{name} {_shown(given)}: {reason} (the {name} takes {allowed})"
+    return None
+
+
 def check(expression: str) -> str | None:
     """None when ``expression`` is a valid schedule, else a readable reason.
 
+    The reason names the field, what it holds, what it takes, and ends with an
+    example (issue 10: "Bad minute" alone did not say which of five numbers).
     Only the classic five fields (or a nickname) are accepted: cronsim also
     takes a sixth (seconds) field, which would make a backup job run every
     second and which no other cron a user knows understands.
     """
-    import cronsim
-
     text = expand(expression)
-    if len(text.split()) != 5:
+    fields = text.split()
+    if len(fields) != 5:
         return (
-            f"{expression!r} is not a cron expression (want 5 fields: minute hour "
-            "day-of-month month day-of-week, or @hourly/@daily/@weekly/@monthly/@yearly)"
+            f"{_shown(str(expression))} is not a cron expression: it has {len(fields)} "
+            "fields, and a schedule has 5 fields (minute hour day-of-month month day-of-week) "
+            f"or is @hourly/@daily/@weekly/@monthly/@yearly; {EXAMPLE}"
         )
-    try:
-        cronsim.CronSim(text, datetime.now().astimezone())
-    except (cronsim.CronSimError, ValueError, IndexError, KeyError) as exc:
-        return f"{expression!r} is not a cron expression ({exc})"
-    return None
+    if _accepts(fields):
+        return None
+    problem = _field_problem(fields)
+    if problem is None:
+        # Each field is fine alone, together they never match (30 February).
+        problem = (
+            f"it never happens (day-of-month {_shown(fields[2])} "
+            f"does not occur in month {_shown(fields[3])})"
+        )
+    return f"{_shown(str(expression))} is not a cron expression: {problem}; {EXAMPLE}"
 
 
 def next_runs(expression: str, after: datetime, count: int = 1) -> list[datetime]:
