@@ -303,31 +303,37 @@ def descendants(pid: int) -> list[int]:
 
 
 def kill_tree(proc: subprocess.Popen[str]) -> None:
-    """SIGKILL ``proc`` and everything it started, at one moment, as a crash would.
+    """SIGKILL ``proc`` and everything it started, at one moment, as a crash would."""
+    kill_pid_tree(proc.pid, reap=lambda: proc.wait(timeout=30))
 
-    The process is stopped first (SIGSTOP) so it cannot start another child between
-    the listing of its children and the kill.
+
+def kill_pid_tree(top: int, reap: Callable[[], object] | None = None) -> None:
+    """SIGKILL process ``top`` and all its descendants, then wait until all are gone.
+
+    The tree is stopped first (SIGSTOP, from the top down, until no new process
+    appears) so nothing can start another child between the listing and the kill.
     """
     stopped: set[int] = set()
-    todo = [proc.pid]
-    while todo:  # stop the tree from the top until no new process appears
+    todo = [top]
+    while todo:
         for pid in todo:
             try:
                 os.kill(pid, signal.SIGSTOP)
             except ProcessLookupError:
                 pass
             stopped.add(pid)
-        todo = [p for p in descendants(proc.pid) if p not in stopped]
+        todo = [p for p in descendants(top) if p not in stopped]
     for pid in stopped:
         try:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-    proc.wait(timeout=30)
-    # The orphans are reaped by init, which here may take seconds: until then a dead
+    if reap is not None:
+        reap()
+    # Orphans are reaped by init, which here may take seconds: until then a dead
     # restic's zombie still "exists" and its repository lock does not look stale.
-    others = stopped - {proc.pid}
+    others = stopped - {top} if reap is not None else stopped
     wait_until(
         lambda: not any(os.path.exists(f"/proc/{p}") for p in others),
-        what=f"killed children {sorted(others)} to be reaped",
+        what=f"killed processes {sorted(others)} to be reaped",
     )
