@@ -54,7 +54,7 @@ def test_fifty_jobs_through_a_pool_of_four(make_manager, plan: Plan, tmp_path: P
     span = updates[-1][0] - updates[0][0]
     assert len(updates) <= 10 * span + 2, "more than 10 JobsChanged per second"
     assert min(gaps) >= 0.05
-    assert rec.threads == {"tui-backup-consumer"}, "callbacks must run on the manager's thread"
+    assert rec.threads == {"tui-backup-events"}, "callbacks must run on the manager's thread"
     for name in names:
         seen = [v for _, e in updates for v in e.views if v.name == name]  # type: ignore[union-attr]
         ranks = [ORDER[v.status] for v in seen]

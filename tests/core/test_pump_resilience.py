@@ -1,4 +1,4 @@
-"""A failing housekeeping step never stops the consumer's deliveries.
+"""A failing housekeeping step never stops the event pump's deliveries.
 
 Seen for real: with the disk full, one step kept raising on every pass and
 the TUI's cards froze (a job created in the editor never appeared).
@@ -6,12 +6,15 @@ the TUI's cards froze (a job created in the editor never appeared).
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
 from corehelpers import Recorder, add_job
 
 from tui_backup.core.events import JobsChanged
+from tui_backup.core.pump import THREAD_NAME
+from tui_backup.core.runs import RunTracker
 
 
 def test_deliveries_go_on_when_housekeeping_fails(
@@ -19,15 +22,16 @@ def test_deliveries_go_on_when_housekeeping_fails(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
 ) -> None:
-    manager = make_manager()
     calls = {"n": 0}
 
-    def broken() -> None:
+    def broken(self: RunTracker) -> None:
         calls["n"] += 1
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(manager, "_poll_stop_requests", broken)
-    monkeypatch.setattr(manager, "_check_remote_liveness", broken)
+    # Patched on the class before the manager exists: the pump holds the bound chores.
+    monkeypatch.setattr(RunTracker, "poll_stop_requests", broken)
+    monkeypatch.setattr(RunTracker, "check_liveness", broken)
+    manager = make_manager()
     recorder = Recorder()
     manager.subscribe(recorder)
     add_job(manager, tmp_path, "first")
@@ -39,4 +43,4 @@ def test_deliveries_go_on_when_housekeeping_fails(
     recorder.wait_for(
         lambda e: isinstance(e, JobsChanged) and any(v.name == "second" for v in e.views)
     )
-    assert manager._consumer.thread is not None and manager._consumer.thread.is_alive()
+    assert any(t.name == THREAD_NAME and t.is_alive() for t in threading.enumerate())

@@ -1,17 +1,21 @@
 """What the manager tells its subscribers (the TUI, the CLI, the daemon's log).
 
-Subscribers are plain callables invoked on the manager's consumer thread; a
+Subscribers are plain callables invoked on the event pump's thread (``pump.py``); a
 UI must hand the event over to its own thread (Textual: ``post_message``).
 """
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from tui_backup.core.views import JobView
 from tui_backup.engines.events import EngineEvent, FileWarning
 from tui_backup.model.records import ErrorEvent, RunRecord
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +100,41 @@ ManagerEvent = (
 )
 Subscriber = Callable[[ManagerEvent], None]
 
+
+class Subscribers:
+    """The subscriber list: thread-safe to change, called in order on the pump's thread."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._callbacks: list[Subscriber] = []
+
+    def add(self, callback: Subscriber) -> Callable[[], None]:
+        """Add ``callback``; returns the function that removes it again."""
+        with self._lock:
+            self._callbacks.append(callback)
+
+        def remove() -> None:
+            with self._lock:
+                if callback in self._callbacks:
+                    self._callbacks.remove(callback)
+
+        return remove
+
+    def any(self) -> bool:
+        with self._lock:
+            return bool(self._callbacks)
+
+    def deliver(self, event: ManagerEvent) -> None:
+        """Call every subscriber with ``event``; one that raises is logged and skipped."""
+        with self._lock:
+            callbacks = list(self._callbacks)
+        for callback in callbacks:
+            try:
+                callback(event)
+            except Exception:
+                log.exception("subscriber %r failed", callback)
+
+
 __all__ = [
     "EngineEvent",
     "ErrorCounts",
@@ -108,6 +147,7 @@ __all__ = [
     "ManagerEvent",
     "RunFinished",
     "Subscriber",
+    "Subscribers",
     "WarningRaised",
     "WatchChanged",
 ]

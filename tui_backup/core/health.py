@@ -14,27 +14,47 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+from tui_backup.core.breaker import BreakerState
 from tui_backup.core.coordination import scheduler_lock_path
+from tui_backup.core.snapshots import SnapshotOps
 from tui_backup.engines.api import SnapshotInfo
 from tui_backup.model import schedule as cron
 from tui_backup.model.clock import from_iso, to_iso
+from tui_backup.model.job import JobSpec
+from tui_backup.model.records import ErrorEvent, RunRecord
 from tui_backup.model.secrets import mask_url
 from tui_backup.model.state import JobState, LastVerify
 from tui_backup.model.status import Severity, Status
 from tui_backup.store import yamlio
+from tui_backup.store.db import ErrorStats
 from tui_backup.store.locking import is_locked
-
-if TYPE_CHECKING:
-    from tui_backup.core.manager import JobManager
-    from tui_backup.model.job import JobSpec
+from tui_backup.store.paths import Home
 
 HEALTHY, DEGRADED, UNHEALTHY = "healthy", "degraded", "unhealthy"
 _RANK = {HEALTHY: 0, DEGRADED: 1, UNHEALTHY: 2}
 DEFAULT_MAX_AGE = timedelta(hours=48)
 LISTING_TIMEOUT = 60.0
 """Seconds ``health`` waits for all snapshot listings (remote ones may be slow)."""
+
+
+class HealthInputs(Protocol):
+    """What ``health`` reads (``JobManager`` has it): queries only, nothing it could change."""
+
+    @property
+    def home(self) -> Home: ...
+    @property
+    def snapshots(self) -> SnapshotOps: ...
+    def clock(self) -> datetime: ...
+    def job_specs(self) -> tuple[JobSpec, ...]: ...
+    def state(self, name: str) -> JobState: ...
+    def last_run(self, name: str, status: Status | None = None) -> RunRecord | None: ...
+    def errors(self, **filters: object) -> list[ErrorEvent]: ...
+    def error_stats(self) -> ErrorStats: ...
+    def database_status(self) -> tuple[str | None, int]: ...
+    def open_breakers(self) -> list[BreakerState]: ...
+    def scheduler_active(self) -> bool: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,26 +126,26 @@ def _plural(count: int, word: str) -> str:
     return f"{count} {word}" + ("" if count == 1 else "s")
 
 
-def check_health(manager: JobManager, *, listing_timeout: float = LISTING_TIMEOUT) -> HealthReport:
+def check_health(inputs: HealthInputs, *, listing_timeout: float = LISTING_TIMEOUT) -> HealthReport:
     """Every check, judged on what is on disk now (listings, last verify), not beliefs.
 
     Jobs that have succeeded before get their snapshots listed (in parallel,
     bounded by ``listing_timeout``: a remote that does not answer is "could
     not check", which is not healthy).
     """
-    now = manager.clock()
-    checks: list[Check] = [_check_home(manager), _check_database(manager)]
-    everyone = manager.jobs.list().jobs
+    now = inputs.clock()
+    checks: list[Check] = [_check_home(inputs), _check_database(inputs)]
+    everyone = inputs.job_specs()
     jobs = [j for j in everyone if j.enabled]
-    scheduler, sched_check = _check_scheduler(manager, any(j.schedule for j in jobs))
+    scheduler, sched_check = _check_scheduler(inputs, any(j.schedule for j in jobs))
     checks.append(sched_check)
-    facts = {spec.name: _facts(manager, spec) for spec in jobs}
+    facts = {spec.name: _facts(inputs, spec) for spec in jobs}
     listings = _list_snapshots(
-        manager, [spec for spec in jobs if facts[spec.name].succeeded], listing_timeout
+        inputs, [spec for spec in jobs if facts[spec.name].succeeded], listing_timeout
     )
     for spec in jobs:
-        checks.append(_check_job(manager, spec, now, facts[spec.name], listings.get(spec.name)))
-    for breaker in manager.breakers.open_breakers():
+        checks.append(_check_job(inputs, spec, now, facts[spec.name], listings.get(spec.name)))
+    for breaker in inputs.open_breakers():
         checks.append(
             Check(
                 "circuit",
@@ -135,15 +155,15 @@ def check_health(manager: JobManager, *, listing_timeout: float = LISTING_TIMEOU
                 f"after {breaker.failures} failures (last: {mask_url(breaker.last_error or '?')})",
             )
         )
-    stats = manager.error_stats()
-    checks.append(_check_errors(manager, {spec.name for spec in everyone}))
+    stats = inputs.error_stats()
+    checks.append(_check_errors(inputs, {spec.name for spec in everyone}))
     return HealthReport(tuple(checks), scheduler, stats.to_json(), now)
 
 
-def _check_errors(manager: JobManager, names: set[str]) -> Check:
+def _check_errors(inputs: HealthInputs, names: set[str]) -> Check:
     """Unresolved errors, not counting those of jobs that no longer exist."""
     try:
-        events = manager.db.errors(unresolved=True, limit=100_000)
+        events = inputs.errors(unresolved=True, limit=100_000)
     except Exception as exc:  # noqa: BLE001 - the database check says what is wrong
         return Check("errors", DEGRADED, f"could not read the error log: {exc}")
     live = [e for e in events if e.job_name is None or e.job_name in names]
@@ -161,42 +181,41 @@ def _check_errors(manager: JobManager, names: set[str]) -> Check:
     return Check("errors", HEALTHY, "no unresolved errors")
 
 
-def _check_home(manager: JobManager) -> Check:
+def _check_home(inputs: HealthInputs) -> Check:
     try:
-        fd, path = tempfile.mkstemp(prefix=".health-", dir=manager.home.root)
+        fd, path = tempfile.mkstemp(prefix=".health-", dir=inputs.home.root)
         os.close(fd)
         os.unlink(path)
     except OSError as exc:
-        return Check("home", UNHEALTHY, f"{manager.home.root} is not writable: {exc}")
-    return Check("home", HEALTHY, f"{manager.home.root} is writable")
+        return Check("home", UNHEALTHY, f"{inputs.home.root} is not writable: {exc}")
+    return Check("home", HEALTHY, f"{inputs.home.root} is writable")
 
 
-def _check_database(manager: JobManager) -> Check:
-    problem = manager.db.check()
+def _check_database(inputs: HealthInputs) -> Check:
+    problem, pending = inputs.database_status()
     if problem is None:
-        pending = len(manager.db.pending())
         if pending:
             return Check(
                 "database", DEGRADED, f"database works; {pending} fallback entries not yet merged"
             )
-        return Check("database", HEALTHY, f"{manager.home.db_path.name} works")
+        return Check("database", HEALTHY, f"{inputs.home.db_path.name} works")
     return Check(
         "database",
         DEGRADED,
         f"database unavailable ({problem}); history and errors go to "
-        f"{manager.home.fallback_log.name}",
+        f"{inputs.home.fallback_log.name}",
     )
 
 
-def _check_scheduler(manager: JobManager, needed: bool) -> tuple[dict[str, Any] | None, Check]:
+def _check_scheduler(inputs: HealthInputs, needed: bool) -> tuple[dict[str, Any] | None, Check]:
     owner: dict[str, Any] | None = None
-    path = manager.home.root / "scheduler.yaml"
+    path = inputs.home.root / "scheduler.yaml"
     with contextlib.suppress(OSError, yamlio.YAMLError):
         data = yamlio.loads(path.read_bytes())
         if isinstance(data, dict):
             owner = data
-    held = is_locked(scheduler_lock_path(manager.home))
-    if manager.scheduler is not None and manager.scheduler.active:
+    held = is_locked(scheduler_lock_path(inputs.home))
+    if inputs.scheduler_active():
         held = True
     if held:
         info = owner or {}
@@ -231,9 +250,9 @@ class _Facts:
         return self.last_success is not None
 
 
-def _facts(manager: JobManager, spec: JobSpec) -> _Facts:
-    state = manager.state(spec.name)
-    record = manager.db.last_run(spec.name, Status.SUCCEEDED)
+def _facts(inputs: HealthInputs, spec: JobSpec) -> _Facts:
+    state = inputs.state(spec.name)
+    record = inputs.last_run(spec.name, Status.SUCCEEDED)
     last_success = state.last_success or (record.finished_at if record else None)
     last = state.last_result
     if last is not None and last.status == Status.SUCCEEDED and last.snapshot_id:
@@ -246,7 +265,7 @@ def _facts(manager: JobManager, spec: JobSpec) -> _Facts:
 _TIMED_OUT = object()
 
 
-def _list_snapshots(manager: JobManager, specs: list[JobSpec], timeout: float) -> dict[str, Any]:
+def _list_snapshots(inputs: HealthInputs, specs: list[JobSpec], timeout: float) -> dict[str, Any]:
     """``name -> [SnapshotInfo] | Exception | _TIMED_OUT``, listed in parallel.
 
     Daemon threads, so a remote that never answers cannot keep the process
@@ -257,7 +276,7 @@ def _list_snapshots(manager: JobManager, specs: list[JobSpec], timeout: float) -
 
     def work(spec: JobSpec) -> None:
         try:
-            found: Any = manager.snapshots.list(spec)
+            found: Any = inputs.snapshots.list(spec)
         except Exception as exc:  # noqa: BLE001 - reported as "could not check"
             found = exc
         with lock:
@@ -281,16 +300,16 @@ def _worst(reasons: list[tuple[str, str]]) -> str:
 
 
 def _check_job(
-    manager: JobManager, spec: JobSpec, now: datetime, facts: _Facts, listing: Any
+    inputs: HealthInputs, spec: JobSpec, now: datetime, facts: _Facts, listing: Any
 ) -> Check:
     """One check per job: its runs, its snapshots on disk now, its last verify."""
-    reasons = [_runs_reason(manager, spec, now, facts)]
+    reasons = [_runs_reason(inputs, spec, now, facts)]
     if facts.succeeded:
         reasons.append(_snapshots_reason(spec, now, facts, listing))
     verify = _verify_reason(facts.state.last_verify, now)
     if verify is not None:
         reasons.append(verify)
-    overdue = _verify_overdue(manager, spec, facts.state.last_verify, now)
+    overdue = _verify_overdue(inputs, spec, facts.state.last_verify, now)
     if overdue is not None:
         reasons.append(overdue)
     status = _worst(reasons)
@@ -340,7 +359,7 @@ def _same_id(a: str, b: str) -> bool:
 
 
 def _verify_overdue(
-    manager: JobManager, spec: JobSpec, last: LastVerify | None, now: datetime
+    inputs: HealthInputs, spec: JobSpec, last: LastVerify | None, now: datetime
 ) -> tuple[str, str] | None:
     """A ``verify.schedule`` whose verifies stopped happening (more than two intervals)."""
     schedule = spec.verify.schedule
@@ -350,7 +369,7 @@ def _verify_overdue(
         limit = timedelta(hours=2 * cron.interval_hours(schedule, now))
     except Exception:  # noqa: BLE001 - validated on load; never break health
         return None
-    since = last.time if last is not None else _defined_at(manager, spec)
+    since = last.time if last is not None else _defined_at(inputs, spec)
     if since is None or now - since <= limit:
         return None
     what = f"last verify {_age_text(now - last.time)} ago" if last else "never verified"
@@ -361,9 +380,9 @@ def _verify_overdue(
     )
 
 
-def _defined_at(manager: JobManager, spec: JobSpec) -> datetime | None:
+def _defined_at(inputs: HealthInputs, spec: JobSpec) -> datetime | None:
     try:
-        return datetime.fromtimestamp(manager.home.job_file(spec.name).stat().st_mtime).astimezone()
+        return datetime.fromtimestamp(inputs.home.job_file(spec.name).stat().st_mtime).astimezone()
     except OSError:
         return None
 
@@ -380,7 +399,7 @@ def _verify_reason(last: LastVerify | None, now: datetime) -> tuple[str, str] | 
 
 
 def _runs_reason(
-    manager: JobManager, spec: JobSpec, now: datetime, facts: _Facts
+    inputs: HealthInputs, spec: JobSpec, now: datetime, facts: _Facts
 ) -> tuple[str, str]:
     state = facts.state
     limit = max_age(spec, now)
@@ -399,7 +418,7 @@ def _runs_reason(
     created = None
     with contextlib.suppress(OSError):
         created = datetime.fromtimestamp(
-            manager.home.job_file(spec.name).stat().st_mtime
+            inputs.home.job_file(spec.name).stat().st_mtime
         ).astimezone()
     created = from_iso(created) if created else None
     if created is not None and now - created <= limit:

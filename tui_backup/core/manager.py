@@ -1,13 +1,18 @@
-"""The job manager: one object the TUI, the CLI and the daemon all talk to.
+"""The job manager: the one facade the TUI, the CLI and the daemon talk to.
 
-Queries return immutable snapshots (``JobView``, records) and never change
-anything (the one exception, by design: a query that finds a dead runner's
-``running`` state records it as ``interrupted``, because the first process
-to notice must). Commands go through one method each, under the job's file
-lock, and bump its version. Runs happen in worker threads (``pool.py``,
-``runner.py``); their events flow through one queue to one consumer thread
-(``consumer.py``) that persists state and notifies subscribers through the
-methods in ``lifecycle.py``.
+Queries return immutable snapshots (``JobView``, records). Commands go
+through one method each, under the job's file lock, and bump its version.
+The manager only composes the objects that do the work:
+
+- :class:`~tui_backup.core.runs.RunTracker` (``runs.py``): this process's
+  runs, their state files and transitions, and the one ``record_error``;
+- :class:`~tui_backup.core.pump.EventPump` (``pump.py``, owned by the
+  tracker): one queue and thread, coalesced delivery to subscribers;
+- :class:`~tui_backup.core.snapshots.SnapshotOps`: the door for snapshots;
+- :class:`~tui_backup.core.verifies.BackgroundVerifies`: scheduled verifies;
+- the scheduler, the watcher and the error feed, started on request; the
+  scheduler and ``health`` see the manager only through the small protocols
+  they define (``SchedulerPorts``, ``HealthInputs``).
 """
 
 from __future__ import annotations
@@ -22,72 +27,52 @@ import traceback
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from tui_backup.core import coordination
-from tui_backup.core.breaker import DEFAULT_COOL_OFF, CircuitBreakers
+from tui_backup.core.breaker import DEFAULT_COOL_OFF, BreakerState, CircuitBreakers, Decision
 from tui_backup.core.config import Settings, SettingsStore
-from tui_backup.core.consumer import Call, Consumer, Deliver, FlushNow, Refresh
 from tui_backup.core.destinations import DestinationInUse, conflicting
+from tui_backup.core.error_feed import ErrorFeed
 from tui_backup.core.errors import AlreadyRunning, JobNotFound, NotRunning, OperationFailed
 from tui_backup.core.events import (
-    ErrorRecorded,
     JobsChanged,
     JobsRemoved,
-    ManagerEvent,
-    RunFinished,
     Subscriber,
+    Subscribers,
 )
-from tui_backup.core.lifecycle import VERIFY_COMPONENTS, RunLifecycle
-from tui_backup.core.pool import RunPool
+from tui_backup.core.health import HealthReport, check_health
 from tui_backup.core.retry import RetryPolicy
-from tui_backup.core.runner import (
-    ActiveRun,
-    EngineFactory,
-    RunEnded,
-    RunSettings,
-    RunStopping,
-    execute,
-)
+from tui_backup.core.runner import ActiveRun, EngineFactory, RunSettings
+from tui_backup.core.runs import FilesChanged, RunnerIdentity, RunTracker
+from tui_backup.core.scheduler import Scheduler
 from tui_backup.core.snapshots import (
     BAD_INPUT,
     SnapshotOperationFailed,
     SnapshotOps,
     target_refusal,
-    verify_event,
 )
-from tui_backup.core.views import JobView
-from tui_backup.engines.api import RestoreReport, RunOptions, VerifyReport
-from tui_backup.engines.events import Emit, Finished
-from tui_backup.model import schedule as cron
-from tui_backup.model.clock import Clock, to_iso, utcnow
+from tui_backup.core.verifies import BackgroundVerifies
+from tui_backup.core.views import JobView, next_run
+from tui_backup.core.watcher import Watcher
+from tui_backup.engines.api import RestoreReport, RunOptions
+from tui_backup.engines.events import Emit
+from tui_backup.engines.registry import get_engine
+from tui_backup.model.clock import Clock, utcnow
 from tui_backup.model.job import JobSpec
 from tui_backup.model.records import ErrorEvent, RunRecord, new_id
 from tui_backup.model.secrets import mask_url
-from tui_backup.model.state import JobState, LastVerify
+from tui_backup.model.state import JobState
 from tui_backup.model.status import Severity, Status
 from tui_backup.store.db import Database, ErrorStats
-from tui_backup.store.errors import LockTimeout
 from tui_backup.store.jobs import JobIssue, JobStore
 from tui_backup.store.paths import Home
 from tui_backup.store.state import StateStore
 
-if TYPE_CHECKING:
-    from tui_backup.core.error_feed import ErrorFeed
-    from tui_backup.core.health import HealthReport
-    from tui_backup.core.scheduler import Scheduler
-    from tui_backup.core.watcher import Watcher
-
 log = logging.getLogger(__name__)
 
 
-def _default_engine_factory(name: str) -> Any:
-    from tui_backup.engines.registry import get_engine
-
-    return get_engine(name)
-
-
-class JobManager(RunLifecycle):
+class JobManager:
     """Commands and queries over one home directory, shared by every front end."""
 
     def __init__(
@@ -109,6 +94,7 @@ class JobManager(RunLifecycle):
         self.clock = clock
         self.host = socket.gethostname()
         self.pid = os.getpid()
+        self.identity = RunnerIdentity(runner, self.host, self.pid)
         home.ensure()
         self.db = Database(home.db_path, home.fallback_log)
         self.jobs = JobStore(home, on_error=self._store_error)
@@ -118,25 +104,32 @@ class JobManager(RunLifecycle):
         self.breakers = CircuitBreakers(
             home, threshold=breaker_threshold, cool_off=breaker_cool_off, clock=clock
         )
-        self._run_settings = RunSettings(
-            engine_factory=engine_factory or _default_engine_factory,
-            retry=retry or RetryPolicy(),
+        factory = engine_factory or get_engine
+        self._subscribers = Subscribers()
+        self._runs = RunTracker(
+            home=home,
+            identity=self.identity,
+            clock=clock,
+            jobs=self.jobs,
+            states=self.states,
+            db=self.db,
+            breakers=self.breakers,
+            run_settings=RunSettings(engine_factory=factory, retry=retry or RetryPolicy()),
+            max_concurrent=self.settings.max_concurrent_jobs,
+            deliver=self._subscribers.deliver,
+            wanted=self._subscribers.any,
+            wake_scheduler=self._wake_scheduler,
+            max_rate=max_updates_per_second,
         )
+        self._pump = self._runs.pump
         self.snapshots = SnapshotOps(
-            self._run_settings.engine_factory,
-            on_verified=self._on_verified,
-            job_lock=self._job_lock,
+            factory, on_verified=self._runs.record_verify, job_lock=self._job_lock
         )
         """The one door for every snapshot operation (list, restore, verify, forget, ...)."""
-        self._subscribers: list[Subscriber] = []
-        self._sub_lock = threading.Lock()
-        self._lock = threading.RLock()
-        self._runs: dict[str, ActiveRun] = {}
-        self._verifies: dict[str, tuple[threading.Thread, threading.Event]] = {}
-        self._last_records: dict[str, RunRecord] = {}
-        self._remote_active: set[str] = set()
-        self._pool = RunPool(self.settings.max_concurrent_jobs)
-        self._consumer = Consumer(self, max_rate=max_updates_per_second)
+        self._verifies = BackgroundVerifies(
+            factory, self._runs.record_verify, self._runs.record_error
+        )
+        self._lock = threading.Lock()
         self._watcher: Watcher | None = None
         self._error_feed: ErrorFeed | None = None
         self._scheduler: Scheduler | None = None
@@ -147,112 +140,61 @@ class JobManager(RunLifecycle):
     # -- subscriptions -------------------------------------------------------
 
     def subscribe(self, callback: Subscriber) -> Callable[[], None]:
-        """Call ``callback`` with every ManagerEvent on the manager's thread.
+        """Call ``callback`` with every ManagerEvent on the event pump's thread.
 
         Returns an unsubscribe function. ``JobsChanged`` arrives at most
         ``max_updates_per_second`` times a second, with only changed jobs.
         """
-        with self._sub_lock:
-            self._subscribers.append(callback)
-        self._consumer.ensure_started()
-
-        def unsubscribe() -> None:
-            with self._sub_lock:
-                if callback in self._subscribers:
-                    self._subscribers.remove(callback)
-
+        unsubscribe = self._subscribers.add(callback)
+        self._pump.start()
         return unsubscribe
 
     def has_subscribers(self) -> bool:
-        with self._sub_lock:
-            return bool(self._subscribers)
-
-    def _notify(self, event: ManagerEvent) -> None:
-        """Hand ``event`` to the consumer, which delivers it in order."""
-        if not self.has_subscribers():
-            return
-        self._consumer.ensure_started()
-        if isinstance(event, JobsChanged):
-            self._consumer.post(Call(lambda: [self._consumer.add_view(v) for v in event.views]))
-        else:
-            self._consumer.post(Deliver(event))
+        return self._subscribers.any()
 
     def drain_events(self, timeout: float = 5.0) -> bool:
         """Deliver every event queued so far before returning (a CLI about to print and exit).
 
-        Must not be called from a subscriber callback (that is the consumer thread).
+        Must not be called from a subscriber callback (that is the pump's thread).
         """
-        if self._consumer.thread is None or self._consumer.on_consumer_thread():
-            return False
-        done = threading.Event()
-        self._consumer.post(FlushNow(done))
-        return done.wait(timeout)
-
-    def _deliver(self, event: ManagerEvent) -> None:
-        """Call every subscriber (consumer thread only)."""
-        with self._sub_lock:
-            subscribers = list(self._subscribers)
-        for callback in subscribers:
-            try:
-                callback(event)
-            except Exception:
-                log.exception("subscriber %r failed", callback)
+        return self._pump.drain(timeout)
 
     # -- queries -------------------------------------------------------------
 
     def list_jobs(self) -> tuple[JobView, ...]:
         """Every job with its live state and next run, sorted by name."""
         listing = self.jobs.list()
-        issues = {i.name: i for i in listing.issues}
-        return tuple(self._view(spec, issues.get(spec.name)) for spec in listing.jobs)
+        issues = {i.name: i.message for i in listing.issues}
+        return tuple(self._runs.view(spec, issues.get(spec.name)) for spec in listing.jobs)
+
+    def job_specs(self) -> tuple[JobSpec, ...]:
+        """Every valid job definition, sorted by name."""
+        return self.jobs.list().jobs
 
     def job_issues(self) -> tuple[JobIssue, ...]:
         """Job files that are wrong right now (shown as warnings by every front end)."""
         return self.jobs.list().issues
 
     def job(self, name: str) -> JobView:
-        return self._view(self.jobs.get(name), None)
+        return self._runs.view(self.jobs.get(name))
 
     def get_spec(self, name: str) -> JobSpec:
         return self.jobs.get(name)
 
     def state(self, name: str) -> JobState:
         """The job's state: live for a run of this process, else from its state file."""
-        with self._lock:
-            run = self._runs.get(name)
-        if run is not None:
-            return self._run_state(run)
-        state = self.states.read(name)
-        if state.status.is_active:
-            state = self._recover_if_stale(name) or state
-        return state
+        return self._runs.state(name)
 
     def next_run(self, spec: JobSpec, after: datetime | None = None) -> datetime | None:
-        if not spec.schedule or not spec.enabled:
-            return None
-        try:
-            return cron.next_run(spec.schedule, after or self.clock())
-        except Exception:  # noqa: BLE001 - validated already; never break a listing
-            return None
-
-    def _view(self, spec: JobSpec, issue: JobIssue | None) -> JobView:
-        return JobView(
-            spec=spec,
-            state=self.state(spec.name),
-            next_run=self.next_run(spec),
-            local=self.is_local(spec.name),
-            issue=issue.message if issue else None,
-        )
+        return next_run(spec, after or self.clock())
 
     def is_local(self, name: str) -> bool:
         """True when this process runs (or queued) ``name`` now."""
-        with self._lock:
-            return name in self._runs
+        return self._runs.is_local(name)
 
     def running_here(self) -> tuple[str, ...]:
         """Names of the jobs this process runs or has queued."""
-        with self._lock:
-            return tuple(self._runs)
+        return self._runs.names()
 
     def is_running_anywhere(self, name: str) -> bool:
         return self.is_local(name) or coordination.run_lock_held(self.home, name)
@@ -270,9 +212,29 @@ class JobManager(RunLifecycle):
     def history(self, name: str, limit: int = 50) -> list[RunRecord]:
         return self.db.runs(name, limit)
 
-    def health(self) -> HealthReport:
-        from tui_backup.core.health import check_health
+    def last_run(self, name: str, status: Status | None = None) -> RunRecord | None:
+        """The newest recorded run of ``name`` (with ``status``, when given)."""
+        return self.db.last_run(name, status)
 
+    def database_status(self) -> tuple[str | None, int]:
+        """What is wrong with the database (None: it works), and how many entries
+        wait in the fallback journal."""
+        problem = self.db.check()
+        return problem, (len(self.db.pending()) if problem is None else 0)
+
+    def open_breakers(self) -> list[BreakerState]:
+        return self.breakers.open_breakers()
+
+    def allow_scheduled(self, destination: str) -> Decision:
+        """Whether the circuit breaker lets a scheduled run to ``destination`` start."""
+        return self.breakers.allow_scheduled(destination)
+
+    def scheduler_active(self) -> bool:
+        """True while this process holds the scheduler lock."""
+        scheduler = self._scheduler
+        return scheduler is not None and scheduler.active
+
+    def health(self) -> HealthReport:
         return check_health(self)
 
     # -- job definition commands ---------------------------------------------
@@ -321,7 +283,7 @@ class JobManager(RunLifecycle):
         """Save a new job; a destination another job uses is refused unless ``force``."""
         self._check_destination(spec, force)
         new = self.jobs.create(spec)
-        self._notify(JobsChanged((self._view(new, None),)))
+        self._pump.publish(JobsChanged((self._runs.view(new),)))
         self._wake_scheduler()
         return new
 
@@ -338,7 +300,7 @@ class JobManager(RunLifecycle):
         if current is None or _destination_changed(current, spec):
             self._check_destination(spec, force)
         new = self.jobs.update(spec)
-        self._notify(JobsChanged((self._view(new, None),)))
+        self._pump.publish(JobsChanged((self._runs.view(new),)))
         self._wake_scheduler()
         return new
 
@@ -354,7 +316,7 @@ class JobManager(RunLifecycle):
             return new
 
         new = self.jobs.modify(name, checked)
-        self._notify(JobsChanged((self._view(new, None),)))
+        self._pump.publish(JobsChanged((self._runs.view(new),)))
         self._wake_scheduler()
         return new
 
@@ -382,7 +344,7 @@ class JobManager(RunLifecycle):
             self.states.remove(name)
         finally:
             lock.release()
-        self._notify(JobsRemoved(frozenset({name})))
+        self._pump.publish(JobsRemoved(frozenset({name})))
         return removed
 
     def _purge_data(self, spec: JobSpec) -> None:
@@ -403,14 +365,11 @@ class JobManager(RunLifecycle):
     @contextlib.contextmanager
     def _job_lock(self, spec: JobSpec) -> Iterator[None]:
         """Hold the job's run lock for a block (verify): refused while the job runs."""
-        busy = self.is_local(spec.name) or spec.name in self.verifying_here()
+        verifying = self._verifies.busy(spec.name)
+        busy = self.is_local(spec.name) or verifying
         lock = None if busy else coordination.acquire_run_lock(self.home, spec.name)
         if lock is None:
-            where = (
-                "verifying in this process"
-                if spec.name in self.verifying_here()
-                else self._where(spec.name)
-            )
+            where = "verifying in this process" if verifying else self._where(spec.name)
             raise SnapshotOperationFailed(
                 f"job {spec.name!r} is running ({where}); try again when it ends", "job_running"
             )
@@ -418,41 +377,6 @@ class JobManager(RunLifecycle):
             yield
         finally:
             lock.release()
-
-    def _on_verified(self, spec: JobSpec, report: VerifyReport, trigger: str) -> None:
-        """Keep a verify's outcome in the job's state; not ``ok`` is an error event.
-
-        Runs under the job's run lock (the door holds it), so no run writes
-        the state meanwhile. An ``ok`` verify resolves the job's earlier
-        verify errors: the same check now passes.
-        """
-        now = self.clock()
-        problem = report.problems[0] if report.problems else None
-        result = LastVerify(
-            time=now,
-            outcome=report.outcome,
-            snapshots=len(report.snapshots),
-            files=report.files_checked,
-            bytes=report.bytes_checked,
-            problems=len(report.problems),
-            method=report.method,
-            detail=(
-                f"{problem.snapshot_id}: {problem.path or '(manifest)'}: {problem.reason}"
-                if problem is not None
-                else (mask_url(report.unchecked) if report.unchecked is not None else None)
-            ),
-            trigger=trigger,
-        )
-        try:
-            self.states.transition(spec.name, lambda st: replace(st, last_verify=result))
-        except (OSError, LockTimeout) as exc:
-            log.warning("%s: could not keep the verify result: %s", spec.name, exc)
-        event = verify_event(spec, report)
-        if event is not None:
-            self.record_error(event)
-        else:
-            self.resolve_job_errors(spec.name, VERIFY_COMPONENTS, f"verify at {to_iso(now)}")
-        self._notify(JobsChanged((self._view(spec, None),)))
 
     # -- run commands ----------------------------------------------------------
 
@@ -471,21 +395,20 @@ class JobManager(RunLifecycle):
         if self._closed:
             raise OperationFailed("the job manager is shut down")
         spec = self.jobs.get(name)
-        with self._lock:
-            if name in self._runs:
-                raise AlreadyRunning(name, f"in this process, run {self._runs[name].run_id}")
-            if name in self._verifies:
-                raise AlreadyRunning(name, "verifying in this process")
+        local = self._runs.get(name)
+        if local is not None:
+            raise AlreadyRunning(name, f"in this process, run {local.run_id}")
+        if self._verifies.busy(name):
+            raise AlreadyRunning(name, "verifying in this process")
         lock = coordination.acquire_run_lock(self.home, name)
         if lock is None:
             raise AlreadyRunning(name, self._where(name))
-        run: ActiveRun | None = None
         try:
             recovered = coordination.recover_stale(
                 self.home, self.states, name, clock=self.clock, lock_is_ours=True
             )
             if recovered is not None:
-                self._record_recovered(recovered)
+                self._runs.record_recovered(recovered)
             self.states.clear_stop(name)
             previous = self.states.read(name)
             now = self.clock()
@@ -497,25 +420,16 @@ class JobManager(RunLifecycle):
                 lock=lock,
                 queued_at=now,
                 options=RunOptions(checksum=checksum),
+                previous=previous,
+                next_run=next_run(spec, now),
             )
-            run.previous = previous
-            run.next_run = self.next_run(spec)
-            if not self._pool.would_queue():
+            if not self._runs.pool.would_queue():
                 run.status, run.started_at = Status.RUNNING, now
-            with self._lock:
-                self._runs[name] = run
-            self._write_run_state(run, raise_errors=True)
+            self._runs.register(run)
         except BaseException:
-            with self._lock:
-                if run is not None and self._runs.get(name) is run:
-                    del self._runs[name]
             lock.release()
             raise
-        self._consumer.ensure_started()
-        self._consumer.post(Call(lambda: self._consumer.add_view(self._local_view(run))))
-        settings = self._run_settings
-        post = self._consumer.post
-        self._pool.submit(run.run_id, lambda: execute(run, post, settings))
+        self._runs.launch(run)
         log.debug("%s: run %s %s (%s)", name, run.run_id, run.status, trigger)
         return run.run_id
 
@@ -532,64 +446,16 @@ class JobManager(RunLifecycle):
             raise OperationFailed("the job manager is shut down")
         spec = self.jobs.get(name)
         with self._lock:
-            if name in self._runs or name in self._verifies:
+            if self.is_local(name) or self._verifies.busy(name):
                 raise AlreadyRunning(name, "in this process")
             lock = coordination.acquire_run_lock(self.home, name)
             if lock is None:
                 raise AlreadyRunning(name, self._where(name))
-            cancel = threading.Event()
-            thread = threading.Thread(
-                target=self._verify_body,
-                args=(spec, trigger, lock, cancel),
-                name=f"tui-backup-verify-{name}",
-                daemon=True,
-            )
-            self._verifies[name] = (thread, cancel)
-        thread.start()
-        return thread
-
-    def _verify_body(self, spec: JobSpec, trigger: str, lock: Any, cancel: threading.Event) -> None:
-        # The lock is already ours: the door must not take it again.
-        ops = SnapshotOps(self._run_settings.engine_factory, on_verified=self._on_verified)
-        try:
-            report = ops.verify(spec, None, deep=spec.verify.deep, cancel=cancel, trigger=trigger)
-            log.info("%s: %s verify: %s", spec.name, trigger, report.outcome)
-        except SnapshotOperationFailed as exc:
-            if cancel.is_set():
-                log.info("%s: verify stopped", spec.name)
-            elif exc.error_type == "no_snapshots":
-                log.info("%s: nothing to verify yet: %s", spec.name, exc)
-            else:
-                self.record_error(
-                    ErrorEvent(
-                        severity=Severity.MEDIUM,
-                        component="verify",
-                        error_type=exc.error_type,
-                        message=f"{spec.name}: the {trigger} verify could not run: {exc}",
-                        job_name=spec.name,
-                    )
-                )
-        except Exception as exc:
-            log.exception("%s: verify crashed", spec.name)
-            self.record_error(
-                ErrorEvent(
-                    severity=Severity.HIGH,
-                    component="verify",
-                    error_type="internal_error",
-                    message=f"{spec.name}: the {trigger} verify crashed: {exc}",
-                    job_name=spec.name,
-                    stack_trace=traceback.format_exc(),
-                )
-            )
-        finally:
-            lock.release()
-            with self._lock:
-                self._verifies.pop(spec.name, None)
+            return self._verifies.start(spec, trigger, lock)
 
     def verifying_here(self) -> tuple[str, ...]:
         """Names of the jobs this process verifies in the background now."""
-        with self._lock:
-            return tuple(self._verifies)
+        return self._verifies.names()
 
     def stop(self, name: str, reason: str | None = None) -> None:
         """Stop ``name`` wherever it runs: here by its cancel flag, elsewhere by a stop request.
@@ -598,10 +464,9 @@ class JobManager(RunLifecycle):
         Raises NotRunning when no process runs it.
         """
         who = f"{self.runner} pid {self.pid} on {self.host}"
-        with self._lock:
-            run = self._runs.get(name)
+        run = self._runs.get(name)
         if run is not None:
-            self._stop_local(run, f"stopped by {reason or 'request'} ({who})")
+            self._runs.stop_local(run, f"stopped by {reason or 'request'} ({who})")
             return
         if coordination.run_lock_held(self.home, name):
             self.states.request_stop(name, f"{reason + ' from ' if reason else ''}{who}")
@@ -616,10 +481,9 @@ class JobManager(RunLifecycle):
         When no run of ``name`` is active here, returns the record of the
         last one that ended in this process (None if there was none).
         """
-        with self._lock:
-            run = self._runs.get(name)
-            if run is None:
-                return self._last_records.get(name)
+        run = self._runs.get(name)
+        if run is None:
+            return self._runs.last_record(name)
         if not run.done.wait(timeout):
             return None
         return run.record
@@ -636,35 +500,22 @@ class JobManager(RunLifecycle):
         deadline = time.monotonic() + timeout
         self.stop_scheduler()
         self.stop_watching()
-        runs = self._local_runs()
+        runs = self._runs.runs()
         if stop_running:
             for run in runs:
-                self._stop_local(run, f"stopped: {self.runner} pid {self.pid} is shutting down")
-        with self._lock:
-            verifies = list(self._verifies.values())
-        for _thread, cancel in verifies:
-            cancel.set()
+                self._runs.stop_local(run, f"stopped: {self.identity} is shutting down")
+        verifies = self._verifies.cancel_all()
         for run in runs:
             if not run.done.wait(max(0.0, deadline - time.monotonic())):
                 log.warning("%s: run %s did not stop in time", run.name, run.run_id)
-        for thread, _cancel in verifies:
+        for thread in verifies:
             thread.join(max(0.0, deadline - time.monotonic()))
-        self._pool.join(max(0.0, deadline - time.monotonic()))
-        self._consumer.stop(max(0.1, deadline - time.monotonic()))
+        self._runs.pool.join(max(0.0, deadline - time.monotonic()))
+        self._pump.stop(max(0.1, deadline - time.monotonic()))
         self.db.close()
 
     def close(self) -> None:
         self.shutdown()
-
-    def _stop_local(self, run: ActiveRun, reason: str) -> None:
-        if run.cancel.is_set():
-            return
-        run.stop_reason = reason
-        run.cancel.set()
-        if self._pool.remove_pending(run.run_id):
-            self._consumer.post(RunEnded(run, Finished(Status.STOPPED, error=reason)))
-        else:
-            self._consumer.post(RunStopping(run))
 
     def _where(self, name: str) -> str:
         state = self.states.read(name)
@@ -676,26 +527,27 @@ class JobManager(RunLifecycle):
 
     def start_watching(self) -> None:
         """Learn of other processes' runs and hand edits within a second (watchfiles)."""
-        from tui_backup.core.error_feed import ErrorFeed
-        from tui_backup.core.watcher import Watcher
-
         with self._lock:
             if self._watcher is not None:
                 return
-            self._consumer.ensure_started()
+            self._pump.start()
             # Error events of every process: the watcher sees the database change.
-            feed = ErrorFeed(self.db, lambda e: self._consumer.post(Deliver(e)))
+            feed = ErrorFeed(self.db, self._pump.publish)
             self._error_feed = feed
             self._watcher = Watcher(
                 self.home,
-                on_change=lambda names, jobs: self._consumer.post(Refresh(names, jobs)),
-                on_status=lambda status: self._consumer.post(Deliver(status)),
+                on_change=self._files_changed,
+                on_status=self._pump.publish,
                 on_database=feed.poke,
             )
         # Runs already going elsewhere need liveness checks from the start.
-        self._consumer.post(Refresh(frozenset(self._state_names())))
+        self._files_changed(frozenset(self._runs.state_names()), False)
         feed.start()
         self._watcher.start()
+
+    def _files_changed(self, names: frozenset[str], definitions: bool) -> None:
+        """The watcher saw files of ``names`` change (its thread): the tracker looks."""
+        self._pump.post(FilesChanged(names, definitions))
 
     def stop_watching(self) -> None:
         with self._lock:
@@ -708,8 +560,6 @@ class JobManager(RunLifecycle):
 
     def start_scheduler(self, clock: Clock | None = None, **options: Any) -> Scheduler:
         """Run the scheduler in this process while it can hold the scheduler lock."""
-        from tui_backup.core.scheduler import Scheduler
-
         with self._lock:
             if self._scheduler is None:
                 self._scheduler = Scheduler(self, clock=clock or self.clock, **options)
@@ -721,10 +571,6 @@ class JobManager(RunLifecycle):
             scheduler, self._scheduler = self._scheduler, None
         if scheduler is not None:
             scheduler.stop()
-
-    @property
-    def scheduler(self) -> Scheduler | None:
-        return self._scheduler
 
     def _wake_scheduler(self) -> None:
         scheduler = self._scheduler
@@ -826,76 +672,33 @@ class JobManager(RunLifecycle):
 
     def record_error(self, event: ErrorEvent, *, dedupe: bool = False) -> ErrorEvent:
         """Store an error event (or keep it in the fallback) and tell subscribers."""
-        stored = self.db.record_error(event, dedupe=dedupe)
-        self._notify(ErrorRecorded(stored))
-        return stored
-
-    def _record_error_now(self, event: ErrorEvent) -> None:
-        """Consumer thread: store and queue for subscribers in order."""
-        stored = self.db.record_error(event)
-        self._consumer.add_other(ErrorRecorded(stored))
+        return self._runs.record_error(event, dedupe=dedupe)
 
     def resolve_error(self, event_id: int) -> bool:
         return self.db.resolve(event_id, self.clock())
 
     def save_settings(self, **changes: object) -> Settings:
         self.settings = self.settings_store.update(**changes)
-        self._pool.set_limit(self.settings.max_concurrent_jobs)
+        self._runs.pool.set_limit(self.settings.max_concurrent_jobs)
         return self.settings
 
     @property
     def max_concurrent_jobs(self) -> int:
         """How many runs this process executes at once; more are ``queued``."""
-        return self._pool.limit
+        return self._runs.pool.limit
 
     def set_max_concurrent_jobs(self, limit: int) -> None:
         """Change the pool limit for this process only (tests, the daemon's flag)."""
-        self._pool.set_limit(limit)
+        self._runs.pool.set_limit(limit)
 
     def _store_error(self, event: ErrorEvent) -> None:
         self.record_error(event, dedupe=True)
 
     # -- interrupted runs -------------------------------------------------------
 
-    def _state_names(self) -> list[str]:
-        try:
-            return sorted(p.stem for p in self.home.state_dir.glob("*.yaml"))
-        except OSError:
-            return []
-
     def recover_interrupted(self) -> list[str]:
         """Record every dead runner's run as ``interrupted``; returns the job names."""
-        found: list[str] = []
-        for name in self._state_names():
-            if self.is_local(name):
-                continue
-            try:
-                state = self.states.read(name)
-            except Exception:
-                log.debug("cannot read the state of %s", name, exc_info=True)
-                continue
-            if state.status.is_active and self._recover_if_stale(name) is not None:
-                found.append(name)
-        return found
-
-    def _recover_if_stale(self, name: str) -> JobState | None:
-        if self.is_local(name):
-            return None
-        recovered = coordination.recover_stale(self.home, self.states, name, clock=self.clock)
-        if recovered is None:
-            return None
-        self._record_recovered(recovered)
-        return recovered.state
-
-    def _record_recovered(self, recovered: coordination.Recovered) -> None:
-        log.warning("%s", recovered.event.message)
-        self.db.record_run(recovered.run)
-        self.record_error(recovered.event)
-        self._remote_active.discard(recovered.run.job_name)
-        if self.has_subscribers():
-            name = recovered.run.job_name
-            self._consumer.post(Refresh(frozenset({name})))
-            self._consumer.post(Deliver(RunFinished(recovered.run)))
+        return self._runs.recover_interrupted()
 
 
 def _destination_changed(old: JobSpec, new: JobSpec) -> bool:

@@ -1,9 +1,10 @@
 """One run of one job, from its worker thread: hooks, engine attempts, retention.
 
 The worker never writes state, history or notifications itself; it posts
-messages (below) onto the manager's single queue, and the consumer thread
-does all of that in order. That keeps one writer per state file and lets
-the consumer coalesce a flood of progress into a few writes and updates.
+messages (below) onto the event pump's queue (``pump.py``), and the run
+tracker (``runs.py``) does all of that in order on the pump's thread. That
+keeps one writer per state file and lets the pump coalesce a flood of
+progress into a few writes and updates.
 """
 
 from __future__ import annotations
@@ -25,8 +26,9 @@ from tui_backup.core.retry import RetryPolicy
 from tui_backup.engines.api import RunOptions
 from tui_backup.engines.events import EngineEvent, FileWarning, Finished, Progress
 from tui_backup.model.job import JobSpec
-from tui_backup.model.records import ErrorEvent
+from tui_backup.model.records import ErrorEvent, RunRecord
 from tui_backup.model.secrets import mask_url
+from tui_backup.model.state import JobState
 from tui_backup.model.status import Severity, Status
 
 log = logging.getLogger(__name__)
@@ -55,11 +57,11 @@ class ActiveRun:
     warnings: int = 0
     message: str | None = None
     stop_reason: str | None = None
-    record: Any = None
-    """The final RunRecord, set by the consumer just before ``done``."""
+    record: RunRecord | None = None
+    """The final record, set by the run tracker just before ``done``."""
     state_dirty: bool = False
     last_state_write: float = 0.0
-    previous: Any = None
+    previous: JobState | None = None
     """The JobState before this run (its last result stays on the card meanwhile)."""
     next_run: datetime | None = None
     options: RunOptions = DEFAULT_OPTIONS
@@ -68,7 +70,7 @@ class ActiveRun:
     """Ids of the job's unresolved errors when the run started: a success resolves them."""
 
 
-# -- messages from workers (and the manager) to the consumer ---------------------
+# -- messages from workers (and the manager) to the run tracker ---------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +79,10 @@ class RunStarted:
 
 
 @dataclass(frozen=True, slots=True)
-class EngineMessage:
+class RunEvent:
+    """What the run reports: the engine's Progress and FileWarning as they come, then
+    exactly one Finished, the run's outcome (attempts, hooks and retention included)."""
+
     run: ActiveRun
     event: EngineEvent
 
@@ -101,12 +106,6 @@ class RunStopping:
     run: ActiveRun
 
 
-@dataclass(frozen=True, slots=True)
-class RunEnded:
-    run: ActiveRun
-    finished: Finished
-
-
 Post = Callable[[object], None]
 
 
@@ -118,7 +117,7 @@ class RunSettings:
 
 
 def execute(run: ActiveRun, post: Post, settings: RunSettings) -> None:
-    """The body of a run thread. Always posts exactly one RunEnded, never raises."""
+    """The body of a run thread. Always posts exactly one RunEvent(Finished), never raises."""
     finished: Finished
     try:
         post(RunStarted(run))
@@ -130,7 +129,7 @@ def execute(run: ActiveRun, post: Post, settings: RunSettings) -> None:
             error_type="internal_error",
             details=traceback.format_exc(),
         )
-    post(RunEnded(run, finished))
+    post(RunEvent(run, finished))
 
 
 def _env(run: ActiveRun, status: str, finished: Finished | None = None) -> dict[str, str]:
@@ -244,7 +243,7 @@ def _one_attempt(run: ActiveRun, post: Post, settings: RunSettings) -> Finished:
                 box.append(event)
             return
         if isinstance(event, Progress | FileWarning):
-            post(EngineMessage(run, event))
+            post(RunEvent(run, event))
 
     engine: Any = None
     try:

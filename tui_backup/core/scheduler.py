@@ -25,23 +25,23 @@ import traceback
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import portalocker
 
+from tui_backup.core.breaker import Decision
 from tui_backup.core.coordination import scheduler_lock_path
 from tui_backup.core.errors import AlreadyRunning
+from tui_backup.core.runs import RunnerIdentity
 from tui_backup.model import schedule as cron
 from tui_backup.model.clock import Clock, from_iso, to_iso
+from tui_backup.model.job import JobSpec
 from tui_backup.model.records import ErrorEvent
 from tui_backup.model.status import Severity
 from tui_backup.store import safefile
 from tui_backup.store.errors import LockTimeout
 from tui_backup.store.locking import file_lock, try_lock
-
-if TYPE_CHECKING:
-    from tui_backup.core.manager import JobManager
-    from tui_backup.model.job import JobSpec
+from tui_backup.store.paths import Home
 
 log = logging.getLogger(__name__)
 
@@ -68,18 +68,34 @@ class Action:
     detail: str = ""
 
 
+class SchedulerPorts(Protocol):
+    """What the scheduler needs of the process it schedules in (``JobManager`` has it)."""
+
+    @property
+    def home(self) -> Home: ...
+    @property
+    def identity(self) -> RunnerIdentity: ...
+    def clock(self) -> datetime: ...
+    def job_specs(self) -> tuple[JobSpec, ...]: ...
+    def is_running_anywhere(self, name: str) -> bool: ...
+    def allow_scheduled(self, destination: str) -> Decision: ...
+    def record_error(self, event: ErrorEvent, *, dedupe: bool = False) -> ErrorEvent: ...
+    def start(self, name: str, trigger: str = ..., *, checksum: bool = ...) -> str: ...
+    def start_verify(self, name: str, trigger: str = ...) -> threading.Thread: ...
+
+
 class Scheduler:
     def __init__(
         self,
-        manager: JobManager,
+        ports: SchedulerPorts,
         *,
         clock: Clock | None = None,
         grace: timedelta = ON_TIME_GRACE,
         max_sleep: float = MAX_SLEEP,
     ) -> None:
-        self.manager = manager
-        self.home = manager.home
-        self.clock = clock or manager.clock
+        self.ports = ports
+        self.home = ports.home
+        self.clock = clock or ports.clock
         self.grace = grace
         self.max_sleep = max_sleep
         self._lock: portalocker.Lock | None = None
@@ -154,15 +170,15 @@ class Scheduler:
         self._lock = lock
         owner = {
             "pid": os.getpid(),
-            "host": self.manager.host,
-            "runner": self.manager.runner,
-            "since": to_iso(self.manager.clock()),
+            "host": self.ports.identity.host,
+            "runner": self.ports.identity.runner,
+            "since": to_iso(self.ports.clock()),
         }
         try:
             safefile.write(self.owner_path, self.home.write_lock("scheduler", "owner"), owner, 5.0)
         except (OSError, LockTimeout):
             log.warning("could not write %s", self.owner_path, exc_info=True)
-        log.info("scheduler active in this process (%s pid %d)", self.manager.runner, os.getpid())
+        log.info("scheduler active in this process (%s)", self.ports.identity)
         return True
 
     def release(self) -> None:
@@ -179,7 +195,7 @@ class Scheduler:
             now = now or self.clock()
             slots = self.load_slots()
             actions: list[Action] = []
-            for spec in self.manager.jobs.list().jobs:
+            for spec in self.ports.job_specs():
                 if spec.schedule:
                     action = self._consider(spec, slots.get(spec.name), now)
                     if action is not None:
@@ -202,17 +218,17 @@ class Scheduler:
         if missed and spec.missed == "skip":
             log.info("%s: missed the run of %s (missed: skip)", spec.name, to_iso(latest))
             return Action(spec.name, latest, "skipped-missed")
-        if self.manager.is_running_anywhere(spec.name):
+        if self.ports.is_running_anywhere(spec.name):
             log.info(
                 "%s: scheduled run of %s skipped: the job is still running",
                 spec.name,
                 to_iso(latest),
             )
             return Action(spec.name, latest, "skipped-running")
-        decision = self.manager.breakers.allow_scheduled(spec.destination)
+        decision = self.ports.allow_scheduled(spec.destination)
         if not decision.allowed:
             log.warning("%s: scheduled run skipped: %s", spec.name, decision.reason)
-            self.manager.record_error(
+            self.ports.record_error(
                 ErrorEvent(
                     severity=Severity.MEDIUM,
                     component="scheduler",
@@ -227,7 +243,7 @@ class Scheduler:
         if decision.probe:
             trigger = "probe"
         try:
-            run_id = self.manager.start(spec.name, trigger=trigger)
+            run_id = self.ports.start(spec.name, trigger=trigger)
         except AlreadyRunning:
             log.info("%s: scheduled run skipped: the job is already running", spec.name)
             return Action(spec.name, latest, "skipped-running")
@@ -246,7 +262,7 @@ class Scheduler:
     def _start_failed(self, spec: JobSpec, what: str, exc: Exception) -> None:
         """A scheduled run or verify that could not start: one HIGH error, with its trace."""
         log.exception("%s: scheduled %s could not start", spec.name, what)
-        self.manager.record_error(
+        self.ports.record_error(
             ErrorEvent(
                 severity=Severity.HIGH,
                 component="scheduler",
@@ -277,11 +293,11 @@ class Scheduler:
         if missed and spec.missed == "skip":
             log.info("%s: missed the verify of %s (missed: skip)", spec.name, to_iso(latest))
             return Action(spec.name, latest, "verify-skipped-missed")
-        if self.manager.is_running_anywhere(spec.name):
+        if self.ports.is_running_anywhere(spec.name):
             log.info("%s: scheduled verify skipped: the job is running", spec.name)
             return Action(spec.name, latest, "verify-skipped-running")
         try:
-            self.manager.start_verify(spec.name, trigger="catch-up" if missed else "schedule")
+            self.ports.start_verify(spec.name, trigger="catch-up" if missed else "schedule")
         except AlreadyRunning:
             log.info("%s: scheduled verify skipped: the job is running", spec.name)
             return Action(spec.name, latest, "verify-skipped-running")
@@ -325,7 +341,7 @@ class Scheduler:
         now = now or self.clock()
         times = [
             cron.next_run(schedule, now)
-            for spec in self.manager.jobs.list().jobs
+            for spec in self.ports.job_specs()
             if spec.enabled
             for schedule in (spec.schedule, spec.verify.schedule)
             if schedule

@@ -6,11 +6,22 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from tui_backup.model import schedule as cron
 from tui_backup.model.clock import to_iso
 from tui_backup.model.job import JobSpec
 from tui_backup.model.secrets import mask_env, mask_url
 from tui_backup.model.state import JobState
 from tui_backup.model.status import Status
+
+
+def next_run(spec: JobSpec, after: datetime) -> datetime | None:
+    """When the job's schedule fires next after ``after``; None when it has none or is off."""
+    if not spec.schedule or not spec.enabled:
+        return None
+    try:
+        return cron.next_run(spec.schedule, after)
+    except Exception:  # noqa: BLE001 - validated already; never break a listing
+        return None
 
 
 @dataclass(frozen=True, slots=True)
