@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from tui_backup.core.home import Home
 from tui_backup.model.secrets import mask_url, redact
+from tui_backup.model.text import printable
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -48,12 +49,12 @@ class CliContext:
     # -- output --------------------------------------------------------------
 
     def out(self, text: str = "") -> None:
-        """A line of data on stdout."""
-        sys.stdout.write(text + "\n")
+        """A line of data on stdout, terminal controls escaped (names and paths come from files)."""
+        sys.stdout.write(printable(text, multiline=True) + "\n")
 
     def err(self, text: str) -> None:
         """A message for the person, on stderr (a URL's password shown as ``***``)."""
-        sys.stderr.write(mask_url(text).rstrip("\n") + "\n")
+        sys.stderr.write(printable(mask_url(text), multiline=True).rstrip("\n") + "\n")
 
     def emit_json(self, data: Any) -> None:
         """``data`` as JSON on stdout, secrets masked (:func:`redact`)."""

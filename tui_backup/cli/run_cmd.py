@@ -33,6 +33,8 @@ from tui_backup.model.progress import Progress
 from tui_backup.model.records import RunRecord
 from tui_backup.model.secrets import redact
 from tui_backup.model.status import Status
+from tui_backup.model.text import printable
+from tui_backup.model.units import plural
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -156,8 +158,8 @@ class _Output:
 def _summary(record: RunRecord) -> str:
     duration = f" in {record.duration:.1f}s" if record.duration is not None else ""
     text = (
-        f"{record.job_name}: {record.status}{duration}: {record.files} files, "
-        f"{humanize_bytes(record.bytes)}, {record.warnings} warnings"
+        f"{record.job_name}: {record.status}{duration}: {plural(record.files, 'file')}, "
+        f"{humanize_bytes(record.bytes)}, {plural(record.warnings, 'warning')}"
     )
     if record.snapshot_id:
         text += f", snapshot {record.snapshot_id}"
@@ -204,7 +206,7 @@ class _PlainOutput(_Output):
         self._last_progress = 0.0
 
     def _print(self, text: str) -> None:
-        sys.stdout.write(text + "\n")
+        sys.stdout.write(printable(text, multiline=True) + "\n")
         sys.stdout.flush()
 
     def started(self, run_id: str) -> None:
@@ -225,14 +227,14 @@ class _PlainOutput(_Output):
         )
 
     def warning(self, path: str, reason: str) -> None:
-        sys.stderr.write(f"warning: {path}: {reason}\n")
+        sys.stderr.write(f"warning: {printable(path)}: {printable(reason, multiline=True)}\n")
 
     def error(self, data: dict[str, Any]) -> None:
         if data.get("severity") in ("LOW",):
-            sys.stderr.write(f"note: {data.get('message')}\n")
+            sys.stderr.write(f"note: {printable(str(data.get('message')), multiline=True)}\n")
 
     def note(self, text: str) -> None:
-        sys.stderr.write(f"{text}\n")
+        sys.stderr.write(f"{printable(text, multiline=True)}\n")
 
     def finished(self, record: RunRecord) -> None:
         self._print(_summary(record))
@@ -261,6 +263,7 @@ class _RichOutput(_Output):
     def __init__(self, name: str) -> None:
         super().__init__(name)
         from rich.console import Console
+        from rich.markup import escape
         from rich.progress import (
             BarColumn,
             DownloadColumn,
@@ -270,6 +273,7 @@ class _RichOutput(_Output):
             TransferSpeedColumn,
         )
 
+        self._escape = escape
         self.console = Console(highlight=False)
         self.bar = Progress(
             TextColumn("[bold]{task.description}"),
@@ -300,16 +304,17 @@ class _RichOutput(_Output):
         )
 
     def warning(self, path: str, reason: str) -> None:
-        self.bar.console.print(f"[yellow]warning:[/] {path}: {reason}", markup=True)
+        shown = f"{printable(path)}: {printable(reason, multiline=True)}"
+        self.bar.console.print(f"[yellow]warning:[/] {self._escape(shown)}", markup=True)
 
     def note(self, text: str) -> None:
         with self.lock:
-            self.bar.console.print(text)
+            self.bar.console.print(printable(text, multiline=True), markup=False)
 
     def finished(self, record: RunRecord) -> None:
         self.bar.stop()
         style = "green" if record.status == Status.SUCCEEDED else "red"
-        self.console.print(_summary(record), style=style)
+        self.console.print(printable(_summary(record), multiline=True), style=style, markup=False)
 
     def close(self) -> None:
         self.bar.stop()

@@ -29,6 +29,7 @@ from tui_backup.core.reports import verify_sentence
 from tui_backup.core.snapshots import BAD_INPUT, SnapshotOperationFailed, VerifyReport
 from tui_backup.model.clock import to_iso
 from tui_backup.model.progress import Progress
+from tui_backup.model.text import printable
 
 JOB_RUNNING = "job_running"
 
@@ -147,7 +148,11 @@ def _progress(ctx: CliContext, label: str) -> Iterator[Any]:
                     files=f"{event.files_done}/{event.files_total or '?'} files",
                 )
             elif isinstance(event, FileWarning):
-                bar.console.print(f"warning: {event.path}: {event.reason}", style="yellow")
+                bar.console.print(
+                    f"warning: {printable(event.path)}: {printable(event.reason, multiline=True)}",
+                    style="yellow",
+                    markup=False,
+                )
 
         with bar:
             yield emit_rich

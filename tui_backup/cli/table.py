@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from tui_backup.model.clock import from_iso
+from tui_backup.model.text import printable
 from tui_backup.model.units import human_bytes
 
 
@@ -39,18 +40,25 @@ def render(
     tty: bool | None = None,
     title: str | None = None,
 ) -> None:
-    """Print ``rows`` under ``headers`` on stdout."""
+    """Print ``rows`` under ``headers`` on stdout.
+
+    Cells hold names, paths and messages from files: their terminal controls
+    are escaped, and on a terminal rich's ``[markup]`` in them is shown as
+    text (a file named ``[red]x`` must not colour the table).
+    """
+    rows = [[printable(cell) for cell in row] for row in rows]
     if tty is None:
         tty = sys.stdout.isatty()
     if tty:
         from rich.console import Console
+        from rich.markup import escape
         from rich.table import Table
 
         table = Table(title=title, header_style="bold", show_edge=False, pad_edge=False)
         for header in headers:
             table.add_column(header, overflow="fold")
         for row in rows:
-            table.add_row(*row)
+            table.add_row(*(escape(cell) for cell in row))
         Console(highlight=False).print(table)
         return
     widths = [len(h) for h in headers]

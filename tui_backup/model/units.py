@@ -19,3 +19,8 @@ def human_bytes(value: float) -> str:
             return f"{size:.1f} {unit}" if size < 100 else f"{size:.0f} {unit}"
         size /= 1000
     return f"{size:.0f} PB"  # pragma: no cover - loop always returns
+
+
+def plural(count: int, word: str) -> str:
+    """``1 file``, ``2 files``, ``0 warnings``: counts read as English in every front end."""
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
