@@ -29,7 +29,7 @@ from tui_backup.model.status import Severity, Status
 from tui_backup.store.atomic import quarantine
 from tui_backup.store.errors import LockTimeout
 from tui_backup.store.locking import file_lock
-from tui_backup.store.paths import FILE_MODE
+from tui_backup.store.paths import FILE_MODE, tighten
 from tui_backup.store.schema import MIGRATIONS, SCHEMA_VERSION
 
 log = logging.getLogger(__name__)
@@ -142,6 +142,7 @@ class Database:
         # the main file's mode, and they hold the same data.
         with contextlib.suppress(FileExistsError):
             os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
+        tighten(self.path)  # one made by an older version, or by hand
         conn = sqlite3.connect(
             self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
         )
@@ -289,7 +290,9 @@ class Database:
 
     def _append(self, line: str) -> None:
         self.fallback.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd = os.open(self.fallback, os.O_WRONLY | os.O_CREAT | os.O_APPEND, FILE_MODE)
+        fd = os.open(
+            self.fallback, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, FILE_MODE
+        )
         with os.fdopen(fd, "a", encoding="utf-8") as fh:
             fh.write(line)
             fh.flush()
@@ -733,7 +736,7 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
 
 
 def _append_line(path: Path, line: str) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, FILE_MODE)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, FILE_MODE)
     with os.fdopen(fd, "a", encoding="utf-8") as fh:
         fh.write(line)
         fh.flush()

@@ -36,7 +36,7 @@ from tui_backup.store import safefile
 from tui_backup.store.atomic import quarantine
 from tui_backup.store.errors import JobExists, JobNotFound, StoreError, VersionConflict
 from tui_backup.store.locking import DEFAULT_TIMEOUT, file_lock
-from tui_backup.store.paths import Home
+from tui_backup.store.paths import Home, tighten
 
 log = logging.getLogger(__name__)
 
@@ -172,6 +172,8 @@ class JobStore:
                         repair=True,
                         locked=True,
                     )
+                    # A file made by hand under umask 022 is 0644: make it private.
+                    tighten(path)
                     valid = loaded.problem is None and loaded.value is not None
                     if valid and safefile.refresh_backup(path, self._parser(path)):
                         log.info("%s: kept as the last good version", self._label(path))

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 
 import portalocker
 
 from tui_backup.store.errors import LockTimeout
-from tui_backup.store.paths import DIR_MODE
+from tui_backup.store.paths import DIR_MODE, FILE_MODE
 
 DEFAULT_TIMEOUT = 10.0
 
@@ -22,7 +23,7 @@ def file_lock(path: Path, timeout: float = DEFAULT_TIMEOUT, what: str = "") -> I
     The lock belongs to the operating system: it dies with its process, so a
     crash can never leave a stale lock behind.
     """
-    path.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+    _private_file(path)
     lock = portalocker.Lock(
         str(path),
         mode="a",
@@ -46,7 +47,7 @@ def file_lock(path: Path, timeout: float = DEFAULT_TIMEOUT, what: str = "") -> I
 
 def try_lock(path: Path) -> portalocker.Lock | None:
     """Take an exclusive lock without waiting; None when another process holds it."""
-    path.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+    _private_file(path)
     lock = portalocker.Lock(
         str(path),
         mode="a",
@@ -70,6 +71,19 @@ def is_locked(path: Path) -> bool:
         return True
     lock.release()
     return False
+
+
+def _private_file(path: Path) -> None:
+    """Create the lock file 0600 whatever the umask (portalocker's ``open`` would
+    make it 0644 under umask 022), tighten an older one, never through a link."""
+    path.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+    fd = os.open(path, flags, FILE_MODE)
+    try:
+        if stat.S_IMODE(os.fstat(fd).st_mode) != FILE_MODE:
+            os.fchmod(fd, FILE_MODE)
+    finally:
+        os.close(fd)
 
 
 def fsync_dir(directory: Path) -> None:

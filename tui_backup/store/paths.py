@@ -6,9 +6,13 @@ coordination happens through files under it (see DESIGN.md).
 
 from __future__ import annotations
 
+import logging
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 HOME_ENV = "TUI_BACKUP_HOME"
 DIR_MODE = 0o700
@@ -91,7 +95,16 @@ class Home:
             return str(path)
 
     def ensure(self) -> None:
-        """Create the directory tree, private to the user (0700)."""
+        """Create the directory tree, private to the user (0700), and tighten it.
+
+        ``mkdir``'s mode can only lose bits to the umask, so a new directory is
+        0700 under any umask. One that already exists with group or other
+        access (a home made by hand, or by an older version, at 0755) is
+        tightened to 0700 with a log line: it holds job definitions (hook
+        commands, environment), run history and error messages. The home
+        itself is left alone when it is the user's own home directory or ``/``
+        (``--home ~`` must not change who may enter ``~``).
+        """
         for d in (
             self.root,
             self.jobs_dir,
@@ -101,3 +114,26 @@ class Home:
             self.themes_dir,
         ):
             d.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+            if d == self.root and d.resolve() in (Path.home().resolve(), Path("/")):
+                continue
+            tighten(d)
+
+
+def tighten(path: Path) -> bool:
+    """Remove group and other access from ``path`` when it is ours and has any
+    (0755 becomes 0700, 0644 becomes 0600; no bit is ever added).
+
+    Returns True when it changed the mode (and says so in the log). A path
+    owned by someone else, or a symbolic link, is left as it is.
+    """
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return False
+    current = stat.S_IMODE(st.st_mode)
+    if stat.S_ISLNK(st.st_mode) or st.st_uid != os.getuid() or not current & 0o077:
+        return False
+    mode = current & ~0o077
+    os.chmod(path, mode)
+    log.warning("%s was open to other users (mode %04o); tightened to %04o", path, current, mode)
+    return True

@@ -122,7 +122,7 @@ class StateStore:
         """Ask whoever runs ``name`` to stop; its runner checks for this file 4 times a second."""
         self.home.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         path = self.home.stop_file(name)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
         with os.fdopen(fd, "w") as fh:
             fh.write(f"{requested_by or os.getpid()}\n")
 
