@@ -21,7 +21,7 @@ def test_while_counting_the_totals_are_found_so_far_and_there_is_no_fraction() -
         counting=True,
     )
     files, size = _done_of_total(p)
-    assert files == "120 of 3400 found so far"
+    assert files == "120 files of 3400 found so far"
     assert size.endswith(" found") and " of " in size
     assert p.fraction is None
 
@@ -29,7 +29,7 @@ def test_while_counting_the_totals_are_found_so_far_and_there_is_no_fraction() -
 def test_once_counted_the_totals_are_totals() -> None:
     p = Progress(phase="copy", files_done=120, files_total=3400, bytes_done=10, bytes_total=20)
     files, size = _done_of_total(p)
-    assert files == "120/3400"
+    assert files == "120/3400 files"
     assert "/" in size and "found" not in size
     assert p.fraction == 0.5
 

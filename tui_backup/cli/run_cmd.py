@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import signal
 import sys
 import threading
@@ -35,6 +36,8 @@ from tui_backup.model.secrets import redact
 from tui_backup.model.status import Status
 from tui_backup.model.text import printable
 from tui_backup.model.units import plural
+
+RUNNER_LOGGER = "tui_backup.core.runner"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -80,6 +83,11 @@ def cmd_run(args: argparse.Namespace, ctx: CliContext) -> int:
         output = _RichOutput(spec.name)
     else:
         output = _PlainOutput(spec.name)
+    if not getattr(args, "verbose", 0):
+        # The runner logs each retry for daemons' logs and also records it as a
+        # LOW event, which this command shows as its one "note:" line; without
+        # -v a person would read every retry twice.
+        logging.getLogger(RUNNER_LOGGER).setLevel(logging.ERROR)
     got_signal: list[int] = []
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -222,9 +230,7 @@ class _PlainOutput(_Output):
         self._last_progress = now
         files, size = _done_of_total(p)
         eta = f", ETA {p.eta_seconds:.0f}s" if p.eta_seconds is not None and not p.counting else ""
-        self._print(
-            f"{self.name}: {p.phase} {files} files, {size}, {humanize_bytes(int(p.rate))}/s{eta}"
-        )
+        self._print(f"{self.name}: {p.phase} {files}, {size}, {humanize_bytes(int(p.rate))}/s{eta}")
 
     def warning(self, path: str, reason: str) -> None:
         sys.stderr.write(f"warning: {printable(path)}: {printable(reason, multiline=True)}\n")
@@ -241,16 +247,17 @@ class _PlainOutput(_Output):
 
 
 def _done_of_total(p: Progress) -> tuple[str, str]:
-    """``("120/20000", "4.1 MB/80 MB")``, or ``"120 of 3400 found so far"`` while counting.
+    """``("120/20000 files", "4.1 MB/80 MB")``, or ``"120 files of 3400 found so far"``.
 
     A first run's totals grow while a scan runs ahead of the copy; printing
     them as a fixed total would promise a percentage the next line breaks.
     """
     if p.counting:
-        files = f"{p.files_done} of {p.files_total} found so far"
+        files = f"{p.files_done} files of {p.files_total} found so far"
         size = f"{humanize_bytes(p.bytes_done)} of {humanize_bytes(p.bytes_total)} found"
         return files, size
     files = f"{p.files_done}/{p.files_total}" if p.files_total else f"{p.files_done}"
+    files += " files"
     size = humanize_bytes(p.bytes_done)
     if p.bytes_total:
         size += f"/{humanize_bytes(p.bytes_total)}"
@@ -278,7 +285,7 @@ class _RichOutput(_Output):
         self.bar = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
-            TextColumn("{task.fields[files]} files"),
+            TextColumn("{task.fields[files]}"),
             DownloadColumn(binary_units=True),
             TransferSpeedColumn(),
             TimeRemainingColumn(),
@@ -286,7 +293,7 @@ class _RichOutput(_Output):
             transient=True,
         )
         self.bar.start()
-        self.task = self.bar.add_task(f"{name}: starting", total=None, files="0")
+        self.task = self.bar.add_task(f"{name}: starting", total=None, files="0 files")
 
     def status_changed(self, status: Status, message: str | None) -> None:
         self.bar.update(self.task, description=f"{self.name}: {status}")
