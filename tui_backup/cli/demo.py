@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from tui_backup.cli import exit_codes
 from tui_backup.cli.context import CliContext
 from tui_backup.cli.main import add_parser
+from tui_backup.cli.tui_log import log_to_file
 from tui_backup.core.home import Home
 
 if TYPE_CHECKING:
@@ -148,4 +149,5 @@ def run_demo(args: argparse.Namespace, ctx: CliContext) -> int:
     from tui_backup.tui.app import run_app
 
     ctx.err(f"demo home: {home.root}")
+    log_to_file(home.root / "tui.log")
     return int(run_app(home, start_jobs=START_ON_OPEN))

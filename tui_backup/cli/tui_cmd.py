@@ -6,6 +6,7 @@ import argparse
 
 from tui_backup.cli import exit_codes
 from tui_backup.cli.context import CliContext
+from tui_backup.cli.tui_log import log_to_file
 
 
 def open_tui(args: argparse.Namespace, ctx: CliContext) -> int:
@@ -16,4 +17,5 @@ def open_tui(args: argparse.Namespace, ctx: CliContext) -> int:
             ctx.err("the TUI is not built yet; see `tui-backup --help` for the commands")
             return exit_codes.FAILED
         raise
+    log_to_file(ctx.home.root / "tui.log")
     return int(run_app(ctx.home))
