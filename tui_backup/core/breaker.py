@@ -33,6 +33,16 @@ PROBE_TIMEOUT = timedelta(hours=6)
 """A probe that never reported (its process died) stops blocking after this."""
 
 
+def _key(destination: str) -> str:
+    """The breaker's name for a destination: the URL without its password.
+
+    breakers.yaml is a file the app writes; a ``rest:https://user:pw@host/``
+    destination must not put its password there (tests/security). Two
+    spellings that differ only in the password are one place anyway.
+    """
+    return mask_url(destination)
+
+
 @dataclass(frozen=True, slots=True)
 class BreakerState:
     destination: str
@@ -107,6 +117,7 @@ class CircuitBreakers:
         return self._load()
 
     def get(self, destination: str) -> BreakerState:
+        destination = _key(destination)
         return self._load().get(destination, BreakerState(destination))
 
     def open_breakers(self) -> list[BreakerState]:
@@ -116,6 +127,7 @@ class CircuitBreakers:
 
     def allow_scheduled(self, destination: str) -> Decision:
         """May a scheduled run go to ``destination`` now? Claims the probe if due."""
+        destination = _key(destination)
         decision = Decision(True)
 
         def change(states: dict[str, BreakerState]) -> bool:
@@ -151,6 +163,7 @@ class CircuitBreakers:
         return decision
 
     def record(self, destination: str, success: bool, error: str | None = None) -> BreakerState:
+        destination = _key(destination)
         """Count a finished run; returns the breaker's new state."""
         result = BreakerState(destination)
 
@@ -180,6 +193,7 @@ class CircuitBreakers:
         return result
 
     def reset(self, destination: str) -> None:
+        destination = _key(destination)
         self._update(lambda states: states.pop(destination, None) is not None)
 
     # -- file ----------------------------------------------------------------
