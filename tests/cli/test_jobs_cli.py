@@ -270,12 +270,18 @@ def test_rm(cli: CliRunner, home: Home, src: Path) -> None:
     assert r.returncode == 0, r
     assert not home.job_file("keep").exists() and (dest / "snapshot").exists()
 
-    # What --purge-data deletes is the engine's business (docs/engines.md); here:
-    # it goes ahead with --yes and the job is gone.
+    # With --yes it goes ahead: the job is gone and so are the snapshots it made
+    # (docs/engines.md: exactly this job's), while "keep"'s hand-made file stays.
     add_job(cli, src, "gone")
+    assert cli("run", "gone").returncode == 0
+    gone = src.parent / "backup-gone"
+    (made,) = [n for n in os.listdir(gone) if n[:1].isdigit()]
+    assert (gone / made / "docs" / "a.txt").read_text() == "hello"
     r = cli("job", "rm", "gone", "--purge-data", "--yes")
     assert r.returncode == 0 and "and its backups" in r.stderr, r
     assert cli("job", "list", "--json").json() == []
+    assert not (gone / made).exists(), os.listdir(gone)
+    assert (dest / "snapshot").read_text() == "precious"
 
 
 def test_rm_of_a_file_that_never_was_a_job(cli: CliRunner, home: Home) -> None:

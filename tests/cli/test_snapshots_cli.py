@@ -61,8 +61,8 @@ def test_run_list_restore_verify_forget(cli, tmp_path: Path) -> None:
     assert "checksum mismatch" in r.stdout
     assert r.stderr.splitlines()[-1].startswith("damaged: 1 problem ("), r
     r = cli("errors", "--json")
-    if r.returncode == 0:
-        assert any(e.get("component") == "verify" for e in r.json()), r
+    assert r.returncode == 0, r
+    assert any(e.get("component") == "verify" for e in r.json()), r
 
     _write(src / "b.txt", "beta")
     os.utime(src / "b.txt", (1, 1))
