@@ -136,10 +136,12 @@ class Rig:
     tmp: Path
     home: Home
     children: list[subprocess.Popen[str]] = field(default_factory=list)
+    extra_env: dict[str, str] = field(default_factory=dict)
+    """Added to every process's environment (e.g. a PATH with a wrapped rsync first)."""
 
     @property
     def env(self) -> dict[str, str]:
-        return {**os.environ, HOME_ENV: str(self.home.root), "COLUMNS": "200"}
+        return {**os.environ, HOME_ENV: str(self.home.root), "COLUMNS": "200", **self.extra_env}
 
     def cli(self, *args: str, timeout: float = 180, input: str | None = None) -> Result:
         """Run ``python -m tui_backup ARGS`` to the end; never raises on exit codes."""

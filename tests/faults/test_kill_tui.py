@@ -75,6 +75,43 @@ def _spec(path: Path) -> dict[str, object]:
     return data
 
 
+def _edit(rig: Rig, text: str, kill_after: float | None) -> float:
+    """Open the TUI, press e, type ``text`` into the description, ctrl+s.
+
+    With ``kill_after``, a timer SIGKILLs the TUI's process tree that many seconds
+    after e; without, waits until the edit is saved. Returns the seconds from e to
+    the end (the save, or the kill).
+    """
+    job_file = rig.home.job_file("docs")
+    version = _spec(job_file)["version"]
+    term = Tmux(rig)
+    try:
+        pid = term.start()
+        term.wait_for("Jobs · 1")
+        killer = None
+        if kill_after is not None:
+            killer = threading.Timer(kill_after, kill_pid_tree, args=(pid,))
+            killer.start()
+        started = time.monotonic()
+        term.keys("e")
+        try:
+            term.wait_for("Edit docs", timeout=5 if killer else 60)
+            for ch in text:
+                term.keys(ch)
+            term.keys("C-s")
+        except AssertionError:
+            if killer is None:
+                raise  # the kill came first
+        if killer is not None:
+            killer.join()
+            assert not os.path.exists(f"/proc/{pid}")
+        else:
+            wait_until(lambda: _spec(job_file)["version"] != version, what="the edit saved")
+        return time.monotonic() - started
+    finally:
+        term.close()
+
+
 @pytest.mark.slow
 def test_sigkill_the_tui_while_it_edits_a_job(rig: Rig, rounds: object, rng: random.Random) -> None:
     n = rounds(2, 20)  # type: ignore[operator]
@@ -82,34 +119,16 @@ def test_sigkill_the_tui_while_it_edits_a_job(rig: Rig, rounds: object, rng: ran
     make_tree(src, rng, dirs=2, files=5)
     rig.add_job("docs", src)
     job_file = rig.home.job_file("docs")
+    # One whole edit first, timed from e to the file saved: the kills land anywhere in
+    # that span and a little past it (the save's write, the editor closing).
+    span = _edit(rig, "calibrate-", kill_after=None)
     outcomes: list[str] = []
     for round_no in range(n):
         before = _spec(job_file)
         text = f"edit-{round_no}"
-        term = Tmux(rig)
-        try:
-            pid = term.start()
-            term.wait_for("Jobs · 1")
-            # The kill comes at a random moment from pressing e to a little after saving.
-            delay = rng.uniform(0, 1.5)
-            killer = threading.Timer(delay, kill_pid_tree, args=(pid,))
-            started = time.monotonic()
-            killer.start()
-            term.keys("e")
-            try:
-                term.wait_for("Edit docs", timeout=5)
-                for ch in text:
-                    term.keys(ch)
-                term.keys("C-s")
-            except AssertionError:
-                pass  # the kill came first
-            killer.join()
-            where = (
-                f"round {round_no}: killed {delay:.2f}s after e ({time.monotonic() - started:.2f}s)"
-            )
-            assert not os.path.exists(f"/proc/{pid}"), where
-        finally:
-            term.close()
+        delay = rng.uniform(0, span * 1.2)
+        _edit(rig, text, kill_after=delay)
+        where = f"round {round_no}: killed {delay:.2f}s after e (a whole edit takes {span:.2f}s)"
         after = _spec(job_file)
         if after == before:
             outcomes.append("unchanged")
@@ -126,19 +145,9 @@ def test_sigkill_the_tui_while_it_edits_a_job(rig: Rig, rounds: object, rng: ran
     print(f"TUI killed {n}x while editing: {outcomes}")
 
     # The next whole edit (nobody kills it) is saved; then the job runs.
-    term = Tmux(rig)
-    try:
-        term.start()
-        term.wait_for("Jobs · 1")
-        version = _spec(job_file)["version"]
-        term.keys("e")
-        term.wait_for("Edit docs")
-        for ch in "final":
-            term.keys(ch)
-        term.keys("C-s")
-        wait_until(lambda: _spec(job_file)["version"] == version + 1, what="the edit saved")  # type: ignore[operator]
-        assert str(_spec(job_file)["description"]).endswith("final")
-    finally:
-        term.close()
+    version = _spec(job_file)["version"]
+    _edit(rig, "final", kill_after=None)
+    assert _spec(job_file)["version"] == version + 1  # type: ignore[operator]
+    assert str(_spec(job_file)["description"]).endswith("final")
     rig.run_ok("docs")
     rig.check_files_parse()
