@@ -348,3 +348,37 @@ def test_every_kind_of_garbage_falls_back(
     assert "\n" not in issue.message.splitlines()[0]
     (kept,) = home.jobs_dir.glob("web.yaml.corrupt-*")
     assert kept.read_bytes() == garbage
+
+
+def test_repair_does_its_work_once(home: Home, spec: JobSpec) -> None:
+    """The first repair of hand-made files keeps each as its last good version and makes
+    it private; a second repair (any process) finds nothing to do and writes nothing."""
+    for i in range(5):
+        name = f"hand{i}"
+        hand_write(home.job_file(name), yamlio.dumps(replace(spec, name=name).to_dict()))
+        os.chmod(home.job_file(name), 0o644)
+    assert JobStore(home).repair() == ()
+    for i in range(5):
+        path = home.job_file(f"hand{i}")
+        assert path.with_name(path.name + ".bak").read_bytes() == path.read_bytes()
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    before = _tree(home.root)
+    store = JobStore(home)
+    assert store.repair() == ()
+    assert _tree(home.root) == before  # no write, not even a lock file
+    assert len(store.list().jobs) == 5
+
+
+def test_repair_quarantines_and_reports_once_per_call(
+    store: JobStore, spec: JobSpec, home: Home, events: list[ErrorEvent]
+) -> None:
+    store.create(spec)
+    hand_write(home.job_file("web"), "name: web\nsources: [unclosed\n")
+    reader = JobStore(home, repair_on_read=False)
+    listing = reader.list()
+    assert listing.issues and not list(home.jobs_dir.glob("*.corrupt-*"))  # a read only reads
+    (issue,) = store.repair()
+    assert issue.quarantined and len(list(home.jobs_dir.glob("web.yaml.corrupt-*"))) == 1
+    assert [e.error_type for e in events] == ["invalid_job_file"]
+    assert store.repair() == ()
+    assert reader.list().issues == ()

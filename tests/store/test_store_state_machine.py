@@ -37,6 +37,10 @@ class JobStoreMachine(RuleBasedStateMachine):
         self.home = Home(self.tmp / "home")
         self.store = JobStore(self.home)
         self.expected: dict[str, JobSpec] = {}
+        """What must be in effect now."""
+        self.last_good: dict[str, JobSpec] = {}
+        """What ``.bak`` holds: written by the store, or kept by the repair step.
+        A read never makes a hand edit the last good version."""
         self.garbage_written = 0
 
     def teardown(self) -> None:
@@ -51,7 +55,7 @@ class JobStoreMachine(RuleBasedStateMachine):
             with pytest.raises(JobExists):
                 self.store.create(self._spec(name, retries))
             return
-        self.expected[name] = self.store.create(self._spec(name, retries))
+        self.expected[name] = self.last_good[name] = self.store.create(self._spec(name, retries))
 
     @rule(name=NAMES, retries=st.integers(0, 20))
     def modify(self, name: str, retries: int) -> None:
@@ -61,7 +65,7 @@ class JobStoreMachine(RuleBasedStateMachine):
             return
         new = self.store.modify(name, lambda s: replace(s, retries=retries))
         assert new.version == self.expected[name].version + 1
-        self.expected[name] = new
+        self.expected[name] = self.last_good[name] = new
 
     @rule(name=NAMES)
     def stale_update_is_refused(self, name: str) -> None:
@@ -79,6 +83,7 @@ class JobStoreMachine(RuleBasedStateMachine):
             return
         self.store.delete(name)
         del self.expected[name]
+        del self.last_good[name]
 
     @rule(name=NAMES, junk=st.sampled_from(["", "x: [", "- 1\n", "retries: many\n"]))
     def hand_writes_garbage(self, name: str, junk: str) -> None:
@@ -88,6 +93,7 @@ class JobStoreMachine(RuleBasedStateMachine):
         path.write_text(junk)
         _age(path)
         self.garbage_written += 1
+        self.expected[name] = self.last_good[name]
 
     @rule(name=NAMES, retries=st.integers(0, 20))
     def hand_edits_validly(self, name: str, retries: int) -> None:
@@ -99,6 +105,12 @@ class JobStoreMachine(RuleBasedStateMachine):
         path.write_text(yamlio.dumps(data))
         _age(path)
         self.expected[name] = replace(self.expected[name], retries=retries)
+
+    @rule()
+    def repair_step(self) -> None:
+        """The explicit step (start-up, or the watcher seeing a change)."""
+        JobStore(self.home).repair()
+        self.last_good = dict(self.expected)
 
     @invariant()
     def what_is_in_effect_matches(self) -> None:

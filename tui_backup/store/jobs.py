@@ -20,7 +20,9 @@ control characters, upper case) is reported once and skipped.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -35,7 +37,7 @@ from tui_backup.model.text import printable
 from tui_backup.store import safefile
 from tui_backup.store.atomic import quarantine
 from tui_backup.store.errors import JobExists, JobNotFound, StoreError, VersionConflict
-from tui_backup.store.locking import DEFAULT_TIMEOUT, file_lock
+from tui_backup.store.locking import DEFAULT_TIMEOUT, file_lock, fsync_dir
 from tui_backup.store.paths import Home, tighten
 
 log = logging.getLogger(__name__)
@@ -150,42 +152,94 @@ class JobStore:
     def repair(self) -> tuple[JobIssue, ...]:
         """The explicit repair step for every job file; returns what is still wrong.
 
-        Under each job's write lock: an invalid file is quarantined and its
-        last good version put back (as a read with ``repair_on_read`` does),
-        and a valid hand edit becomes the new last good version (``.bak``).
-        Idempotent and safe across processes: the second caller finds nothing
-        to do. Its problems are reported to ``on_error`` like a read's.
+        For each file: an invalid one is quarantined and its last good version
+        put back (as a read with ``repair_on_read`` does), a valid hand edit
+        becomes the new last good version (``.bak``), and a file open to other
+        users (made by hand under umask 022) is made 0600. A file with nothing
+        to do is read once, without its lock, and nothing is written: only the
+        first repair of a home of 2,000 hand-made jobs writes their ``.bak``
+        copies, and later ones cost a listing. Idempotent and safe across
+        processes (the work happens under each job's write lock). Problems are
+        reported to ``on_error`` like a read's; the results fill the cache, so
+        a listing right after reads nothing again.
         """
         issues: list[JobIssue] = []
-        for path in self._paths():
-            name = path.stem
-            if not is_valid_name(name):
-                continue
-            try:
-                with self._lock(name):
-                    loaded = safefile.load(
-                        path,
-                        self.home.write_lock("job", name),
-                        self._parser(path),
-                        self._label(path),
-                        timeout=self.lock_timeout,
-                        repair=True,
-                        locked=True,
-                    )
-                    # A file made by hand under umask 022 is 0644: make it private.
-                    tighten(path)
-                    valid = loaded.problem is None and loaded.value is not None
-                    if valid and safefile.refresh_backup(path, self._parser(path)):
-                        log.info("%s: kept as the last good version", self._label(path))
-            except StoreError as exc:
-                log.warning("could not repair %s: %s", printable(self._label(path)), exc)
-                continue
-            self._forget(name)
-            if loaded.problem is not None:
-                issue = self._issue(name, path, loaded)
-                self._report(issue, loaded.value)
-                issues.append(issue)
+        backed_up = tightened = 0
+        with self._mutex:
+            for path in self._paths():
+                name = path.stem
+                if not is_valid_name(name):
+                    continue
+                fp = safefile.Fingerprint.of(path)
+                if fp is None:
+                    continue
+                entry = self._settled(path, fp)
+                if entry is None:
+                    try:
+                        with self._lock(name):
+                            entry, wrote, private = self._repair_locked(path)
+                    except StoreError as exc:
+                        log.warning("could not repair %s: %s", self._label(path), exc)
+                        continue
+                    backed_up += wrote
+                    tightened += private
+                if entry is None:
+                    self._cache.pop(name, None)
+                    continue
+                self._cache[name] = entry
+                if entry.issue is not None:
+                    self._report(entry.issue, entry.spec)
+                    issues.append(entry.issue)
+        if backed_up:
+            with contextlib.suppress(OSError):
+                fsync_dir(self.home.jobs_dir)  # once for all the copies written
+            log.info("kept %d hand-edited job files as their last good version", backed_up)
+        if tightened:
+            log.warning(
+                "made %d job files private (mode 0600): they were open to others", tightened
+            )
         return tuple(issues)
+
+    def _settled(self, path: Path, fp: safefile.Fingerprint) -> _Entry | None:
+        """The file's entry when repair has nothing to do (valid, private, same as
+        its ``.bak``), found without the lock; None when there is work."""
+        try:
+            if os.lstat(path).st_mode & 0o077:
+                return None
+            raw = safefile.read_bounded(path)
+            if safefile.read_bounded(safefile.backup_path(path)) != raw:
+                return None
+            spec = safefile.parse_bytes(raw, self._parser(path))
+        except (OSError, ValidationError, ValueError):
+            return None
+        return _Entry(fp, spec, None)
+
+    def _repair_locked(self, path: Path) -> tuple[_Entry | None, bool, bool]:
+        """Repair one file under its lock: (its entry, wrote .bak, made private)."""
+        name = path.stem
+        fp = safefile.Fingerprint.of(path)
+        if fp is None:
+            return None, False, False
+        private = tighten(path, quiet=True)
+        try:
+            raw = safefile.read_bounded(path)
+            spec = safefile.parse_bytes(raw, self._parser(path))
+        except FileNotFoundError:
+            return None, False, private
+        except (OSError, ValidationError, ValueError):
+            loaded = safefile.load(
+                path,
+                self.home.write_lock("job", name),
+                self._parser(path),
+                self._label(path),
+                timeout=self.lock_timeout,
+                repair=True,
+                locked=True,
+            )
+            issue = self._issue(name, path, loaded) if loaded.problem is not None else None
+            return _Entry(loaded.restored or fp, loaded.value, issue), False, private
+        wrote = safefile.refresh_backup_raw(path, raw, sync=False)
+        return _Entry(safefile.Fingerprint.of(path) or fp, spec, None), wrote, private
 
     def create(self, spec: JobSpec) -> JobSpec:
         """Write a new job at version 1; refuses an existing name."""

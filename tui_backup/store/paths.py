@@ -119,11 +119,12 @@ class Home:
             tighten(d)
 
 
-def tighten(path: Path) -> bool:
+def tighten(path: Path, *, quiet: bool = False) -> bool:
     """Remove group and other access from ``path`` when it is ours and has any
     (0755 becomes 0700, 0644 becomes 0600; no bit is ever added).
 
-    Returns True when it changed the mode (and says so in the log). A path
+    Returns True when it changed the mode (and says so in the log, unless
+    ``quiet``: a caller tightening many files logs one line for all). A path
     owned by someone else, or a symbolic link, is left as it is.
     """
     try:
@@ -135,5 +136,11 @@ def tighten(path: Path) -> bool:
         return False
     mode = current & ~0o077
     os.chmod(path, mode)
-    log.warning("%s was open to other users (mode %04o); tightened to %04o", path, current, mode)
+    log.log(
+        logging.DEBUG if quiet else logging.WARNING,
+        "%s was open to other users (mode %04o); tightened to %04o",
+        path,
+        current,
+        mode,
+    )
     return True

@@ -163,6 +163,14 @@ def dump(data: dict[str, Any]) -> bytes:
     return yamlio.dumps(data).encode("utf-8")
 
 
+def parse_bytes(raw: bytes, parse: Callable[[Any], T]) -> T:
+    """Parse ``raw`` YAML strictly and validate it with ``parse``.
+
+    Raises ValidationError, or ValueError with a message naming the line.
+    """
+    return _parse_bytes(raw, parse)
+
+
 def _parse_bytes(raw: bytes, parse: Callable[[Any], T]) -> T:
     try:
         data = yamlio.loads(raw)
@@ -288,13 +296,19 @@ def refresh_backup(path: Path, parse: Callable[[Any], object]) -> bool:
         _parse_bytes(raw, parse)
     except (OSError, ValidationError, ValueError):
         return False
+    return refresh_backup_raw(path, raw)
+
+
+def refresh_backup_raw(path: Path, raw: bytes, *, sync: bool = True) -> bool:
+    """:func:`refresh_backup` for ``raw``, bytes the caller read from ``path``
+    under the write lock and found valid (``sync``: see ``atomic_write``)."""
     bak = backup_path(path)
     try:
         if read_bounded(bak) == raw:
             return False
     except OSError:
         pass
-    atomic_write(bak, raw, keep_backup=False)
+    atomic_write(bak, raw, keep_backup=False, sync=sync)
     return True
 
 
