@@ -81,9 +81,18 @@ def test_polling_fallback_reports_changes(home, tmp_path: Path) -> None:  # type
         seen.set()
 
     watcher = Watcher(home, on_change, statuses.append, force_polling=True, poll_interval=0.1)
+    scanned = threading.Event()  # the first scan is the baseline: write only after it
+    real_scan = watcher._scan
+
+    def scan() -> dict[str, tuple[int, int, int]]:
+        result = real_scan()
+        scanned.set()
+        return result
+
+    watcher._scan = scan  # type: ignore[method-assign]
     watcher.start()
     try:
-        time.sleep(0.3)  # let the first scan set the baseline (polling has no events to wait on)
+        assert scanned.wait(5)
         home.state_file("web").write_text("status: idle\n")
         assert seen.wait(5)
     finally:
