@@ -8,12 +8,14 @@ Each helper raises :class:`~tui_backup.engines.api.EngineError` with one
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
+import stat
 import traceback
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from tui_backup.engines.api import EngineError, ErrorType, ForgetDecision, SnapshotInfo
@@ -172,3 +174,57 @@ class CountingReporter(ProgressReporter):
         if not self.counting:
             return progress
         return replace(progress, counting=True, eta_seconds=None)
+
+
+@dataclass(frozen=True, slots=True)
+class TargetMetadata:
+    """The restore target's own mode, owner, times, xattrs and ACLs, put back after a restore.
+
+    ``rsync -a SNAPSHOT/ TARGET/`` gives TARGET the snapshot root's metadata,
+    and any restore that creates entries in TARGET moves its mtime (restic's
+    staging directory too): restoring into a shared 1777 directory owned by
+    someone else would leave it 0755, root's, or with a new mtime. Only what
+    is created inside the target is the restore's business, so the target's
+    own metadata is read before and written back after (best effort: as
+    another user, some of it may not be ours to write, and then the restore
+    could not change it either).
+    """
+
+    st: os.stat_result
+    xattrs: dict[str, bytes]
+
+    @classmethod
+    def read(cls, target: str) -> TargetMetadata | None:
+        try:
+            st = os.stat(target)
+        except OSError:
+            return None  # created by the restore: nobody else's metadata to keep
+        attrs: dict[str, bytes] = {}
+        try:
+            for name in os.listxattr(target):
+                attrs[name] = os.getxattr(target, name)
+        except OSError:
+            pass
+        return cls(st, attrs)
+
+    def put_back(self, target: str) -> None:
+        st = self.st
+        try:
+            now = os.stat(target)
+        except OSError:
+            return
+        if (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino):
+            return  # not the directory we looked at
+        with contextlib.suppress(OSError):
+            if (now.st_uid, now.st_gid) != (st.st_uid, st.st_gid):
+                os.chown(target, st.st_uid, st.st_gid)
+        with contextlib.suppress(OSError):
+            present = set(os.listxattr(target))
+            for name in present - set(self.xattrs):
+                os.removexattr(target, name)
+            for name, value in self.xattrs.items():
+                os.setxattr(target, name, value)
+        with contextlib.suppress(OSError):
+            os.chmod(target, stat.S_IMODE(st.st_mode))
+        with contextlib.suppress(OSError):
+            os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))

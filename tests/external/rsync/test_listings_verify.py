@@ -106,7 +106,7 @@ def test_verify_never_opens_a_fifo(where: Where, tmp_path: Path) -> None:
     (dest / sid / "small.txt").unlink()
     os.mkfifo(dest / sid / "small.txt")
     report = RsyncEngine().verify(spec)
-    assert [(p.path, p.reason) for p in report.problems] == [("small.txt", "missing")]
+    assert [(p.path, p.reason) for p in report.problems] == [("small.txt", "a FIFO; never opened")]
 
 
 def test_a_snapshot_without_manifest_is_unchecked_not_ok(where: Where, tmp_path: Path) -> None:

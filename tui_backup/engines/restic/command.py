@@ -86,6 +86,9 @@ class Restic:
                 ErrorType.NO_PASSWORD,
             )
         env["RESTIC_REPOSITORY"] = self.local_path if self.local else self.repository
+        for name in ("RESTIC_PASSWORD_FILE", "RESTIC_CACHE_DIR", "RESTIC_CACERT"):
+            if env.get(name):  # restic may run elsewhere than here (a restore's staging dir)
+                env[name] = os.path.abspath(os.path.expanduser(env[name]))
         env.pop("RESTIC_REPOSITORY_FILE", None)
         return env
 
@@ -122,6 +125,7 @@ class Restic:
         cancel: threading.Event | None = None,
         on_line: Callable[[str], None] | None = None,
         env: dict[str, str] | None = None,
+        cwd: str | None = None,
     ) -> tuple[ToolResult, list[str]]:
         """Run ``restic ARGS``; retry while the repository is locked (bounded, cancellable).
 
@@ -136,7 +140,9 @@ class Restic:
         attempt = 0
         while True:
             lines: list[str] = []
-            result = run_tool(argv, on_line=on_line or lines.append, cancel=cancel, env=full_env)
+            result = run_tool(
+                argv, on_line=on_line or lines.append, cancel=cancel, env=full_env, cwd=cwd
+            )
             holder = (
                 None if result.cancelled or result.returncode == 0 else lock_holder(result.stderr)
             )

@@ -6,7 +6,9 @@ layout is relative to the source (docs/engines.md): one directory source ->
 its contents at the target root; several sources -> each under its basename.
 So restic restores into a staging directory inside the target (same
 filesystem, so moving is a rename) and each source's subtree is moved to its
-place; the staging directory is removed whatever happens.
+place; the staging directory is removed whatever happens. restic reaches it
+through a short symlink (``/tmp/tbr-XXXX/s``), so a deep branch restores
+whatever the target's own path length.
 
 Everything that would refuse the restore is decided first, from the
 snapshot's own listing (``restic ls --json``): a path not in the snapshot
@@ -30,6 +32,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tui_backup.engines.api import EngineError, ErrorType, RestoreReport
+from tui_backup.engines.common import TargetMetadata
 from tui_backup.engines.layout import SourcePlan
 from tui_backup.engines.restic.command import Restic
 from tui_backup.engines.restic.excludes import escape
@@ -174,10 +177,13 @@ def restore(
         raise EngineError(
             f"the target's parent directory {parent} does not exist", ErrorType.INVALID_TARGET
         )
+    own = TargetMetadata.read(target)  # an existing target keeps its own metadata
     os.makedirs(target, exist_ok=True)
     staging = tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=target)
+    link_dir = None
     try:
-        args = ["restore", snap.id, "--target", staging]
+        short, link_dir = _short_name(staging)
+        args = ["restore", snap.id, "--target", short]
         if restic.spec.preserve.sparse and "--sparse" in restore_options(restic.binary):
             args.append("--sparse")  # restic >= 0.15; 0.14 writes every hole out as zeros
         for path in includes:
@@ -197,7 +203,11 @@ def restore(
                 for entry in os.listdir(staged):
                     _merge(os.path.join(staged, entry), os.path.join(target, entry))
     finally:
+        if link_dir is not None:
+            shutil.rmtree(link_dir, ignore_errors=True)
         shutil.rmtree(staging, ignore_errors=True)
+        if own is not None:
+            own.put_back(target)
     return _report(snap, target, files)
 
 
@@ -216,6 +226,33 @@ def restore_options(binary: str) -> frozenset[str]:
     except (OSError, subprocess.SubprocessError):
         return frozenset()
     return frozenset(re.findall(r"--[a-z][a-z-]*", out))
+
+
+def _short_name(staging: str) -> tuple[str, str | None]:
+    """A short path that leads to ``staging``, and the private directory holding it.
+
+    restic 0.14 writes every entry as ``<target>/<its absolute source path>``
+    and reaches it by that whole path: the target's own length is taken from
+    what a deep branch may hold (PATH_MAX, 4,096 bytes). A symlink in a fresh
+    0700 directory under the temporary directory (``/tmp/tbr-XXXX/s``) stands
+    for the staging directory, so restic restores everything it could read at
+    backup time whatever the target's path. Only when that cannot be made
+    does restic get the staging directory itself.
+    """
+    base = tempfile.gettempdir()
+    if len(base) + 16 >= len(staging):
+        return staging, None
+    try:
+        link_dir = tempfile.mkdtemp(prefix="tbr-", dir=base)
+    except OSError:
+        return staging, None
+    link = os.path.join(link_dir, "s")
+    try:
+        os.symlink(staging, link)
+    except OSError:
+        shutil.rmtree(link_dir, ignore_errors=True)
+        return staging, None
+    return link, link_dir
 
 
 def _restored_anything(staging: str) -> bool:

@@ -16,6 +16,7 @@ import logging
 import os
 import tempfile
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -28,6 +29,7 @@ from tui_backup.engines.rsync import manifest
 from tui_backup.engines.rsync.connection import shared
 from tui_backup.engines.rsync.destination import open_store
 from tui_backup.engines.rsync.fidelity import (
+    explain,
     preserve_flags,
     unsupported_message,
     unsupported_metadata,
@@ -245,7 +247,8 @@ class Backup:
                 for line in stderr.splitlines():
                     if line.startswith(("rsync:", "file has vanished")):
                         self.warnings += 1
-                        self.emit(FileWarning(line.split('"')[1] if '"' in line else "", line))
+                        path = line.split('"')[1] if '"' in line else ""
+                        self.emit(FileWarning(path, explain(line, path)))
                 self.reporter.warnings = self.warnings
             elif code != 0:
                 self._fail(code, stderr, store)
@@ -304,6 +307,8 @@ class Backup:
             and prev_manifest is not None
             and tree.files == prev_tree.files
             and tree.links == prev_tree.links
+            and tree.specials == prev_tree.specials
+            and manifest.version_of(prev_manifest) == 2
         ):
             # Nothing changed: every file is the previous snapshot's inode, so the
             # previous manifest describes this snapshot exactly.
@@ -322,6 +327,18 @@ class Backup:
         for path, reason in sorted(problems.items()):
             self.warnings += 1
             self.emit(FileWarning(path, f"not hashed for the manifest: {reason}"))
+        plans = layout.plan_sources(self.spec.sources)
+        for path, source in changed_since_copy(tree, to_hash, plans):
+            self.warnings += 1
+            size = tree.files[path][1]
+            self.emit(
+                FileWarning(
+                    source,
+                    f"changed while it was backed up: the snapshot holds the {size} bytes rsync "
+                    "read (its manifest says so); the next run copies it again",
+                )
+            )
+        self.reporter.warnings = self.warnings
         digests.update(known)
         entries = [
             manifest.Entry("f", path, size, digests[path])
@@ -331,6 +348,7 @@ class Backup:
         files = len(entries)  # regular files, as every engine counts them
         nbytes = sum(e.size for e in entries)
         entries += [manifest.Entry("l", p, 0, "-", target) for p, target in tree.links.items()]
+        entries += [manifest.Entry("s", p, 0, "-", kind) for p, kind in tree.specials.items()]
         summary = self._summary(sid, files, nbytes, checksum, previous is None, prev_summary)
         summary["hashed"] = len(to_hash)
         summary_data = (json.dumps(summary, indent=1) + "\n").encode()
@@ -405,6 +423,53 @@ def linked_digests(
         ):
             out[path] = entry.digest
     return out
+
+
+MTIME_SLACK_NS = 2_000_000_000
+"""A destination that keeps coarser times (FAT: 2 s) is not a change."""
+
+
+def changed_since_copy(
+    tree: Tree, paths: Sequence[str], plans: Sequence[layout.SourcePlan]
+) -> list[tuple[str, str]]:
+    """Copied files whose source no longer has the copy's size and mtime: ``(path, source)``.
+
+    rsync sends a file's bytes as they are when it opens it and gives the copy
+    the mtime it listed; a file appended to (or rewritten) during the run
+    differs from its copy afterwards. The snapshot and its manifest hold what
+    was read, consistently (the manifest is hashed from the copy), and the
+    next run sees size or mtime differ and copies the file again; the user is
+    told once per file. A source that cannot be looked at now (removed, or
+    beyond what a path can reach) was reported by rsync already.
+    """
+    out: list[tuple[str, str]] = []
+    for path in paths:
+        source = source_of(path, plans)
+        if source is None or path not in tree.files:
+            continue
+        try:
+            st = os.lstat(source)
+        except OSError:
+            continue
+        size = tree.files[path][1]
+        mtime = tree.mtimes.get(path)
+        if st.st_size != size or (
+            mtime is not None and abs(st.st_mtime_ns - mtime) > MTIME_SLACK_NS
+        ):
+            out.append((path, source))
+    return out
+
+
+def source_of(path: str, plans: Sequence[layout.SourcePlan]) -> str | None:
+    """The source path of snapshot path ``path`` (the layout of ``plan_sources``)."""
+    for plan in plans:
+        if not plan.prefix:
+            return os.path.join(plan.path, path)
+        if path == plan.prefix:
+            return plan.path
+        if path.startswith(plan.prefix + "/"):
+            return os.path.join(plan.path, path[len(plan.prefix) + 1 :])
+    return None
 
 
 class Reported(Exception):

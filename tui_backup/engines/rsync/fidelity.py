@@ -19,6 +19,10 @@ import re
 
 from tui_backup.model.job import Preserve
 
+MAX_DEPTH = 1024
+"""Directory levels rsync 3.5's sender descends: below that its ``opendir`` fails
+with "Cannot allocate memory (12)" and everything deeper is left out (exit 23)."""
+
 _ACL_RE = re.compile(
     r"(set_acl|xacl_set|default ACL).*\((95|EOPNOTSUPP|ENOTSUP)\)|ACLs are not supported"
 )
@@ -61,3 +65,13 @@ def unsupported_message(what: list[str], where: str, stderr: str) -> str:
         f"{count} file(s) affected): they would be lost. Put the backup on a filesystem "
         f"that keeps them, or set {keys} for this job to back up without them"
     )
+
+
+def explain(line: str, path: str) -> str:
+    """rsync's warning line, with what it means where rsync's own words mislead."""
+    if "opendir" in line and "(12)" in line and path.count("/") >= MAX_DEPTH - 64:
+        return (
+            f"{line} (rsync descends at most {MAX_DEPTH} directory levels: nothing below "
+            "this directory is in the snapshot)"
+        )
+    return line

@@ -1,4 +1,13 @@
-"""A destination directory on this machine: plain file operations, hashing in Python."""
+"""A destination directory on this machine: plain file operations, hashing in Python.
+
+The engine's own files (``.tui-backup/``: owner marker, manifests, summaries)
+are private whatever the umask: the directory 0700, every file 0600, created
+with ``O_NOFOLLOW``/``O_EXCL``. A manifest names every file of a snapshot and
+its hash, also those under a directory nobody else may read. A
+``.tui-backup`` that is a symbolic link is refused for every operation:
+writing (or trusting an owner marker) through it would touch whatever it
+points at.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +22,7 @@ import threading
 from collections.abc import Iterable, Sequence
 
 from tui_backup.engines import layout
+from tui_backup.engines.api import EngineError, ErrorType
 from tui_backup.engines.rsync.location import Stopped
 from tui_backup.engines.rsync.store import (
     DAMAGED_FILE,
@@ -31,8 +41,37 @@ _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 _CHUNK = 1 << 20
 
 
+_WRITE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+META_MODE = 0o700
+META_FILE_MODE = 0o600
+
+
+def refuse_linked_meta(path: str) -> None:
+    """Refuse a destination whose ``.tui-backup`` is a symbolic link (or not a directory)."""
+    meta = os.path.join(path, META)
+    try:
+        st = os.lstat(meta)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise EngineError(
+            f"cannot read {meta}: {exc.strerror}", ErrorType.DESTINATION_ERROR
+        ) from exc
+    if stat.S_ISLNK(st.st_mode):
+        raise EngineError(
+            f"{meta} is a symbolic link; refusing to read or write the backup's metadata "
+            "through it (remove the link; the metadata belongs in a plain directory)",
+            ErrorType.DESTINATION_ERROR,
+        )
+    if not stat.S_ISDIR(st.st_mode):
+        raise EngineError(
+            f"{meta} is not a directory; refusing to use it", ErrorType.DESTINATION_ERROR
+        )
+
+
 class LocalStore(Store):
     def __init__(self, path: str) -> None:
+        refuse_linked_meta(path)
         entries: dict[str, str] = {}
         self._exists = os.path.isdir(path)
         with contextlib.suppress(FileNotFoundError, NotADirectoryError):
@@ -56,14 +95,36 @@ class LocalStore(Store):
         return _read(os.path.join(self.path, META, name))
 
     def write_meta(self, name: str, data: bytes) -> None:
-        meta = os.path.join(self.path, META)
-        os.makedirs(meta, exist_ok=True)
+        meta = self._meta_dir()
         tmp = os.path.join(meta, f".{name}.tmp-{os.getpid()}")
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)  # a crashed run's leftover: O_EXCL below never reuses a file
+        fd = os.open(tmp, _WRITE_FLAGS, META_FILE_MODE)
+        try:
+            os.fchmod(fd, META_FILE_MODE)  # whatever the umask
+            with open(fd, "wb", closefd=False) as fh:
+                fh.write(data)
+                fh.flush()
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(tmp, os.path.join(meta, name))
+
+    def _meta_dir(self) -> str:
+        """``.tui-backup``, created 0700 (made private when an older version left it 0755)."""
+        meta = os.path.join(self.path, META)
+        refuse_linked_meta(self.path)
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(meta, META_MODE)
+        refuse_linked_meta(self.path)  # replaced between the check and the mkdir
+        fd = os.open(meta, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        try:
+            if stat.S_IMODE(os.fstat(fd).st_mode) != META_MODE:
+                os.fchmod(fd, META_MODE)
+                _make_files_private(fd)
+        finally:
+            os.close(fd)
+        return meta
 
     def remove(self, names: Sequence[str]) -> None:
         for name in names:
@@ -134,10 +195,13 @@ class LocalStore(Store):
                     st = entry.stat(follow_symlinks=False)
                     if stat.S_ISREG(st.st_mode):
                         tree.files[path] = (st.st_ino, st.st_size)
+                        tree.mtimes[path] = st.st_mtime_ns
                     elif stat.S_ISLNK(st.st_mode):
                         tree.links[path] = os.readlink(entry.path)
                     elif stat.S_ISDIR(st.st_mode):
                         stack.append(path)
+                    else:
+                        tree.specials[path] = special_letter(st.st_mode)
         return tree
 
     def hash(
@@ -207,12 +271,48 @@ def hash_local_file(path: str, cancel: threading.Event | None = None) -> tuple[s
         os.close(fd)
 
 
+def special_letter(mode: int) -> str:
+    """``find -printf %y``'s letter for a special file: p FIFO, s socket, c/b device."""
+    if stat.S_ISFIFO(mode):
+        return "p"
+    if stat.S_ISSOCK(mode):
+        return "s"
+    return "c" if stat.S_ISCHR(mode) else "b"
+
+
 def _read(path: str) -> bytes | None:
+    """A metadata file's bytes; None when absent, unreadable or not a regular file.
+
+    Never through a symlink (``O_NOFOLLOW``) and never blocking on a FIFO.
+    """
     try:
-        with open(path, "rb") as fh:
-            return fh.read()
+        fd = os.open(path, _READ_FLAGS)
     except OSError:
         return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        chunks = []
+        while data := os.read(fd, _CHUNK):
+            chunks.append(data)
+        return b"".join(chunks)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def _make_files_private(dir_fd: int) -> None:
+    """0600 for the regular files of a metadata directory an older version made 0755."""
+    for name in os.listdir(dir_fd):
+        with contextlib.suppress(OSError):
+            fd = os.open(name, _READ_FLAGS, dir_fd=dir_fd)
+            try:
+                st = os.fstat(fd)
+                if stat.S_ISREG(st.st_mode) and stat.S_IMODE(st.st_mode) != META_FILE_MODE:
+                    os.fchmod(fd, META_FILE_MODE)
+            finally:
+                os.close(fd)
 
 
 def _make_writable(path: str) -> None:

@@ -2,9 +2,16 @@
 
 Written at commit as ``.tui-backup/<id>.manifest`` (gzip, UTF-8 text)::
 
-    # tui-backup rsync manifest 1
+    # tui-backup rsync manifest 2
     f <TAB> <size> <TAB> <sha256 hex> <TAB> <path>
     l <TAB> 0 <TAB> - <TAB> <path> <TAB> <symlink target>
+    s <TAB> 0 <TAB> - <TAB> <path> <TAB> <p|s|c|b: FIFO, socket, device>
+
+Version 2 also lists the special files rsync stored (FIFOs, sockets,
+devices from the source), so a special file planted in a snapshot afterwards
+is told apart from one the backup made: verify reports it, restore leaves
+it out. Version 1 manifests (no ``s`` lines) are still read; for them
+nothing is known of special files.
 
 Paths are relative to the snapshot root. File names on Linux are bytes, so
 ``\\``, tab, newline and carriage return are escaped, and every byte that is
@@ -24,14 +31,15 @@ from typing import NamedTuple
 
 from tui_backup.engines.pathcodec import decode, encode
 
-HEADER = "# tui-backup rsync manifest 1"
+HEADER = "# tui-backup rsync manifest 2"
+HEADER_V1 = "# tui-backup rsync manifest 1"
 
 
 class Entry(NamedTuple):
     """One manifest line (a tuple: a 100k-file manifest loads in a fraction of a second)."""
 
     kind: str
-    """``f`` regular file, ``l`` symlink."""
+    """``f`` regular file, ``l`` symlink, ``s`` special file (``target``: its type letter)."""
     path: str
     size: int = 0
     digest: str = "-"
@@ -47,7 +55,7 @@ def dump(entries: list[Entry]) -> bytes:
     lines = [HEADER]
     for e in sorted(entries, key=lambda e: e.path):
         line = f"{e.kind}\t{e.size}\t{e.digest}\t{encode(e.path)}"
-        if e.kind == "l":
+        if e.kind in ("l", "s"):
             line += "\t" + encode(e.target)
         lines.append(line)
     return gzip.compress(("\n".join(lines) + "\n").encode("utf-8"), compresslevel=1, mtime=0)
@@ -55,27 +63,44 @@ def dump(entries: list[Entry]) -> bytes:
 
 def load(data: bytes) -> dict[str, Entry]:
     """The entries of a manifest by path; :class:`ManifestError` when it is damaged."""
+    return load_versioned(data)[1]
+
+
+def load_versioned(data: bytes) -> tuple[int, dict[str, Entry]]:
+    """``(version, entries)``: version 2 lists special files, version 1 does not."""
     try:
         text = gzip.decompress(data).decode("utf-8")
     except (OSError, EOFError, UnicodeDecodeError, zlib.error) as exc:
         raise ManifestError(f"unreadable manifest: {exc}") from exc
     lines = iter(text.split("\n"))
-    if next(lines, None) != HEADER:
+    first = next(lines, None)
+    if first not in (HEADER, HEADER_V1):
         raise ManifestError("not a tui-backup rsync manifest")
+    version = 2 if first == HEADER else 1
     out: dict[str, Entry] = {}
     for line in _entries(lines):
         parts = line.split("\t")
         try:
             if parts[0] == "f" and len(parts) == 4:
                 entry = Entry("f", decode(parts[3]), int(parts[1]), parts[2])
-            elif parts[0] == "l" and len(parts) == 5:
-                entry = Entry("l", decode(parts[3]), 0, "-", decode(parts[4]))
+            elif parts[0] in ("l", "s") and len(parts) == 5:
+                entry = Entry(parts[0], decode(parts[3]), 0, "-", decode(parts[4]))
             else:
                 raise ValueError
         except ValueError:
             raise ManifestError(f"malformed manifest line {line[:80]!r}") from None
         out[entry.path] = entry
-    return out
+    return version, out
+
+
+def version_of(data: bytes) -> int | None:
+    """The manifest's version from its first line alone (no full decompression)."""
+    try:
+        head = zlib.decompressobj(wbits=31).decompress(data, 64)
+    except zlib.error:
+        return None
+    first = head.split(b"\n", 1)[0].decode("utf-8", "replace")
+    return 2 if first == HEADER else 1 if first == HEADER_V1 else None
 
 
 def _entries(lines: Iterator[str]) -> Iterator[str]:

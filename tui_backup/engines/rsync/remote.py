@@ -56,6 +56,8 @@ exist" >&2; exit 3; fi
   fi
 fi
 cd -- "$p" || exit 4
+if [ -L .tui-backup ]; then echo "$(pwd -P)/.tui-backup is a symbolic link; refusing to read or \
+write the backup's metadata through it (remove the link)" >&2; exit 7; fi
 pwd -P
 printf '\\0'
 find . -mindepth 1 -maxdepth 1 -printf '%y%P\\0'
@@ -87,10 +89,14 @@ true
 """
 """The new snapshot's files, the previous one's, and the previous manifest, in one login."""
 
-_TREE = r"\( -type f -printf 'f%i\t%s\t%P\0' \) -o \( -type l -printf 'l%P\0%l\0' \)"
+_TREE = r"\( -type f -printf 'f%i\t%s\t%T@\t%P\0' \) -o \( -type l -printf 'l%P\0%l\0' \)" + (
+    r" -o \( ! -type d -printf 's%y%P\0' \)"
+)
 
 _FINISH = """\
-cd -- {dest} && mkdir -p .tui-backup || exit 4
+umask 077
+cd -- {dest} || exit 4
+{private}
 cat > {tmp_manifest} && printf '%s' {summary} > {tmp_summary} && sync || exit 4
 mv -f -- {tmp_manifest} {manifest} && mv -f -- {tmp_summary} {summary_name} || exit 4
 mv -- {partial} {sid} || exit 6
@@ -99,6 +105,14 @@ ln -sfn -- {sid} .latest.tmp && mv -fT -- .latest.tmp latest || true
 sync || true
 """
 """Write manifest and summary, then the commit point (the rename), then ``latest``."""
+
+_PRIVATE_META = """\
+if [ -L .tui-backup ]; then echo "$(pwd -P)/.tui-backup is a symbolic link; refusing to \
+write through it" >&2; exit 7; fi
+mkdir -p .tui-backup && chmod 700 .tui-backup || exit 4
+find .tui-backup -maxdepth 1 -type f ! -perm 600 -exec chmod 600 {} + 2>/dev/null
+"""
+"""The metadata directory, private (0700; files 0600 by ``umask 077``), never through a link."""
 
 
 class RemoteStore(Store):
@@ -137,6 +151,8 @@ class RemoteStore(Store):
         err = result.stderr.decode("utf-8", "replace").strip()
         if result.returncode == 2:
             return cls(loc.host, loc.path, {}, None, ssh, exists=False)
+        if result.returncode == 7:
+            raise EngineError(f"{loc.host}: {err}", ErrorType.DESTINATION_ERROR)
         if result.returncode == 3:
             raise EngineError(
                 f"{loc.host}: {err} (is the backup disk mounted?)", ErrorType.DESTINATION_MISSING
@@ -195,11 +211,11 @@ class RemoteStore(Store):
         return result.stdout if result.returncode == 0 else None
 
     def write_meta(self, name: str, data: bytes) -> None:
-        meta = self.q(META)
-        tmp = self.q(META, f".{name}.tmp-{os.getpid()}")
+        tmp = shlex.quote(f"{META}/.{name}.tmp-{os.getpid()}")
         self.sh(
-            f"mkdir -p -- {meta} && cat > {tmp} && sync {tmp} 2>/dev/null; "
-            f"mv -f -- {tmp} {self.q(META, name)}",
+            f"umask 077 && cd -- {self.q()} || exit 4\n{_PRIVATE_META}"
+            f"cat > {tmp} && chmod 600 -- {tmp} && {{ sync {tmp} 2>/dev/null; true; }} && "
+            f"mv -f -- {tmp} {shlex.quote(f'{META}/{name}')}",
             stdin=data,
         )
 
@@ -277,6 +293,7 @@ class RemoteStore(Store):
             partial=shlex.quote(partial),
             sid=shlex.quote(sid),
             clear=f"rm -f -- {shlex.quote(meta + DAMAGED_FILE)}" if clear_damage else "",
+            private=_PRIVATE_META,
         )
         self.sh(script, stdin=manifest)
         self.entries.pop(partial, None)
@@ -350,10 +367,21 @@ def _parse_tree(out: bytes, start: int) -> tuple[Tree, int]:
         if not token:
             break
         if token[:1] == b"f":
-            ino, size, path = token[1:].split(b"\t", 2)
-            tree.files[os.fsdecode(path)] = (int(ino), int(size))
+            ino, size, mtime, path = token[1:].split(b"\t", 3)
+            name = os.fsdecode(path)
+            tree.files[name] = (int(ino), int(size))
+            tree.mtimes[name] = _ns(mtime)
+        elif token[:1] == b"s":
+            tree.specials[os.fsdecode(token[2:])] = chr(token[1])
         elif token[:1] == b"l":
             t_end = out.find(b"\0", pos)
             tree.links[os.fsdecode(token[1:])] = os.fsdecode(out[pos:t_end])
             pos = t_end + 1
     return tree, pos
+
+
+def _ns(stamp: bytes) -> int:
+    """``find -printf %T@`` (seconds with a fraction of up to 10 digits) in nanoseconds."""
+    whole, _, frac = stamp.partition(b".")
+    sign = -1 if whole.startswith(b"-") else 1
+    return int(whole) * 1_000_000_000 + sign * int((frac[:9] or b"0").ljust(9, b"0"))

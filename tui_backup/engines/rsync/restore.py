@@ -15,15 +15,16 @@ import os
 import stat
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from tui_backup.engines import layout
 from tui_backup.engines.api import EngineError, ErrorType, RestoreReport
+from tui_backup.engines.common import TargetMetadata
 from tui_backup.engines.events import Emit, FileWarning
 from tui_backup.engines.process import run_tool
+from tui_backup.engines.rsync import manifest
 from tui_backup.engines.rsync.backup import WARNING_CODES
 from tui_backup.engines.rsync.fidelity import preserve_flags, unsupported_metadata
-from tui_backup.engines.rsync.store import Store
+from tui_backup.engines.rsync.store import MANIFEST_SUFFIX, Store
 from tui_backup.engines.throttle import ProgressReporter
 from tui_backup.model.job import JobSpec
 
@@ -100,6 +101,10 @@ def restore(
             ErrorType.TARGET_NOT_EMPTY,
         )
     argv = [binary, "-a", *preserve_flags(spec.preserve), "-8", "--numeric-ids"]
+    if not makes_specials(store, sid):
+        # The backup stored no special file: any in the snapshot was planted there
+        # afterwards. rsync leaves each out and names it ("skipping non-regular file").
+        argv += ["--no-specials", "--no-devices"]
     argv.append("--out-format=%i\t%l\t%n")
     if store.ssh is not None:
         argv += ["-e", store.ssh.rsync_shell]
@@ -125,7 +130,12 @@ def restore(
     planned: list[str] = []
     counts = [0, 0]
 
+    planted: list[str] = []
+
     def on_line(line: str) -> None:
+        if line.startswith(_SKIPPED) and line.endswith('"'):
+            planted.append(line[len(_SKIPPED) : -1])
+            return
         fields = line.split("\t", 2)
         if len(fields) != 3 or len(fields[0]) != 11:
             return
@@ -150,6 +160,11 @@ def restore(
     if result.cancelled or result.returncode == 20:
         raise EngineError("restore stopped before it finished", ErrorType.STOPPED)
     warnings = 0
+    skipped = tuple(f"{p}: a special file the backup did not make; not restored" for p in planted)
+    for entry in skipped:
+        warnings += 1
+        if emit is not None:
+            emit(FileWarning(entry.split(": ", 1)[0], entry.split(": ", 1)[1]))
     if result.returncode in WARNING_CODES:
         lost = unsupported_metadata(result.stderr)
         if lost:  # the files are there; say plainly what they lack
@@ -177,59 +192,28 @@ def restore(
         warnings=warnings,
         dry_run=dry_run,
         planned=tuple(planned),
+        skipped=skipped,
     )
 
 
-@dataclass(frozen=True, slots=True)
-class TargetMetadata:
-    """The restore target's own mode, owner, times, xattrs and ACLs, put back after rsync.
+_SKIPPED = 'skipping non-regular file "'
 
-    ``rsync -a SNAPSHOT/ TARGET/`` gives TARGET the snapshot root's metadata:
-    restoring into a shared 1777 directory owned by someone else would leave
-    it 0755 and root's. Only what is created inside the target is the
-    restore's business, so the target's own metadata is read before and
-    written back after (best effort: as another user, some of it may not be
-    ours to write, and then rsync could not change it either).
+
+def makes_specials(store: Store, sid: str) -> bool:
+    """Whether snapshot ``sid`` may hold special files the backup made.
+
+    Only a version 2 manifest lists them: with one that lists none, every
+    special file in the snapshot was put there afterwards. Without a
+    manifest (or an older one) nothing is known, and everything is restored.
     """
-
-    st: os.stat_result
-    xattrs: dict[str, bytes]
-
-    @classmethod
-    def read(cls, target: str) -> TargetMetadata | None:
-        try:
-            st = os.stat(target)
-        except OSError:
-            return None  # created by the restore: nobody else's metadata to keep
-        attrs: dict[str, bytes] = {}
-        try:
-            for name in os.listxattr(target):
-                attrs[name] = os.getxattr(target, name)
-        except OSError:
-            pass
-        return cls(st, attrs)
-
-    def put_back(self, target: str) -> None:
-        st = self.st
-        try:
-            now = os.stat(target)
-        except OSError:
-            return
-        if (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino):
-            return  # not the directory we looked at
-        with contextlib.suppress(OSError):
-            if (now.st_uid, now.st_gid) != (st.st_uid, st.st_gid):
-                os.chown(target, st.st_uid, st.st_gid)
-        with contextlib.suppress(OSError):
-            present = set(os.listxattr(target))
-            for name in present - set(self.xattrs):
-                os.removexattr(target, name)
-            for name, value in self.xattrs.items():
-                os.setxattr(target, name, value)
-        with contextlib.suppress(OSError):
-            os.chmod(target, stat.S_IMODE(st.st_mode))
-        with contextlib.suppress(OSError):
-            os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
+    raw = store.read_meta(sid + MANIFEST_SUFFIX)
+    if raw is None:
+        return True
+    try:
+        version, entries = manifest.load_versioned(raw)
+    except manifest.ManifestError:
+        return True
+    return version < 2 or any(e.kind == "s" for e in entries.values())
 
 
 def refuse_target_in_destination(dest: str, target: str) -> None:

@@ -50,6 +50,10 @@ class Tree:
     """path -> (inode, size)"""
     links: dict[str, str] = field(default_factory=dict)
     """path -> symlink target"""
+    specials: dict[str, str] = field(default_factory=dict)
+    """path -> type letter of each FIFO (``p``), socket (``s``) or device (``c``, ``b``)"""
+    mtimes: dict[str, int] = field(default_factory=dict)
+    """path -> mtime in ns of each regular file (rsync sets it to the source's as listed)"""
 
 
 class Store:

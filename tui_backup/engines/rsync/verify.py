@@ -63,13 +63,25 @@ class Verifier:
             self.unchecked.append(sid)
             return
         try:
-            entries = manifest.load(raw)
+            version, entries = manifest.load_versioned(raw)
         except manifest.ManifestError as exc:
             self.problem(sid, "", f"manifest unreadable: {exc}")
             return
         tree = self.store.tree(sid, self.cancel)
         to_hash: dict[str, manifest.Entry] = {}
         for path, entry in entries.items():
+            if leaves_snapshot(path):
+                # A tampered line: nothing outside the snapshot is ever opened.
+                self.problem(sid, path, "names a path outside the snapshot; not opened")
+                continue
+            if entry.kind == "s":
+                got = tree.specials.get(path)
+                if got != entry.target:
+                    self.problem(sid, path, "missing" if got is None else "special file changed")
+                continue
+            if path in tree.specials:
+                self.problem(sid, path, f"{special_name(tree.specials[path])}; never opened")
+                continue
             if entry.kind == "l":
                 got = tree.links.get(path)
                 if got is None:
@@ -87,6 +99,16 @@ class Verifier:
             else:
                 to_hash[path] = entry
 
+        if version >= 2:  # it lists every special file the backup made
+            for path, letter in sorted(tree.specials.items()):
+                if path not in entries:
+                    self.problem(
+                        sid,
+                        path,
+                        f"{special_name(letter)} the backup did not make (not in its manifest); "
+                        "never opened",
+                    )
+
         def on_hashed(path: str, _n: int) -> None:
             self.reporter.advance(1, entries[path].size, path)
 
@@ -102,6 +124,18 @@ class Verifier:
         self.bytes += entry.size
         if digest != entry.digest:
             self.problem(sid, entry.path, "checksum mismatch")
+
+
+SPECIAL_NAMES = {"p": "a FIFO", "s": "a socket", "c": "a character device", "b": "a block device"}
+
+
+def special_name(letter: str) -> str:
+    return SPECIAL_NAMES.get(letter, "a special file")
+
+
+def leaves_snapshot(path: str) -> bool:
+    """A manifest path that is absolute or climbs with ``..``: not the snapshot's."""
+    return path.startswith("/") or ".." in path.split("/") or "\0" in path
 
 
 def deep_compare(binary: str, spec: JobSpec, store: Store, sid: str, verifier: Verifier) -> None:
