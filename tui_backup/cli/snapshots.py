@@ -233,7 +233,8 @@ def verify_json(report: VerifyReport) -> dict[str, Any]:
         "outcome": report.outcome,
         "snapshots": list(report.snapshots),
         "files_checked": report.files_checked,
-        "bytes_checked": report.bytes_checked,
+        "unit": report.unit,
+        "bytes_checked": report.bytes_checked if report.bytes_known else None,
         "method": report.method,
         "unchecked": report.unchecked,
         "problems": [

@@ -6,8 +6,7 @@ The word before the colon is the report's outcome (``ok``, ``damaged``,
 
 from __future__ import annotations
 
-from typing import Any
-
+from tui_backup.engines.api import VerifyReport
 from tui_backup.model.units import human_bytes
 
 VERIFY_METHODS = {
@@ -18,7 +17,7 @@ VERIFY_METHODS = {
 }
 
 
-def verify_sentence(report: Any) -> str:
+def verify_sentence(report: VerifyReport) -> str:
     """What a verify checked, in one line for the CLI and the TUI alike.
 
     ``ok: 3 snapshots, 1,204 files (1.2 GB) read, compared with manifests``;
@@ -29,7 +28,10 @@ def verify_sentence(report: Any) -> str:
     count = len(report.snapshots)
     snaps = f"{count:,} snapshot" + "s" * (count != 1)
     files = report.files_checked
-    read = f"{files:,} file{'s' * (files != 1)} ({human_bytes(report.bytes_checked)}) read"
+    read = f"{files:,} {report.unit}{'s' * (files != 1)}"
+    if report.bytes_known:
+        read += f" ({human_bytes(report.bytes_checked)})"
+    read += " read"
     how = VERIFY_METHODS.get(report.method, f"checked by {report.method}")
     if report.changed_since:
         n = report.changed_since

@@ -162,6 +162,10 @@ class VerifyReport:
     unchecked: str | None = None
     changed_since: int = 0
     """Deep verify: source files changed since the snapshot (told apart from damage)."""
+    unit: str = "file"
+    """What ``files_checked`` counts: ``file``, or ``pack`` for restic's pack files."""
+    bytes_known: bool = True
+    """False when the engine cannot know how many bytes it read (``bytes_checked`` is 0)."""
 
     @property
     def ok(self) -> bool:

@@ -77,7 +77,14 @@ def verify(
     if packs is None:
         method += " (packs read: unknown)"
     return VerifyReport(
-        ids, packs or 0, nbytes, tuple(problems), method=method, unchecked=unchecked
+        ids,
+        packs or 0,
+        nbytes,
+        tuple(problems),
+        method=method,
+        unchecked=unchecked,
+        unit="pack",
+        bytes_known=nbytes > 0,
     )
 
 
