@@ -71,3 +71,18 @@ def test_an_incremental_tells_progress_by_files(local: Where, tmp_path: Path) ->
     assert all(p.bytes_total == 0 for p in copy)
     last = [p for p in copy if not p.counting][-1]
     assert last.files_total == 1021 and last.fraction is not None
+
+
+def test_the_exclude_walk_before_rsync_reports_what_it_finds(local: Where, tmp_path: Path) -> None:
+    """Excludes are turned into exact rules by walking the source before rsync starts:
+    that walk shows a growing total too, instead of nothing until rsync's first line."""
+    src = make_wide_tree(tmp_path / "src", dirs=10)
+    (src / "skip.tmp").write_bytes(b"x" * 1000)
+    events = run(local.spec(src, tmp_path / "dest", exclude=["*.tmp"]))
+    assert finished(events).status == "succeeded", finished(events).error
+    copy = copy_progress(events)
+    walk = [p for p in copy if p.files_done == 0 and p.files_total > 1]
+    assert walk and walk[-1].counting
+    assert copy.index(walk[-1]) < min(i for i, p in enumerate(copy) if p.files_done > 0)
+    assert walk[-1].files_total == 511  # 500 files, 10 directories and the root
+    assert walk[-1].bytes_total == 500 * 16_000  # skip.tmp is not counted

@@ -215,9 +215,12 @@ class Backup:
                 # directory>: for a directory source that directory is the source's
                 # place in the snapshot, for a file source the snapshot root.
                 argv.append("--link-dest=" + store.abs(previous, *(parts if is_dir else [])))
+            progress.start(last=index == len(plans) - 1)
             rules: str | None = None
             if is_dir and self.spec.exclude:
-                excluded = excluded_paths(plan.path, self.spec.exclude, self.cancel)
+                excluded = excluded_paths(
+                    plan.path, self.spec.exclude, self.cancel, on_kept=progress.walked
+                )
                 if excluded:
                     rules = rules_file(excluded, tempfile.gettempdir())
                     argv += [f"--exclude-from={rules}"]
@@ -227,7 +230,6 @@ class Backup:
             else:
                 src = plan.path
                 target = store.url(partial, *parts)
-            progress.start(last=index == len(plans) - 1)
             try:
                 code, stderr = self._rsync([*argv, "--", src, target], progress)
             finally:

@@ -21,6 +21,7 @@ import os
 import re
 import stat
 import threading
+from collections.abc import Callable
 
 from tui_backup.engines.excludes import Excluder
 from tui_backup.engines.rsync.location import Stopped
@@ -30,10 +31,21 @@ _SPECIAL = re.compile(r"([*?\[\\])")
 _LINE_BREAKS = re.compile(r"[\n\r]")
 
 
+OnKept = Callable[[int], None]
+"""Called for each entry the walk keeps, with its size (0 unless a regular file)."""
+
+
 def excluded_paths(
-    root: str, patterns: tuple[str, ...], cancel: threading.Event | None = None
+    root: str,
+    patterns: tuple[str, ...],
+    cancel: threading.Event | None = None,
+    on_kept: OnKept | None = None,
 ) -> list[str]:
-    """Top-most paths under directory ``root`` (relative, ``/``-joined) the patterns exclude."""
+    """Top-most paths under directory ``root`` (relative, ``/``-joined) the patterns exclude.
+
+    ``on_kept`` sees every entry that is backed up: the walk is a scan of the
+    source anyway, and a run reports what it has found while it lasts.
+    """
     excluder = Excluder(patterns)
     if not excluder.active:
         return []
@@ -51,12 +63,18 @@ def excluded_paths(
             for entry in it:
                 rel = sub + "/" + entry.name if sub else entry.name
                 try:
-                    is_dir = stat.S_ISDIR(entry.stat(follow_symlinks=False).st_mode)
+                    st = entry.stat(follow_symlinks=False)
+                    is_dir, size = stat.S_ISDIR(st.st_mode), st.st_size
+                    if not stat.S_ISREG(st.st_mode):
+                        size = 0
                 except OSError:
-                    is_dir = False
+                    is_dir, size = False, 0
                 if excluder.excluded(rel, is_dir):
                     out.append(rel)
-                elif is_dir:
+                    continue
+                if on_kept is not None:
+                    on_kept(size)
+                if is_dir:
                     stack.append(rel)
     out.sort()
     return out

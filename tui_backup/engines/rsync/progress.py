@@ -16,7 +16,11 @@ Bytes found so far: the percentage is the bytes transferred out of the total
 size of the files listed so far, truncated to an integer, so that total is
 just above ``done * 100 / (pct + 1)``. The running maximum of that lower
 bound never decreases and never passes the real total; at 100 % it is exact.
-It only means "found" on a first run: with ``--link-dest`` the files linked
+When the job has excludes, the source is walked before rsync starts (to
+turn gitignore rules into exact rsync rules); that walk reports what it
+finds too (entries, and bytes of regular files), so a large tree shows a
+growing total before the first byte is copied. It only means "found" on a
+first run: with ``--link-dest`` the files linked
 from the previous snapshot are never transferred, so the bytes an
 incremental transfers are no share of the tree and its byte total is
 reported unknown (0); its progress is told by files (``to-chk``).
@@ -53,12 +57,22 @@ class CopyProgress:
     files_checked: int = 0
     bytes_done: int = 0
     bytes_found: int = 0
+    walked_files: int = 0
+    """Entries found by the walk that applies the excludes before rsync starts (+1: the root)."""
+    walked_bytes: int = 0
 
     def start(self, *, last: bool) -> None:
-        """A new rsync call (one source); ``last`` when no other source follows it."""
+        """A new source; ``last`` when no other source follows it."""
         self.last = last
         self.files_found = self.files_checked = self.bytes_done = self.bytes_found = 0
+        self.walked_files, self.walked_bytes = 1, 0
         self.reporter.counting = True
+
+    def walked(self, size: int) -> None:
+        """One entry kept by the exclude walk (its size if a regular file): found so far."""
+        self.walked_files += 1
+        self.walked_bytes += size
+        self._report()
 
     def line(self, line: str) -> None:
         m = PROGRESS_RE.match(line)
@@ -81,17 +95,23 @@ class CopyProgress:
             self.files_checked = max(self.files_checked, total - remaining)
             if m.group(3) == "to" and self.last:
                 r.counting = False
+        self._report()
+
+    def _report(self) -> None:
+        r = self.reporter
+        found = max(self.bytes_found, self.walked_bytes)
         r.bytes_done = self.bytes_base + self.bytes_done
-        r.bytes_total = self.found_base + self.bytes_found if self.first_run else 0
+        r.bytes_total = self.found_base + found if self.first_run else 0
         r.files_done = self.files_base + self.files_checked
-        r.files_total = self.files_base + self.files_found
+        r.files_total = self.files_base + max(self.files_found, self.walked_files)
         r.tick()
 
     def end(self) -> None:
         """The call is over: its counts become the next call's base."""
-        self.files_base += max(self.files_found, self.files_checked)
+        self.files_base += max(self.files_found, self.files_checked, self.walked_files)
         self.bytes_base += self.bytes_done
-        self.found_base += self.bytes_found
+        self.found_base += max(self.bytes_found, self.walked_bytes)
         self.files_found = self.files_checked = self.bytes_done = self.bytes_found = 0
+        self.walked_files = self.walked_bytes = 0
         if self.last:
             self.reporter.counting = False
