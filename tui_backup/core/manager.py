@@ -59,11 +59,12 @@ from tui_backup.engines.api import RestoreReport, RunOptions
 from tui_backup.engines.events import Emit
 from tui_backup.engines.registry import get_engine
 from tui_backup.model.clock import Clock, utcnow
-from tui_backup.model.job import JobSpec
+from tui_backup.model.job import JobSpec, is_valid_name
 from tui_backup.model.records import ErrorEvent, RunRecord, new_id
 from tui_backup.model.secrets import mask_url
 from tui_backup.model.state import JobState
 from tui_backup.model.status import Severity, Status
+from tui_backup.store import safefile
 from tui_backup.store.db import Database, ErrorStats
 from tui_backup.store.jobs import JobIssue, JobStore
 from tui_backup.store.paths import Home
@@ -97,7 +98,12 @@ class JobManager:
         self.identity = RunnerIdentity(runner, self.host, self.pid)
         home.ensure()
         self.db = Database(home.db_path, home.fallback_log)
-        self.jobs = JobStore(home, on_error=self._store_error)
+        self.jobs = JobStore(home, repair_on_read=False)
+        """Reads of job files: they never write (no repair, no error event)."""
+        self._job_repair = JobStore(home, on_error=self._store_error, repair_on_read=True)
+        """The explicit repair step's store (:meth:`repair_job_files`)."""
+        self._repaired: dict[str, tuple[safefile.Fingerprint | None, JobIssue]] = {}
+        """Issues the repair step fixed, by job, with the restored file's fingerprint."""
         self.states = StateStore(home, on_error=self._store_error)
         self.settings_store = SettingsStore(home)
         self.settings = settings if settings is not None else self.settings_store.load()
@@ -119,6 +125,7 @@ class JobManager:
             deliver=self._subscribers.deliver,
             wanted=self._subscribers.any,
             wake_scheduler=self._wake_scheduler,
+            repair_jobs=self.repair_job_files,
             max_rate=max_updates_per_second,
         )
         self._pump = self._runs.pump
@@ -135,7 +142,7 @@ class JobManager:
         self._scheduler: Scheduler | None = None
         self._closed = False
         if recover:
-            self.recover_interrupted()
+            self.prepare_home()
 
     # -- subscriptions -------------------------------------------------------
 
@@ -164,7 +171,7 @@ class JobManager:
     def list_jobs(self) -> tuple[JobView, ...]:
         """Every job with its live state and next run, sorted by name."""
         listing = self.jobs.list()
-        issues = {i.name: i.message for i in listing.issues}
+        issues = {i.name: i.message for i in self._with_repaired(listing.issues)}
         return tuple(self._runs.view(spec, issues.get(spec.name)) for spec in listing.jobs)
 
     def job_specs(self) -> tuple[JobSpec, ...]:
@@ -173,7 +180,21 @@ class JobManager:
 
     def job_issues(self) -> tuple[JobIssue, ...]:
         """Job files that are wrong right now (shown as warnings by every front end)."""
-        return self.jobs.list().issues
+        return self._with_repaired(self.jobs.list().issues)
+
+    def _with_repaired(self, issues: tuple[JobIssue, ...]) -> tuple[JobIssue, ...]:
+        """``issues`` plus those the repair step fixed, while the restored file is unchanged
+        (the person still needs to hear that their edit was set aside)."""
+        known = {i.name for i in issues}
+        with self._lock:
+            repaired = sorted(self._repaired.items())
+        kept = [
+            issue
+            for name, (fingerprint, issue) in repaired
+            if name not in known
+            and safefile.Fingerprint.of(self.home.job_file(name)) == fingerprint
+        ]
+        return (*issues, *kept) if kept else issues
 
     def job(self, name: str) -> JobView:
         return self._runs.view(self.jobs.get(name))
@@ -695,6 +716,38 @@ class JobManager:
         self.record_error(event, dedupe=True)
 
     # -- interrupted runs -------------------------------------------------------
+
+    # -- the explicit steps that write what queries find ------------------------------
+    #
+    # Queries never write. What a reader might be tempted to fix on the way
+    # (a broken job file, a dead runner's ``running`` state) is fixed by these
+    # steps: at start-up (``prepare_home``, unless ``recover=False``), and on
+    # the event pump's thread while the process watches (a job file the
+    # watcher saw change and that now has an issue; a run elsewhere whose
+    # runner died). Each is idempotent and safe across processes: under the
+    # file's write lock the second process finds nothing left to do.
+
+    def prepare_home(self) -> None:
+        """The start-up steps: repair job files, then record dead runs as interrupted."""
+        self.repair_job_files()
+        self.recover_interrupted()
+
+    def repair_job_files(self) -> tuple[JobIssue, ...]:
+        """Quarantine invalid job files (their last good version back in effect), keep
+        valid hand edits as the last good version, and record each problem once
+        (an unresolved identical error is reused). Returns what is still wrong."""
+        try:
+            repaired = self._job_repair.repair()
+            remaining = self._job_repair.list().issues  # also reports names that cannot be jobs
+        except Exception:
+            log.warning("could not repair the job files", exc_info=True)
+            return ()
+        for issue in repaired:
+            if is_valid_name(issue.name):
+                fingerprint = safefile.Fingerprint.of(self.home.job_file(issue.name))
+                with self._lock:
+                    self._repaired[issue.name] = (fingerprint, issue)
+        return remaining
 
     def recover_interrupted(self) -> list[str]:
         """Record every dead runner's run as ``interrupted``; returns the job names."""

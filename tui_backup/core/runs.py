@@ -127,6 +127,7 @@ class RunTracker:
         deliver: Callable[[ManagerEvent], None],
         wanted: Callable[[], bool],
         wake_scheduler: Callable[[], None],
+        repair_jobs: Callable[[], object],
         max_rate: float = 10.0,
     ) -> None:
         self.home = home
@@ -138,6 +139,7 @@ class RunTracker:
         self.breakers = breakers
         self.run_settings = run_settings
         self._wake_scheduler = wake_scheduler
+        self._repair_jobs = repair_jobs
         self._wanted = wanted
         self._lock = threading.RLock()
         self._runs: dict[str, ActiveRun] = {}
@@ -247,14 +249,15 @@ class RunTracker:
         return JobView(spec=run.spec, state=self.run_state(run), next_run=run.next_run, local=True)
 
     def state(self, name: str) -> JobState:
-        """The job's state: live for a run of this process, else from its state file."""
+        """The job's state: live for a run of this process, else from its state file.
+
+        Only reads: a dead runner's ``running`` state is recorded as
+        ``interrupted`` by the explicit steps (start-up, :meth:`check_liveness`).
+        """
         run = self.get(name)
         if run is not None:
             return self.run_state(run)
-        state = self.states.read(name)
-        if state.status.is_active:
-            state = self.recover_if_stale(name) or state
-        return state
+        return self.states.read(name)
 
     def view(self, spec: JobSpec, issue: str | None = None) -> JobView:
         return JobView(
@@ -504,7 +507,13 @@ class RunTracker:
             self.stop_local(run, f"stopped by request ({who or 'another process'})")
 
     def _files_changed(self, names: frozenset[str], definitions: bool) -> None:
-        """Files of ``names`` changed (another process, a hand edit): queue fresh views."""
+        """Files of ``names`` changed (another process, a hand edit): queue fresh views.
+
+        A changed job file that is now wrong is repaired here (the one owner of
+        that step while the process watches), before its view is read.
+        """
+        if definitions and any(i.name in names for i in self.jobs.list().issues):
+            self._repair_jobs()
         gone: set[str] = set()
         for name in sorted(names):
             run = self.get(name)
