@@ -324,7 +324,11 @@ class SnapshotEngine:
         reporter.files_total = sum(counts[t].files or 0 for t in targets)
         reporter.bytes_total = sum(counts[t].bytes or 0 for t in targets)
         reporter.set_phase("verify")
-        verifier = Verifier(store, cancel or threading.Event(), reporter, deep=deep)
+        # One snapshot: an inode is met once (its other links are in other snapshots),
+        # so remembering digests would only cost memory that grows with the tree.
+        verifier = Verifier(
+            store, cancel or threading.Event(), reporter, deep=deep, share_inodes=len(targets) > 1
+        )
         try:
             for sid in targets:
                 verifier.verify(sid)

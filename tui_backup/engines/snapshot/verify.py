@@ -197,7 +197,7 @@ class Verifier:
             if (st.st_dev, st.st_ino) != (lst.st_dev, lst.st_ino) or not stat.S_ISREG(st.st_mode):
                 self._problem(snapshot_id, rel, "replaced while being verified")
                 return None
-            return _digest(fd, self.cancel)
+            return _digest(fd, self.cancel, st.st_size)
         except OSError as exc:
             self._problem(snapshot_id, rel, f"unreadable: {exc.strerror}")
             return None
@@ -269,8 +269,15 @@ class Verifier:
             self.damaged.append((key[0], key[1], entry.digest, snapshot_id, entry.path))
 
 
-def _digest(fd: int, cancel: threading.Event) -> str:
+def _digest(fd: int, cancel: threading.Event, size: int = -1) -> str:
+    """BLAKE2b-256 of an open regular file.
+
+    ``size`` is its size as ``fstat`` gave it: a short read that reaches it
+    is the end, which spares the read that would return nothing (a third of
+    the system calls of verifying a small file).
+    """
     h = hashlib.blake2b(digest_size=32)
+    done = 0
     while True:
         if cancel.is_set():
             raise VerifyCancelled
@@ -278,13 +285,18 @@ def _digest(fd: int, cancel: threading.Event) -> str:
         if not data:
             return h.hexdigest()
         h.update(data)
+        done += len(data)
+        if done == size and len(data) < _CHUNK:
+            return h.hexdigest()
 
 
 def _inside(rel: str) -> bool:
     """A manifest path that stays inside the snapshot: relative, no ``..``, no empty part."""
-    if not rel or rel.startswith("/"):
+    if not rel or rel[0] == "/" or rel[-1] == "/" or "//" in rel:
         return False
-    return not any(part in ("", ".", "..") for part in rel.split("/"))
+    if "." not in rel:  # the common case: no "." or ".." part possible
+        return True
+    return not any(part in (".", "..") for part in rel.split("/"))
 
 
 _SHORT_PATH = 3072
