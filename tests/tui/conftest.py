@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from tui_doubles import Gate
 from tui_fixtures import FIXED_NOW, AppFactory, fixed_clock, job_data, make_manager
+from tui_helpers import record_toasts
 
 from tui_backup.core import coordination
 from tui_backup.model.job import parse_job
@@ -171,6 +172,7 @@ def make_app(gates: dict[str, Gate]) -> Iterator[AppFactory]:
         kwargs.setdefault("scheduler", False)
         manager = kwargs.pop("manager", None) or make_manager(home, gates)
         app = BackupApp(home, clock=fixed_clock, manager=manager, **kwargs)  # type: ignore[arg-type]
+        record_toasts(app)
         made.append(app)
         return app
 

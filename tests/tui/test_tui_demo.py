@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tui_helpers import until
+from tui_helpers import record_toasts, toasts, until
 
 from tui_backup.cli.demo import START_ON_OPEN
 from tui_backup.model.status import Status
@@ -43,6 +43,7 @@ async def test_demo_home_is_rerunnable_and_shows_every_kind_of_card(tmp_path: Pa
     assert (root / "sample" / "documents" / "notes" / "todo.md").exists()
 
     app = BackupApp(Home(root), watch=False, scheduler=False, start_jobs=START_ON_OPEN)
+    record_toasts(app)
     async with app.run_test(size=(80, 24)) as pilot:
         main = app.main_screen
         assert main is not None
@@ -60,7 +61,7 @@ async def test_demo_home_is_rerunnable_and_shows_every_kind_of_card(tmp_path: Pa
         photos = main.jobs.views["photos"]
         assert photos.status is Status.IDLE and photos.next_run is not None
         await until(pilot, lambda: main.header.unresolved >= 1)
-        toasts = {(n.title, n.severity) for n in app._notifications}
-        assert ("Backup failed", "error") in toasts
-        assert ("Backup finished", "information") in toasts
+        raised = {(n.title, n.severity) for n in toasts(app)}
+        assert ("Backup failed", "error") in raised
+        assert ("Backup finished", "information") in raised
     app.manager.shutdown()

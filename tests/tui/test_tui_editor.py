@@ -9,7 +9,7 @@ from pathlib import Path
 from textual import events
 from textual.widgets import Input, Static
 from tui_fixtures import AppFactory, make_manager
-from tui_helpers import until
+from tui_helpers import toasts, until, validated
 
 from tui_backup.core.events import JobsChanged
 from tui_backup.model.progress import Progress
@@ -46,6 +46,7 @@ async def test_errors_show_by_their_fields_and_nothing_is_saved(
         editor = app.screen
         assert isinstance(editor, JobEditorScreen)
         await pilot.press(*"Bad Name")
+        await validated(pilot, editor)
         assert "must match" in _error(editor, "name")
         assert _error(editor, "sources") == ""  # untouched fields stay quiet while typing
         src = tmp_path / "data" / "docs"
@@ -53,7 +54,7 @@ async def test_errors_show_by_their_fields_and_nothing_is_saved(
         editor.query_one("#destination", Input).value = str(src / "inside")
         editor.query_one("#keep_daily", Input).value = "-5"
         editor.query_one("#schedule", Input).value = "61 * * * *"
-        await pilot.pause()
+        await validated(pilot, editor)
         assert "must be an absolute path" in _error(editor, "sources")
         assert "integer >= -1" in _error(editor, "keep_daily")
         assert "not a cron expression" in _error(editor, "schedule")
@@ -62,7 +63,7 @@ async def test_errors_show_by_their_fields_and_nothing_is_saved(
         assert isinstance(app.screen, JobEditorScreen)  # still open, nothing written
         assert "must be a non-empty path" not in _error(editor, "destination")
         assert len(app.manager.list_jobs()) == 4
-        assert any("Not saved" in n.message for n in app._notifications)
+        assert any("Not saved" in n.message for n in toasts(app))
 
 
 async def test_change_on_disk_is_shown_and_never_silently_overwritten(
@@ -184,10 +185,10 @@ async def test_keep_within_rules_and_a_source_with_a_comma_are_edited(
         editor.query_one("#destination", Input).value = str(tmp_path / "backups" / "odd")
         editor.query_one("#keep_within_daily", Input).value = "14d"
         editor.query_one("#keep_within_yearly", Input).value = "lots"
-        await pilot.pause()
+        await validated(pilot, editor)
         assert "must be a duration" in _error(editor, "keep_within_yearly")
         editor.query_one("#keep_within_yearly", Input).value = "5y"
-        await pilot.pause()
+        await validated(pilot, editor)
         assert editor.problems == []
         await pilot.press("ctrl+s")
         await until(pilot, lambda: isinstance(app.screen, MainScreen))

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from textual.widgets import Button, Checkbox, DataTable, Input, Static
 from tui_fixtures import AppFactory, fixed_clock
-from tui_helpers import until
+from tui_helpers import toasts, until
 
 from tui_backup.core.manager import JobManager
 from tui_backup.core.snapshots import Capabilities, SnapshotInfo
@@ -128,10 +128,8 @@ async def test_a_refused_purge_is_an_error_and_keeps_the_job_and_the_snapshots(
         dialog.query_one("#purge", Checkbox).value = True
         await pilot.pause()
         await pilot.click("#delete")
-        await until(
-            pilot, lambda: any(n.severity == "error" for n in app._notifications), timeout=30
-        )
-        (error,) = [n for n in app._notifications if n.severity == "error"]
+        await until(pilot, lambda: any(n.severity == "error" for n in toasts(app)), timeout=30)
+        (error,) = [n for n in toasts(app) if n.severity == "error"]
         assert "'owner'" in error.message and "not deleted" in error.message, error.message
         await app.workers.wait_for_complete()
     assert sorted(v.name for v in manager.list_jobs()) == ["intruder", "owner"]
@@ -256,9 +254,9 @@ async def test_verify_key_explains_an_engine_that_cannot_check(
     async with app.run_test(size=(100, 30)) as pilot:
         await _jobs_shown(app, pilot, 1)
         await pilot.press("v")
-        await until(pilot, lambda: bool(app._notifications), timeout=30)
+        await until(pilot, lambda: bool(toasts(app)), timeout=30)
         await app.workers.wait_for_complete()
-        notes = list(app._notifications)
+        notes = list(toasts(app))
     assert [n.title for n in notes] == ["Verify: unchecked"]
     assert "no way to check" in notes[0].message and notes[0].severity == "warning"
     assert not engine.verified.is_set()

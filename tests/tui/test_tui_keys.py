@@ -8,7 +8,7 @@ from textual.command import CommandList, CommandPalette
 from textual.message import Message
 from tui_doubles import Gate
 from tui_fixtures import AppFactory
-from tui_helpers import until
+from tui_helpers import toasts, until, validated
 
 from tui_backup.core.config import SettingsStore
 from tui_backup.model.status import Status
@@ -86,7 +86,7 @@ async def test_n_creates_a_job(seeded: Home, make_app: AppFactory, tmp_path: Pat
         editor.query_one("#sources").value = str(src)  # type: ignore[attr-defined]
         editor.query_one("#destination").value = str(tmp_path / "bk-mail")  # type: ignore[attr-defined]
         editor.query_one("#schedule").value = "15 3 * * 1-5"  # type: ignore[attr-defined]
-        await pilot.pause()
+        await validated(pilot, editor)
         assert editor.valid_spec is not None
         preview = str(editor.query_one("#schedule-preview").render())
         assert "03:15" in preview and "next:" in preview
@@ -126,7 +126,8 @@ async def test_enter_opens_details_lazily(seeded: Home, make_app: AppFactory) ->
         await app.workers.wait_for_complete()
         await pilot.pause()
         assert details.query_one("#history").row_count == 8  # type: ignore[attr-defined]
-        assert len(details.query_one("#spark-duration").data) == 8  # type: ignore[attr-defined]
+        # Seven: the failed run made no backup, so it is not on the sparkline.
+        assert len(details.query_one("#spark-duration").data) == 7  # type: ignore[attr-defined]
         await pilot.press("escape")
         assert isinstance(app.screen, MainScreen)
 
@@ -318,11 +319,11 @@ async def test_keymap_from_config(tui_home: Home, make_app: AppFactory, tmp_path
     async with app.run_test(size=(80, 24), message_hook=seen.append) as pilot:
         await app.workers.wait_for_complete()
         await pilot.pause()
-        toasts = [n.message for n in app._notifications]
-        assert any("keymap.no.such" in t for t in toasts)
+        raised = [n.message for n in toasts(app)]
+        assert any("keymap.no.such" in t for t in raised)
         await pilot.press("ctrl+r")  # remapped; no job selected -> a warning toast
         await pilot.pause()
-        assert any("No job selected" in n.message for n in app._notifications)
+        assert any("No job selected" in n.message for n in toasts(app))
 
 
 async def test_bad_theme_file_one_toast_and_default(tui_home: Home, make_app: AppFactory) -> None:
@@ -333,7 +334,7 @@ async def test_bad_theme_file_one_toast_and_default(tui_home: Home, make_app: Ap
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
         assert app.theme == "backup-dark"
-        theme_toasts = [n for n in app._notifications if "Theme problems" in n.message]
+        theme_toasts = [n for n in toasts(app) if "Theme problems" in n.message]
         assert len(theme_toasts) == 1
         assert "bad.yaml" in theme_toasts[0].message and "worse.yaml" in theme_toasts[0].message
 
@@ -395,7 +396,7 @@ async def test_unexpected_worker_failure_is_a_toast_and_an_error_event(
         main = await _ready(app, pilot)
         monkeypatch.setattr(app.manager, "errors", broken)
         app.load_errors()
-        await until(pilot, lambda: any("database on fire" in n.message for n in app._notifications))
+        await until(pilot, lambda: any("database on fire" in n.message for n in toasts(app)))
         monkeypatch.undo()
         await until(pilot, lambda: any(e.component == "tui" for e in app.manager.errors()))
         assert app.is_running and isinstance(app.screen, MainScreen) and main.is_mounted

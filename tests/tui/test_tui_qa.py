@@ -17,7 +17,7 @@ from textual.message import Message
 from textual.widgets import Button, Footer, Input, Label, Static
 from textual.widgets._footer import FooterKey
 from tui_fixtures import FIXED_NOW, AppFactory
-from tui_helpers import until
+from tui_helpers import toasts, until
 
 from tui_backup.core.config import SettingsStore
 from tui_backup.model.records import ErrorEvent
@@ -60,14 +60,14 @@ async def test_run_and_stop_raise_no_toast_and_stopping_an_idle_job_is_a_warning
         await until(pilot, lambda: any(isinstance(m, ActionSucceeded) for m in seen))
         await pilot.press("x")
         await until(pilot, lambda: any(isinstance(m, RunFinished) for m in seen))
-        toasts = [n.message for n in app._notifications]
-        assert not any("started" in t or "stop requested" in t for t in toasts), toasts
+        raised = [n.message for n in toasts(app)]
+        assert not any("started" in t or "stop requested" in t for t in raised), raised
         app.clear_notifications()
         await until(pilot, lambda: main.jobs.views["docs"].status is Status.STOPPED)
         await pilot.press("x")  # nothing runs: a short warning, not "Could not stop"
         await until(pilot, lambda: any(isinstance(m, ActionFailed) for m in seen))
         await pilot.pause()
-        notes = list(app._notifications)
+        notes = list(toasts(app))
         assert [(n.severity, n.title) for n in notes] == [("warning", "")]
         assert notes[0].message == "docs is not running"
 
@@ -80,10 +80,10 @@ async def test_l_moves_to_the_log_and_clears_the_toasts_over_it(
         main = await _ready(app, pilot)
         app.notify("laptop: source /mnt/laptop does not exist", severity="error", timeout=10)
         await pilot.pause()
-        assert list(app._notifications)
+        assert list(toasts(app))
         await pilot.press("l")
         assert main.errors.has_focus
-        assert not list(app._notifications)
+        assert not list(toasts(app))
 
 
 async def test_stopped_card_shows_what_was_done_and_failed_card_the_reason(
@@ -154,8 +154,8 @@ async def test_a_bad_hand_edit_is_reported_in_a_toast(seeded: Home, make_app: Ap
                 job_name="docs",
             )
         )
-        await until(pilot, lambda: any("kept as" in n.message for n in app._notifications))
-        note = next(n for n in app._notifications if "kept as" in n.message)
+        await until(pilot, lambda: any("kept as" in n.message for n in toasts(app)))
+        note = next(n for n in toasts(app) if "kept as" in n.message)
         assert note.severity == "warning"
 
 
@@ -233,10 +233,10 @@ async def test_details_sparkline_labels_fit_80_columns(seeded: Home, make_app: A
         label = screen.query_one("#spark-duration-label", Label)
         await until(pilot, lambda: "max" in str(label.render()))
         text = str(label.render())
-        assert text == "duration, last 8 runs · max 9s"
+        assert text == "duration, last 7 backups · max 9s"  # the failed run made none
         assert len(text) <= label.size.width
         size = str(screen.query_one("#spark-size-label", Label).render())
-        assert size == "size, last 8 runs · max 12.3 MB"
+        assert size == "size, last 7 backups · max 12.3 MB"
 
 
 async def test_dialogs_show_their_own_keys_in_the_footer(

@@ -10,7 +10,7 @@ from typing import Any
 from textual.message import Message
 from textual.widgets import Checkbox, Input
 from tui_fixtures import AppFactory, fixed_clock
-from tui_helpers import until
+from tui_helpers import toasts, until
 
 from tui_backup.core.manager import JobManager
 from tui_backup.engines.snapshot import SnapshotEngine
@@ -59,7 +59,7 @@ async def test_mark_a_folder_and_restore_into_a_new_folder(
         restored = tmp_path / "tui-backup-restores" / "docs-2026-01-15T103000Z"
         assert (restored / "notes" / "todo.md").read_text() == "- restore test\n"
         assert not (restored / "a.txt").exists()
-        assert any("Restore done" in (n.title or "") for n in app._notifications)
+        assert any("Restore done" in (n.title or "") for n in toasts(app))
 
 
 async def test_original_location_needs_confirmation(seeded: Home, make_app: AppFactory) -> None:
@@ -94,17 +94,15 @@ async def test_v_says_ok_damaged_or_unchecked_as_it_is(seeded: Home, make_app: A
     dest = Path(spec.destination)
     app = make_app(seeded)
 
-    def toasts(word: str) -> list[Any]:
-        return [n for n in app._notifications if (n.title or "") == f"Verify: {word}"]
+    def verify_toasts(word: str) -> list[Any]:
+        return [n for n in toasts(app) if (n.title or "") == f"Verify: {word}"]
 
     async with app.run_test(size=(80, 24)) as pilot:
         await app.workers.wait_for_complete()
         await until(pilot, lambda: app.main_screen.jobs.row_count == 4)  # type: ignore[union-attr]
         await pilot.press("v")
-        await until(
-            pilot, lambda: any(n.message.startswith("docs: ok:") for n in app._notifications)
-        )
-        ok = next(n for n in app._notifications if n.message.startswith("docs: ok:"))
+        await until(pilot, lambda: any(n.message.startswith("docs: ok:") for n in toasts(app)))
+        ok = next(n for n in toasts(app) if n.message.startswith("docs: ok:"))
         assert ok.message == (
             "docs: ok: 1 snapshot, 2 files (21 B) read, compared with manifests"
         ), ok.message
@@ -117,8 +115,8 @@ async def test_v_says_ok_damaged_or_unchecked_as_it_is(seeded: Home, make_app: A
         todo.write_text("- restore tesT\n")  # same size, same mtime below
         os.utime(todo, ns=(stat.st_atime_ns, stat.st_mtime_ns))
         await pilot.press("v")
-        await until(pilot, lambda: bool(toasts("damaged")))
-        (damaged,) = toasts("damaged")
+        await until(pilot, lambda: bool(verify_toasts("damaged")))
+        (damaged,) = verify_toasts("damaged")
         assert damaged.severity == "error"
         assert damaged.message.startswith("docs: damaged: 1 problem (") and "todo.md" in (
             damaged.message
@@ -129,9 +127,9 @@ async def test_v_says_ok_damaged_or_unchecked_as_it_is(seeded: Home, make_app: A
         for manifest in (dest / ".tui-backup").glob("*.manifest.gz"):
             manifest.unlink()
         await pilot.press("v")
-        await until(pilot, lambda: bool(toasts("unchecked")))
-        (unchecked,) = toasts("unchecked")
+        await until(pilot, lambda: bool(verify_toasts("unchecked")))
+        (unchecked,) = verify_toasts("unchecked")
         assert unchecked.severity == "warning"
         assert unchecked.message.startswith("docs: unchecked: "), unchecked.message
         await until(pilot, lambda: "⚠ unchecked" in str(card.get_cell("docs", "job")))
-        assert not any("ok:" in n.message for n in app._notifications if n is not ok)
+        assert not any("ok:" in n.message for n in toasts(app) if n is not ok)

@@ -56,6 +56,7 @@ def test_editor_with_validation_errors(snap_compare, seeded: Home, make_app: App
         screen.query_one("#sources", Input).value = "srv/www"
         screen.query_one("#schedule", Input).value = "0 25 * * *"
         await pilot.press("ctrl+s")
+        await until(pilot, lambda: pilot.app.screen.settled)
         no_blink(pilot)
         await pilot.pause()
         pilot.app.clear_notifications()
@@ -72,7 +73,7 @@ def test_editor_schedule_preview(snap_compare, seeded: Home, make_app: AppFactor
         await pilot.press("e")
         await until(pilot, lambda: isinstance(pilot.app.screen, JobEditorScreen))
         await pilot.app.workers.wait_for_complete()
-        await until(pilot, lambda: pilot.app.screen.base is not None)
+        await until(pilot, lambda: pilot.app.screen.settled)
         await pilot.pause()
         no_blink(pilot)
         await pilot.pause()

@@ -18,6 +18,7 @@ from tui_backup.tui.messages import (
     ActionFailed,
     ActionSucceeded,
     ErrorsLoaded,
+    InitOffered,
     JobsLoaded,
 )
 
@@ -47,12 +48,6 @@ class JobActions:
 
         def post_message(self, message: Message) -> bool: ...
 
-        def call_from_thread(self, callback: Any, *args: Any) -> Any: ...
-
-        main_screen: Any
-
-        def ask_init(self, spec: Any) -> None: ...
-
     @work(thread=True, exclusive=True, exit_on_error=False, group="load-jobs")
     def load_jobs(self) -> None:
         views = self.manager.list_jobs()
@@ -60,10 +55,8 @@ class JobActions:
         self.post_message(JobsLoaded(views, issues))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="load-errors")
-    def load_errors(self) -> None:
-        main = self.main_screen
-        flt = main.error_filter if main is not None else None
-        query = flt.query() if flt is not None else {"unresolved": True}
+    def load_errors(self, query: dict[str, Any]) -> None:
+        """The error log's rows for ``query`` (the main screen's filters) and the counts."""
         events = self.manager.errors(**query)
         stats = self.manager.error_stats()
         self.post_message(ErrorsLoaded(events, stats.unresolved, stats.total))
@@ -185,7 +178,7 @@ class JobActions:
             self.manager.snapshots.list(spec)
         except SnapshotOperationFailed as exc:
             if exc.error_type == NO_REPOSITORY:
-                self.call_from_thread(self.ask_init, spec)
+                self.post_message(InitOffered(spec))
             else:
                 self.post_message(
                     ActionFailed(
@@ -216,9 +209,10 @@ class JobActions:
         except Exception as exc:  # noqa: BLE001
             self.post_message(ActionFailed("resolve", None, readable(exc)))
             return
-        if done:
-            self.post_message(ActionSucceeded("resolve", None, f"Error #{event_id} resolved"))
-        self.call_from_thread(self.load_errors)
+        # Quiet when someone else resolved it first; the log is read again either way.
+        self.post_message(
+            ActionSucceeded("resolve", None, f"Error #{event_id} resolved", quiet=not done)
+        )
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="settings")
     def save_theme(self, theme: str) -> None:

@@ -8,19 +8,17 @@ key map, and runs every blocking call on the core in a thread worker (see
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
 import traceback
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from rich.markup import escape
 from textual import events, work
 from textual.app import App, SystemCommand
-from textual.message_pump import MessagePump
 from textual.screen import Screen
 from textual.theme import Theme
 from textual.worker import Worker, WorkerState
@@ -37,29 +35,37 @@ from tui_backup.model.status import Severity
 from tui_backup.tui.actions import JobActions, readable
 from tui_backup.tui.bridge import CoreBridge, LiveView
 from tui_backup.tui.formatting import plural, tilde
-from tui_backup.tui.keymap import APP_BINDINGS, binding_ids, check_keymap
+from tui_backup.tui.keymap import APP_BINDINGS, check_keymap, known_ids
 from tui_backup.tui.messages import (
     ActionFailed,
     ActionSucceeded,
+    DeleteRequested,
+    DetailsRequested,
+    EditRequested,
+    ErrorDetailsRequested,
     ErrorRecorded,
     ErrorsLoaded,
+    ErrorsReloadRequested,
+    InitOffered,
     JobsChanged,
     JobsLoaded,
+    ResolveRequested,
+    RestoreRequested,
     RunFinished,
+    RunRequested,
+    ServicesStopped,
+    StopRequested,
+    VerifyRequested,
     WatchChanged,
 )
 from tui_backup.tui.screens.main import MainScreen
 from tui_backup.tui.themes import load_themes, next_theme, variable_defaults
+from tui_backup.tui.typeahead import KeyGate
 
 log = logging.getLogger(__name__)
 
 MIN_REDRAW_INTERVAL = 0.1
 """At most ten job-table updates per second, however many jobs run."""
-
-
-def _resolve(done: asyncio.Future[None]) -> None:
-    if not done.done():
-        done.set_result(None)
 
 
 class BackupApp(JobActions, App[int]):
@@ -101,28 +107,14 @@ class BackupApp(JobActions, App[int]):
             self.register_theme(theme)
         self.theme = self._initial_theme()
         self.set_keymap(self.user_keymap)
-        self._keys_in_flight: dict[int, float] = {}
-        self._key_screens: dict[int, Screen] = {}
-        """Keys handed to a widget and not yet back (id -> give up at, monotonic)."""
+        self.typeahead = KeyGate(self)
+        self.error_query: dict[str, Any] = {"unresolved": True}
+        """The error log's filters, as the main screen last asked for them."""
 
     # -- keys ------------------------------------------------------------------
 
-    KEY_SETTLE_SECONDS = 2.0
-    """At most this long a key waits for the one before it to be handled."""
-
     async def on_event(self, event: events.Event) -> None:
-        """Hand out one key at a time.
-
-        Textual gives each key to the focused widget as it arrives, and key
-        bindings run only when the key has bubbled back up to the app. Keys
-        that arrive together (a paste, ``tmux send-keys l Enter``, a fast
-        typist over a slow SSH link) so reached the old widget before a key in
-        front of them had moved the focus or opened a screen: ``l Enter``
-        opened the job's details instead of the error. Here a key from the
-        terminal waits (re-queued behind the earlier key) until the earlier
-        one has come back to the app or was consumed on its way; never
-        longer than ``KEY_SETTLE_SECONDS``, so nothing can hang.
-        """
+        """Keys from the terminal go through the type-ahead gate (``typeahead.py``)."""
         if not isinstance(event, events.Key):
             await super().on_event(event)
             return
@@ -130,74 +122,15 @@ class BackupApp(JobActions, App[int]):
             try:
                 await super().on_event(event)
             finally:
-                self._key_done(event)
+                self.typeahead.returned(event)
             return
-        now = time.monotonic()
-        self._keys_in_flight = {k: t for k, t in self._keys_in_flight.items() if t > now}
-        self._key_screens = {
-            k: v for k, v in self._key_screens.items() if k in self._keys_in_flight
-        }
-        if self._keys_in_flight:
-            self.post_message(event)  # behind the earlier key's way back
-            return
+        if not self.typeahead.admit(event):
+            return  # waits behind the key in front of it
         target = self.focused or self.screen
-        self._keys_in_flight[id(event)] = now + self.KEY_SETTLE_SECONDS
-        self._key_screens[id(event)] = self.screen
-        await super().on_event(event)
-        if not event.is_forwarded:  # a priority binding took it here and now
-            self._key_done(event)
-            return
-        await self._settle(target)
-        if not self._queued(event):
-            self._key_done(event)  # consumed on the way: it will not come back
-
-    def _key_done(self, event: events.Key) -> None:
-        """Release the next key once what this one queued (``focus()`` is deferred) ran.
-
-        A key that opened a screen waits for that screen to be mounted and to
-        have focused its first field (``n`` then ``web``: the name goes there).
-        """
-        key_id = id(event)
-        screen = self.screen
-        if screen is not self._key_screens.pop(key_id, screen) and not screen.is_mounted:
-            self.run_worker(self._release_when_mounted(screen, key_id), exit_on_error=False)
-        else:
-            self.call_later(self._release_key, key_id)
-
-    async def _release_when_mounted(self, screen: Screen, key_id: int) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(screen._mounted_event.wait(), self.KEY_SETTLE_SECONDS)
-        self.call_later(self._release_key, key_id)
-
-    def _release_key(self, key_id: int) -> None:
-        self._keys_in_flight.pop(key_id, None)
-        self._key_screens.pop(key_id, None)
-
-    def _queued(self, event: events.Key) -> bool:
-        """Is ``event`` waiting in the app's own queue (on its way back up)?"""
-        queue = self._message_queue
-        waiting = getattr(queue, "values", None)  # textual._queue.Queue
-        if waiting is None:
-            waiting = getattr(queue, "_queue", ())  # asyncio.Queue
-        return self._pending_message is event or any(m is event for m in waiting)
-
-    async def _settle(self, target: MessagePump) -> None:
-        chain: list[MessagePump] = []
-        node: MessagePump | None = target
-        while node is not None and node is not self:
-            chain.append(node)
-            node = node._parent
-        deadline = time.monotonic() + self.KEY_SETTLE_SECONDS
-        loop = asyncio.get_running_loop()
-        for pump in chain:
-            # A callback queued behind the key runs once the key (and whatever
-            # it bubbled up before) has been handled: queues are first in, first out.
-            left = deadline - time.monotonic()
-            done: asyncio.Future[None] = loop.create_future()
-            if left <= 0 or not pump.call_later(_resolve, done):
-                return
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(done, left)
+        try:
+            await super().on_event(event)
+        finally:
+            self.typeahead.dispatched(event, target)
 
     # -- start-up and shut-down ------------------------------------------------
 
@@ -216,20 +149,16 @@ class BackupApp(JobActions, App[int]):
         return variable_defaults()
 
     def on_mount(self) -> None:
-        from tui_backup.tui.screens.help import binding_groups
-
-        known = binding_ids(bindings for _title, bindings in binding_groups())
-        self._startup_problems += check_keymap(self.user_keymap, known)
+        self._startup_problems += check_keymap(self.user_keymap, known_ids())
         if self.manager.settings_store.problem:
             self._startup_problems.append(self.manager.settings_store.problem)
         self._unsubscribe = self.manager.subscribe(self.bridge)
         self.theme_changed_signal.subscribe(self, self._mark_ansi_theme)
         self._mark_ansi_theme(self.current_theme)
-        self.push_screen(MainScreen())
+        self.push_screen(MainScreen(self.home_label, self.now, self.is_here))
         for problem in self._startup_problems:
             self.notify(problem, severity="error", timeout=10)
         self.load_jobs()
-        self.load_errors()
         self._start_core_services()
 
     @work(thread=True, exit_on_error=False, group="core-services")
@@ -242,7 +171,7 @@ class BackupApp(JobActions, App[int]):
         if self.use_scheduler:
             self.manager.start_scheduler()
         for name in self.start_jobs:
-            self.call_from_thread(self.run_job, name)
+            self.post_message(RunRequested(name))
 
     def _stop_core_services(self, stop_running: bool) -> None:
         if self._unsubscribe is not None:
@@ -279,7 +208,10 @@ class BackupApp(JobActions, App[int]):
     @work(thread=True, exit_on_error=False, group="quit")
     def _stop_all_and_exit(self) -> None:
         self._stop_core_services(stop_running=True)
-        self.call_from_thread(self.exit, 0)
+        self.post_message(ServicesStopped())
+
+    def on_services_stopped(self, _: ServicesStopped) -> None:
+        self.exit(0)
 
     def on_unmount(self) -> None:
         self._stop_core_services(stop_running=True)
@@ -334,8 +266,7 @@ class BackupApp(JobActions, App[int]):
     def on_jobs_loaded(self, message: JobsLoaded) -> None:
         main = self.main_screen
         if main is not None:
-            main.jobs.set_views(message.views)
-            main.update_counts()
+            main.show_jobs(message.views)
         for issue in message.issues:
             self.notify(issue, severity="warning", timeout=8)
         self._last_redraw = time.monotonic()
@@ -385,7 +316,7 @@ class BackupApp(JobActions, App[int]):
         if not self.use_watch:
             # Without watching there is no error feed (core/error_feed.py) to send the
             # counts; with it, the main screen applies the event itself (bridge).
-            self.load_errors()
+            self.load_errors(self.error_query)
 
     def on_watch_changed(self, message: WatchChanged) -> None:
         main = self.main_screen
@@ -401,11 +332,8 @@ class BackupApp(JobActions, App[int]):
     def on_action_succeeded(self, message: ActionSucceeded) -> None:
         if not message.quiet:
             self.notify(message.text, timeout=3)
-        main = self.main_screen
-        if message.action == "save" and message.job_name and main is not None:
-            main.jobs.select(message.job_name)
-        if message.action == "save" and message.job_name:
-            self.offer_init(message.job_name)  # a missing repository: offer to create it
+        if message.action == "resolve":
+            self.load_errors(self.error_query)
 
     def on_action_failed(self, message: ActionFailed) -> None:
         if message.title:
@@ -465,22 +393,78 @@ class BackupApp(JobActions, App[int]):
         self.notify(f"Theme: {self.theme}", timeout=2)
         self.save_theme(self.theme)
 
+    # -- requests from the screens ------------------------------------------------
+
+    def on_edit_requested(self, message: EditRequested) -> None:
+        self.open_editor(message.name)
+
+    def on_details_requested(self, message: DetailsRequested) -> None:
+        self.open_details(message.name)
+
+    def on_delete_requested(self, message: DeleteRequested) -> None:
+        self.open_delete(message.name)
+
+    def on_restore_requested(self, message: RestoreRequested) -> None:
+        self.open_restore(message.name)
+
+    def on_run_requested(self, message: RunRequested) -> None:
+        self.run_job(message.name)
+
+    def on_stop_requested(self, message: StopRequested) -> None:
+        self.stop_job(message.name)
+
+    def on_verify_requested(self, message: VerifyRequested) -> None:
+        self.verify_job(message.name)
+
+    def on_error_details_requested(self, message: ErrorDetailsRequested) -> None:
+        self.open_error(message.event_id)
+
+    def on_resolve_requested(self, message: ResolveRequested) -> None:
+        self.resolve_error(message.event_id)
+
+    def on_errors_reload_requested(self, message: ErrorsReloadRequested) -> None:
+        self.error_query = dict(message.query)
+        self.load_errors(self.error_query)
+
+    def on_init_offered(self, message: InitOffered) -> None:
+        self.ask_init(message.spec)
+
     # -- screens ---------------------------------------------------------------
 
     def action_help(self) -> None:
         from tui_backup.tui.screens.help import HelpScreen
 
-        self.push_screen(HelpScreen())
+        self.push_screen(HelpScreen(self.user_keymap))
 
     def open_editor(self, name: str | None) -> None:
         from tui_backup.tui.screens.editor import JobEditorScreen
 
-        self.push_screen(JobEditorScreen(self.manager, name, clock=self.clock))
+        def saved(job_name: str | None) -> None:
+            if job_name is None:
+                return
+            main = self.main_screen
+            if main is not None:
+                main.jobs.select(job_name)
+            self.offer_init(job_name)  # a missing repository: offer to create it
+
+        # The spec the table shows is current (the bridge keeps it so): the form opens
+        # filled, with no read in a worker; a stale one is refused at save (version).
+        view = self.view(name) if name is not None else None
+        spec = view.spec if view is not None else None
+        self.push_screen(JobEditorScreen(self.manager, name, clock=self.clock, spec=spec), saved)
 
     def open_details(self, name: str) -> None:
         from tui_backup.tui.screens.details import DetailsScreen
 
-        self.push_screen(DetailsScreen(name))
+        self.push_screen(
+            DetailsScreen(
+                name,
+                self.view(name),
+                self.manager,
+                now=self.now,
+                job_file=self.home.job_file(name),
+            )
+        )
 
     def open_delete(self, name: str) -> None:
         from tui_backup.tui.screens.delete import DeleteJobScreen
@@ -498,11 +482,6 @@ class BackupApp(JobActions, App[int]):
     def ask_init(self, spec: JobSpec) -> None:
         """Offer to create a missing repository; declining leaves the command to use later."""
         from tui_backup.tui.screens.confirm import ConfirmScreen
-        from tui_backup.tui.screens.editor import JobEditorScreen
-
-        if isinstance(self.screen, JobEditorScreen):  # the saved form is still closing
-            self.set_timer(0.05, lambda: self.ask_init(spec))
-            return
 
         dest = mask_url(spec.destination)
 
@@ -535,12 +514,12 @@ class BackupApp(JobActions, App[int]):
     def open_restore(self, name: str) -> None:
         from tui_backup.tui.screens.restore import RestoreScreen
 
-        self.push_screen(RestoreScreen(name))
+        self.push_screen(RestoreScreen(name, self.view(name), self.manager))
 
     def open_error(self, event_id: int) -> None:
         from tui_backup.tui.screens.error_detail import ErrorDetailScreen
 
-        self.push_screen(ErrorDetailScreen(event_id))
+        self.push_screen(ErrorDetailScreen(event_id, self.manager))
 
     # -- command palette -------------------------------------------------------
 

@@ -15,6 +15,8 @@ from typing import Any
 from textual.message import Message
 
 from tui_backup.core.views import JobView
+from tui_backup.model.job import JobSpec
+from tui_backup.model.problems import Problem
 from tui_backup.model.records import ErrorEvent, RunRecord
 
 
@@ -161,3 +163,140 @@ class ErrorFilterRequested(Message):
 @dataclass
 class MarkToggled(Message):
     """``space`` in the restore browser's tree: mark or unmark the node under the cursor."""
+
+
+# -- requests: what a screen asks the app to do -------------------------------------
+#
+# Screens post these to the app itself (``self.app.post_message``), not up their
+# own queue: the request is then queued on the app before any key typed after
+# the one that asked, so typed-ahead keys meet the screen the request opens.
+
+
+@dataclass
+class EditRequested(Message):
+    """Open the editor on a job; ``name`` None creates one."""
+
+    name: str | None
+
+
+@dataclass
+class DetailsRequested(Message):
+    name: str
+
+
+@dataclass
+class DeleteRequested(Message):
+    name: str
+
+
+@dataclass
+class RestoreRequested(Message):
+    name: str
+
+
+@dataclass
+class RunRequested(Message):
+    name: str
+
+
+@dataclass
+class StopRequested(Message):
+    name: str
+
+
+@dataclass
+class VerifyRequested(Message):
+    name: str
+
+
+@dataclass
+class ErrorDetailsRequested(Message):
+    """Open one error event in full."""
+
+    event_id: int
+
+
+@dataclass
+class ErrorsReloadRequested(Message):
+    """Read the error log again with these filters (a dict for ``manager.errors``)."""
+
+    query: dict[str, Any]
+
+
+# -- results of thread workers ----------------------------------------------------------
+
+
+@dataclass
+class InitOffered(Message):
+    """A saved job's repository does not exist yet: ask whether to create it."""
+
+    spec: JobSpec
+
+
+@dataclass
+class ServicesStopped(Message):
+    """Every run here was stopped and the core shut down: the app may exit now."""
+
+
+@dataclass
+class EditorLoaded(Message):
+    """The job the editor opened on, read in a worker (``spec`` None: ``error`` says why)."""
+
+    spec: JobSpec | None
+    error: str = ""
+
+
+@dataclass
+class EditorSaved(Message):
+    """The editor's job was written; the form closes with its name."""
+
+    name: str
+
+
+@dataclass
+class EditorSaveRefused(Message):
+    """The core refused the save; ``conflict``: another process changed the job."""
+
+    text: str
+    conflict: bool = False
+    problems: tuple[Problem, ...] = ()
+
+
+@dataclass
+class EditorDestinationShared(Message):
+    """Another job uses this destination: saving needs the person's yes."""
+
+    spec: JobSpec
+    others: tuple[str, ...]
+    text: str
+
+
+@dataclass
+class EditorConflict(Message):
+    """The job as it is on disk now (None: deleted) after a refused save."""
+
+    theirs: JobSpec | None
+
+
+@dataclass
+class SnapshotsListed(Message):
+    """The restore browser's snapshot list (``error`` when it could not be read)."""
+
+    snapshots: list[Any]
+    error: str = ""
+
+
+@dataclass
+class SnapshotTreeLoaded(Message):
+    """One snapshot's file tree for the restore browser (``tree`` None: ``error``)."""
+
+    snapshot_id: str
+    tree: Any
+    error: str = ""
+
+
+@dataclass
+class ErrorEventLoaded(Message):
+    """One error event in full (None: it no longer exists)."""
+
+    event: ErrorEvent | None

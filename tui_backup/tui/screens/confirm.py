@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Button, Footer, Label, Static
 
+from tui_backup.tui.keymap import CONFIRM_BINDINGS
+
 
 class ConfirmScreen(ModalScreen[bool]):
     """Returns True only for an explicit yes; the safe answer has the focus."""
 
-    BINDINGS = [Binding("escape", "dismiss(False)", "Cancel", id="confirm.cancel")]
+    BINDINGS = CONFIRM_BINDINGS
+    AUTO_FOCUS = "#no"
 
     def __init__(self, title: str, text: str, yes: str, no: str = "Cancel [esc]") -> None:
         super().__init__(classes="dialog-screen")
@@ -32,9 +34,6 @@ class ConfirmScreen(ModalScreen[bool]):
                 yield Button(Content(self.no), id="no", variant="primary")
         # The keys of this dialog, not those of the screen underneath.
         yield Footer(compact=True)
-
-    def on_mount(self) -> None:
-        self.query_one("#no", Button).focus()
 
     @on(Button.Pressed)
     def _pressed(self, event: Button.Pressed) -> None:

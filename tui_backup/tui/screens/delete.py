@@ -5,7 +5,6 @@ from __future__ import annotations
 from rich.markup import escape
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.screen import ModalScreen
@@ -14,6 +13,7 @@ from textual.widgets import Button, Checkbox, Footer, Label, Static
 from tui_backup.model.job import JobSpec
 from tui_backup.model.secrets import mask_url
 from tui_backup.tui.formatting import tilde
+from tui_backup.tui.keymap import DELETE_BINDINGS
 
 
 def consequence(spec: JobSpec, purge: bool) -> str:
@@ -34,7 +34,8 @@ def consequence(spec: JobSpec, purge: bool) -> str:
 class DeleteJobScreen(ModalScreen[bool | None]):
     """Returns the purge choice, or None when cancelled."""
 
-    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel", id="delete.cancel")]
+    BINDINGS = DELETE_BINDINGS
+    AUTO_FOCUS = "#cancel"
 
     def __init__(self, spec: JobSpec) -> None:
         super().__init__(classes="dialog-screen")
@@ -54,9 +55,6 @@ class DeleteJobScreen(ModalScreen[bool | None]):
                 yield Button(Content("Cancel [esc]"), id="cancel", variant="primary")
         # The keys of this dialog, not those of the screen underneath.
         yield Footer(compact=True)
-
-    def on_mount(self) -> None:
-        self.query_one("#cancel", Button).focus()
 
     @on(Checkbox.Changed, "#purge")
     def _purge_changed(self, event: Checkbox.Changed) -> None:

@@ -6,14 +6,16 @@ main screen never pays for history it does not show.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, cast
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
 
 import yaml
 from rich.markup import escape
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import (
@@ -26,9 +28,11 @@ from textual.widgets import (
     TabPane,
 )
 
+from tui_backup.core.manager import JobManager
 from tui_backup.core.views import JobView
 from tui_backup.model.records import RunRecord
 from tui_backup.model.secrets import redact
+from tui_backup.model.status import Status
 from tui_backup.tui.bridge import PendingChanges
 from tui_backup.tui.formatting import (
     bytes_or_unknown,
@@ -40,18 +44,24 @@ from tui_backup.tui.formatting import (
     local_stamp,
     tilde,
 )
-from tui_backup.tui.messages import DetailsLoaded
+from tui_backup.tui.keymap import DETAILS_BINDINGS
+from tui_backup.tui.messages import (
+    DetailsLoaded,
+    EditRequested,
+    RestoreRequested,
+    RunRequested,
+    StopRequested,
+    VerifyRequested,
+)
 from tui_backup.tui.snapshot_access import list_snapshots
-
-if TYPE_CHECKING:
-    from tui_backup.tui.app import BackupApp
 
 SPARK_RUNS = 30
 
+TAB_IDS = ("tab-history", "tab-snapshots", "tab-errors", "tab-spec")
 
-def summary(view: JobView, app: BackupApp) -> str:
+
+def summary(view: JobView, now: datetime) -> str:
     """Two or three lines: status, last result, next run; console markup."""
-    now = app.now()
     state = view.state
     status = str(state.status)
     lines = [f"[b]{escape(view.name)}[/b]  [b $status-{status}]{status}[/]"]
@@ -75,30 +85,40 @@ def summary(view: JobView, app: BackupApp) -> str:
     return "\n".join(lines)
 
 
+SPARK_STATUSES = frozenset({Status.SUCCEEDED})
+"""Runs that made a backup. A stopped or interrupted run's duration and size say
+when someone pressed ``x`` or a machine went down, and a failed one's where it
+broke: none of them says how long a backup takes or how big it is."""
+
+
 def spark_series(runs: list[RunRecord]) -> tuple[list[float], list[float]]:
-    """Durations (s) and sizes (bytes) of finished runs, oldest first."""
-    finished = [r for r in reversed(runs[:SPARK_RUNS]) if r.finished_at is not None]
+    """Durations (s) and sizes (bytes) of the last successful runs, oldest first."""
+    finished = [
+        r for r in reversed(runs) if r.finished_at is not None and str(r.status) in SPARK_STATUSES
+    ][-SPARK_RUNS:]
     return [r.duration or 0.0 for r in finished], [float(r.bytes) for r in finished]
 
 
 class DetailsScreen(Screen[None]):
-    BINDINGS = [
-        Binding("escape,q", "app.pop_screen", "Back", id="details.back"),
-        Binding("r", "run", "Run", id="details.run"),
-        Binding("x", "stop", "Stop", id="details.stop"),
-        Binding("e", "edit", "Edit", id="details.edit"),
-        Binding("R", "restore", "Restore", id="details.restore", key_display="R"),
-        Binding("v", "verify", "Verify", id="details.verify"),
-    ]
+    BINDINGS = DETAILS_BINDINGS
+    AUTO_FOCUS = "#history"
 
-    def __init__(self, name: str) -> None:
+    def __init__(
+        self,
+        name: str,
+        view: JobView | None,
+        manager: JobManager,
+        *,
+        now: Callable[[], datetime],
+        job_file: Path,
+    ) -> None:
         super().__init__(classes="details-screen")
         self.job_name = name
+        self.view = view
+        self.manager = manager
+        self.now = now
+        self.job_file = job_file
         self._last_run_id: str | None = None
-
-    @property
-    def backup_app(self) -> BackupApp:
-        return cast("BackupApp", self.app)
 
     def compose(self) -> ComposeResult:
         with Vertical(id="details-top"):
@@ -117,7 +137,7 @@ class DetailsScreen(Screen[None]):
                 yield DataTable(id="snapshots", cursor_type="row")
             with TabPane("Errors", id="tab-errors"):
                 yield DataTable(id="job-errors", cursor_type="row")
-            with TabPane("Spec", id="tab-spec"), VerticalScroll():
+            with TabPane("Spec", id="tab-spec"), VerticalScroll(id="spec-scroll"):
                 yield Static("", id="spec")
         yield Footer()
 
@@ -129,33 +149,32 @@ class DetailsScreen(Screen[None]):
         errors = self.query_one("#job-errors", DataTable)
         errors.add_columns("When", "Severity", "What")
         history.add_row("loading…", "", "", "", "", "", "")
-        view = self.backup_app.view(self.job_name)
+        view = self.view
         if view is not None and view.state.last_result is not None:
             self._last_run_id = view.state.last_result.run_id
         self._show_view()
         self.load()
-        history.focus()
 
     def _show_view(self) -> None:
-        view = self.backup_app.view(self.job_name)
+        view = self.view
         if view is None:
             self.query_one("#details-summary", Static).update(
                 f"[b]{escape(self.job_name)}[/b] no longer exists."
             )
             return
-        self.query_one("#details-summary", Static).update(summary(view, self.backup_app))
+        self.query_one("#details-summary", Static).update(summary(view, self.now()))
         spec_yaml = yaml.safe_dump(redact(view.spec.to_dict()), sort_keys=False, allow_unicode=True)
-        self.query_one("#spec", Static).update(
-            Text(f"# {tilde(str(self.backup_app.home.job_file(self.job_name)))}\n{spec_yaml}")
-        )
+        self.query_one("#spec", Static).update(Text(f"# {tilde(str(self.job_file))}\n{spec_yaml}"))
 
     def apply_job_changes(self, pending: PendingChanges) -> None:
         """Keep the summary live; reload history when a run just ended."""
         view = pending.updated.get(self.job_name)
         if view is None:
             if self.job_name in pending.removed:
+                self.view = None
                 self._show_view()
             return
+        self.view = view
         self._show_view()
         last = view.state.last_result
         if last is not None and last.run_id != self._last_run_id:
@@ -164,7 +183,7 @@ class DetailsScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="details-load")
     def load(self) -> None:
-        manager = self.backup_app.manager
+        manager = self.manager
         runs = manager.history(self.job_name, limit=100)
         errors = manager.errors(job=self.job_name, limit=50)
         snapshots: list[Any] = []
@@ -176,7 +195,7 @@ class DetailsScreen(Screen[None]):
         self.post_message(DetailsLoaded(self.job_name, runs, snapshots, snapshot_error, errors))
 
     def on_details_loaded(self, message: DetailsLoaded) -> None:
-        now = self.backup_app.now()
+        now = self.now()
         history = self.query_one("#history", DataTable)
         history.clear()
         for run in message.runs:
@@ -197,14 +216,14 @@ class DetailsScreen(Screen[None]):
         self.query_one("#spark-size", Sparkline).data = sizes or [0]
         self.query_one("#spark-duration-label", Label).update(
             # Short enough for half of an 80-column screen ("…max 20" lost its "s").
-            f"duration, last {len(durations)} runs · max {human_duration(max(durations))}"
+            f"duration, last {len(durations)} backups · max {human_duration(max(durations))}"
             if durations
-            else "duration: no finished runs yet"
+            else "duration: no successful runs yet"
         )
         self.query_one("#spark-size-label", Label).update(
-            f"size, last {len(sizes)} runs · max {human_bytes(max(sizes))}"
+            f"size, last {len(sizes)} backups · max {human_bytes(max(sizes))}"
             if sizes
-            else "size: no finished runs yet"
+            else "size: no successful runs yet"
         )
         snaps = self.query_one("#snapshots", DataTable)
         snaps.clear()
@@ -232,16 +251,36 @@ class DetailsScreen(Screen[None]):
             errors.add_row("", "", "no errors recorded for this job")
 
     def action_run(self) -> None:
-        self.backup_app.run_job(self.job_name)
+        self.app.post_message(RunRequested(self.job_name))
 
     def action_stop(self) -> None:
-        self.backup_app.stop_job(self.job_name)
+        self.app.post_message(StopRequested(self.job_name))
 
     def action_edit(self) -> None:
-        self.backup_app.open_editor(self.job_name)
+        self.app.post_message(EditRequested(self.job_name))
 
     def action_restore(self) -> None:
-        self.backup_app.open_restore(self.job_name)
+        self.app.post_message(RestoreRequested(self.job_name))
 
     def action_verify(self) -> None:
-        self.backup_app.verify_job(self.job_name)
+        self.app.post_message(VerifyRequested(self.job_name))
+
+    def action_next_tab(self) -> None:
+        self._switch_tab(+1)
+
+    def action_previous_tab(self) -> None:
+        self._switch_tab(-1)
+
+    def _switch_tab(self, step: int) -> None:
+        """Tab and the arrow keys move between the tabs; the tab's table gets the focus."""
+        tabs = self.query_one("#details-tabs", TabbedContent)
+        index = TAB_IDS.index(tabs.active) if tabs.active in TAB_IDS else 0
+        tab_id = TAB_IDS[(index + step) % len(TAB_IDS)]
+        tabs.active = tab_id
+        target = {
+            "tab-history": "#history",
+            "tab-snapshots": "#snapshots",
+            "tab-errors": "#job-errors",
+            "tab-spec": "#spec-scroll",
+        }[tab_id]
+        self.set_focus(self.query_one(target))

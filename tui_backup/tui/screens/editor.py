@@ -1,7 +1,9 @@
 """The job editor: every field of the job YAML, validated as you type.
 
-Validation is the model's own ``parse_job`` (through ``job_form``), so the
-messages under each field are the ones the CLI prints. Nothing is saved while
+Validation runs once typing pauses (``VALIDATE_AFTER``), not on every key: a
+fast typist over a slow link is never kept waiting by the form. It is the
+model's own ``parse_job`` (through ``job_form``), so the messages under each
+field are the ones the CLI prints. Nothing is saved while
 anything is invalid. The spec's ``version`` is kept from when the form opened:
 if another process changes the job meanwhile, the form says so and saving is
 refused by the store (optimistic concurrency) until the person chooses.
@@ -16,10 +18,10 @@ from typing import Any
 from rich.markup import escape
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.screen import ModalScreen
+from textual.timer import Timer
 from textual.widgets import Button, Checkbox, Footer, Input, Label, Select, Static
 
 from tui_backup.core.destinations import DestinationInUse
@@ -38,8 +40,19 @@ from tui_backup.tui.job_form import (
     to_mapping,
     widget_for,
 )
-from tui_backup.tui.messages import ActionSucceeded
+from tui_backup.tui.keymap import EDITOR_BINDINGS
+from tui_backup.tui.messages import (
+    ActionSucceeded,
+    EditorConflict,
+    EditorDestinationShared,
+    EditorLoaded,
+    EditorSaved,
+    EditorSaveRefused,
+)
 from tui_backup.tui.widgets.path_suggester import PathSuggester
+
+VALIDATE_AFTER = 0.15
+"""Seconds of quiet after the last change before the form checks itself again."""
 
 LABELS: dict[str, tuple[str, str]] = {
     "name": ("Name", "lower-case letters, digits, . _ -"),
@@ -108,25 +121,10 @@ def engine_needs(caps: Any, env: dict[str, str], name: str) -> list[str]:
     return lines
 
 
-class JobEditorScreen(ModalScreen[None]):
-    """Create (``name`` None) or edit a job."""
+class JobEditorScreen(ModalScreen[str | None]):
+    """Create (``name`` None) or edit a job; closes with the saved job's name."""
 
-    BINDINGS = [
-        Binding("ctrl+s", "save", "Save", id="editor.save", priority=True),
-        Binding("escape", "cancel", "Cancel", id="editor.cancel"),
-        # Priority, so the focus moves before the next key is handed out: keys
-        # that arrive together (a paste, tmux send-keys, a fast typist over a
-        # slow link) otherwise all land in the field the tab should have left.
-        Binding("tab", "app.focus_next", "Next field", show=False, priority=True, id="editor.next"),
-        Binding(
-            "shift+tab",
-            "app.focus_previous",
-            "Previous field",
-            show=False,
-            priority=True,
-            id="editor.previous",
-        ),
-    ]
+    BINDINGS = EDITOR_BINDINGS
 
     def __init__(
         self,
@@ -154,10 +152,18 @@ class JobEditorScreen(ModalScreen[None]):
         self._caps_key: tuple[str, str] | None = None
         self._caps: Any = None
         """The chosen engine's Capabilities for the typed destination (hints only)."""
+        self._pending_check: Timer | None = None
+        # The first field has the focus before the form accepts a key (typed ahead: ``n web``).
+        self.AUTO_FOCUS = "#name" if self.creating else "#description"
 
     @property
     def creating(self) -> bool:
         return self.job_name is None
+
+    @property
+    def settled(self) -> bool:
+        """True when what is shown was checked against what is typed (no check pending)."""
+        return self._loaded and self._pending_check is None
 
     # -- layout ----------------------------------------------------------------
 
@@ -233,6 +239,7 @@ class JobEditorScreen(ModalScreen[None]):
                 placeholder=hint,
                 compact=True,
                 suggester=PathSuggester() if suggester else None,
+                disabled=key == "name" and not self.creating,
             )
         yield Static("", id=f"{key}-error", classes="field-error")
 
@@ -253,12 +260,16 @@ class JobEditorScreen(ModalScreen[None]):
         try:
             spec = self.manager.get_spec(self.job_name)
         except Exception as exc:  # noqa: BLE001
-            self.app.call_from_thread(
-                self.app.notify, f"Cannot open {self.job_name}: {readable(exc)}", severity="error"
-            )
-            self.app.call_from_thread(self.dismiss, None)
+            self.post_message(EditorLoaded(None, f"Cannot open {self.job_name}: {readable(exc)}"))
             return
-        self.app.call_from_thread(self._fill, spec)
+        self.post_message(EditorLoaded(spec))
+
+    def on_editor_loaded(self, message: EditorLoaded) -> None:
+        if message.spec is None:
+            self.notify(message.error, severity="error")
+            self.dismiss(None)
+            return
+        self._fill(message.spec)
 
     def _fill(self, spec: JobSpec | None) -> None:
         self.base = spec
@@ -269,11 +280,8 @@ class JobEditorScreen(ModalScreen[None]):
             self.query_one("#engine", Select).value = values.engine
             self.query_one("#missed", Select).value = values.missed
             self.query_one("#enabled", Checkbox).value = values.enabled
-        name_input = self.query_one("#name", Input)
-        name_input.disabled = not self.creating
         self._loaded = True
         self.validate()
-        (name_input if self.creating else self.query_one("#description", Input)).focus()
 
     # -- validation --------------------------------------------------------------
 
@@ -374,6 +382,17 @@ class JobEditorScreen(ModalScreen[None]):
         if event.control is not None and event.control.id:
             self.touched.add(event.control.id)
         if self._loaded:
+            self._check_soon()
+
+    def _check_soon(self) -> None:
+        """Validate once typing pauses: each key only restarts the wait."""
+        if self._pending_check is not None:
+            self._pending_check.stop()
+        self._pending_check = self.set_timer(VALIDATE_AFTER, self._check_now)
+
+    def _check_now(self) -> None:
+        self._pending_check = None
+        if not self.saving:
             self.validate()
 
     # -- live changes from other processes ---------------------------------------
@@ -447,24 +466,32 @@ class JobEditorScreen(ModalScreen[None]):
             else:
                 saved = self.manager.update(spec, force=force)
         except DestinationInUse as exc:
-            self.app.call_from_thread(self._ask_force, spec, exc)
+            self.post_message(EditorDestinationShared(spec, tuple(exc.others), str(exc)))
             return
         except VersionConflict as exc:
-            self.app.call_from_thread(self._save_refused, exc, conflict=True)
+            self.post_message(EditorSaveRefused(readable(exc), conflict=True))
             return
-        except (JobExists, ValidationError, Exception) as exc:  # noqa: BLE001
-            self.app.call_from_thread(self._save_refused, exc, conflict=False)
+        except ValidationError as exc:
+            self.post_message(EditorSaveRefused(readable(exc), problems=tuple(exc.problems)))
+            return
+        except (JobExists, Exception) as exc:  # noqa: BLE001
+            self.post_message(EditorSaveRefused(readable(exc)))
             return
         self.app.post_message(
             ActionSucceeded(
                 "save", saved.name, f"{saved.name}: {'created' if self.creating else 'saved'}"
             )
         )
-        self.app.call_from_thread(self.dismiss, None)
+        self.post_message(EditorSaved(saved.name))
 
-    def _ask_force(self, spec: JobSpec, exc: DestinationInUse) -> None:
+    def on_editor_saved(self, message: EditorSaved) -> None:
+        self.dismiss(message.name)
+
+    def on_editor_destination_shared(self, message: EditorDestinationShared) -> None:
         """Another job uses this destination: say who, and save only when asked to."""
         from tui_backup.tui.screens.confirm import ConfirmScreen
+
+        spec = message.spec
 
         def chosen(anyway: bool | None) -> None:
             if anyway:
@@ -474,25 +501,25 @@ class JobEditorScreen(ModalScreen[None]):
                 self.validate()
                 self.query_one("#destination", Input).focus()
 
-        others = ", ".join(exc.others)
+        others = ", ".join(message.others)
         self.app.push_screen(
             ConfirmScreen(
                 f"Destination used by {others}",
-                escape(str(exc).replace(" (or save anyway with --force)", "")),
+                escape(message.text.replace(" (or save anyway with --force)", "")),
                 "Save anyway",
                 "Change it [esc]",
             ),
             chosen,
         )
 
-    def _save_refused(self, exc: BaseException, *, conflict: bool) -> None:
+    def on_editor_save_refused(self, message: EditorSaveRefused) -> None:
         self.saving = False
         self.validate()
-        if conflict:
+        if message.conflict:
             self._refetch_conflict()
-        if isinstance(exc, ValidationError):
-            self._show_problems(list(exc.problems))
-        self.notify(f"Not saved: {readable(exc)}", severity="error", timeout=8)
+        if message.problems:
+            self._show_problems(list(message.problems))
+        self.notify(f"Not saved: {message.text}", severity="error", timeout=8)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="editor-load")
     def _refetch_conflict(self) -> None:
@@ -501,7 +528,10 @@ class JobEditorScreen(ModalScreen[None]):
             theirs: JobSpec | None = self.manager.get_spec(self.job_name)
         except Exception:  # noqa: BLE001 - deleted meanwhile
             theirs = None
-        self.app.call_from_thread(self._show_conflict, theirs)
+        self.post_message(EditorConflict(theirs))
+
+    def on_editor_conflict(self, message: EditorConflict) -> None:
+        self._show_conflict(message.theirs)
 
     def action_cancel(self) -> None:
         """Close; when something was typed, ask first (a half-filled form is work)."""

@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, cast
-
 from rich.markup import escape
 from textual import work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
 
+from tui_backup.core.manager import JobManager
 from tui_backup.model.records import ErrorEvent
 from tui_backup.tui.formatting import local_stamp
-
-if TYPE_CHECKING:
-    from tui_backup.tui.app import BackupApp
+from tui_backup.tui.keymap import ERROR_DETAIL_BINDINGS
+from tui_backup.tui.messages import ErrorEventLoaded, ResolveRequested
 
 
 def describe_event(event: ErrorEvent) -> str:
@@ -37,14 +34,12 @@ def describe_event(event: ErrorEvent) -> str:
 
 
 class ErrorDetailScreen(ModalScreen[None]):
-    BINDINGS = [
-        Binding("escape,q", "dismiss(None)", "Close", id="error_detail.close"),
-        Binding("space", "resolve", "Resolve", id="error_detail.resolve"),
-    ]
+    BINDINGS = ERROR_DETAIL_BINDINGS
 
-    def __init__(self, event_id: int) -> None:
+    def __init__(self, event_id: int, manager: JobManager) -> None:
         super().__init__(classes="dialog-screen")
         self.event_id = event_id
+        self.manager = manager
         self.event: ErrorEvent | None = None
 
     def compose(self) -> ComposeResult:
@@ -61,8 +56,10 @@ class ErrorDetailScreen(ModalScreen[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="error-detail")
     def load(self) -> None:
-        event = cast("BackupApp", self.app).manager.error(self.event_id)
-        self.app.call_from_thread(self.show, event)
+        self.post_message(ErrorEventLoaded(self.manager.error(self.event_id)))
+
+    def on_error_event_loaded(self, message: ErrorEventLoaded) -> None:
+        self.show(message.event)
 
     def show(self, event: ErrorEvent | None) -> None:
         self.event = event
@@ -81,5 +78,5 @@ class ErrorDetailScreen(ModalScreen[None]):
 
     def action_resolve(self) -> None:
         if self.event is not None and not self.event.resolved:
-            cast("BackupApp", self.app).resolve_error(self.event_id)
+            self.app.post_message(ResolveRequested(self.event_id))
         self.dismiss(None)

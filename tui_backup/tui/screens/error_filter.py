@@ -4,21 +4,18 @@ from __future__ import annotations
 
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Footer, Input, Label, Select
 
 from tui_backup.model.status import Severity
+from tui_backup.tui.keymap import ERROR_FILTER_BINDINGS
 from tui_backup.tui.widgets.error_log import ErrorFilter
 
 
 class ErrorFilterScreen(ModalScreen[ErrorFilter | None]):
-    BINDINGS = [
-        Binding("escape", "dismiss(None)", "Cancel", id="filter.cancel"),
-        Binding("ctrl+s", "apply", "Apply", id="filter.apply"),
-    ]
+    BINDINGS = ERROR_FILTER_BINDINGS
 
     def __init__(self, current: ErrorFilter, job_names: list[str]) -> None:
         super().__init__(classes="dialog-screen")

@@ -9,9 +9,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
 
-from tui_backup.tui.keymap import APP_BINDINGS, DESCRIPTIONS, MAIN_BINDINGS
-from tui_backup.tui.widgets.error_log import ErrorLog
-from tui_backup.tui.widgets.job_table import JobTable
+from tui_backup.tui.keymap import DESCRIPTIONS, HELP_BINDINGS, binding_groups
 
 EXTRA_KEYS = (
     ("↑ ↓", "move between jobs or errors (as j k)"),
@@ -20,32 +18,6 @@ EXTRA_KEYS = (
     ("tab / shift+tab", "next / previous field in forms"),
     ("→", "in a path field: accept the completion"),
 )
-
-
-def binding_groups() -> list[tuple[str, list[Binding]]]:
-    """Every screen's bindings, in the order a person meets them."""
-    from tui_backup.tui.screens.confirm import ConfirmScreen
-    from tui_backup.tui.screens.delete import DeleteJobScreen
-    from tui_backup.tui.screens.details import DetailsScreen
-    from tui_backup.tui.screens.editor import JobEditorScreen
-    from tui_backup.tui.screens.error_detail import ErrorDetailScreen
-    from tui_backup.tui.screens.error_filter import ErrorFilterScreen
-    from tui_backup.tui.screens.quit import QuitScreen
-    from tui_backup.tui.screens.restore import FileTree, RestoreScreen
-
-    def of(*classes: type) -> list[Binding]:
-        return [b for c in classes for b in c.BINDINGS if isinstance(b, Binding)]
-
-    return [
-        ("Main screen", [*MAIN_BINDINGS, *APP_BINDINGS]),
-        ("Job list", of(JobTable)),
-        ("Error log", of(ErrorLog)),
-        ("Job editor", of(JobEditorScreen)),
-        ("Details", of(DetailsScreen)),
-        ("Restore browser", of(RestoreScreen, FileTree)),
-        ("Error event", of(ErrorDetailScreen)),
-        ("Dialogs", of(QuitScreen, DeleteJobScreen, ErrorFilterScreen, ConfirmScreen, HelpScreen)),
-    ]
 
 
 KEY_NAMES = {
@@ -69,13 +41,11 @@ def key_table(keymap: dict[str, str]) -> Table:
     table = Table(box=None, expand=True, padding=(0, 1))
     table.add_column("Key", style="bold", no_wrap=True, max_width=16)
     table.add_column("What it does", ratio=1)
-    table.add_column("Keymap id", style="dim", no_wrap=True)
+    table.add_column("Keymap id", style="dim", max_width=24)
     for title, bindings in binding_groups():
         table.add_row(f"[b]{title}[/b]", "", "")
-        for binding in bindings:
-            bid = binding.id or ""
-            keys = key_display(keymap.get(bid) or binding.key_display or binding.key)
-            table.add_row(keys, DESCRIPTIONS.get(bid, binding.description), bid)
+        for keys, text, ids in _rows(bindings, keymap):
+            table.add_row(keys, text, ids)
         table.add_row("", "", "")
     table.add_row("[b]Everywhere[/b]", "", "")
     for keys, text in EXTRA_KEYS:
@@ -83,18 +53,27 @@ def key_table(keymap: dict[str, str]) -> Table:
     return table
 
 
-class HelpScreen(ModalScreen[None]):
-    BINDINGS = [
-        Binding("escape,q,question_mark", "dismiss(None)", "Close", id="help.close"),
-    ]
+def _rows(bindings: list[Binding], keymap: dict[str, str]) -> list[tuple[str, str, str]]:
+    """One row per key and meaning: the dialogs' ``esc Cancel`` once, with every id."""
+    rows: dict[tuple[str, str], list[str]] = {}
+    for binding in bindings:
+        bid = binding.id or ""
+        keys = key_display(keymap.get(bid) or binding.key_display or binding.key)
+        ids = rows.setdefault((keys, DESCRIPTIONS.get(bid, binding.description)), [])
+        if bid:
+            ids.append(bid)
+    return [(keys, text, " ".join(ids)) for (keys, text), ids in rows.items()]
 
-    def __init__(self) -> None:
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = HELP_BINDINGS
+
+    def __init__(self, keymap: dict[str, str] | None = None) -> None:
         super().__init__(classes="dialog-screen")
+        self.keymap = dict(keymap or {})
 
     def compose(self) -> ComposeResult:
-        from tui_backup.tui.app import BackupApp
-
-        keymap = self.app.user_keymap if isinstance(self.app, BackupApp) else {}
+        keymap = self.keymap
         with VerticalScroll(classes="dialog", id="help-dialog") as scroll:
             scroll.border_title = "Keys"
             scroll.border_subtitle = "escape closes"

@@ -2,68 +2,96 @@
 
 The screen owns no data source of its own: the app drains the core's
 changes and hands them down (attributes down, messages up). Key actions ask
-the app, which talks to the core in worker threads.
+the app with request messages (``messages.py``); the app talks to the core in
+worker threads.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, cast
+from collections.abc import Callable
+from datetime import datetime
 
 from textual import on
+from textual.actions import SkipAction
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Vertical
+from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
+from tui_backup.core.views import JobView
 from tui_backup.tui.bridge import PendingChanges
 from tui_backup.tui.keymap import MAIN_BINDINGS
 from tui_backup.tui.messages import (
+    DeleteRequested,
+    DetailsRequested,
+    EditRequested,
+    ErrorDetailsRequested,
     ErrorFilterRequested,
     ErrorsLoaded,
+    ErrorsReloadRequested,
     JobsShown,
-    ResolveRequested,
+    RestoreRequested,
+    RunRequested,
+    StopRequested,
+    VerifyRequested,
 )
 from tui_backup.tui.widgets.error_log import ErrorFilter, ErrorLog
 from tui_backup.tui.widgets.header import AppHeader
 from tui_backup.tui.widgets.job_table import JobTable
 
-if TYPE_CHECKING:
-    from tui_backup.tui.app import BackupApp
+NO_JOBS = "No jobs yet. Press [b]n[/b] to create one, or run [b]tui-backup demo[/b]."
+LOADING = "Loading…"
+
+TYPING_ACTIONS = frozenset(
+    {"new_job", "edit_job", "run_job", "stop_job", "delete_job", "restore", "verify", "filter"}
+    | {"focus_errors"}
+)
+"""Letter-key actions: while the filter box has the focus, its letters are text."""
 
 
 class MainScreen(Screen[None]):
     """Jobs on top, errors below; everything reachable from the keyboard."""
 
-    BINDINGS = [*MAIN_BINDINGS, Binding("escape", "clear_filter", show=False)]
+    BINDINGS = MAIN_BINDINGS
+    AUTO_FOCUS = "#jobs"
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        home_label: str,
+        now: Callable[[], datetime],
+        is_here: Callable[[str], bool],
+    ) -> None:
         super().__init__(id="main")
+        self.home_label = home_label
+        self.now = now
+        self.is_here = is_here
         self.error_filter = ErrorFilter()
-
-    @property
-    def backup_app(self) -> BackupApp:
-        return cast("BackupApp", self.app)
+        self.loaded = False
+        """False until the app handed down the first job list: the hint says Loading…"""
 
     def compose(self) -> ComposeResult:
-        app = self.backup_app
-        yield AppHeader(app.home_label, id="header")
+        yield AppHeader(self.home_label, id="header")
         with Vertical(id="jobs-pane"):
             yield Input(placeholder="filter: name or status (failed, running…)", id="job-filter")
-            yield JobTable(app.now, app.is_here, id="jobs")
-            yield Static(
-                "No jobs yet. Press [b]n[/b] to create one, or run [b]tui-backup demo[/b].",
-                id="empty-hint",
-            )
+            yield JobTable(self.now, self.is_here, id="jobs")
+            yield Static(LOADING, id="empty-hint")
         with Vertical(id="errors-pane"):
-            yield ErrorLog(app.now, id="errors")
+            yield ErrorLog(self.now, id="errors")
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#jobs-pane").border_title = "Jobs"
         self._title_errors(0)
-        self.query_one(JobTable).focus()
         self.set_interval(30, self._tick)
+        self.reload_errors()
+
+    def ask(self, message: Message) -> None:
+        """Post a request to the app itself, ahead of any key typed after this one."""
+        self.app.post_message(message)
+
+    def reload_errors(self) -> None:
+        self.ask(ErrorsReloadRequested(self.error_filter.query()))
 
     def _tick(self) -> None:
         """Relative times ("5m ago") move on even when nothing else changes."""
@@ -92,11 +120,11 @@ class MainScreen(Screen[None]):
             return
         if not self.query(ErrorLog):
             if not self.is_mounted:
-                self.backup_app.load_errors()  # not composed yet: read once it is
+                self.reload_errors()  # not composed yet: read once it is
             return  # closing
         if pending.errors_stale:
             self.errors.expect_read()
-            self.backup_app.load_errors()
+            self.reload_errors()
         elif pending.errors:
             self.errors.apply_events(pending.errors.values(), self.error_filter)
         if pending.unresolved is not None:
@@ -106,11 +134,17 @@ class MainScreen(Screen[None]):
                 pending.unresolved, self.error_filter
             ):
                 self.errors.expect_read()
-                self.backup_app.load_errors()  # the rows drifted: read the log once
+                self.reload_errors()  # the rows drifted: read the log once
+
+    def show_jobs(self, views: tuple[JobView, ...]) -> None:
+        """The whole job list, read by the app (start-up, reconcile)."""
+        self.loaded = True
+        self.jobs.set_views(views)
+        self.update_counts()
 
     def update_counts(self) -> None:
         views = self.jobs.views.values()
-        here = sum(1 for v in views if v.status.is_active and self.backup_app.is_here(v.name))
+        here = sum(1 for v in views if v.status.is_active and self.is_here(v.name))
         active = sum(1 for v in views if v.status.is_active)
         self.header.running_here = here
         self.header.running_elsewhere = active - here
@@ -128,13 +162,19 @@ class MainScreen(Screen[None]):
     def on_jobs_shown(self, message: JobsShown) -> None:
         hint = self.query_one("#empty-hint", Static)
         hint.display = message.shown == 0
+        was_hidden = not self.jobs.display
         self.jobs.display = message.shown > 0
-        if message.shown and self.focused is None:
-            self.jobs.focus()
-        if message.total and not message.shown:
+        box = self.query_one("#job-filter", Input)
+        if message.shown and (self.focused is None or (was_hidden and not box.has_focus)):
+            # The first job appeared (saved in the editor, or from another process): the
+            # list takes the focus, so ``r`` runs it instead of landing elsewhere.
+            self.set_focus(self.jobs)
+        if not self.loaded:
+            hint.update(LOADING)
+        elif message.total and not message.shown:
             hint.update("No job matches the filter. Press [b]escape[/b] to clear it.")
         elif not message.total:
-            hint.update("No jobs yet. Press [b]n[/b] to create one, or run [b]tui-backup demo[/b].")
+            hint.update(NO_JOBS)
         pane = self.query_one("#jobs-pane")
         query = self.jobs.query_text
         pane.border_title = (
@@ -154,18 +194,19 @@ class MainScreen(Screen[None]):
 
     @on(DataTable.RowSelected, "#jobs")
     def _job_chosen(self, event: DataTable.RowSelected) -> None:
+        """A click on a row (``enter`` is the screen's own priority binding)."""
         event.stop()
         self.action_details()
 
     @on(DataTable.RowSelected, "#errors")
     def _error_chosen(self, event: DataTable.RowSelected) -> None:
         event.stop()
+        self._open_error()
+
+    def _open_error(self) -> None:
         selected = self.errors.selected_event
         if selected is not None and selected.id is not None:
-            self.backup_app.open_error(selected.id)
-
-    def on_resolve_requested(self, message: ResolveRequested) -> None:
-        self.backup_app.resolve_error(message.event_id)
+            self.ask(ErrorDetailsRequested(selected.id))
 
     def on_error_filter_requested(self, _: ErrorFilterRequested) -> None:
         from tui_backup.tui.screens.error_filter import ErrorFilterScreen
@@ -176,47 +217,63 @@ class MainScreen(Screen[None]):
             if result is not None:
                 self.error_filter = result
                 self._title_errors(self.header.unresolved)
-                self.backup_app.load_errors()
+                self.reload_errors()
 
         self.app.push_screen(ErrorFilterScreen(self.error_filter, names), chosen)
 
     # -- actions ---------------------------------------------------------------
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """While the filter box has the focus, letter keys type into it."""
+        return not (action in TYPING_ACTIONS and isinstance(self.focused, Input))
+
+    def action_open(self) -> None:
+        """``enter``: what the focused pane means by it, done now (a priority binding)."""
+        focused = self.focused
+        if isinstance(focused, Input) and focused.id == "job-filter":
+            self._filter_done(focused.value)
+        elif focused is self.jobs:
+            self.action_details()
+        elif focused is self.errors:
+            self._open_error()
+        else:
+            raise SkipAction()
+
     def action_new_job(self) -> None:
-        self.backup_app.open_editor(None)
+        self.ask(EditRequested(None))
 
     def action_edit_job(self) -> None:
         if name := self.selected_job():
-            self.backup_app.open_editor(name)
+            self.ask(EditRequested(name))
 
     def action_details(self) -> None:
         if name := self.selected_job():
-            self.backup_app.open_details(name)
+            self.ask(DetailsRequested(name))
 
     def action_run_job(self) -> None:
         if name := self.selected_job():
-            self.backup_app.run_job(name)
+            self.ask(RunRequested(name))
 
     def action_stop_job(self) -> None:
         if name := self.selected_job():
-            self.backup_app.stop_job(name)
+            self.ask(StopRequested(name))
 
     def action_delete_job(self) -> None:
         if name := self.selected_job():
-            self.backup_app.open_delete(name)
+            self.ask(DeleteRequested(name))
 
     def action_restore(self) -> None:
         if name := self.selected_job():
-            self.backup_app.open_restore(name)
+            self.ask(RestoreRequested(name))
 
     def action_verify(self) -> None:
         if name := self.selected_job():
-            self.backup_app.verify_job(name)
+            self.ask(VerifyRequested(name))
 
     def action_filter(self) -> None:
         box = self.query_one("#job-filter", Input)
         box.display = True
-        box.focus()
+        self.set_focus(box)
 
     def action_clear_filter(self) -> None:
         box = self.query_one("#job-filter", Input)
@@ -224,16 +281,16 @@ class MainScreen(Screen[None]):
             box.value = ""
             box.display = False
             self.jobs.set_query("")
-            self.jobs.focus()
+            self.set_focus(self.jobs)
 
     def action_focus_errors(self) -> None:
-        self.errors.focus()
+        self.set_focus(self.errors)
         # Toasts sit over the log's bottom right: out of the way of what is read now.
         self.app.clear_notifications()
 
     def action_toggle_pane(self) -> None:
         if self.errors.has_focus:
-            self.jobs.focus()
+            self.set_focus(self.jobs)
         else:
             self.action_focus_errors()
 
@@ -241,8 +298,7 @@ class MainScreen(Screen[None]):
     def _filter_changed(self, event: Input.Changed) -> None:
         self.jobs.set_query(event.value)
 
-    @on(Input.Submitted, "#job-filter")
-    def _filter_done(self, event: Input.Submitted) -> None:
-        if not event.value.strip():
-            event.input.display = False
-        self.jobs.focus()
+    def _filter_done(self, value: str) -> None:
+        if not value.strip():
+            self.query_one("#job-filter", Input).display = False
+        self.set_focus(self.jobs)

@@ -4,21 +4,19 @@ from __future__ import annotations
 
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Button, Footer, Label
 
+from tui_backup.tui.keymap import QUIT_BINDINGS
+
 
 class QuitScreen(ModalScreen[str | None]):
     """Returns ``wait``, ``stop`` or None (stay)."""
 
-    BINDINGS = [
-        Binding("escape", "dismiss(None)", "Stay", id="quit.cancel"),
-        Binding("w", "choose('wait')", "Wait, then quit", id="quit.wait"),
-        Binding("s", "choose('stop')", "Stop them and quit", id="quit.stop"),
-    ]
+    BINDINGS = QUIT_BINDINGS
+    AUTO_FOCUS = "#wait"
 
     def __init__(self, running: tuple[str, ...]) -> None:
         super().__init__(classes="dialog-screen")
@@ -39,9 +37,6 @@ class QuitScreen(ModalScreen[str | None]):
                 yield Button(Content("Stay [esc]"), id="stay")
         # The keys of this dialog, not those of the screen underneath.
         yield Footer(compact=True)
-
-    def on_mount(self) -> None:
-        self.query_one("#wait", Button).focus()
 
     def action_choose(self, choice: str) -> None:
         self.dismiss(choice)

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
 from rich.markup import escape
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.screen import Screen
@@ -32,10 +31,19 @@ from textual.widgets import (
 )
 from textual.widgets.tree import TreeNode
 
+from tui_backup.core.manager import JobManager
+from tui_backup.core.views import JobView
 from tui_backup.model.progress import Progress
 from tui_backup.tui.actions import readable
 from tui_backup.tui.formatting import files_and_size, human_bytes, local_stamp, tilde
-from tui_backup.tui.messages import MarkToggled, RestoreFinished, RestoreProgressed
+from tui_backup.tui.keymap import FILE_TREE_BINDINGS, RESTORE_BINDINGS
+from tui_backup.tui.messages import (
+    MarkToggled,
+    RestoreFinished,
+    RestoreProgressed,
+    SnapshotsListed,
+    SnapshotTreeLoaded,
+)
 from tui_backup.tui.screens.confirm import ConfirmScreen
 from tui_backup.tui.snapshot_access import (
     Entry,
@@ -46,10 +54,6 @@ from tui_backup.tui.snapshot_access import (
     restore,
 )
 from tui_backup.tui.widgets.path_suggester import PathSuggester
-
-if TYPE_CHECKING:
-    from tui_backup.tui.app import BackupApp
-
 
 RESTORES = os.path.join("~", "tui-backup-restores")
 """Where the browser offers new restore folders; created on the first restore."""
@@ -92,30 +96,26 @@ class ConfirmOriginal(ConfirmScreen):
 class FileTree(Tree[Entry]):
     """The snapshot's tree; ``space`` marks instead of expanding (enter expands)."""
 
-    BINDINGS = [Binding("space", "mark", "Mark", id="restore.mark")]
+    BINDINGS = FILE_TREE_BINDINGS
 
     def action_mark(self) -> None:
         self.post_message(MarkToggled())
 
 
 class RestoreScreen(Screen[None]):
-    BINDINGS = [
-        Binding("escape", "back", "Back", id="restore.back"),
-        Binding("ctrl+s", "start", "Restore", id="restore.start", priority=True),
-    ]
+    BINDINGS = RESTORE_BINDINGS
+    AUTO_FOCUS = "#snapshot-list"
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, view: JobView | None, manager: JobManager) -> None:
         super().__init__(classes="restore-screen")
         self.job_name = name
+        self.view = view
+        self.manager = manager
         self.snapshot_id: str | None = None
         self.marked: set[str] = set()
         self.cancel = threading.Event()
         self.running = False
         self.snapshot_tree: SnapshotTree | None = None
-
-    @property
-    def backup_app(self) -> BackupApp:
-        return cast("BackupApp", self.app)
 
     def compose(self) -> ComposeResult:
         yield Static(f"Restore from [b]{self.job_name}[/b]", id="restore-title")
@@ -148,7 +148,6 @@ class RestoreScreen(Screen[None]):
         table.add_column("Snapshot", key="snapshot")
         table.loading = True
         self.query_one("#restore-progress").display = False
-        table.focus()
         self.load_snapshots()
 
     # -- loading -----------------------------------------------------------------
@@ -156,11 +155,17 @@ class RestoreScreen(Screen[None]):
     @work(thread=True, exclusive=True, exit_on_error=False, group="restore-load")
     def load_snapshots(self) -> None:
         try:
-            snaps = list_snapshots(self.backup_app.manager, self.job_name)
+            snaps = list_snapshots(self.manager, self.job_name)
         except Exception as exc:  # noqa: BLE001
-            self.app.call_from_thread(self._snapshots_failed, readable(exc))
+            self.post_message(SnapshotsListed([], readable(exc)))
             return
-        self.app.call_from_thread(self._show_snapshots, snaps)
+        self.post_message(SnapshotsListed(snaps))
+
+    def on_snapshots_listed(self, message: SnapshotsListed) -> None:
+        if message.error:
+            self._snapshots_failed(message.error)
+        else:
+            self._show_snapshots(message.snapshots)
 
     def _snapshots_failed(self, text: str) -> None:
         table = self.query_one("#snapshot-list", DataTable)
@@ -206,13 +211,19 @@ class RestoreScreen(Screen[None]):
     @work(thread=True, exclusive=True, exit_on_error=False, group="restore-tree")
     def load_snapshot_tree(self, snapshot_id: str) -> None:
         try:
-            index = load_tree(self.backup_app.manager, self.job_name, snapshot_id)
+            index = load_tree(self.manager, self.job_name, snapshot_id)
         except Exception as exc:  # noqa: BLE001
-            self.app.call_from_thread(
-                self.query_one("#restore-status", Static).update, f"Cannot read: {readable(exc)}"
+            self.post_message(SnapshotTreeLoaded(snapshot_id, None, readable(exc)))
+            return
+        self.post_message(SnapshotTreeLoaded(snapshot_id, index))
+
+    def on_snapshot_tree_loaded(self, message: SnapshotTreeLoaded) -> None:
+        if message.tree is None:
+            self.query_one("#restore-status", Static).update(
+                escape(f"Cannot read: {message.error}")
             )
             return
-        self.app.call_from_thread(self._show_tree, index)
+        self._show_tree(message.tree)
 
     def _show_tree(self, index: SnapshotTree) -> None:
         if index.snapshot_id != self.snapshot_id:
@@ -277,7 +288,7 @@ class RestoreScreen(Screen[None]):
     def _original_changed(self, event: Checkbox.Changed) -> None:
         target = self.query_one("#target", Input)
         if event.value:
-            view = self.backup_app.view(self.job_name)
+            view = self.view
             original = original_location(view.spec) if view is not None else None
             if original is None:
                 self.notify(
@@ -350,7 +361,7 @@ class RestoreScreen(Screen[None]):
             if os.path.dirname(target) == os.path.expanduser(RESTORES):
                 os.makedirs(os.path.dirname(target), exist_ok=True)
             report = restore(
-                self.backup_app.manager,
+                self.manager,
                 self.job_name,
                 snapshot_id,
                 target,
