@@ -153,6 +153,7 @@ class JobEditorScreen(ModalScreen[str | None]):
         self._caps: Any = None
         """The chosen engine's Capabilities for the typed destination (hints only)."""
         self._pending_check: Timer | None = None
+        self.validate_after = VALIDATE_AFTER
         # The first field has the focus before the form accepts a key (typed ahead: ``n web``).
         self.AUTO_FOCUS = "#name" if self.creating else "#description"
 
@@ -388,7 +389,7 @@ class JobEditorScreen(ModalScreen[str | None]):
         """Validate once typing pauses: each key only restarts the wait."""
         if self._pending_check is not None:
             self._pending_check.stop()
-        self._pending_check = self.set_timer(VALIDATE_AFTER, self._check_now)
+        self._pending_check = self.set_timer(self.validate_after, self._check_now)
 
     def _check_now(self) -> None:
         self._pending_check = None
