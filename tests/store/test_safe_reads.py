@@ -161,3 +161,32 @@ def test_the_last_good_version_stays_in_effect_when_a_link_replaces_it(home: Hom
     (issue,) = listing.issues
     assert issue.in_effect and "symbolic link" in issue.message
     assert os.path.islink(path)
+
+
+def test_state_reads_can_be_read_only(home: Home) -> None:
+    from tui_backup.model.state import JobState
+    from tui_backup.store.state import StateStore
+
+    StateStore(home).write(JobState(name="web"))
+    path = home.state_file("web")
+    path.write_text("status: [garbage\n")
+    then = os.stat(path).st_mtime - 60
+    os.utime(path, (then, then))
+    assert StateStore(home, repair_on_read=False).read("web").name == "web"
+    assert path.read_text() == "status: [garbage\n"  # untouched
+    assert not list(home.state_dir.glob("*.corrupt-*"))
+    StateStore(home).read("web")  # the default still repairs
+    assert len(list(home.state_dir.glob("web.yaml.corrupt-*"))) == 1
+
+
+def test_a_state_file_that_is_a_fifo_does_not_block(home: Home) -> None:
+    from tui_backup.store.state import StateStore
+
+    os.mkfifo(home.state_file("web"))
+    result: list[object] = []
+    worker = threading.Thread(
+        target=lambda: result.append(StateStore(home).read("web")), daemon=True
+    )
+    worker.start()
+    worker.join(timeout=60)
+    assert not worker.is_alive() and result

@@ -23,10 +23,23 @@ ErrorSink = Callable[[ErrorEvent], None]
 
 
 class StateStore:
-    def __init__(self, home: Home, on_error: ErrorSink | None = None, lock_timeout: float = 5.0):
+    def __init__(
+        self,
+        home: Home,
+        on_error: ErrorSink | None = None,
+        lock_timeout: float = 5.0,
+        *,
+        repair_on_read: bool = True,
+    ):
         self.home = home
         self.on_error = on_error
         self.lock_timeout = lock_timeout
+        self.repair_on_read = repair_on_read
+        """Quarantine an invalid state file when a read finds it (its last good
+        version put back). A read of a valid file never writes, either way;
+        with False, a read of an invalid one does not write either (the last
+        good version is used, the file left for :meth:`transition` or the
+        runner's next write to replace)."""
         # Listings read every job's state, and most have not changed since the
         # last look: a clean read is reused while the file's fingerprint holds.
         self._cache: dict[str, tuple[safefile.Fingerprint, JobState]] = {}
@@ -51,7 +64,7 @@ class StateStore:
             parse,
             label,
             timeout=self.lock_timeout,
-            repair=True,
+            repair=self.repair_on_read,
         )
         if loaded.problem is not None and self.on_error is not None:
             kept = self.home.relative(loaded.quarantined) if loaded.quarantined else None
