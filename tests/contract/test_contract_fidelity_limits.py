@@ -100,8 +100,17 @@ def _deep_limit(dest: Dest, src: Path) -> str | None:
 
 @pytest.mark.timeout(900)
 def test_a_2000_level_branch_is_kept_or_skipped_with_one_warning(
-    dest: Dest, tmp_path: Path, cleanup: None
+    dest: Dest, tmp_path: Path, cleanup: None, request: pytest.FixtureRequest
 ) -> None:
+    if dest.kind.engine == "snapshot":
+        request.applymarker(
+            pytest.mark.xfail(
+                raises=RecursionError,
+                strict=True,
+                reason="snapshot engine: delete_data of a 2,000-level snapshot recurses "
+                "(engines/snapshot/tree.py uses shutil.rmtree); reported to its owner",
+            )
+        )
     src = tmp_path / "src"
     src.mkdir()
     (src / "top.txt").write_bytes(b"top\n")
@@ -138,6 +147,9 @@ def test_a_2000_level_branch_is_kept_or_skipped_with_one_warning(
         assert restored.files == 2 and restored.skipped == ()
     else:
         assert depth >= RSYNC_MAX_DEPTH, limit  # restic stores all it can reach by path
+    # And it can be deleted again (forget, purge): no recursion limit on the way out.
+    assert dest.engine.delete_data(spec) == [done.snapshot_id]
+    assert dest.ids(spec) == []
 
 
 def _grow_once(path: Path, when: str) -> tuple[list[int], object]:
