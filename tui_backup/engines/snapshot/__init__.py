@@ -4,7 +4,8 @@ Files, each named for what it holds: ``copy`` (copy+hash), ``manifest``
 (format and merge cursor), ``xattrs`` (extended attributes and ACLs),
 ``marker`` (destination owner, private metadata), ``store`` (destination
 layout, cleanup, delete), ``damage`` (files verify found damaged), ``build``
-(one run), ``count`` (a first run's totals, counted ahead of the copy),
+(one run), ``frame`` (a directory of its walk), ``window`` (its results in walk
+order), ``count`` (a first run's totals, counted ahead of the copy),
 ``restore``, ``verify``, ``dirstack`` (walking by directory descriptors),
 ``engine`` (the public class). Snapshot ids and the source
 layout live in ``engines/layout.py``, shared with rsync; name escaping in

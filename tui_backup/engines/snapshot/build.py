@@ -6,9 +6,13 @@ forward-only merge (:class:`~tui_backup.engines.snapshot.manifest.PreviousCursor
 and memory stays bounded whatever the tree's size. Unchanged files (size,
 mtime_ns, mode, owner) are hard-linked to the previous snapshot and keep its
 checksum; the rest are copied in batches by copy threads while the walk goes
-on. Results are consumed strictly in walk order through a bounded window, so
-the manifest stays sorted and a directory's mode and times are set only
-after all its children are in place.
+on. Each directory being walked is a :class:`~tui_backup.engines.snapshot.frame.DirFrame`
+on a stack; what the walk produces (a copy, a manifest line, a finished
+directory) is consumed strictly in walk order through the bounded
+:class:`~tui_backup.engines.snapshot.window.OrderedWindow`, so the manifest
+stays sorted and a directory's mode and times are set only after all its
+children are in place. Manifest lines are built by
+:mod:`~tui_backup.engines.snapshot.manifest` alone.
 
 Two things make the walk distrust a link candidate (``careful``): a file
 recorded damaged by verify (:mod:`~tui_backup.engines.snapshot.damage`) is
@@ -28,9 +32,8 @@ import os
 import stat
 import threading
 import time
-from collections import deque
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from tui_backup.engines import layout
 from tui_backup.engines.events import Emit, FileWarning
@@ -56,20 +59,24 @@ from tui_backup.engines.snapshot.errors import (
     is_fatal_link_error,
     source_reason,
 )
+from tui_backup.engines.snapshot.frame import DirFrame
 from tui_backup.engines.snapshot.manifest import (
     FLUSH_LINES,
     ManifestWriter,
     PreviousCursor,
+    file_key,
+    format_line,
+    line_digest,
     read_lines,
+    recorded_xattrs,
 )
 from tui_backup.engines.snapshot.store import SnapshotStore
 from tui_backup.engines.snapshot.syncio import fsync_dir, replace_symlink, write_atomic
+from tui_backup.engines.snapshot.window import Copy, DirDone, Item, Line, OrderedWindow
 from tui_backup.model.job import JobSpec
 
 log = logging.getLogger(__name__)
 
-WINDOW = 4096
-"""Walk entries that may be in flight (waiting for a copy) at once."""
 BATCH_FILES = 512
 """Copies per batch at most (a batch never spans two directories)."""
 BATCH_BYTES = 8 << 20
@@ -92,7 +99,6 @@ _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
 MAX_WARNING_EVENTS = 1000
 """Beyond this many, warnings are counted and logged but not emitted one by one."""
 
-_LINE, _COPY, _DIRMETA, _RAW = 0, 1, 2, 3
 _S_IFMT = 0o170000
 _S_IFREG = stat.S_IFREG
 _S_IFDIR = stat.S_IFDIR
@@ -144,69 +150,6 @@ class HaltFlag:
         return self._halt.is_set() or self._cancel.is_set()
 
 
-class _Frame:
-    """One directory being walked (a plain slotted class: dataclasses cost start-up).
-
-    While a directory is walked, its source, new and previous directories are
-    held open (``*_fd``): lstat, link and mkdir then work relative to them
-    instead of resolving a long path for every file. ``*_at`` is what to
-    prefix a name with for those calls: ``""`` with a descriptor, the
-    directory's path and ``/`` without one (very deep trees, the virtual root
-    of several sources, a directory missing from the previous snapshot).
-    """
-
-    __slots__ = (
-        "d_at",
-        "d_fd",
-        "dst",
-        "names",
-        "p_at",
-        "p_fd",
-        "rel",
-        "s_at",
-        "s_fd",
-        "src",
-        "srcs",
-        "srel",
-        "st",
-        "xattrs",
-    )
-
-    def __init__(
-        self,
-        names: Any,
-        src: str,
-        dst: str,
-        rel: str,
-        srel: str,
-        st: os.stat_result,
-        srcs: dict[str, str] | None = None,
-    ) -> None:
-        self.names = names
-        """Iterator over the sorted ``(name, is_file)`` entries, resumed after a subdirectory."""
-        self.src = src
-        self.dst = dst
-        self.rel = rel
-        self.srel = srel
-        self.st = st
-        self.srcs = srcs
-        """Only for the virtual root of a multi-source snapshot: prefix -> source path."""
-        self.s_fd: int | None = None
-        self.d_fd: int | None = None
-        self.p_fd: int | None = None
-        self.s_at = src + "/"
-        self.d_at = dst + "/"
-        self.p_at = ""
-        self.xattrs: xattrs.Items = []
-        """The directory's kept xattrs/ACLs, set on its copy once its children are in."""
-
-    def close(self) -> None:
-        for fd in (self.s_fd, self.d_fd, self.p_fd):
-            if fd is not None:
-                os.close(fd)
-        self.s_fd = self.d_fd = self.p_fd = None
-
-
 class BuildResult(NamedTuple):
     snapshot_id: str
     files: int
@@ -241,13 +184,14 @@ class SnapshotBuilder:
         self._refused_names: set[str] = set()
         self.keep_links = preserve.hard_links
         """Keep paths that are one inode in the source one inode in the snapshot."""
-        self._batch_frame: _Frame | None = None
-        self._cur_frame: _Frame | None = None
+        self._batch_frame: DirFrame | None = None
+        """The directory the batch being filled copies into (a batch never spans two)."""
+        self._cur_frame: DirFrame | None = None
+        """The directory the walk is in (whose descriptors a copy batch duplicates)."""
         self._started_ns = 0
         self._xattrs_trusted_before = -1
         """Files whose ctime is older had their xattrs read by the previous run: not re-read.
         -1 (no previous run that read them, or another policy): every link candidate's are."""
-        """The directory the walk is in (whose descriptors a copy batch duplicates)."""
         self.max_fd_depth = MIN_FD_DEPTH
         self.emit = emit
         self.reporter = reporter
@@ -272,12 +216,13 @@ class SnapshotBuilder:
         """Every file of this snapshot was read from the source (a checksum run or no links)."""
         self._last_checksum: str | None = None
         self._suspects: frozenset[str] = frozenset()
-        self._pending: deque[tuple[Any, ...]] = deque()
+        self._window = OrderedWindow(self._finalize, self._submit, self._wait)
         self._batch = CopyBatch()
         self._pool: WorkerPool | None = None
         self._counter: TreeCounter | None = None
-        self._depth: list[_Frame] = []
-        self._batch_dir = ""
+        self._excluded = self.excluder.excluded if self.excluder.active else None
+        self._careful = False
+        """Link candidates are checked beyond size and mtime (checksum run, damaged files)."""
         self._writer: ManifestWriter | None = None
         self._cursor = PreviousCursor(None)
         self._prev_root = ""
@@ -312,7 +257,7 @@ class SnapshotBuilder:
             if self.workers > 0:
                 self._pool = WorkerPool(self.workers, self.halt)
             self._walk(plans)
-            self._drain(everything=True)
+            self._window.drain(everything=True)
             self._end_count()
             self._commit(plans)
         except BaseException:
@@ -458,44 +403,86 @@ class SnapshotBuilder:
             return True
         if not self.checksum:
             return False
-        digest = line.split("\t", 7)[6]
+        digest = line_digest(line)
         return _hash_at(sname, s_fd, self.cancel) != digest or (
             _hash_at(pname, p_fd, self.cancel) != digest
         )
 
     # -- walk -------------------------------------------------------------
+    #
+    # Depth first, one DirFrame per directory on the stack. _walk_entries goes
+    # through the top frame's entries until it enters a subdirectory (pushed
+    # on the stack: the walk continues there, and comes back to the rest of
+    # the parent's entries later) or runs out of them (the frame is closed).
 
     def _walk(self, plans: list[SourcePlan]) -> None:
-        stack: list[_Frame] = []
+        stack: list[DirFrame] = []
+        self._careful = self.checksum or bool(self._suspects)
         try:
-            self._walk_stack(plans, stack)
+            stack.append(self._root_frame(plans))
+            while stack:
+                frame = self._cur_frame = stack[-1]
+                if not self._walk_entries(frame, stack):
+                    stack.pop()
+                    self._close_dir(frame)
         finally:
             for frame in stack:
                 frame.close()
 
-    def _open_dirs(self, frame: _Frame, parent: _Frame | None, name: str) -> None:
+    def _root_frame(self, plans: list[SourcePlan]) -> DirFrame:
+        """The snapshot root: one directory source, or a virtual root holding each source."""
+        if len(plans) == 1 and plans[0].prefix == "":
+            root = plans[0].path
+            fd = None
+            try:
+                st = os.lstat(root)
+                fd = os.open(root, _DIR_FLAGS)
+                entries = _list(fd)
+            except OSError as exc:
+                if fd is not None:
+                    os.close(fd)
+                raise Fatal(
+                    f"Source {root} cannot be read: {exc.strerror}.", "source_unreadable"
+                ) from exc
+            frame = DirFrame(iter(entries), root, self._partial, "", "", st)
+            frame.src_fd, frame.src_at = fd, ""
+            try:
+                if self.xpolicy is not None:
+                    frame.xattrs = xattrs.read(fd, self.xpolicy)
+                self._open_dirs(frame, None, "")
+            except BaseException:
+                frame.close()
+                raise
+            return frame
+        sources = {p.prefix: p.path for p in plans}
+        entries = [(prefix, False) for prefix in sorted(sources)]
+        frame = DirFrame(iter(entries), "", self._partial, "", "", os.lstat(self._partial), sources)
+        frame.prev_at = self._prev_at("")
+        return frame
+
+    def _open_dirs(self, frame: DirFrame, parent: DirFrame | None, name: str) -> None:
         """Open the frame's new and previous directories (best effort: paths are the fallback).
 
         The source directory's descriptor is the one its listing was read from.
         """
-        frame.p_at = self._prev_at(frame.rel)
-        if frame.s_fd is None:
+        frame.prev_at = self._prev_at(frame.rel)
+        if frame.src_fd is None:
             return  # too deep, or reached by path: stay with paths below it
         try:
-            if parent is None or parent.d_fd is None:
-                frame.d_fd = os.open(frame.dst, _DIR_FLAGS)
+            if parent is None or parent.dst_fd is None:
+                frame.dst_fd = os.open(frame.dst, _DIR_FLAGS)
             else:
-                frame.d_fd = os.open(name, _DIR_FLAGS, dir_fd=parent.d_fd)
-            frame.d_at = ""
+                frame.dst_fd = os.open(name, _DIR_FLAGS, dir_fd=parent.dst_fd)
+            frame.dst_at = ""
         except OSError:
             pass
         if self._prev_root:
             try:
-                if parent is None or parent.p_fd is None:
-                    frame.p_fd = os.open(frame.p_at, _DIR_FLAGS)
+                if parent is None or parent.prev_fd is None:
+                    frame.prev_fd = os.open(frame.prev_at, _DIR_FLAGS)
                 else:
-                    frame.p_fd = os.open(name, _DIR_FLAGS, dir_fd=parent.p_fd)
-                frame.p_at = ""
+                    frame.prev_fd = os.open(name, _DIR_FLAGS, dir_fd=parent.prev_fd)
+                frame.prev_at = ""
             except OSError:
                 pass  # a new directory, or a damaged previous snapshot: links just fail
 
@@ -504,204 +491,188 @@ class SnapshotBuilder:
             return ""
         return self._prev_root + "/" + rel + "/" if rel else self._prev_root + "/"
 
-    def _walk_stack(self, plans: list[SourcePlan], stack: list[_Frame]) -> None:
-        self._depth = stack
-        if len(plans) == 1 and plans[0].prefix == "":
-            root = plans[0].path
-            fd = None
-            try:
-                st = os.lstat(root)
-                fd = os.open(root, _DIR_FLAGS)
-                names = _list(fd)
-            except OSError as exc:
-                if fd is not None:
-                    os.close(fd)
-                raise Fatal(
-                    f"Source {root} cannot be read: {exc.strerror}.", "source_unreadable"
-                ) from exc
-            frame = _Frame(iter(names), root, self._partial, "", "", st)
-            frame.s_fd, frame.s_at = fd, ""
-            if self.xpolicy is not None:
-                frame.xattrs = xattrs.read(fd, self.xpolicy)
-            stack.append(frame)
-            self._open_dirs(frame, None, "")
-        else:
-            root_st = os.lstat(self._partial)
-            srcs = {p.prefix: p.path for p in plans}
-            names = [(prefix, False) for prefix in sorted(srcs)]
-            frame = _Frame(iter(names), "", self._partial, "", "", root_st, srcs)
-            frame.p_at = self._prev_at("")
-            stack.append(frame)
+    def _walk_entries(self, frame: DirFrame, stack: list[DirFrame]) -> bool:
+        """Back up ``frame``'s entries from where it stopped.
 
-        excl = self.excluder.excluded if self.excluder.active else None
+        Returns True after entering a subdirectory (pushed on ``stack``: its
+        entries come next), False once every entry is done. This is the
+        per-file path of a run: what the loop needs is read once per call.
+        """
+        excl = self._excluded
         cancelled = self.cancel.is_set
-        advance = self.reporter.advance
-        push = self._push
-        pending = self._pending
         cursor = self._cursor
-        find = cursor.find
-        next_entry = cursor.advance
-        lines = self._writer.lines if self._writer is not None else []
+        sources = frame.sources
+        src_pre = frame.src + "/"
+        dst_pre = frame.dst + "/"
+        rel_pre = frame.rel + "/" if frame.rel else ""
+        src_rel_pre = frame.src_rel + "/" if frame.src_rel else ""
+        src_fd, src_at = frame.src_fd, frame.src_at
         lstat = os.lstat
-        link = os.link
-        careful = self.checksum or bool(self._suspects)
-        distrust = self._distrust
-        xpol = self.xpolicy
-        xcurrent = xattrs.current
-        xtrust = self._xattrs_trusted_before
-        keep_links = self.keep_links
-        max_depth = self.max_fd_depth
-        while stack:
-            frame = self._cur_frame = stack[-1]
-            srcs = frame.srcs
-            spre = frame.src + "/"
-            dpre = frame.dst + "/"
-            rpre = frame.rel + "/" if frame.rel else ""
-            srpre = frame.srel + "/" if frame.srel else ""
-            s_fd, s_at = frame.s_fd, frame.s_at
-            d_fd, d_at = frame.d_fd, frame.d_at
-            p_fd, p_at = frame.p_fd, frame.p_at
-            for name, is_file in frame.names:
-                if cancelled():
-                    raise Cancelled
-                if srcs is not None:
-                    # The virtual root of several sources: names map to absolute paths.
-                    src = sname = srcs[name]
-                    srel = ""
-                else:
-                    src = spre + name
-                    sname = s_at + name
-                    srel = srpre + name if excl else ""
-                rel = rpre + name
-                line = None
-                if is_file:
-                    # A regular file (the directory entry's type says so): only
-                    # one that was in the previous snapshot needs an lstat here;
-                    # a new one is stat'ed by the copy itself (fstat).
-                    if excl and excl(srel, False):
-                        continue
-                    if cursor.path == rel:  # the common case: the very next entry
-                        line = cursor.line
-                        next_entry()
-                    elif cursor.path is not None:
-                        line = find(rel)
-                    if line is None:
-                        self._file(src, dpre + name, rel, None)
-                        continue
-                try:
-                    st = lstat(sname, dir_fd=s_fd)
-                except OSError as exc:
-                    self._warn(src, source_reason(exc))
-                    continue
-                mode = st.st_mode
-                fmt = mode & _S_IFMT
-                if fmt == _S_IFREG:
-                    if not is_file:
-                        if excl and srel and excl(srel, False):
-                            continue
-                        if cursor.path is not None:
-                            line = find(rel)
-                    # Unchanged since the previous snapshot: hard-link it and
-                    # reuse its manifest line (checksum included) verbatim.
-                    if line is not None:
-                        size = st.st_size
-                        same = line.startswith(
-                            f"f\t{mode:o}\t{st.st_uid}\t{st.st_gid}\t{size}\t{st.st_mtime_ns}\t"
-                        )
-                        if same and xpol is not None and st.st_ctime_ns >= xtrust:
-                            # The inode changed since before the previous run read its
-                            # xattrs (any xattr or ACL change moves the ctime): compare
-                            # them; an older ctime cannot hide a change (no listxattr).
-                            same = _recorded_xattrs(line) == xcurrent(sname, s_fd, xpol)
-                        if same and not (
-                            careful and distrust(rel, line, sname, s_fd, p_at + name, p_fd)
-                        ):
-                            try:
-                                link(
-                                    p_at + name,
-                                    d_at + name,
-                                    src_dir_fd=p_fd,
-                                    dst_dir_fd=d_fd,
-                                    follow_symlinks=False,
-                                )
-                            except OSError as exc:
-                                if is_fatal_link_error(exc):
-                                    raise dest_fatal(exc, self.dest) from exc
-                                # Missing in the old snapshot, too many links...: copy.
-                            else:
-                                if st.st_nlink > 1 and keep_links:  # linked in the source too
-                                    self._hardlink(st, dpre + name, rel, linked=True)
-                                self.linked += 1
-                                self.files += 1
-                                self.bytes += size
-                                if pending:
-                                    push((_RAW, line))
-                                else:
-                                    lines.append(line)
-                                    if len(lines) >= FLUSH_LINES:
-                                        self._flush_manifest()
-                                advance(1, size, rel)
-                                continue
-                    self._file(src, dpre + name, rel, st)
-                elif fmt == _S_IFDIR:
-                    if excl and srel and excl(srel, True):
-                        continue
-                    fd = None
-                    try:
-                        if srcs is not None or (s_fd is not None and len(stack) < max_depth):
-                            # O_NOFOLLOW: a directory swapped for a symlink is not entered.
-                            fd = os.open(sname, _DIR_FLAGS, dir_fd=s_fd)
-                            names = _list(fd)
-                        else:
-                            names = _list(src)
-                    except OSError as exc:
-                        if fd is not None:
-                            os.close(fd)
-                        self._warn(src, f"directory skipped: {source_reason(exc)}")
-                        continue
-                    try:
-                        os.mkdir(d_at + name, 0o700, dir_fd=d_fd)
-                    except OSError as exc:
-                        if fd is not None:
-                            os.close(fd)
-                        if exc.errno in UNHOLDABLE:
-                            self._warn(src, _unholdable(exc))
-                            continue
-                        raise dest_fatal(exc, self.dest) from exc
-                    child = _Frame(iter(names), src, dpre + name, rel, srel, st)
-                    if fd is not None:
-                        child.s_fd, child.s_at = fd, ""
-                    stack.append(child)  # from here on, _walk closes its descriptors
-                    xh = ""
-                    if xpol is not None:
-                        child.xattrs = xattrs.read(fd if fd is not None else src, xpol)
-                        xh = xattrs.digest(child.xattrs)
-                    push((_LINE, ("d", mode, st.st_uid, st.st_gid, 0, st.st_mtime_ns, "-", rel,
-                                  "", xh)))  # fmt: skip
-                    self._open_dirs(child, frame if srcs is None else None, name)
-                    if self._batch.jobs:
-                        self._submit()  # leaving this directory's files for a while
-                    break
-                elif fmt == _S_IFLNK:
-                    if excl and srel and excl(srel, False):
-                        continue
-                    self._symlink(src, rel, st, sname, s_fd, d_at + name, d_fd)
-                else:
-                    self._warn(src, f"skipped: {_kind(mode)} cannot be backed up")
+        for name, is_file in frame.entries:
+            if cancelled():
+                raise Cancelled
+            if sources is not None:
+                # The virtual root of several sources: names map to absolute paths.
+                src = sname = sources[name]
+                src_rel = ""
             else:
-                # Every name done (no break into a subdirectory): close the directory.
-                stack.pop()
+                src = src_pre + name
+                sname = src_at + name
+                src_rel = src_rel_pre + name if excl else ""
+            rel = rel_pre + name
+            line = None
+            if is_file:
+                # A regular file (the directory entry's type says so): only one
+                # that was in the previous snapshot needs an lstat here; a new
+                # one is stat'ed by the copy itself (fstat).
+                if excl and excl(src_rel, False):
+                    continue
+                if cursor.path == rel:  # the common case: the very next entry
+                    line = cursor.line
+                    cursor.advance()
+                elif cursor.path is not None:
+                    line = cursor.find(rel)
+                if line is None:
+                    self._file(src, dst_pre + name, rel, None)
+                    continue
+            try:
+                st = lstat(sname, dir_fd=src_fd)
+            except OSError as exc:
+                self._warn(src, source_reason(exc))
+                continue
+            fmt = st.st_mode & _S_IFMT
+            if fmt == _S_IFREG:
+                if not is_file:
+                    if excl and src_rel and excl(src_rel, False):
+                        continue
+                    if cursor.path is not None:
+                        line = cursor.find(rel)
+                if line is None or not self._link_unchanged(frame, name, rel, st, line, sname):
+                    self._file(src, dst_pre + name, rel, st)
+            elif fmt == _S_IFDIR:
+                if excl and src_rel and excl(src_rel, True):
+                    continue
+                if self._enter_dir(frame, stack, name, src, sname, rel, src_rel, st):
+                    return True
+            elif fmt == _S_IFLNK:
+                if excl and src_rel and excl(src_rel, False):
+                    continue
+                self._symlink(src, rel, st, sname, src_fd, frame.dst_at + name, frame.dst_fd)
+            else:
+                self._warn(src, f"skipped: {_kind(st.st_mode)} cannot be backed up")
+        return False
+
+    def _link_unchanged(
+        self, frame: DirFrame, name: str, rel: str, st: os.stat_result, line: str, sname: str
+    ) -> bool:
+        """Hard-link a file unchanged since the previous snapshot and reuse its line verbatim
+        (checksum included); False when it changed or cannot be linked (then it is copied)."""
+        size = st.st_size
+        if not line.startswith(file_key(st.st_mode, st.st_uid, st.st_gid, size, st.st_mtime_ns)):
+            return False
+        xpol = self.xpolicy
+        # A ctime newer than the previous run's reading of the xattrs: the inode changed
+        # since (any xattr or ACL change moves the ctime), compare them; an older ctime
+        # cannot hide a change (no listxattr).
+        if (
+            xpol is not None
+            and st.st_ctime_ns >= self._xattrs_trusted_before
+            and recorded_xattrs(line) != xattrs.current(sname, frame.src_fd, xpol)
+        ):
+            return False
+        prev_name = frame.prev_at + name
+        if self._careful and self._distrust(rel, line, sname, frame.src_fd, prev_name,
+                                            frame.prev_fd):  # fmt: skip
+            return False
+        try:
+            os.link(prev_name, frame.dst_at + name, src_dir_fd=frame.prev_fd,
+                    dst_dir_fd=frame.dst_fd, follow_symlinks=False)  # fmt: skip
+        except OSError as exc:
+            if is_fatal_link_error(exc):
+                raise dest_fatal(exc, self.dest) from exc
+            return False  # missing in the old snapshot, too many links...: copy it
+        if st.st_nlink > 1 and self.keep_links:  # linked in the source too
+            self._hardlink(st, frame.dst + "/" + name, rel, linked=True)
+        self.linked += 1
+        self.files += 1
+        self.bytes += size
+        if self._window.items:
+            self._window.push(Line(line))
+        else:  # nothing waits before it: straight to the manifest (one call less)
+            assert self._writer is not None
+            lines = self._writer.lines
+            lines.append(line)
+            if len(lines) >= FLUSH_LINES:
+                self._flush_manifest()
+        self.reporter.advance(1, size, rel)
+        return True
+
+    def _enter_dir(
+        self,
+        frame: DirFrame,
+        stack: list[DirFrame],
+        name: str,
+        src: str,
+        sname: str,
+        rel: str,
+        src_rel: str,
+        st: os.stat_result,
+    ) -> bool:
+        """List a subdirectory, create its copy and push its frame; False (warned) to skip it."""
+        fd = None
+        try:
+            if frame.sources is not None or (
+                frame.src_fd is not None and len(stack) < self.max_fd_depth
+            ):
+                # O_NOFOLLOW: a directory swapped for a symlink is not entered.
+                fd = os.open(sname, _DIR_FLAGS, dir_fd=frame.src_fd)
+                entries = _list(fd)
+            else:
+                entries = _list(src)
+        except OSError as exc:
+            if fd is not None:
+                os.close(fd)
+            self._warn(src, f"directory skipped: {source_reason(exc)}")
+            return False
+        try:
+            os.mkdir(frame.dst_at + name, 0o700, dir_fd=frame.dst_fd)
+        except OSError as exc:
+            if fd is not None:
+                os.close(fd)
+            if exc.errno in UNHOLDABLE:
+                self._warn(src, _unholdable(exc))
+                return False
+            raise dest_fatal(exc, self.dest) from exc
+        child = DirFrame(iter(entries), src, frame.dst + "/" + name, rel, src_rel, st)
+        if fd is not None:
+            child.src_fd, child.src_at = fd, ""
+        stack.append(child)  # from here on, _walk closes its descriptors
+        xh = ""
+        if self.xpolicy is not None:
+            child.xattrs = xattrs.read(fd if fd is not None else src, self.xpolicy)
+            xh = xattrs.digest(child.xattrs)
+        self._window.push(
+            Line(format_line("d", st.st_mode, st.st_uid, st.st_gid, 0, st.st_mtime_ns, "-", rel,
+                             "", xh))
+        )  # fmt: skip
+        self._open_dirs(child, frame if frame.sources is None else None, name)
+        if self._batch.jobs:
+            self._submit()  # leaving this directory's files for a while
+        return True
+
+    def _close_dir(self, frame: DirFrame) -> None:
+        """Every entry of ``frame`` walked: release it; its metadata is set in walk order."""
+        dfd = None
+        if frame.sources is None and frame.dst_fd is not None:
+            try:
+                dfd = os.dup(frame.dst_fd)  # the directory's metadata is set through it
+            except OSError:
                 dfd = None
-                if srcs is None and frame.d_fd is not None:
-                    try:
-                        dfd = os.dup(frame.d_fd)  # the directory's metadata is set through it
-                    except OSError:
-                        dfd = None
-                frame.close()
-                if self._batch.jobs:
-                    self._submit()  # its copies need not wait for the next directory's
-                if srcs is None:
-                    push((_DIRMETA, frame.dst, frame.st, dfd, frame.xattrs))
+        frame.close()
+        if self._batch.jobs:
+            self._submit()  # its copies need not wait for the next directory's
+        if frame.sources is None:
+            self._window.push(DirDone(frame.dst, frame.st, dfd, frame.xattrs))
 
     def _hardlink(self, st: os.stat_result, dst: str, rel: str, *, linked: bool) -> None:
         """Keep a source hard link one inode in the snapshot.
@@ -763,9 +734,9 @@ class SnapshotBuilder:
         if not batch.jobs:
             self._batch_frame = frame
             if frame is not None and xattrs.PROC_FD:
-                for fd in (frame.s_fd, frame.d_fd):
+                for fd in (frame.src_fd, frame.dst_fd):
                     batch.fds.append(os.dup(fd) if fd is not None else -1)
-        self._push((_COPY, batch, len(batch.jobs), rel, src))
+        self._window.push(Copy(batch, len(batch.jobs), rel, src))
         if batch.fds:
             s_fd, d_fd = batch.fds
             name = dst[dst.rfind("/") + 1 :]
@@ -817,9 +788,9 @@ class SnapshotBuilder:
         except OSError as exc:
             raise dest_fatal(exc, self.dest) from exc
         self.symlinks += 1
-        self._push(
-            (_LINE, ("l", st.st_mode, st.st_uid, st.st_gid, st.st_size, st.st_mtime_ns, "-",
-                     rel, target, xattrs.digest(items)))
+        self._window.push(
+            Line(format_line("l", st.st_mode, st.st_uid, st.st_gid, st.st_size, st.st_mtime_ns,
+                             "-", rel, target, xattrs.digest(items)))
         )  # fmt: skip
 
     def _refused(self, path: str, refused: list[tuple[str, str]]) -> None:
@@ -842,34 +813,6 @@ class SnapshotBuilder:
         else:
             self._pool.submit(batch)
 
-    def _push(self, item: tuple[Any, ...]) -> None:
-        pending = self._pending
-        if not pending and item[0] != _COPY:
-            self._finalize(item)
-            return
-        pending.append(item)
-        head = pending[0]
-        if head[0] == _COPY and head[1].results is None and len(pending) <= WINDOW:
-            return  # the common case: the oldest entry's batch is still running
-        self._drain(everything=False)
-
-    def _drain(self, *, everything: bool) -> None:
-        pending = self._pending
-        finalize = self._finalize
-        while pending:
-            head = pending[0]
-            if head[0] == _COPY:
-                batch: CopyBatch = head[1]
-                if batch.results is None:
-                    if not everything and len(pending) <= WINDOW:
-                        return
-                    if not batch.submitted:
-                        self._submit()
-                    if batch.results is None:
-                        self._wait(batch)
-            pending.popleft()
-            finalize(head)
-
     def _wait(self, batch: CopyBatch) -> None:
         assert batch.done is not None
         while not batch.done.acquire(timeout=0.1):
@@ -878,75 +821,71 @@ class SnapshotBuilder:
             self.reporter.tick()  # a large file: the totals found so far still move
         batch.done.release()
 
-    def _finalize(self, item: tuple[Any, ...]) -> None:
-        kind = item[0]
-        if kind == _COPY:
-            _, batch, idx, rel, src = item
-            result = batch.results[idx]
-            batch.results[idx] = None
-            if isinstance(result, tuple):
-                st = result[1]
-                size, mtime, xh = st.st_size, st.st_mtime_ns, ""
-                if len(result) > 2:
-                    _, _, size, changed, xh, refused = result
-                    if changed:
-                        mtime = CHANGED_MTIME
-                        self._warn(src, "changed while it was copied: stored as read, "
-                                        "copied again next run")  # fmt: skip
-                    if refused:
-                        self._refused(src, refused)
-                if st.st_nlink > 1 and self.keep_links:  # linked in the source: one inode
-                    self._hardlink(st, self._dst_path(batch, idx, rel), rel, linked=False)
-                assert self._writer is not None
-                self._writer.add(
-                    "f",
-                    st.st_mode,
-                    st.st_uid,
-                    st.st_gid,
-                    size,
-                    mtime,
-                    result[0],
-                    rel,
-                    "",
-                    xh,
-                )
-                self.files += 1
-                self.copied += 1
-                self.bytes += size
-                self.reporter.advance(1, size, rel)
-            elif isinstance(result, SourceSkip):
-                self._warn(src, result.reason)
-            elif isinstance(result, DestError):
-                if result.exc.errno in UNHOLDABLE:
-                    self._warn(src, _unholdable(result.exc))
-                    return
-                raise dest_fatal(result.exc, self.dest) from result.exc
-            elif isinstance(result, Cancelled) or result is None:
-                raise Cancelled
-            else:
-                raise result
-        elif kind == _RAW:
+    def _finalize(self, item: Item) -> None:
+        """Act on a window item whose turn has come (every item before it is done)."""
+        if isinstance(item, Copy):
+            self._finalize_copy(item)
+        elif isinstance(item, Line):
             assert self._writer is not None
-            self._writer.add_line(item[1])
-        elif kind == _LINE:
+            self._writer.add_line(item.line)
+        else:
+            self._set_dir_metadata(item)
+
+    def _finalize_copy(self, item: Copy) -> None:
+        """Record a finished copy in the manifest (or its failure as a warning / the end)."""
+        batch, idx, rel, src = item
+        assert batch.results is not None
+        result = batch.results[idx]
+        batch.results[idx] = None
+        if isinstance(result, tuple):
+            st = result[1]
+            size, mtime, xh = st.st_size, st.st_mtime_ns, ""
+            if len(result) > 2:
+                _, _, size, changed, xh, refused = result
+                if changed:
+                    mtime = CHANGED_MTIME
+                    self._warn(src, "changed while it was copied: stored as read, "
+                                    "copied again next run")  # fmt: skip
+                if refused:
+                    self._refused(src, refused)
+            if st.st_nlink > 1 and self.keep_links:  # linked in the source: one inode
+                self._hardlink(st, self._dst_path(batch, idx, rel), rel, linked=False)
             assert self._writer is not None
-            self._writer.add(*item[1])
-        elif kind == _DIRMETA:
-            _, path, st, fd, items = item
-            # Through the directory's own descriptor when the walk had one (any depth).
-            target: int | str = fd if fd is not None else path
-            try:
-                if IS_ROOT and (st.st_uid != 0 or st.st_gid != _EGID):
-                    os.chown(target, st.st_uid, st.st_gid)
-                os.chmod(target, stat.S_IMODE(st.st_mode))
-                if items:
-                    self._refused(path, xattrs.write(target, items))
-                os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
-            except OSError as exc:
-                raise dest_fatal(exc, self.dest) from exc
-            finally:
-                if fd is not None:
-                    os.close(fd)
+            self._writer.add("f", st.st_mode, st.st_uid, st.st_gid, size, mtime, result[0], rel,
+                             "", xh)  # fmt: skip
+            self.files += 1
+            self.copied += 1
+            self.bytes += size
+            self.reporter.advance(1, size, rel)
+        elif isinstance(result, SourceSkip):
+            self._warn(src, result.reason)
+        elif isinstance(result, DestError):
+            if result.exc.errno in UNHOLDABLE:
+                self._warn(src, _unholdable(result.exc))
+                return
+            raise dest_fatal(result.exc, self.dest) from result.exc
+        elif isinstance(result, Cancelled) or result is None:
+            raise Cancelled
+        else:
+            raise result
+
+    def _set_dir_metadata(self, item: DirDone) -> None:
+        """Owner, mode, xattrs and times of a copied directory, once its children are in."""
+        path, st, fd, items = item
+        # Through the directory's own descriptor when the walk had one (any depth).
+        target: int | str = fd if fd is not None else path
+        try:
+            if IS_ROOT and (st.st_uid != 0 or st.st_gid != _EGID):
+                os.chown(target, st.st_uid, st.st_gid)
+            os.chmod(target, stat.S_IMODE(st.st_mode))
+            if items:
+                self._refused(path, xattrs.write(target, items))
+            os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
+        except OSError as exc:
+            raise dest_fatal(exc, self.dest) from exc
+        finally:
+            if fd is not None:
+                os.close(fd)
 
     def _dst_path(self, batch: CopyBatch, idx: int, rel: str) -> str:
         """The new file's path in the partial snapshot (jobs may name it through /proc)."""
@@ -1012,10 +951,7 @@ class SnapshotBuilder:
     def _discard(self) -> None:
         """Throw away this run's partial snapshot and manifest (best effort)."""
         self._batch.close_fds()
-        while self._pending:  # descriptors held for directories' metadata
-            item = self._pending.popleft()
-            if item[0] == _DIRMETA and item[3] is not None:
-                os.close(item[3])
+        self._window.discard()  # closes the descriptors held for directories' metadata
         if self._writer is not None:
             self._writer.abort()
             self._writer = None
@@ -1033,19 +969,6 @@ class SnapshotBuilder:
                     pass
         if self._partial:
             self.store.remove_partial(self._partial)
-
-
-def _recorded_xattrs(line: str) -> str:
-    """The xattr hash a previous ``f`` line records ("" = none; older lines have none)."""
-    if line.count("\t") == 7:
-        return ""
-    cut = line.rfind("\t")
-    if line[cut + 1 : cut + 3] == "c:":  # tolerated: a field some test builds wrote
-        line = line[:cut]
-        if line.count("\t") == 7:
-            return ""
-        cut = line.rfind("\t")
-    return line[cut + 3 :] if line[cut + 1 : cut + 3] == "x:" else ""
 
 
 def _unholdable(exc: OSError) -> str:

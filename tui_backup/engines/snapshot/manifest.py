@@ -66,6 +66,55 @@ class ManifestError(Exception):
     """A manifest that cannot be read (missing, truncated, not ours)."""
 
 
+def format_line(
+    kind: str,
+    mode: int,
+    uid: int,
+    gid: int,
+    size: int,
+    mtime_ns: int,
+    digest: str,
+    path: str,
+    target: str = "",
+    xattrs: str = "",
+) -> str:
+    """One manifest line (without its newline): the only place the format is written."""
+    tail = "\t" + pathcodec.encode(target) if kind == "l" else ""
+    if xattrs:
+        tail += "\tx:" + xattrs
+    return (
+        f"{kind}\t{mode:o}\t{uid}\t{gid}\t{size}\t{mtime_ns}\t{digest}\t"
+        f"{pathcodec.encode(path)}{tail}"
+    )
+
+
+def file_key(mode: int, uid: int, gid: int, size: int, mtime_ns: int) -> str:
+    """The start of the line of a regular file with this mode, owner, size and mtime.
+
+    A previous line that starts with it describes an unchanged file: the
+    walk's link test is one ``str.startswith``, no parse.
+    """
+    return f"f\t{mode:o}\t{uid}\t{gid}\t{size}\t{mtime_ns}\t"
+
+
+def line_digest(line: str) -> str:
+    """The checksum field of a raw line."""
+    return line.split("\t", 7)[6]
+
+
+def recorded_xattrs(line: str) -> str:
+    """The xattr hash a raw ``f`` line records ("" = none; older lines have none)."""
+    if line.count("\t") == 7:
+        return ""
+    cut = line.rfind("\t")
+    if line[cut + 1 : cut + 3] == "c:":  # tolerated: a field some test builds wrote
+        line = line[:cut]
+        if line.count("\t") == 7:
+            return ""
+        cut = line.rfind("\t")
+    return line[cut + 3 :] if line[cut + 1 : cut + 3] == "x:" else ""
+
+
 class ManifestWriter:
     """Append entries in walk order; buffered so a 100k-file run stays cheap.
 
@@ -114,12 +163,8 @@ class ManifestWriter:
         target: str = "",
         xattrs: str = "",
     ) -> None:
-        tail = "\t" + pathcodec.encode(target) if kind == "l" else ""
-        if xattrs:
-            tail += "\tx:" + xattrs
         self.lines.append(
-            f"{kind}\t{mode:o}\t{uid}\t{gid}\t{size}\t{mtime_ns}\t{digest}\t"
-            f"{pathcodec.encode(path)}{tail}"
+            format_line(kind, mode, uid, gid, size, mtime_ns, digest, path, target, xattrs)
         )
         if len(self.lines) >= FLUSH_LINES:
             self.flush()
