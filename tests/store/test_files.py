@@ -127,3 +127,34 @@ def test_stale_temp_sweep_touches_only_its_own_file(tmp_path: Path) -> None:
     safefile.write_locked(path, b"name: web\n")
     assert [p.exists() for p in own] == [False, False]
     assert [p.exists() for p in other] == [True, True]
+
+
+def test_a_full_home_is_a_sentence_and_still_an_oserror(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The kernel's own ENOSPC, from /dev/full standing in for the temp file (a full
+    filesystem needs a mount this test may not make; tests/faults does the real one)."""
+    import errno
+    import os
+    import tempfile
+
+    from tui_backup.model.state import JobState
+    from tui_backup.store.errors import HomeFull, StoreError
+    from tui_backup.store.state import StateStore
+
+    home = Home(tmp_path / "home")
+    home.ensure()
+    real_mkstemp = tempfile.mkstemp
+
+    def full_mkstemp(*args: object, **kwargs: object) -> tuple[int, str]:
+        fd, name = real_mkstemp(*args, **kwargs)  # type: ignore[call-overload]
+        os.close(fd)
+        return os.open("/dev/full", os.O_WRONLY), name
+
+    monkeypatch.setattr(tempfile, "mkstemp", full_mkstemp)
+    with pytest.raises(HomeFull) as info:
+        StateStore(home).write(JobState(name="web"))
+    assert isinstance(info.value, StoreError) and isinstance(info.value, OSError)
+    assert info.value.errno == errno.ENOSPC
+    text = str(info.value)
+    assert "state/web.yaml" in text and "home is full" in text and "Errno" not in text

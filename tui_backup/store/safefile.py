@@ -29,7 +29,7 @@ from typing import Any, Generic, TypeVar
 from tui_backup.model.problems import Problem, ValidationError
 from tui_backup.store import yamlio
 from tui_backup.store.atomic import atomic_write, backup_path, keep_aside
-from tui_backup.store.errors import LockTimeout
+from tui_backup.store.errors import LockTimeout, raise_if_full
 from tui_backup.store.locking import file_lock
 
 log = logging.getLogger(__name__)
@@ -212,8 +212,12 @@ def write_locked(path: Path, raw: bytes) -> None:
     new version in the file and the previous one in ``.bak``, both valid.
     """
     _remove_stale_temps(path)
-    atomic_write(path, raw, keep_backup=False)
-    atomic_write(backup_path(path), raw, keep_backup=False)
+    try:
+        atomic_write(path, raw, keep_backup=False)
+        atomic_write(backup_path(path), raw, keep_backup=False)
+    except OSError as exc:
+        raise_if_full(path, exc)  # HomeFull: a sentence, and still an OSError
+        raise
 
 
 def _remove_stale_temps(path: Path) -> None:
