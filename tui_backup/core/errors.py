@@ -32,10 +32,18 @@ __all__ = [
     "LockTimeout",
     "NotRunning",
     "OperationFailed",
+    "ShuttingDown",
     "StoreError",
     "ValidationError",
     "VersionConflict",
 ]
+
+
+class ShuttingDown(OperationFailed):
+    """A command refused because the manager is shutting down (not an error to record)."""
+
+    def __init__(self) -> None:
+        super().__init__("the job manager is shutting down")
 
 
 class NotRunning(OperationFailed):

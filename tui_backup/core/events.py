@@ -10,6 +10,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 
 from tui_backup.core.views import JobView
 from tui_backup.engines.events import EngineEvent, FileWarning
@@ -78,12 +79,23 @@ class WarningRaised:
     warning: FileWarning
 
 
+class WatchMode(StrEnum):
+    """How this process learns of other processes' changes."""
+
+    STARTING = "starting"
+    LIVE = "live"
+    """File notifications (watchfiles)."""
+    POLLING = "polling"
+    """The fallback: the directories are read once a second."""
+    UNREACHABLE = "unreachable"
+    """The home cannot be read (a network mount gone)."""
+
+
 @dataclass(frozen=True, slots=True)
 class WatchChanged:
     """How this process learns of other processes' changes."""
 
-    mode: str
-    """``live`` (watchfiles), ``polling`` (fallback) or ``unreachable``."""
+    mode: WatchMode
     detail: str = ""
 
 
@@ -150,4 +162,5 @@ __all__ = [
     "Subscribers",
     "WarningRaised",
     "WatchChanged",
+    "WatchMode",
 ]

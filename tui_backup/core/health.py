@@ -12,8 +12,10 @@ import os
 import tempfile
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any, Protocol
 
 from tui_backup.core.breaker import BreakerState
@@ -32,8 +34,23 @@ from tui_backup.store.db import ErrorStats
 from tui_backup.store.locking import is_locked
 from tui_backup.store.paths import Home
 
-HEALTHY, DEGRADED, UNHEALTHY = "healthy", "degraded", "unhealthy"
-_RANK = {HEALTHY: 0, DEGRADED: 1, UNHEALTHY: 2}
+
+class HealthStatus(StrEnum):
+    """A verdict; its ``exit_code`` is what ``tui-backup health`` exits with."""
+
+    HEALTHY = "healthy"
+    DEGRADED = "degraded"
+    """Works, but someone should look."""
+    UNHEALTHY = "unhealthy"
+    """Backups are not happening or not trustworthy."""
+
+    @property
+    def exit_code(self) -> int:
+        return _EXIT_CODES[self]
+
+
+_EXIT_CODES = {HealthStatus.HEALTHY: 0, HealthStatus.DEGRADED: 1, HealthStatus.UNHEALTHY: 2}
+HEALTHY, DEGRADED, UNHEALTHY = HealthStatus.HEALTHY, HealthStatus.DEGRADED, HealthStatus.UNHEALTHY
 DEFAULT_MAX_AGE = timedelta(hours=48)
 LISTING_TIMEOUT = 60.0
 """Seconds ``health`` waits for all snapshot listings (remote ones may be slow)."""
@@ -60,7 +77,7 @@ class HealthInputs(Protocol):
 @dataclass(frozen=True, slots=True)
 class Check:
     name: str
-    status: str
+    status: HealthStatus
     message: str
     job: str | None = None
 
@@ -79,13 +96,12 @@ class HealthReport:
     checked_at: datetime | None = None
 
     @property
-    def status(self) -> str:
-        worst = max((_RANK[c.status] for c in self.checks), default=0)
-        return {v: k for k, v in _RANK.items()}[worst]
+    def status(self) -> HealthStatus:
+        return _worst(c.status for c in self.checks)
 
     @property
     def exit_code(self) -> int:
-        return _RANK[self.status]
+        return self.status.exit_code
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -295,8 +311,8 @@ def _list_snapshots(inputs: HealthInputs, specs: list[JobSpec], timeout: float) 
         return {spec.name: results.get(spec.name, _TIMED_OUT) for spec in specs}
 
 
-def _worst(reasons: list[tuple[str, str]]) -> str:
-    return max((status for status, _ in reasons), key=_RANK.__getitem__, default=HEALTHY)
+def _worst(statuses: Iterable[HealthStatus]) -> HealthStatus:
+    return max(statuses, key=lambda status: status.exit_code, default=HEALTHY)
 
 
 def _check_job(
@@ -312,7 +328,7 @@ def _check_job(
     overdue = _verify_overdue(inputs, spec, facts.state.last_verify, now)
     if overdue is not None:
         reasons.append(overdue)
-    status = _worst(reasons)
+    status = _worst(s for s, _ in reasons)
     # The reasons that make the verdict come first; what is fine follows.
     ordered = [text for s, text in reasons if s != HEALTHY] + [
         text for s, text in reasons if s == HEALTHY
@@ -320,7 +336,9 @@ def _check_job(
     return Check("job", status, f"{spec.name}: " + "; ".join(ordered), spec.name)
 
 
-def _snapshots_reason(spec: JobSpec, now: datetime, facts: _Facts, listing: Any) -> tuple[str, str]:
+def _snapshots_reason(
+    spec: JobSpec, now: datetime, facts: _Facts, listing: Any
+) -> tuple[HealthStatus, str]:
     if listing is _TIMED_OUT or listing is None:
         return DEGRADED, "could not check its snapshots: the listing did not answer in time"
     if isinstance(listing, BaseException):
@@ -360,7 +378,7 @@ def _same_id(a: str, b: str) -> bool:
 
 def _verify_overdue(
     inputs: HealthInputs, spec: JobSpec, last: LastVerify | None, now: datetime
-) -> tuple[str, str] | None:
+) -> tuple[HealthStatus, str] | None:
     """A ``verify.schedule`` whose verifies stopped happening (more than two intervals)."""
     schedule = spec.verify.schedule
     if not schedule:
@@ -387,7 +405,7 @@ def _defined_at(inputs: HealthInputs, spec: JobSpec) -> datetime | None:
         return None
 
 
-def _verify_reason(last: LastVerify | None, now: datetime) -> tuple[str, str] | None:
+def _verify_reason(last: LastVerify | None, now: datetime) -> tuple[HealthStatus, str] | None:
     if last is None:
         return None
     age = _age_text(now - last.time)
@@ -400,7 +418,7 @@ def _verify_reason(last: LastVerify | None, now: datetime) -> tuple[str, str] | 
 
 def _runs_reason(
     inputs: HealthInputs, spec: JobSpec, now: datetime, facts: _Facts
-) -> tuple[str, str]:
+) -> tuple[HealthStatus, str]:
     state = facts.state
     limit = max_age(spec, now)
     last_success = facts.last_success

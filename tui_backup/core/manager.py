@@ -34,7 +34,13 @@ from tui_backup.core.breaker import DEFAULT_COOL_OFF, BreakerState, CircuitBreak
 from tui_backup.core.config import Settings, SettingsStore
 from tui_backup.core.destinations import DestinationInUse, conflicting
 from tui_backup.core.error_feed import ErrorFeed
-from tui_backup.core.errors import AlreadyRunning, JobNotFound, NotRunning, OperationFailed
+from tui_backup.core.errors import (
+    AlreadyRunning,
+    JobNotFound,
+    NotRunning,
+    OperationFailed,
+    ShuttingDown,
+)
 from tui_backup.core.events import (
     JobsChanged,
     JobsRemoved,
@@ -54,6 +60,7 @@ from tui_backup.core.snapshots import (
 )
 from tui_backup.core.verifies import BackgroundVerifies
 from tui_backup.core.views import JobView, next_run
+from tui_backup.core.vocabulary import Component, Trigger
 from tui_backup.core.watcher import Watcher
 from tui_backup.engines.api import RestoreReport, RunOptions
 from tui_backup.engines.events import Emit
@@ -137,6 +144,7 @@ class JobManager:
             factory, self._runs.record_verify, self._runs.record_error
         )
         self._lock = threading.Lock()
+        self._process_lock = coordination.ProcessLock(home, self.host, self.pid)
         self._watcher: Watcher | None = None
         self._error_feed: ErrorFeed | None = None
         self._scheduler: Scheduler | None = None
@@ -218,7 +226,11 @@ class JobManager:
         return self._runs.names()
 
     def is_running_anywhere(self, name: str) -> bool:
-        return self.is_local(name) or coordination.run_lock_held(self.home, name)
+        return (
+            self.is_local(name)
+            or coordination.run_lock_held(self.home, name)
+            or coordination.queued_live(self.home, self.states, name) is not None
+        )
 
     def errors(self, **filters: object) -> list[ErrorEvent]:
         """Error events newest first; filters as :meth:`Database.errors`."""
@@ -288,7 +300,7 @@ class JobManager:
         self.record_error(
             ErrorEvent(
                 severity=Severity.LOW,
-                component="jobs",
+                component=Component.JOBS,
                 error_type="destination_shared",
                 message=(
                     f"{spec.name}: saved (forced) although its destination "
@@ -354,9 +366,10 @@ class JobManager:
         )
         if self.is_local(name):
             raise refusal
-        lock = coordination.acquire_run_lock(self.home, name)
-        if lock is None:
-            raise refusal
+        try:
+            lock = self._claim(name)
+        except AlreadyRunning:
+            raise refusal from None
         try:
             spec = self.jobs.get(name)
             if purge_data:
@@ -388,7 +401,10 @@ class JobManager:
         """Hold the job's run lock for a block (verify): refused while the job runs."""
         verifying = self._verifies.busy(spec.name)
         busy = self.is_local(spec.name) or verifying
-        lock = None if busy else coordination.acquire_run_lock(self.home, spec.name)
+        lock = None
+        if not busy:
+            with contextlib.suppress(AlreadyRunning):
+                lock = self._claim(spec.name)
         if lock is None:
             where = "verifying in this process" if verifying else self._where(spec.name)
             raise SnapshotOperationFailed(
@@ -401,7 +417,7 @@ class JobManager:
 
     # -- run commands ----------------------------------------------------------
 
-    def start(self, name: str, trigger: str = "manual", *, checksum: bool = False) -> str:
+    def start(self, name: str, trigger: Trigger = Trigger.MANUAL, *, checksum: bool = False) -> str:
         """Start (or queue) a run of ``name``; returns its run id.
 
         ``checksum`` asks the engine to re-read every source file instead of
@@ -414,16 +430,15 @@ class JobManager:
         same job meanwhile. Raises AlreadyRunning when the lock is held.
         """
         if self._closed:
-            raise OperationFailed("the job manager is shut down")
+            raise ShuttingDown()
         spec = self.jobs.get(name)
         local = self._runs.get(name)
         if local is not None:
             raise AlreadyRunning(name, f"in this process, run {local.run_id}")
         if self._verifies.busy(name):
             raise AlreadyRunning(name, "verifying in this process")
-        lock = coordination.acquire_run_lock(self.home, name)
-        if lock is None:
-            raise AlreadyRunning(name, self._where(name))
+        lock = self._claim(name)
+        run: ActiveRun | None = None
         try:
             recovered = coordination.recover_stale(
                 self.home, self.states, name, clock=self.clock, lock_is_ours=True
@@ -437,24 +452,34 @@ class JobManager:
                 name=name,
                 run_id=new_id(),
                 spec=spec,
-                trigger=trigger,
+                trigger=Trigger(trigger),
                 lock=lock,
                 queued_at=now,
                 options=RunOptions(checksum=checksum),
                 previous=previous,
                 next_run=next_run(spec, now),
             )
-            if not self._runs.pool.would_queue():
+            queued = self._runs.pool.would_queue()
+            if queued:
+                # Waiting for a slot holds no lock file of its own: the process lock
+                # (held first) keeps the queued state alive for other processes,
+                # and the run takes its run lock when its slot comes (runs.py).
+                self._process_lock.hold()
+            else:
                 run.status, run.started_at = Status.RUNNING, now
             self._runs.register(run)
+            if queued:
+                run.lock = None
+                lock.release()
         except BaseException:
-            lock.release()
+            if run is None or run.lock is not None:
+                lock.release()
             raise
         self._runs.launch(run)
         log.debug("%s: run %s %s (%s)", name, run.run_id, run.status, trigger)
         return run.run_id
 
-    def start_verify(self, name: str, trigger: str = "schedule") -> threading.Thread:
+    def start_verify(self, name: str, trigger: Trigger = Trigger.SCHEDULE) -> threading.Thread:
         """Verify ``name`` in a background thread (the scheduler's ``verify.schedule``).
 
         Takes the job's run lock here, before returning, and holds it until
@@ -464,14 +489,12 @@ class JobManager:
         through the door. A failure to check is a MEDIUM error, never silent.
         """
         if self._closed:
-            raise OperationFailed("the job manager is shut down")
+            raise ShuttingDown()
         spec = self.jobs.get(name)
         with self._lock:
             if self.is_local(name) or self._verifies.busy(name):
                 raise AlreadyRunning(name, "in this process")
-            lock = coordination.acquire_run_lock(self.home, name)
-            if lock is None:
-                raise AlreadyRunning(name, self._where(name))
+            lock = self._claim(name)
             return self._verifies.start(spec, trigger, lock)
 
     def verifying_here(self) -> tuple[str, ...]:
@@ -489,7 +512,9 @@ class JobManager:
         if run is not None:
             self._runs.stop_local(run, f"stopped by {reason or 'request'} ({who})")
             return
-        if coordination.run_lock_held(self.home, name):
+        if coordination.run_lock_held(self.home, name) or coordination.queued_live(
+            self.home, self.states, name
+        ):
             self.states.request_stop(name, f"{reason + ' from ' if reason else ''}{who}")
             log.info("%s: stop requested from the process that runs it", name)
             return
@@ -517,9 +542,11 @@ class JobManager:
         """
         if self._closed:
             return
-        self._closed = True
         deadline = time.monotonic() + timeout
+        # The scheduler first: it must not start (or queue) anything more while the
+        # runs below are stopped. Then no command starts anything either.
         self.stop_scheduler()
+        self._closed = True
         self.stop_watching()
         runs = self._runs.runs()
         if stop_running:
@@ -533,10 +560,29 @@ class JobManager:
             thread.join(max(0.0, deadline - time.monotonic()))
         self._runs.pool.join(max(0.0, deadline - time.monotonic()))
         self._pump.stop(max(0.1, deadline - time.monotonic()))
+        self._process_lock.release()
         self.db.close()
 
     def close(self) -> None:
         self.shutdown()
+
+    def _claim(self, name: str) -> Any:
+        """The job's run lock, for a run, a verify or a delete; AlreadyRunning when a
+        process runs the job or has it queued (a queued run holds no lock file)."""
+        lock = coordination.acquire_run_lock(self.home, name)
+        if lock is None:
+            raise AlreadyRunning(name, self._where(name))
+        try:
+            queued = coordination.queued_live(self.home, self.states, name)
+        except BaseException:
+            lock.release()
+            raise
+        if queued is not None:
+            lock.release()
+            raise AlreadyRunning(
+                name, f"queued in {queued.runner} pid {queued.pid} on {queued.host}"
+            )
+        return lock
 
     def _where(self, name: str) -> str:
         state = self.states.read(name)
@@ -640,7 +686,7 @@ class JobManager:
             status=Status.RUNNING,
             host=self.host,
             pid=self.pid,
-            trigger="restore",
+            trigger=Trigger.RESTORE.value,
         )
         self.db.record_run(record)
         try:
@@ -667,7 +713,7 @@ class JobManager:
                 self.record_error(
                     ErrorEvent(
                         severity=Severity.HIGH,
-                        component="restore",
+                        component=Component.RESTORE,
                         error_type=getattr(exc, "error_type", "restore_failed"),
                         message=f"{name}: restore into {target} failed: {exc}",
                         job_name=name,
@@ -728,9 +774,11 @@ class JobManager:
     # file's write lock the second process finds nothing left to do.
 
     def prepare_home(self) -> None:
-        """The start-up steps: repair job files, then record dead runs as interrupted."""
+        """The start-up steps: repair job files, record dead runs as interrupted, and
+        finish the history rows a killed runner left open."""
         self.repair_job_files()
         self.recover_interrupted()
+        self._runs.settle_history()
 
     def repair_job_files(self) -> tuple[JobIssue, ...]:
         """Quarantine invalid job files (their last good version back in effect), keep

@@ -23,6 +23,7 @@ import portalocker
 
 from tui_backup.core import hooks as hookmod
 from tui_backup.core.retry import RetryPolicy
+from tui_backup.core.vocabulary import Component, Trigger, engine_component
 from tui_backup.engines.api import RunOptions
 from tui_backup.engines.events import EngineEvent, FileWarning, Finished, Progress
 from tui_backup.model.job import JobSpec
@@ -46,7 +47,7 @@ class ActiveRun:
     name: str
     run_id: str
     spec: JobSpec
-    trigger: str
+    trigger: Trigger
     lock: portalocker.Lock | None
     queued_at: datetime
     cancel: threading.Event = field(default_factory=threading.Event)
@@ -66,6 +67,9 @@ class ActiveRun:
     next_run: datetime | None = None
     options: RunOptions = DEFAULT_OPTIONS
     """How this run differs from the job's defaults (``run --checksum``)."""
+    owns_state: bool = True
+    """False when the job's state file belongs to another process's run (this run,
+    queued, lost its job to it): its end then writes history only."""
     errors_before: frozenset[int] = frozenset()
     """Ids of the job's unresolved errors when the run started: a success resolves them."""
 
@@ -208,7 +212,7 @@ def _attempts(run: ActiveRun, post: Post, settings: RunSettings) -> Finished:
                 run,
                 ErrorEvent(
                     severity=Severity.LOW,
-                    component=f"engine:{run.spec.engine}",
+                    component=engine_component(run.spec.engine),
                     error_type=finished.error_type or "transient_failure",
                     message=mask_url(f"{run.name}: {note}"),
                     job_name=run.name,
@@ -286,7 +290,7 @@ def _apply_retention(run: ActiveRun, post: Post, settings: RunSettings) -> None:
                 run,
                 ErrorEvent(
                     severity=Severity.MEDIUM,
-                    component="retention",
+                    component=Component.RETENTION,
                     error_type=getattr(exc, "error_type", "retention_failed"),
                     message=f"{run.name}: retention could not be applied: {exc}",
                     job_name=run.name,
@@ -320,7 +324,7 @@ def _after_hooks(run: ActiveRun, post: Post, finished: Finished) -> None:
                     run,
                     ErrorEvent(
                         severity=Severity.LOW,
-                        component="hooks",
+                        component=Component.HOOKS,
                         error_type="hook_failed",
                         message=f"{run.name}: {result.describe()}",
                         job_name=run.name,

@@ -15,6 +15,7 @@ then history, then the errors and the breaker, then the lock released.
 
 from __future__ import annotations
 
+import errno
 import logging
 import threading
 import time
@@ -46,6 +47,7 @@ from tui_backup.core.runner import (
 )
 from tui_backup.core.snapshots import verify_event
 from tui_backup.core.views import JobView, next_run
+from tui_backup.core.vocabulary import Component, Trigger, engine_component, is_engine_component
 from tui_backup.engines.api import VerifyReport
 from tui_backup.engines.events import FileWarning, Finished, Progress
 from tui_backup.model.clock import Clock, to_iso
@@ -70,15 +72,24 @@ STOP_POLL_INTERVAL = 0.25
 LIVENESS_INTERVAL = 1.0
 """How often runs seen active in other processes are checked for a dead runner."""
 
-RUN_COMPONENTS = frozenset({"runner", "coordination", "scheduler", "retention", "hooks", "breaker"})
+RUN_COMPONENTS = frozenset(
+    {
+        Component.RUNNER,
+        Component.COORDINATION,
+        Component.SCHEDULER,
+        Component.RETENTION,
+        Component.HOOKS,
+        Component.BREAKER,
+    }
+)
 """Components (besides ``engine:<name>``) whose errors a later successful run resolves."""
-VERIFY_COMPONENTS = frozenset({"verify"})
+VERIFY_COMPONENTS = frozenset({Component.VERIFY})
 """Components whose errors a later ``ok`` verify resolves."""
 
 
 def resolved_by_run(event: ErrorEvent) -> bool:
     """True for the errors a later successful run of the same job cures."""
-    return event.component.startswith("engine:") or event.component in RUN_COMPONENTS
+    return is_engine_component(event.component) or event.component in RUN_COMPONENTS
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,22 +202,34 @@ class RunTracker:
     def register(self, run: ActiveRun) -> None:
         """Make ``run`` this process's run of its job and write its first state.
 
-        Raises what the state write raises (a full home, a lock timeout); the
-        run is then forgotten again and the caller releases its lock.
+        A state file that cannot be written (a full home filesystem, a lock
+        another process holds too long) never blocks the backup: the run goes
+        on under its run lock, one clear error says what others will miss,
+        and the pump keeps trying to write the state.
         """
         with self._lock:
             self._runs[run.name] = run
         try:
             self.write_state(run, raise_errors=True)
-        except BaseException:
-            self._forget(run)
-            raise
+        except (OSError, LockTimeout) as exc:
+            run.state_dirty = True
+            self.record_error(
+                ErrorEvent(
+                    severity=Severity.HIGH,
+                    component=Component.STORE,
+                    error_type="state_write_failed",
+                    message=f"{run.name}: the run goes on, but its state file could not be "
+                    f"written ({_why(exc, self.home)}); other processes do not see its "
+                    "progress until it can be",
+                    job_name=run.name,
+                )
+            )
 
     def launch(self, run: ActiveRun) -> None:
         """Show the registered run's card and hand it to the worker pool."""
         self.pump.start()
         self.pump.post(RunQueued(run))
-        self.pool.submit(run.run_id, _Work(run, self.pump.post, self.run_settings))
+        self.pool.submit(run.run_id, _Work(run, self.pump.post, self.run_settings, self.home))
 
     def stop_local(self, run: ActiveRun, reason: str) -> None:
         """Cancel a local run; one still waiting for a slot ends ``stopped`` at once."""
@@ -348,7 +371,7 @@ class RunTracker:
                 status=Status.RUNNING,
                 host=self.identity.host,
                 pid=self.identity.pid,
-                trigger=run.trigger,
+                trigger=run.trigger.value,
             )
         )
         self.pump.queue_view(self.local_view(run))
@@ -385,7 +408,7 @@ class RunTracker:
             error=error,
             host=self.identity.host,
             pid=self.identity.pid,
-            trigger=run.trigger,
+            trigger=run.trigger.value,
         )
         previous = run.previous
         state = JobState(
@@ -414,14 +437,16 @@ class RunTracker:
         )
         try:
             try:
-                self.states.write(state)
+                if run.owns_state:
+                    self.states.write(state)
             except (OSError, LockTimeout) as exc:
                 self.record_error(
                     ErrorEvent(
                         severity=Severity.HIGH,
-                        component="store",
+                        component=Component.STORE,
                         error_type="state_write_failed",
-                        message=f"{run.name}: could not write the final state: {exc}",
+                        message=f"{run.name}: could not write the final state "
+                        f"({_why(exc, self.home)}); the run's history has it",
                         job_name=run.name,
                     )
                 )
@@ -432,7 +457,8 @@ class RunTracker:
                 self._resolve_after_success(run)
             self._count_for_breaker(run, finished)
         finally:
-            self.states.clear_stop(run.name)
+            if run.owns_state:
+                self.states.clear_stop(run.name)
             if run.lock is not None:
                 run.lock.release()
                 run.lock = None
@@ -457,8 +483,8 @@ class RunTracker:
 
     def _record_failure(self, run: ActiveRun, finished: Finished, error: str | None) -> None:
         kind = finished.error_type or "run_failed"
-        component = {"hook_failed": "hooks", "internal_error": "runner"}.get(
-            kind, f"engine:{run.spec.engine}"
+        component = {"hook_failed": Component.HOOKS, "internal_error": Component.RUNNER}.get(
+            kind, engine_component(run.spec.engine)
         )
         self.record_error(
             ErrorEvent(
@@ -483,7 +509,7 @@ class RunTracker:
                 self.record_error(
                     ErrorEvent(
                         severity=Severity.HIGH,
-                        component="breaker",
+                        component=Component.BREAKER,
                         error_type="circuit_open",
                         message=f"circuit opened for {mask_url(run.spec.destination)} after "
                         f"{state.failures} failed runs in a row; scheduled runs to it are "
@@ -586,9 +612,14 @@ class RunTracker:
         return recovered.state
 
     def record_recovered(self, recovered: coordination.Recovered) -> None:
-        """History and the error log of a dead run, and its card now ``interrupted``."""
+        """History and the error log of a dead run, and its card now ``interrupted``.
+
+        The history row keeps what the run's own row says of it (its trigger:
+        a catch-up stays a catch-up)."""
         log.warning("%s", recovered.event.message)
-        self.db.record_run(recovered.run)
+        known = self._history_row(recovered.run.run_id)
+        run = replace(recovered.run, trigger=known.trigger) if known else recovered.run
+        self.db.record_run(run)
         self.record_error(recovered.event)
         name = recovered.run.job_name
         self._remote_active.discard(name)
@@ -598,14 +629,76 @@ class RunTracker:
             self._files_changed(frozenset({name}), False)
         else:
             self.pump.post(FilesChanged(frozenset({name})))
-        self.pump.publish(RunFinished(recovered.run))
+        self.pump.publish(RunFinished(run))
+
+    def _history_row(self, run_id: str) -> RunRecord | None:
+        try:
+            return self.db.run(run_id)
+        except Exception:
+            log.debug("cannot read the history row of run %s", run_id, exc_info=True)
+            return None
+
+    def settle_history(self) -> int:
+        """Finish the history rows a killed runner left open; returns how many.
+
+        A runner killed between its final state write and its history write
+        leaves a row ``running`` behind a state that says how the run ended:
+        the row gets that ending. A row whose run the state does not know
+        (and no process runs the job) is ``interrupted``. Runs still active
+        in their state file are :meth:`recover_interrupted`'s.
+        """
+        fixed = 0
+        now = self.clock()
+        for name in self.state_names():
+            if self.is_local(name) or coordination.run_lock_held(self.home, name):
+                continue
+            try:
+                rows = [r for r in self.db.runs(name, 20) if r.status.is_active]
+                if not rows:
+                    continue
+                state = self.states.read(name)
+            except Exception:
+                log.debug("cannot settle the history of %s", name, exc_info=True)
+                continue
+            if state.status.is_active:
+                continue
+            last = state.last_result
+            for row in rows:
+                if last is not None and last.run_id == row.run_id:
+                    final = replace(
+                        row,
+                        status=last.status,
+                        finished_at=last.finished_at or now,
+                        files=last.files,
+                        bytes=last.bytes,
+                        warnings=last.warnings,
+                        snapshot_id=last.snapshot_id,
+                        error=last.error,
+                    )
+                else:
+                    final = replace(
+                        row,
+                        status=Status.INTERRUPTED,
+                        finished_at=now,
+                        error="the run was interrupted: its runner ended without "
+                        "recording how (killed, crashed or the machine went down)",
+                    )
+                log.warning("%s: history of run %s settled as %s", name, row.run_id, final.status)
+                self.db.record_run(final)
+                fixed += 1
+        return fixed
 
     # -- errors (any thread) -------------------------------------------------------
 
     def record_error(self, event: ErrorEvent, *, dedupe: bool = False) -> ErrorEvent:
         """The one door for error events: store (or keep in the fallback), then tell
-        subscribers, in order with everything else the pump delivers."""
-        stored = self.db.record_error(event, dedupe=dedupe)
+        subscribers, in order with everything else the pump delivers. Never raises:
+        an error that cannot be stored anywhere is still logged and delivered."""
+        try:
+            stored = self.db.record_error(event, dedupe=dedupe)
+        except Exception:
+            log.exception("could not store the error event: %s", event.message)
+            stored = event
         self.pump.publish(ErrorRecorded(stored))
         return stored
 
@@ -630,7 +723,7 @@ class RunTracker:
             and resolved_by_run(e)
             and (
                 e.id in run.errors_before
-                or (e.component.startswith("engine:") and e.severity == Severity.LOW)
+                or (is_engine_component(e.component) and e.severity == Severity.LOW)
             )
         ]
         self.resolve_errors(run.name, chosen, f"run {run.run_id}")
@@ -662,7 +755,7 @@ class RunTracker:
         self.record_error(
             ErrorEvent(
                 severity=Severity.LOW,
-                component="resolution",
+                component=Component.RESOLUTION,
                 error_type="errors_resolved",
                 message=message,
                 job_name=name,
@@ -675,7 +768,7 @@ class RunTracker:
 
     # -- verify results (the verifying thread, under the job's run lock) -------------
 
-    def record_verify(self, spec: JobSpec, report: VerifyReport, trigger: str) -> None:
+    def record_verify(self, spec: JobSpec, report: VerifyReport, trigger: Trigger) -> None:
         """Keep a verify's outcome in the job's state; not ``ok`` is an error event.
 
         Runs under the job's run lock (the snapshot door holds it), so no run
@@ -697,7 +790,7 @@ class RunTracker:
                 if problem is not None
                 else (mask_url(report.unchecked) if report.unchecked is not None else None)
             ),
-            trigger=trigger,
+            trigger=Trigger(trigger).value,
         )
         try:
             self.states.transition(spec.name, lambda st: replace(st, last_verify=result))
@@ -711,13 +804,49 @@ class RunTracker:
         self.pump.publish(JobsChanged((self.view(spec),)))
 
 
+def _why(exc: BaseException, home: Home) -> str:
+    """A readable cause: a full home is named as such."""
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        return f"the filesystem of {home.root} is full"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc)
+
+
+SLOT_LOCK_WINDOW = 10.0
+"""How long a run that waited for its slot tries to take its run lock (other processes
+take it for moments to check the job)."""
+
+
 @dataclass(frozen=True, slots=True)
 class _Work:
-    """One pool task: the run's body (``runner.execute``) with what it posts to."""
+    """One pool task: the run's body (``runner.execute``) with what it posts to.
+
+    A run that waited for its slot takes its run lock first (a queued run
+    holds none); should another process hold it now, the run ends failed
+    without touching the job's state.
+    """
 
     run: ActiveRun
     post: Callable[[object], None]
     settings: RunSettings
+    home: Home
 
     def __call__(self) -> None:
-        execute(self.run, self.post, self.settings)
+        run = self.run
+        if run.lock is None and not run.cancel.is_set():
+            run.lock = coordination.acquire_run_lock(self.home, run.name, SLOT_LOCK_WINDOW)
+            if run.lock is None:
+                run.owns_state = False
+                self.post(
+                    RunEvent(
+                        run,
+                        Finished(
+                            Status.FAILED,
+                            error="the job was started by another process while it was queued here",
+                            error_type="already_running",
+                        ),
+                    )
+                )
+                return
+        execute(run, self.post, self.settings)

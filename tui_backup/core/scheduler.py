@@ -31,8 +31,9 @@ import portalocker
 
 from tui_backup.core.breaker import Decision
 from tui_backup.core.coordination import scheduler_lock_path
-from tui_backup.core.errors import AlreadyRunning
+from tui_backup.core.errors import AlreadyRunning, ShuttingDown
 from tui_backup.core.runs import RunnerIdentity
+from tui_backup.core.vocabulary import Component, Trigger
 from tui_backup.model import schedule as cron
 from tui_backup.model.clock import Clock, from_iso, to_iso
 from tui_backup.model.job import JobSpec
@@ -80,8 +81,8 @@ class SchedulerPorts(Protocol):
     def is_running_anywhere(self, name: str) -> bool: ...
     def allow_scheduled(self, destination: str) -> Decision: ...
     def record_error(self, event: ErrorEvent, *, dedupe: bool = False) -> ErrorEvent: ...
-    def start(self, name: str, trigger: str = ..., *, checksum: bool = ...) -> str: ...
-    def start_verify(self, name: str, trigger: str = ...) -> threading.Thread: ...
+    def start(self, name: str, trigger: Trigger = ..., *, checksum: bool = ...) -> str: ...
+    def start_verify(self, name: str, trigger: Trigger = ...) -> threading.Thread: ...
 
 
 class Scheduler:
@@ -196,6 +197,8 @@ class Scheduler:
             slots = self.load_slots()
             actions: list[Action] = []
             for spec in self.ports.job_specs():
+                if self._stop.is_set():
+                    break  # shutting down: start nothing more (the rest waits for next time)
                 if spec.schedule:
                     action = self._consider(spec, slots.get(spec.name), now)
                     if action is not None:
@@ -231,7 +234,7 @@ class Scheduler:
             self.ports.record_error(
                 ErrorEvent(
                     severity=Severity.MEDIUM,
-                    component="scheduler",
+                    component=Component.SCHEDULER,
                     error_type="skipped_circuit_open",
                     message=f"{spec.name}: scheduled run skipped: {decision.reason}",
                     job_name=spec.name,
@@ -239,14 +242,17 @@ class Scheduler:
                 dedupe=True,
             )
             return Action(spec.name, latest, "skipped-breaker", decision.reason)
-        trigger = "catch-up" if missed else "schedule"
+        trigger = Trigger.CATCH_UP if missed else Trigger.SCHEDULE
         if decision.probe:
-            trigger = "probe"
+            trigger = Trigger.PROBE
         try:
             run_id = self.ports.start(spec.name, trigger=trigger)
         except AlreadyRunning:
             log.info("%s: scheduled run skipped: the job is already running", spec.name)
             return Action(spec.name, latest, "skipped-running")
+        except ShuttingDown:
+            self._stop.set()
+            return None
         except Exception as exc:  # noqa: BLE001 - recorded as an error event (_start_failed)
             self._start_failed(spec, "run", exc)
             return Action(spec.name, latest, "failed", str(exc))
@@ -265,7 +271,7 @@ class Scheduler:
         self.ports.record_error(
             ErrorEvent(
                 severity=Severity.HIGH,
-                component="scheduler",
+                component=Component.SCHEDULER,
                 error_type="schedule_start_failed",
                 message=f"{spec.name}: the scheduled {what} could not start: {exc}",
                 job_name=spec.name,
@@ -297,10 +303,15 @@ class Scheduler:
             log.info("%s: scheduled verify skipped: the job is running", spec.name)
             return Action(spec.name, latest, "verify-skipped-running")
         try:
-            self.ports.start_verify(spec.name, trigger="catch-up" if missed else "schedule")
+            self.ports.start_verify(
+                spec.name, trigger=Trigger.CATCH_UP if missed else Trigger.SCHEDULE
+            )
         except AlreadyRunning:
             log.info("%s: scheduled verify skipped: the job is running", spec.name)
             return Action(spec.name, latest, "verify-skipped-running")
+        except ShuttingDown:
+            self._stop.set()
+            return None
         except Exception as exc:  # noqa: BLE001 - recorded as an error event (_start_failed)
             self._start_failed(spec, "verify", exc)
             return Action(spec.name, latest, "verify-failed", str(exc))

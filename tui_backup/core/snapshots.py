@@ -27,6 +27,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from tui_backup.core.errors import OperationFailed
+from tui_backup.core.vocabulary import Component, Trigger
 from tui_backup.engines.api import (
     Capabilities,
     EngineError,
@@ -45,7 +46,7 @@ from tui_backup.model.secrets import mask_url
 log = logging.getLogger(__name__)
 
 EngineFactory = Callable[[str], Any]
-OnVerified = Callable[[JobSpec, VerifyReport, str], None]
+OnVerified = Callable[[JobSpec, VerifyReport, Trigger], None]
 """Called with every report a verify through the door produced, and its trigger."""
 JobLock = Callable[[JobSpec], Any]
 """Context-manager factory: holds the job's run lock for the block (verify, purge)."""
@@ -219,7 +220,7 @@ class SnapshotOps:
         deep: bool = False,
         cancel: threading.Event | None = None,
         emit: Emit | None = None,
-        trigger: str = "manual",
+        trigger: Trigger = Trigger.MANUAL,
     ) -> VerifyReport:
         """Check ``snapshot`` (None or ``all``: every one) and keep what was found.
 
@@ -300,7 +301,7 @@ def verify_event(spec: JobSpec, report: VerifyReport) -> ErrorEvent | None:
         lines = [f"{p.snapshot_id}: {p.path or '(manifest)'}: {p.reason}" for p in report.problems]
         return ErrorEvent(
             severity=Severity.HIGH,
-            component="verify",
+            component=Component.VERIFY,
             error_type=ErrorType.VERIFY_FAILED,
             message=(
                 f"{spec.name}: verify found damage in snapshot {first.snapshot_id}: "
@@ -312,7 +313,7 @@ def verify_event(spec: JobSpec, report: VerifyReport) -> ErrorEvent | None:
     if report.unchecked is not None:
         return ErrorEvent(
             severity=Severity.MEDIUM,
-            component="verify",
+            component=Component.VERIFY,
             error_type="verify_unchecked",
             message=mask_url(f"{spec.name}: verify could not check: {report.unchecked}"),
             job_name=spec.name,

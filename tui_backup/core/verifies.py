@@ -22,6 +22,7 @@ from tui_backup.core.snapshots import (
     SnapshotOperationFailed,
     SnapshotOps,
 )
+from tui_backup.core.vocabulary import Component, Trigger
 from tui_backup.model.job import JobSpec
 from tui_backup.model.records import ErrorEvent
 from tui_backup.model.status import Severity
@@ -51,7 +52,7 @@ class BackgroundVerifies:
         with self._lock:
             return name in self._threads
 
-    def start(self, spec: JobSpec, trigger: str, lock: portalocker.Lock) -> threading.Thread:
+    def start(self, spec: JobSpec, trigger: Trigger, lock: portalocker.Lock) -> threading.Thread:
         """Verify every snapshot of ``spec`` in a thread that releases ``lock`` when done."""
         cancel = threading.Event()
         thread = threading.Thread(
@@ -74,7 +75,7 @@ class BackgroundVerifies:
         return [thread for thread, _cancel in running]
 
     def _body(
-        self, spec: JobSpec, trigger: str, lock: portalocker.Lock, cancel: threading.Event
+        self, spec: JobSpec, trigger: Trigger, lock: portalocker.Lock, cancel: threading.Event
     ) -> None:
         try:
             report = self._ops.verify(
@@ -90,7 +91,7 @@ class BackgroundVerifies:
                 self._record_error(
                     ErrorEvent(
                         severity=Severity.MEDIUM,
-                        component="verify",
+                        component=Component.VERIFY,
                         error_type=exc.error_type,
                         message=f"{spec.name}: the {trigger} verify could not run: {exc}",
                         job_name=spec.name,
@@ -101,7 +102,7 @@ class BackgroundVerifies:
             self._record_error(
                 ErrorEvent(
                     severity=Severity.HIGH,
-                    component="verify",
+                    component=Component.VERIFY,
                     error_type="internal_error",
                     message=f"{spec.name}: the {trigger} verify crashed: {exc}",
                     job_name=spec.name,

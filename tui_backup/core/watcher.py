@@ -20,7 +20,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from tui_backup.core.events import WatchChanged
+from tui_backup.core.events import WatchChanged, WatchMode
 from tui_backup.model.job import is_valid_name
 from tui_backup.store.paths import Home
 
@@ -102,7 +102,7 @@ class Watcher:
         self.poll_interval = poll_interval
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.mode = "starting"
+        self.mode = WatchMode.STARTING
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="tui-backup-watcher", daemon=True)
@@ -114,7 +114,7 @@ class Watcher:
             self._thread.join(timeout)
         self._thread = None
 
-    def _status(self, mode: str, detail: str = "") -> None:
+    def _status(self, mode: WatchMode, detail: str = "") -> None:
         if mode != self.mode:
             self.mode = mode
             self.on_status(WatchChanged(mode, detail))
@@ -128,9 +128,9 @@ class Watcher:
                 if self._stop.is_set():
                     return
                 log.warning("file watching failed (%s); polling every second instead", exc)
-                self._status("polling", f"file notifications unavailable: {exc}")
+                self._status(WatchMode.POLLING, f"file notifications unavailable: {exc}")
         else:
-            self._status("polling", "polling was requested")
+            self._status(WatchMode.POLLING, "polling was requested")
         self._poll()
 
     def _watch(self) -> None:
@@ -141,7 +141,7 @@ class Watcher:
             d.mkdir(mode=0o700, parents=True, exist_ok=True)
         if self.on_database is not None:
             dirs.append(self.home.root)
-        self._status("live")
+        self._status(WatchMode.LIVE)
         for changes in watchfiles.watch(
             *dirs,
             watch_filter=None,
@@ -212,11 +212,11 @@ class Watcher:
             try:
                 current = self._scan()
             except OSError as exc:
-                self._status("unreachable", f"cannot read {self.home.root}: {exc}")
+                self._status(WatchMode.UNREACHABLE, f"cannot read {self.home.root}: {exc}")
                 self._stop.wait(self.poll_interval)
                 continue
-            if self.mode == "unreachable":
-                self._status("polling", "the home is readable again")
+            if self.mode == WatchMode.UNREACHABLE:
+                self._status(WatchMode.POLLING, "the home is readable again")
             if previous is not None:
                 changed = [
                     self.home.root / k
