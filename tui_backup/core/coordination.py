@@ -1,4 +1,6 @@
-"""Cross-process coordination over one home directory (DESIGN.md "Processes").
+"""Cross-process coordination over one home directory.
+
+See docs/architecture.md, "Processes sharing one home".
 
 Running a job means holding ``locks/<name>.lock``: an operating-system lock
 that dies with its process, so no crash can leave a stale lock behind. A run

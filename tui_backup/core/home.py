@@ -1,6 +1,6 @@
 """The home directory and job-file text, as the front ends (CLI, TUI) see them.
 
-The front ends talk only to the core (DESIGN.md, "Layers"); these names are
+The front ends talk only to the core (docs/architecture.md, "Layers"); these names are
 the store's, offered here so that a CLI or TUI module never imports the store.
 """
 

@@ -4,7 +4,8 @@ Front ends reach a job's snapshots only through :class:`SnapshotOps`
 (``JobManager.snapshots``), which gets engines from the manager's injected
 engine factory, so a test double or a future engine is used the same way
 everywhere. The door applies the rules every engine shares before the
-engine is asked (DESIGN.md principles 6 and 7):
+engine is asked (nothing is deleted that is not provably the job's; checks say
+what they checked):
 
 - a real restore into a non-empty target is refused (``target_not_empty``)
   unless ``overwrite``; a dry run checks nothing it would have to write and
