@@ -10,6 +10,13 @@ tape device rewinds); a manifest path with ``..`` or a leading ``/``, or
 below something that is not a real directory of the snapshot, is reported
 and never followed.
 
+Extended attributes and ACLs: an entry whose manifest line records their
+hash (``x:``, written when the run kept any) has the kept ones read back
+from the snapshot (by the policy the run recorded in its summary) and
+hashed; a difference is a problem ("extended attributes or ACLs differ"),
+and for a file it is recorded as damage so the next run copies it fresh.
+An entry without a recorded hash costs nothing (no ``listxattr``).
+
 A deep verify also reads the source: a file whose size and mtime still equal
 the manifest's must still have the same content, so a difference is damage
 (of the snapshot, or silent corruption of the source); a file changed in the
@@ -25,6 +32,7 @@ import threading
 from dataclasses import dataclass, field
 
 from tui_backup.engines.api import VerifyProblem
+from tui_backup.engines.snapshot import xattrs
 from tui_backup.engines.snapshot.damage import Damage
 from tui_backup.engines.snapshot.dirstack import DIR_FLAGS, DirStack, open_parent
 from tui_backup.engines.snapshot.manifest import ManifestEntry, ManifestError, read_manifest
@@ -62,6 +70,10 @@ class Verifier:
     """Digests of linked inodes already read, at most :data:`SEEN_LIMIT` (oldest dropped):
     memory stays bounded whatever the size of the tree."""
     _sources: list[tuple[str, str]] = field(default_factory=list)
+    xattrs_checked: int = 0
+    """Entries whose extended attributes/ACLs were compared with the manifest's hash."""
+    _xpolicy: xattrs.Policy = field(default_factory=lambda: _ALL)
+    """What the snapshot being verified kept (its summary's ``xattrs_policy``)."""
 
     def unchecked_reason(self) -> str | None:
         if not self.no_manifest:
@@ -87,8 +99,9 @@ class Verifier:
         if not os.path.exists(manifest):
             self.no_manifest.append(snapshot_id)
             return
+        summary = self.store.summary(snapshot_id)
+        self._xpolicy = _policy(summary.get("xattrs_policy"))
         if self.deep:
-            summary = self.store.summary(snapshot_id)
             self._sources = [
                 (str(s.get("path", "")), str(s.get("prefix", "")))
                 for s in summary.get("sources", [])
@@ -130,6 +143,8 @@ class Verifier:
                         continue
                     if target != entry.target:
                         self._problem(snapshot_id, _short(rel), "symlink target mismatch")
+                    elif entry.xattrs:
+                        self._check_xattrs(snapshot_id, dfd, name, entry)
                 elif entry.kind == "d":
                     try:
                         st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
@@ -139,6 +154,8 @@ class Verifier:
                     if not stat.S_ISDIR(st.st_mode):
                         self._problem(snapshot_id, _short(rel), "not a directory")
                         continue
+                    if entry.xattrs:
+                        self._check_xattrs(snapshot_id, dfd, name, entry)
         except ManifestError as exc:
             self._problem(snapshot_id, "", f"manifest unreadable: {exc}")
         finally:
@@ -180,8 +197,20 @@ class Verifier:
             self._problem(snapshot_id, shown, "checksum mismatch")
             self.damaged.append((key[0], key[1], entry.digest, snapshot_id, rel))
             return
+        if entry.xattrs and not self._check_xattrs(snapshot_id, dfd, name, entry):
+            self.damaged.append((key[0], key[1], entry.digest, snapshot_id, rel))
+            return
         if self.deep:
             self._compare_source(snapshot_id, entry, key, got)
+
+    def _check_xattrs(self, snapshot_id: str, dfd: int, name: str, entry: ManifestEntry) -> bool:
+        """Compare an entry's kept xattrs/ACLs in the snapshot with the manifest's hash."""
+        self.xattrs_checked += 1
+        if xattrs.current(name, dfd, self._xpolicy) == entry.xattrs:
+            return True
+        self._problem(snapshot_id, _short(entry.path),
+                      "extended attributes or ACLs differ from the manifest")  # fmt: skip
+        return False
 
     def _hash(
         self, dfd: int, name: str, lst: os.stat_result, snapshot_id: str, rel: str
@@ -267,6 +296,20 @@ class Verifier:
                 "differs from the source although size and modification time are the same",
             )
             self.damaged.append((key[0], key[1], entry.digest, snapshot_id, entry.path))
+
+
+_ALL = xattrs.Policy(xattrs=True, acls=True)
+
+
+def _policy(word: object) -> xattrs.Policy:
+    """What a run kept, from its summary's ``xattrs_policy`` (``xattrs=True,acls=False``).
+
+    Unknown (an older summary, or "none", whose lines record no hash to check):
+    everything, as the runs before the policy existed kept everything.
+    """
+    if not isinstance(word, str) or "=" not in word:
+        return _ALL
+    return xattrs.Policy(xattrs="xattrs=True" in word, acls="acls=True" in word)
 
 
 def _digest(fd: int, cancel: threading.Event, size: int = -1) -> str:
