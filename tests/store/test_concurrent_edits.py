@@ -112,7 +112,8 @@ LISTER = textwrap.dedent(
     while not go.exists():
         pass  # a start line for all readers at once
     listing = store.list()
-    print(listing.get("shared").version, sum(e.job_name == "shared" for e in events), flush=True)
+    (shared,) = [j for j in listing.jobs if j.name == "shared"]
+    print(shared.version, sum(e.job_name == "shared" for e in events), flush=True)
     """
 )
 

@@ -16,7 +16,7 @@ from tui_backup.model.records import ErrorEvent
 from tui_backup.model.retention import RetentionPolicy
 from tui_backup.store import yamlio
 from tui_backup.store.errors import JobExists, JobNotFound, VersionConflict
-from tui_backup.store.jobs import JobStore
+from tui_backup.store.jobs import JobListing, JobStore
 from tui_backup.store.paths import Home
 
 
@@ -42,6 +42,10 @@ def spec(tmp_path: Path) -> JobSpec:
         exclude=("*.tmp",),
         retention=RetentionPolicy(keep_last=3, keep_daily=7),
     )
+
+
+def _by_name(listing: JobListing) -> dict[str, JobSpec]:
+    return {job.name: job for job in listing.jobs}
 
 
 def hand_write(path: Path, text: str, age: float = 60) -> None:
@@ -134,7 +138,7 @@ def test_garbage_falls_back_to_bak_and_is_quarantined(
     hand_write(path, "name: web\nsources: [unclosed\n")
 
     listing = JobStore(home, on_error=events.append).list()
-    assert listing.get("web") == replace(spec, version=1)
+    assert _by_name(listing)["web"] == replace(spec, version=1)
     corrupt = list(home.jobs_dir.glob("web.yaml.corrupt-*"))
     assert len(corrupt) == 1
     assert corrupt[0].read_text() == "name: web\nsources: [unclosed\n"  # kept, not deleted
@@ -223,12 +227,12 @@ def test_writer_quarantines_a_hand_broken_file_before_writing(
 def test_hand_edits_are_seen_through_the_cache(store: JobStore, spec: JobSpec, home: Home) -> None:
     store.create(spec)
     path = home.job_file("web")
-    assert store.list().get("web").retries == 2
+    assert _by_name(store.list())["web"].retries == 2
     text = path.read_text()
     edited = text.replace("retries: 2", "retries: 3")  # same size, in place
     assert len(edited) == len(text)
     hand_write(path, edited, age=30)
-    assert store.list().get("web").retries == 3
+    assert _by_name(store.list())["web"].retries == 3
     hand_write(path, edited.replace("retries: 3", "retries: 11"), age=20)  # size changes
     assert store.get("web").retries == 11
     # A read writes nothing, not even the .bak; the explicit repair step makes a valid
@@ -274,7 +278,7 @@ def test_cache_avoids_rereading_unchanged_files(
         raise AssertionError("re-read an unchanged file")
 
     monkeypatch.setattr(safefile, "load", boom)
-    assert store.list().names == ("web",)
+    assert list(_by_name(store.list())) == ["web"]
 
 
 def test_files_that_are_not_jobs_are_reported_not_loaded(store: JobStore, home: Home) -> None:
@@ -342,7 +346,7 @@ def test_every_kind_of_garbage_falls_back(
     then = time.time() - 60
     os.utime(path, (then, then))
     listing = JobStore(home).list()
-    assert listing.get("web") == replace(spec, version=1)
+    assert _by_name(listing)["web"] == replace(spec, version=1)
     (issue,) = listing.issues
     assert issue.message.startswith("jobs/web.yaml: ") and says in issue.message
     assert "\n" not in issue.message.splitlines()[0]

@@ -74,7 +74,7 @@ def test_sigkill_at_50_random_moments(home: Home, tmp_path: Path) -> None:
         acknowledged = spec.version
 
     listing = JobStore(home).list()
-    assert listing.names == ("victim",) and listing.issues == ()
+    assert [j.name for j in listing.jobs] == ["victim"] and listing.issues == ()
     assert not list(home.jobs_dir.glob("*.corrupt-*"))
     # Temp files of killed writers are swept by the next write; at most the last kill's remain.
     assert len(list(home.jobs_dir.glob(".victim.yaml.*.tmp"))) <= 2

@@ -90,11 +90,3 @@ def keep_aside(path: Path) -> Path:
         atomic_write(target, path.read_bytes(), keep_backup=False)
     fsync_dir(path.parent)
     return target
-
-
-def remove_with_backup(path: Path) -> None:
-    """Delete a file and its ``.bak`` (used when a job is removed)."""
-    for p in (path, backup_path(path)):
-        with contextlib.suppress(FileNotFoundError):
-            p.unlink()
-    fsync_dir(path.parent)

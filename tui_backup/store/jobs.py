@@ -64,16 +64,6 @@ class JobListing:
     jobs: tuple[JobSpec, ...]
     issues: tuple[JobIssue, ...] = ()
 
-    def get(self, name: str) -> JobSpec | None:
-        for job in self.jobs:
-            if job.name == name:
-                return job
-        return None
-
-    @property
-    def names(self) -> tuple[str, ...]:
-        return tuple(j.name for j in self.jobs)
-
 
 @dataclass(slots=True)
 class _Entry:
