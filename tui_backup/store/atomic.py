@@ -1,4 +1,4 @@
-"""Crash-safe file replacement (DESIGN.md principle 2).
+"""Crash-safe file replacement: a file is never half-written (docs/configuration.md).
 
 The sequence is: write a temp file in the same directory, fsync it, keep the
 previous good file as ``.bak`` (a separate *copy*, never a hard link: an

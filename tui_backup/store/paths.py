@@ -1,7 +1,7 @@
 """Where everything lives inside a tui-backup home directory.
 
 One home may be shared by any number of TUIs, daemons and CLI calls, so all
-coordination happens through files under it (see DESIGN.md).
+coordination happens through files under it (docs/configuration.md, "The home directory").
 """
 
 from __future__ import annotations
