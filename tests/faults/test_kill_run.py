@@ -13,13 +13,16 @@ restores to exactly the source.
 from __future__ import annotations
 
 import json
+import os
 import random
 import shutil
+import signal
+import subprocess
 import time
 
 import pytest
 
-from tests.faults.conftest import Rig, churn, kill_tree, make_tree
+from tests.faults.conftest import Rig, churn, descendants, kill_tree, make_tree, wait_until
 
 ENGINES = [
     "snapshot",
@@ -39,11 +42,45 @@ def _started(proc_stdout: object) -> str:
     raise AssertionError("the run ended before it started")
 
 
+def _kill_runner_only(proc: subprocess.Popen[str]) -> None:
+    """SIGKILL the runner alone (``kill -9 PID``): its rsync/restic live on as orphans
+    until they notice (a closed pipe) or finish; wait for them to end."""
+    os.kill(proc.pid, signal.SIGSTOP)  # so it starts no child between the listing and the kill
+    orphans = descendants(proc.pid)
+    proc.kill()
+    proc.wait(timeout=30)
+    wait_until(
+        lambda: not any(os.path.exists(f"/proc/{p}") for p in orphans),
+        timeout=300,
+        what=f"the orphans {orphans} to end",
+    )
+
+
+STALE_RESTIC_LOCK = (
+    "restic: the orphaned 'restic backup' of a runner killed with kill -9 dies on its closed "
+    "pipe and leaves its lock; verify (restic check) and forget then fail with "
+    "repository_locked until the user runs 'restic unlock' (the holder's pid is gone on "
+    "this host: the lock is provably stale) — fix owner: engines"
+)
+
+
+@pytest.mark.parametrize("victim", ["tree", "runner-only"])
 @pytest.mark.parametrize("engine", ENGINES)
 def test_sigkill_a_running_backup(
-    rig: Rig, engine: str, rounds: object, rng: random.Random
+    rig: Rig,
+    engine: str,
+    victim: str,
+    rounds: object,
+    rng: random.Random,
+    request: pytest.FixtureRequest,
 ) -> None:
-    n = rounds(3, 20)  # type: ignore[operator]
+    """``tree``: the runner and its children die at once (a crash, an OOM kill of the
+    cgroup); ``runner-only``: ``kill -9`` of the runner, its engine's children orphaned."""
+    n = rounds(3, 20) if victim == "tree" else rounds(2, 10)  # type: ignore[operator]
+    if engine == "restic" and victim == "runner-only":
+        # Hit whenever the orphan got as far as its lock: reproduced every time by
+        # test_restic_lock_left_by_a_killed_run_is_cleared.
+        request.applymarker(pytest.mark.xfail(strict=False, reason=STALE_RESTIC_LOCK))
     src = rig.tmp / "src"
     make_tree(src, rng)
     rig.add_job("victim", src, engine)
@@ -63,8 +100,8 @@ def test_sigkill_a_running_backup(
         proc = rig.spawn("run", "victim", "--json")
         run_id = _started(proc.stdout)
         time.sleep(rng.uniform(0, span))  # picks the moment of the kill; waits for nothing
-        kill_tree(proc)
-        where = f"round {round_no} ({engine}), run {run_id}"
+        kill_tree(proc) if victim == "tree" else _kill_runner_only(proc)
+        where = f"round {round_no} ({engine}, {victim}), run {run_id}"
 
         rows = rig.check_no_run_left_running("victim")
         row = next((r for r in rows if r["run_id"] == run_id), None)
@@ -84,9 +121,30 @@ def test_sigkill_a_running_backup(
         committed = now
         rig.check_files_parse()
 
-    print(f"{engine}: {n} kills in a {span:.2f}s span -> {outcomes}")
+    print(f"{engine} ({victim}): {n} kills in a {span:.2f}s span -> {outcomes}")
     rig.run_ok("victim")
     assert set(committed) <= set(rig.snapshots("victim"))
     rig.verify_all("victim")
     rig.restore_latest_matches("victim", src)
     rig.check_files_parse()
+
+
+@pytest.mark.skipif(not shutil.which("restic"), reason="no restic")
+@pytest.mark.xfail(strict=True, reason=STALE_RESTIC_LOCK)
+def test_restic_lock_left_by_a_killed_run_is_cleared(rig: Rig, rng: random.Random) -> None:
+    """Deterministic: kill -9 the runner once restic reports progress (it holds its lock)."""
+    src = rig.tmp / "src"
+    make_tree(src, rng)
+    rig.add_job("victim", src, "restic")
+    rig.run_ok("victim")
+    (src / "big.bin").write_bytes(rng.randbytes(16 << 20))  # a run long enough to kill
+    proc = rig.spawn("run", "victim", "--json")
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if json.loads(line).get("event") == "progress":
+            break
+    _kill_runner_only(proc)
+    rig.check_no_run_left_running("victim")
+    rig.run_ok("victim")
+    r = rig.cli("verify", "victim", "--json", timeout=600)
+    assert r.returncode == 0, r
