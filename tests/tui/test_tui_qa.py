@@ -107,11 +107,12 @@ async def test_stopped_card_shows_what_was_done_and_failed_card_the_reason(
     async with app.run_test(size=(80, 24)) as pilot:
         main = await _ready(app, pilot)
         stopped = _cell(main, "photos", "status")
-        assert stopped.splitlines() == ["stopped", "last 3m ago · 4s · 31.4 MB"]
+        # a stopped run commits nothing: its bytes are no snapshot (test_tui_layout.py)
+        assert stopped.splitlines() == ["stopped", "3m ago · no snapshot made"]
         failed = _cell(main, "laptop", "status")
         assert (
-            failed.splitlines()[1] == "5m ago: source /mnt/lapto…"
-        )  # was "last 5m ago: source /mnt/…"
+            failed.splitlines()[1] == "5m ago: source /mnt/laptop"
+        )  # was "last 5m ago: source /mnt/…"; the rest goes on in the next column
 
 
 async def test_error_log_says_what_happened_first_and_its_times_move_on(

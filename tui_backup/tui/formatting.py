@@ -105,7 +105,11 @@ def shorten_path(path: str, width: int) -> str:
     The end of a path names what is backed up, so we drop the middle:
     ``~/projects/…/site/static``.
     """
-    text = tilde(path)
+    return elide_path(tilde(path), width)
+
+
+def elide_path(text: str, width: int) -> str:
+    """``text`` (a path, local or remote) cut in the middle to ``width`` cells."""
     if len(text) <= width:
         return text
     if width <= 1:
@@ -126,6 +130,80 @@ def shorten_path(path: str, width: int) -> str:
     if len(last) + 2 <= width:
         return f"…{os.sep}{last}"
     return "…" + text[-(width - 1) :]
+
+
+def split_location(destination: str) -> tuple[str, str]:
+    """``(where, path)`` of a destination: ``("backup@host:", "/srv/x")``.
+
+    ``where`` is empty for a local path; for ``user@host:path`` (rsync) and
+    restic repositories (``sftp:user@host:/p``, ``rest:https://host:8000/p``,
+    ``s3:host/bucket/p``, ``rclone:remote:p``) it is everything up to the path.
+    """
+    if not destination or destination.startswith(("/", "~")):
+        return "", destination
+    if "://" in destination:
+        start = destination.index("://") + 3
+        slash = destination.find("/", start)
+        return (destination, "") if slash == -1 else (destination[:slash], destination[slash:])
+    first_slash = destination.find("/")
+    head = destination if first_slash == -1 else destination[:first_slash]
+    colon = head.rfind(":")
+    if colon == -1:
+        return "", destination  # a relative local path
+    where, path = destination[: colon + 1], destination[colon + 1 :]
+    if where.count(":") == 1 and where[:-1] in {"s3", "swift"} and "/" in path:
+        # s3:host/bucket/path: the host is the first component
+        host, _, rest = path.partition("/")
+        return where + host, "/" + rest
+    return where, path
+
+
+def _where_forms(where: str) -> list[str]:
+    """``where`` from the fullest to the shortest reading that still names the host."""
+    forms = [where]
+    at = where.find("@")
+    if at != -1:
+        start = where.index("://") + 3 if "://" in where[:at] else where.rfind(":", 0, at) + 1
+        forms.append(where[:start] + where[at + 1 :])
+    bare = forms[-1]
+    if "://" in bare:
+        bare = bare.split("://", 1)[1]
+    elif not (bare.endswith(":") and bare.count(":") == 1) and ":" in bare:
+        bare = bare.split(":", 1)[1]  # sftp:host: -> host:, s3:host -> host
+    forms.append(bare)
+    return list(dict.fromkeys(forms))
+
+
+def location_need(destination: str) -> int:
+    """Cells a remote destination needs to show its host and its last component."""
+    where, path = split_location(destination)
+    last = path.rstrip("/").rsplit("/", 1)[-1]
+    return min(len(destination), len(_where_forms(where)[-1]) + len("…/") + len(last))
+
+
+def shorten_location(destination: str, width: int) -> str:
+    """A destination in ``width`` cells that keeps its host: ``backup@host:…/x``.
+
+    A remote destination without its host reads like a local path, so the
+    host stays (its user and scheme go first when room is short) and the
+    middle of the path is elided, as for local paths.
+    """
+    where, path = split_location(destination)
+    if not where:
+        return shorten_path(destination, width)
+    if len(destination) <= width:
+        return destination
+    forms = _where_forms(where)
+    for form in forms:
+        room = width - len(form)
+        if room >= min(len(path), 8):
+            return form + elide_path(path, room)
+    host = forms[-1]
+    sep = ":" if host.endswith(":") else ""
+    tail = min(len(path), max(6, width // 2))
+    return (
+        clip(host.removesuffix(sep), max(1, width - tail - len(sep))) + sep + elide_path(path, tail)
+    )
 
 
 def clip(text: str, width: int) -> str:

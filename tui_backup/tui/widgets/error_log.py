@@ -97,6 +97,8 @@ class ErrorLog(DataTable[Text]):
         Binding("f", "filter", "Filter", id="error.filter"),
         Binding("j", "cursor_down", "Down", show=False, id="error.down"),
         Binding("k", "cursor_up", "Up", show=False, id="error.up"),
+        Binding("home,g", "scroll_top", "Newest error", show=False, id="error.first"),
+        Binding("end,G", "scroll_bottom", "Oldest error", show=False, id="error.last"),
     ]
 
     COMPONENT_CLASSES = {
@@ -146,6 +148,11 @@ class ErrorLog(DataTable[Text]):
         except Exception:  # noqa: BLE001 - empty table
             return None
         return self._events.get(int(str(key.value)))
+
+    @property
+    def shown_events(self) -> tuple[ErrorEvent, ...]:
+        """The events the rows show, newest first (what a person sees, for checks)."""
+        return tuple(self._events.values())
 
     def set_events(self, batch: list[ErrorEvent]) -> None:
         """Show a full read of the log (newest first), with events applied lately on top."""

@@ -7,10 +7,12 @@ never scrolled away. State is shown with classes (``-live``, ``-polling``,
 
 from __future__ import annotations
 
-from textual.app import ComposeResult
+from textual.app import ComposeResult, RenderResult
 from textual.containers import Horizontal
 from textual.reactive import reactive
 from textual.widgets import Label
+
+from tui_backup.tui.formatting import elide_path
 
 WATCH_LABELS = {
     "live": "● live",
@@ -18,6 +20,18 @@ WATCH_LABELS = {
     "unreachable": "● home unreachable",
     "off": "○ not watching",
 }
+
+
+class HomeLabel(Label):
+    """The home path, cut in the middle to the width it gets (its end names the home)."""
+
+    def __init__(self, path: str, *, id: str | None = None) -> None:
+        super().__init__(path, id=id)
+        self._path = path
+
+    def render(self) -> RenderResult:
+        width = self.content_region.width or len(self._path)
+        return elide_path(self._path, width)
 
 
 class AppHeader(Horizontal):
@@ -40,7 +54,7 @@ class AppHeader(Horizontal):
 
     def compose(self) -> ComposeResult:
         yield Label("tui-backup", id="title")
-        yield Label(self._home_label, id="home")
+        yield HomeLabel(self._home_label, id="home")
         yield Label("", id="runs")
         yield Label("", id="watch")
         yield Label("", id="unresolved")

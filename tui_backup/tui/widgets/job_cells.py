@@ -26,7 +26,10 @@ from tui_backup.tui.formatting import (
     human_count,
     human_duration,
     human_when,
+    location_need,
+    shorten_location,
     shorten_path,
+    split_location,
     tilde,
 )
 
@@ -71,11 +74,14 @@ def job_cell(view: JobView, width: int, style: StyleFor) -> Text:
     src = spec.sources[0] if spec.sources else "?"
     more = f" +{len(spec.sources) - 1}" if len(spec.sources) > 1 else ""
     dest = mask_url(spec.destination)
-    src_w, dst_w = split_room(len(tilde(src)), len(tilde(dest)), room - len(more))
+    if split_location(dest)[0]:
+        src_w, dst_w = remote_room(len(tilde(src)), dest, room - len(more))
+    else:
+        src_w, dst_w = split_room(len(tilde(src)), len(tilde(dest)), room - len(more))
     second = Text(no_wrap=True, overflow="ellipsis")
     second.append(shorten_path(src, max(4, src_w)) + more)
     second.append(" → ", style("dim"))
-    second.append(shorten_path(dest, max(4, dst_w)))
+    second.append(shorten_location(dest, max(4, dst_w)))
     second.truncate(width, overflow="ellipsis")
     return Text("\n").join([first, second])
 
@@ -87,6 +93,16 @@ def bytes_pair(done: int, total: int) -> str:
     if unit_a == unit_b:
         return f"{a.rsplit(' ', 1)[0]}/{b}"
     return f"{a}/{b}"
+
+
+def remote_room(src: int, dest: str, room: int) -> tuple[int, int]:
+    """Share ``room`` with a remote destination: it gets at least what its host and
+    last component need (else all but 8 cells), the source the rest."""
+    if src + len(dest) <= room:
+        return src, len(dest)
+    dst_w = min(len(dest), max(room // 2, min(location_need(dest), room - 8)))
+    src_w = min(src, room - dst_w)
+    return src_w, room - src_w
 
 
 def split_room(a: int, b: int, room: int) -> tuple[int, int]:
@@ -178,23 +194,49 @@ def counting_cell(status: str, progress: Progress, width: int, style: StyleFor) 
     return Text("\n").join([first, second])
 
 
+def failure_split(view: JobView, width: int, now: datetime) -> tuple[str, str]:
+    """A failed run's ``"5m ago: reason"`` cut at a word (or ``/``) near ``width``.
+
+    The head goes on the status cell's second line, the rest continues on the
+    next column's second line (which is empty, or only repeats the schedule), so
+    a reason gets both columns at 80 cells instead of ~25 characters.
+    """
+    last = view.state.last_result
+    if last is None or last.status is not Status.FAILED or view.state.status.is_active:
+        return "", ""
+    text = f"{human_ago(last.finished_at or last.started_at, now)}: "
+    text += " ".join((last.error or str(last.status)).split())
+    if len(text) <= width:
+        return text, ""
+    cut = max(text.rfind(" ", 0, width + 1), text.rfind("/", 0, width) + 1)
+    if cut < width * 0.6:
+        cut = width  # no word boundary near the edge: cut inside the word
+    return text[:cut].rstrip(), text[cut:].lstrip()
+
+
 def last_result_line(view: JobView, width: int, now: datetime, style: StyleFor) -> Text:
-    """``last ok 2h ago · 3s · 12 MB`` or the failure's reason."""
+    """``last 2h ago · 3s · 12 MB``, what a stopped run left, or the failure's reason."""
     line = Text(no_wrap=True, overflow="ellipsis")
     last = view.state.last_result
     if last is None:
         line.append("never run", style("dim"))
         return line
     when = last.finished_at or last.started_at
+    ago = human_ago(when, now)
     if last.status is Status.FAILED:
-        # The reason is what a person needs (every cell counts at 80 columns);
-        # for stopped/interrupted runs the status word above already says why,
-        # so their line shows what was done.
-        line.append(human_ago(when, now), style("dim"))
+        # The reason is what a person needs (every cell counts at 80 columns).
+        head, _rest = failure_split(view, width, now)
+        stamp, _, reason = head.partition(": ")
+        line.append(stamp, style("dim"))
         line.append(": ")
-        line.append(clip(last.error or str(last.status), width), style(f"status-{last.status}"))
+        line.append(reason, style(f"status-{last.status}"))
+    elif last.status in (Status.STOPPED, Status.INTERRUPTED) and not last.snapshot_id:
+        # A run that ended early commits nothing: its bytes are not a snapshot.
+        line.append(f"{ago} · ", style("dim"))
+        line.append("no snapshot made")
+        if last.bytes and len(line.plain) + len(human_bytes(last.bytes)) + 10 <= width:
+            line.append(f" · {human_bytes(last.bytes)} copied", style("dim"))
     else:
-        ago = human_ago(when, now)
         line.append(ago if ago == "just now" else f"last {ago}", style("dim"))
         line.append(f" · {human_duration(last.duration)} · {human_bytes(last.bytes)}")
         if last.warnings:
@@ -203,7 +245,11 @@ def last_result_line(view: JobView, width: int, now: datetime, style: StyleFor) 
     return line
 
 
-def when_cell(view: JobView, width: int, now: datetime, here: bool, style: StyleFor) -> Text:
+def when_cell(
+    view: JobView, width: int, now: datetime, here: bool, style: StyleFor, overflow: str = ""
+) -> Text:
+    """Line one: next run or rate; line two: the schedule, the runner, or ``overflow``
+    (the rest of a failure's reason, which matters more than the cron text)."""
     state = view.state
     first = Text(no_wrap=True, overflow="ellipsis")
     second = Text(no_wrap=True, overflow="ellipsis")
@@ -234,7 +280,9 @@ def when_cell(view: JobView, width: int, now: datetime, here: bool, style: Style
         else:
             first.append("next ", style("dim"))
             first.append(human_when(view.next_run, now))
-        if spec.schedule:
+        if overflow:
+            second.append(overflow, style("status-failed"))
+        elif spec.schedule:
             second.append(spec.schedule, style("dim"))
     first.truncate(width, overflow="ellipsis")
     second.truncate(width, overflow="ellipsis")

@@ -8,6 +8,7 @@ replaced; the cursor and scroll position stay where the person left them.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
@@ -23,6 +24,7 @@ from tui_backup.model.status import Status
 from tui_backup.tui.messages import JobsShown
 from tui_backup.tui.widgets.job_cells import (
     CardWidths,
+    failure_split,
     job_cell,
     status_cell,
     when_cell,
@@ -56,6 +58,9 @@ class JobTable(DataTable[Text]):
     BINDINGS = [
         Binding("j", "cursor_down", "Down", show=False, id="cursor.down"),
         Binding("k", "cursor_up", "Up", show=False, id="cursor.up"),
+        # DataTable's own home/end scroll sideways, which a row table never needs.
+        Binding("home,g", "scroll_top", "First job", show=False, id="cursor.first"),
+        Binding("end,G", "scroll_bottom", "Last job", show=False, id="cursor.last"),
     ]
 
     COMPONENT_CLASSES = {
@@ -199,6 +204,30 @@ class JobTable(DataTable[Text]):
             if view is not None:
                 self._update_row(view)
 
+    # -- scrolling by whole cards ------------------------------------------------
+    # A scroll offset between two card tops shows half a card at the top (the
+    # cursor scrolling down to a card aligns its bottom with the viewport's, and
+    # a viewport of odd height makes that offset odd). Offsets are kept on card
+    # tops: rounded in the direction of travel, and the end rounded up so the
+    # last card's top can still land on the first line (a blank line below it).
+
+    @property
+    def max_scroll_y(self) -> int:
+        most = super().max_scroll_y
+        return most + (-most % ROW_HEIGHT)
+
+    def _on_card(self, value: float) -> float:
+        down = value >= self.scroll_y
+        cards = value / ROW_HEIGHT
+        snapped = (math.ceil(cards) if down else math.floor(cards)) * ROW_HEIGHT
+        return max(0, min(self.max_scroll_y, snapped))
+
+    def validate_scroll_y(self, value: float) -> float:
+        return self._on_card(super().validate_scroll_y(value))
+
+    def validate_scroll_target_y(self, value: float) -> float:
+        return self._on_card(super().validate_scroll_target_y(value))
+
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
         super().watch_scroll_y(old_value, new_value)
         self._render_stale()
@@ -215,10 +244,11 @@ class JobTable(DataTable[Text]):
     def _cells(self, view: JobView) -> tuple[Text, Text, Text]:
         widths = self._widths or widths_for(self.size.width - 8)
         now = self._clock()
+        _head, rest = failure_split(view, widths.status, now)
         return (
             job_cell(view, widths.job, self._style),
             status_cell(view, widths.status, now, self._style),
-            when_cell(view, widths.when, now, self._is_here(view.name), self._style),
+            when_cell(view, widths.when, now, self._is_here(view.name), self._style, rest),
         )
 
     def _update_row(self, view: JobView) -> None:
