@@ -27,6 +27,7 @@ import random
 import shutil
 import threading
 import time
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
@@ -132,6 +133,9 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
         manager.start(name)
         manager.wait(name)
     gc.collect()
+    if args.tracemalloc:
+        tracemalloc.start(10)
+        first = tracemalloc.take_snapshot()
     base = {
         "rss_mb": rss_mb(),
         "fds": fds(),
@@ -162,6 +166,16 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
             }
         )
     elapsed = time.monotonic() - started
+    top: list[str] = []
+    if args.tracemalloc:
+        gc.collect()
+        diff = tracemalloc.take_snapshot().compare_to(first, "traceback")
+        for stat in diff[:8]:
+            where = " <- ".join(
+                f"{Path(f.filename).name}:{f.lineno}" for f in list(stat.traceback)[:4]
+            )
+            top.append(f"{stat.size_diff / 1e3:+.1f} kB in {stat.count_diff:+d} blocks: {where}")
+        tracemalloc.stop()
     result: dict[str, Any] = {
         "minutes": round(elapsed / 60, 1),
         "engines": engines,
@@ -186,6 +200,8 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
             "max": max(ys),
         }
     result["growth"] = growth
+    if top:
+        result["tracemalloc_top_growth"] = top
 
     # Nothing left behind.
     unsubscribe()
@@ -232,6 +248,11 @@ def main() -> None:
     parser.add_argument("--work", default="/tmp/tb-soak", help="scratch directory (recreated)")
     parser.add_argument("--seed", type=int, default=12)
     parser.add_argument("--json", help="also write the figures (with samples) to this file")
+    parser.add_argument(
+        "--tracemalloc",
+        action="store_true",
+        help="also name the allocation sites that grew most (slower; RSS includes its cost)",
+    )
     args = parser.parse_args()
     result = soak(args)
     shown = {k: v for k, v in result.items() if k != "samples"}
