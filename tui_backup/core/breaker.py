@@ -192,10 +192,6 @@ class CircuitBreakers:
         self._update(change)
         return result
 
-    def reset(self, destination: str) -> None:
-        destination = _key(destination)
-        self._update(lambda states: states.pop(destination, None) is not None)
-
     # -- file ----------------------------------------------------------------
 
     def _parse(self, data: Any) -> dict[str, BreakerState]:

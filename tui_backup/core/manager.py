@@ -26,7 +26,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from tui_backup.core import coordination
@@ -164,9 +164,6 @@ class JobManager:
         self._pump.start()
         return unsubscribe
 
-    def has_subscribers(self) -> bool:
-        return self._subscribers.any()
-
     def drain_events(self, timeout: float = 5.0) -> bool:
         """Deliver every event queued so far before returning (a CLI about to print and exit).
 
@@ -213,9 +210,6 @@ class JobManager:
     def state(self, name: str) -> JobState:
         """The job's state: live for a run of this process, else from its state file."""
         return self._runs.state(name)
-
-    def next_run(self, spec: JobSpec, after: datetime | None = None) -> datetime | None:
-        return next_run(spec, after or self.clock())
 
     def is_local(self, name: str) -> bool:
         """True when this process runs (or queued) ``name`` now."""

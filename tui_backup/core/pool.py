@@ -54,14 +54,6 @@ class RunPool:
         with self._lock:
             return self._pending.pop(key, None) is not None
 
-    def active_keys(self) -> tuple[str, ...]:
-        with self._lock:
-            return tuple(self._active)
-
-    def pending_keys(self) -> tuple[str, ...]:
-        with self._lock:
-            return tuple(self._pending)
-
     def join(self, timeout: float | None = None) -> bool:
         """Wait until no task runs or waits; False on timeout."""
         with self._idle:
