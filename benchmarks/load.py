@@ -116,6 +116,19 @@ def pct(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=1000, method="inclusive")[round(q * 1000) - 1]
 
 
+def _quantiles(ms: list[float]) -> dict[str, float] | None:
+    """p50/p95/p99/max and the count of ``ms``; None when empty."""
+    if not ms:
+        return None
+    return {
+        "n": len(ms),
+        "p50": round(pct(ms, 0.50), 1),
+        "p95": round(pct(ms, 0.95), 1),
+        "p99": round(pct(ms, 0.99), 1),
+        "max": round(max(ms), 1),
+    }
+
+
 def make_home(work: Path, jobs: int, running: int, files: int, where: str) -> Home:
     """A fresh home: ``jobs`` jobs, the first ``running`` of which back up a shared source."""
     if work.exists():
@@ -278,6 +291,9 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
             "p99": round(pct(ms, 0.99), 1),
             "max": round(max(ms), 1),
         },
+        "key_to_screen_ms_while_all_running": _quantiles(
+            [m for m, r in zip(ms, running_during, strict=True) if r >= args.running]
+        ),
         "pilot_round_trip_ms": {
             "p50": round(pct(trip_ms, 0.50), 1),
             "p95": round(pct(trip_ms, 0.95), 1),
