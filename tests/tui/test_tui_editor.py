@@ -155,17 +155,19 @@ async def test_escape_asks_before_discarding_typed_text(seeded: Home, make_app: 
     app = make_app(seeded)
     async with app.run_test(size=(80, 24)) as pilot:
         await app.workers.wait_for_complete()
+        # Keys wait their turn behind the one before (typeahead.py): wait on the screen.
         await pilot.press("n", "escape")  # nothing typed: closes at once
-        assert isinstance(app.screen, MainScreen)
+        await until(pilot, lambda: isinstance(app.screen, MainScreen))
         await pilot.press("n", *"draft", "escape")
-        assert isinstance(app.screen, ConfirmScreen)
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         await pilot.press("escape")  # keep editing
+        await until(pilot, lambda: isinstance(app.screen, JobEditorScreen))
         editor = app.screen
-        assert isinstance(editor, JobEditorScreen)
         assert editor.query_one("#name", Input).value == "draft"
         await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         await pilot.click("#yes")
-        assert isinstance(app.screen, MainScreen)
+        await until(pilot, lambda: isinstance(app.screen, MainScreen))
 
 
 async def test_keep_within_rules_and_a_source_with_a_comma_are_edited(

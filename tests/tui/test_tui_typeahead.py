@@ -43,6 +43,8 @@ async def test_filter_enter_and_a_key_after_it_in_one_burst(
         await until(pilot, lambda: isinstance(app.screen, RestoreScreen))
         assert main.query_one("#job-filter", Input).value == "web"
         assert app.screen.job_name == "web"  # type: ignore[attr-defined]
+        await app.workers.wait_for_complete()  # its snapshot list, before the app closes
+        await pilot.pause()
 
 
 async def test_n_and_a_name_in_one_burst_fill_the_name(seeded: Home, make_app: AppFactory) -> None:
@@ -54,6 +56,7 @@ async def test_n_and_a_name_in_one_burst_fill_the_name(seeded: Home, make_app: A
         editor = app.screen
         await until(pilot, lambda: editor.query_one("#description", Input).value == "notes")
         assert editor.query_one("#name", Input).value == "draft"
+        await until(pilot, lambda: editor.settled)
 
 
 async def test_keys_behind_enter_on_the_error_log_reach_the_event(

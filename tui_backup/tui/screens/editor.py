@@ -393,7 +393,7 @@ class JobEditorScreen(ModalScreen[str | None]):
 
     def _check_now(self) -> None:
         self._pending_check = None
-        if not self.saving:
+        if not self.saving and self.is_attached:  # not while the form is closing
             self.validate()
 
     # -- live changes from other processes ---------------------------------------
