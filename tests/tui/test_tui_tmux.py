@@ -123,3 +123,24 @@ def test_new_user_session_at_80x24(terminal: Terminal, demo_home: Path) -> None:
     while "Jobs ·" in terminal.screen() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert "Jobs ·" not in terminal.screen()
+
+
+def test_keys_sent_in_one_burst_keep_their_order(terminal: Terminal) -> None:
+    """``send-keys / p h o Enter R`` gave the filter ``phoR``: keys typed ahead of a
+    focus change reached the old widget. One send-keys call is one burst."""
+    terminal.wait_for("Jobs · 3")
+    terminal.wait_for("q Quit")
+    terminal.tmux("send-keys", "-t", terminal.session, "/", "p", "h", "o", "Enter", "R")
+    screen = terminal.wait_for("Restore from photos")
+    assert "phoR" not in screen
+    terminal.keys("Escape")
+    screen = terminal.wait_for("filter 'pho'")  # what was typed, and nothing more
+    assert "filter 'phoR'" not in screen
+
+    # The details tabs move with the arrow keys, and the footer says so.
+    terminal.tmux("send-keys", "-t", terminal.session, "Enter", "Right")
+    terminal.wait_for("Next tab")
+    deadline = time.monotonic() + 20
+    while "Started" in terminal.screen() and time.monotonic() < deadline:
+        time.sleep(0.1)  # the History tab's header goes when the Snapshots tab shows
+    assert "Started" not in terminal.screen(), terminal.screen()
