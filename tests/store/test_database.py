@@ -365,3 +365,44 @@ def test_memory_buffer_when_the_fallback_file_cannot_be_written_either(
     assert conn.execute("SELECT COUNT(*) FROM error_events").fetchone()[0] == 7
     conn.close()
     d.close()
+
+
+def test_a_database_overwritten_in_place_mid_run_keeps_the_run(home: Home) -> None:
+    """Garbage written over the file in place (same inode) and its -wal/-shm deleted
+    while a run is in flight: the run's finish must not go into the unlinked WAL our
+    connection still holds, which no one will ever read again (issue 12)."""
+    import os
+    import random
+
+    d = make_db(home)
+    started = RunRecord(
+        run_id="r1",
+        job_name="web",
+        started_at=datetime(2026, 1, 1, tzinfo=UTC),
+        status=Status.RUNNING,
+    )
+    d.record_run(started)
+    for n in range(300):  # a history larger than the garbage, all of it checkpointed
+        d.record_error(event(n))
+    with d._connection() as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    with open(home.db_path, "r+b") as fh:
+        fh.write(random.Random(3).randbytes(64 * 1024))
+    for suffix in ("-wal", "-shm"):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(str(home.db_path) + suffix)
+    finished = RunRecord(
+        run_id="r1",
+        job_name="web",
+        started_at=started.started_at,
+        finished_at=datetime(2026, 1, 1, 0, 5, tzinfo=UTC),
+        status=Status.SUCCEEDED,
+        files=3,
+    )
+    d.record_run(finished)
+    d.close()
+    fresh = make_db(home)
+    run = fresh.run("r1")
+    assert run is not None and run.status == Status.SUCCEEDED and run.files == 3
+    assert any(e.error_type == "database_corrupt" for e in fresh.errors())
+    fresh.close()

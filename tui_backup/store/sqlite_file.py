@@ -25,6 +25,9 @@ from tui_backup.store.schema import MIGRATIONS, SCHEMA_VERSION
 
 log = logging.getLogger(__name__)
 
+SQLITE_HEADER = b"SQLite format 3\x00"
+"""The first 16 bytes of every SQLite database file."""
+
 
 class DatabaseUnavailable(Exception):
     """Raised internally when SQLite cannot serve a request."""
@@ -39,6 +42,7 @@ class SqliteFile:
         self.lock = threading.RLock()
         self._conn: sqlite3.Connection | None = None
         self._conn_ino: int | None = None
+        self._wal_ino: int | None = None
         self._notices: list[ErrorEvent] = []
 
     def close(self) -> None:
@@ -52,11 +56,14 @@ class SqliteFile:
     def connection(self) -> Iterator[sqlite3.Connection]:
         """The open connection, opening (or replacing a corrupt file) as needed."""
         with self.lock:
-            if self._conn is not None and _inode(self.path) != self._conn_ino:
-                # Another process moved a corrupt database aside (or someone deleted
-                # it): writing on through the old handle would write into that file.
-                log.info("%s was replaced; reopening it", self.path)
-                self.close()
+            if self._conn is not None:
+                why = self._tampered()
+                if why:
+                    # Writing on through the old handle would write into a file no one
+                    # will read again: reopen (a corrupt file is then moved aside and
+                    # a new one started, and the write goes there).
+                    log.info("%s %s; reopening it", self.path, why)
+                    self.close()
             if self._conn is None:
                 try:
                     self._conn = self._open()
@@ -100,7 +107,37 @@ class SqliteFile:
             conn.close()
             raise
         self._conn_ino = _inode(self.path)
+        self._wal_ino = _inode(self._wal)
         return conn
+
+    @property
+    def _wal(self) -> Path:
+        return Path(str(self.path) + "-wal")
+
+    def _tampered(self) -> str | None:
+        """Why the open connection no longer writes where readers look, if it does not.
+
+        Another process may have moved a corrupt file aside (a new inode), or
+        someone overwrote the file in place and deleted its ``-wal``: SQLite
+        would go on writing into the unlinked WAL it holds, and a run's final
+        record would be lost with it (issue 12). Checked before every use:
+        a stat of each file and a 16-byte read of the header.
+        """
+        if _inode(self.path) != self._conn_ino:
+            return "was replaced"
+        wal = _inode(self._wal)
+        if self._wal_ino is None:
+            self._wal_ino = wal  # created by the first transaction after the open
+        elif wal != self._wal_ino:
+            return "lost its write-ahead log"
+        try:
+            with open(self.path, "rb") as fh:
+                header = fh.read(16)
+        except OSError:
+            return "cannot be read"
+        if header and header != SQLITE_HEADER:
+            return "was overwritten"
+        return None
 
     def _replace_corrupt(self, exc: Exception) -> None:
         self.close()
