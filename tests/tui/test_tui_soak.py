@@ -244,7 +244,8 @@ async def test_tui_stays_exact_while_a_daemon_and_the_cli_change_everything(
                 elif action == "rewind":
                     _rewind_slots(home)
                 else:
-                    await pilot.press(*rng.choices(["j", "k", "down", "up", "pagedown"], k=6))
+                    keys = ["j", "k", "down", "up", "pagedown", "pageup", "g", "G", "home", "end"]
+                    await pilot.press(*rng.choices(keys, k=6))
                 await pilot.pause()
 
             # Stop the daemon (its runs end stopped) and wait until nothing runs anywhere.
