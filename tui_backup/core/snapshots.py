@@ -43,6 +43,7 @@ from tui_backup.engines.events import Emit
 from tui_backup.model.job import JobSpec
 from tui_backup.model.records import ErrorEvent
 from tui_backup.model.secrets import mask_url
+from tui_backup.model.status import Severity
 
 log = logging.getLogger(__name__)
 
@@ -294,8 +295,6 @@ class SnapshotOps:
 
 def verify_event(spec: JobSpec, report: VerifyReport) -> ErrorEvent | None:
     """The error event a verify outcome calls for: HIGH when damaged, MEDIUM when unchecked."""
-    from tui_backup.model.status import Severity
-
     if report.problems:
         first = report.problems[0]
         more = f" and {len(report.problems) - 1} more" if len(report.problems) > 1 else ""
