@@ -45,6 +45,7 @@ def fields(data: Any, expected_name: str | None = "web") -> set[str]:
 # -- names -------------------------------------------------------------------
 
 
+@settings(deadline=None)  # a busy CI machine: no timing in unit tests
 @given(st.from_regex(NAME_RE, fullmatch=True))
 def test_every_name_matching_the_pattern_is_accepted(name: str) -> None:
     assert is_valid_name(name)
@@ -52,6 +53,7 @@ def test_every_name_matching_the_pattern_is_accepted(name: str) -> None:
     assert spec.name == name
 
 
+@settings(deadline=None)  # a busy CI machine: no timing in unit tests
 @given(st.text(max_size=80))
 def test_names_outside_the_pattern_are_refused_by_field(name: str) -> None:
     if NAME_RE.fullmatch(name):
@@ -79,12 +81,14 @@ def test_name_defaults_to_the_file_name() -> None:
 # -- retention ---------------------------------------------------------------
 
 
+@settings(deadline=None)  # a busy CI machine: no timing in unit tests
 @given(st.sampled_from(COUNT_KEYS), st.integers(min_value=-1, max_value=10**6))
 def test_retention_counts_of_minus_one_and_up_are_accepted(key: str, value: int) -> None:
     spec = parse_job(base(retention={key: value}), FILE, "web")
     assert spec.retention is not None and getattr(spec.retention, key) == value
 
 
+@settings(deadline=None)  # a busy CI machine: no timing in unit tests
 @given(
     st.sampled_from(COUNT_KEYS),
     st.one_of(
@@ -109,6 +113,7 @@ def test_retention_unknown_rule_and_shape() -> None:
     assert fields(base(retention=[1, 2])) == {"retention"}
 
 
+@settings(deadline=None)  # a busy CI machine: no timing in unit tests
 @given(
     st.dictionaries(
         st.sampled_from(COUNT_KEYS), st.integers(min_value=-1, max_value=100), max_size=6
@@ -246,7 +251,7 @@ def test_specs_are_immutable() -> None:
         spec.name = "other"  # type: ignore[misc]
 
 
-@settings(max_examples=50)
+@settings(max_examples=50, deadline=None)
 @given(st.dictionaries(st.text(max_size=8), st.none() | st.integers() | st.text(max_size=8)))
 def test_arbitrary_mappings_never_crash(data: dict[str, Any]) -> None:
     try:
