@@ -113,6 +113,7 @@ def _edit(rig: Rig, text: str, kill_after: float | None) -> float:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)  # the long variant: 20 rounds of a real TUI in tmux
 def test_sigkill_the_tui_while_it_edits_a_job(rig: Rig, rounds: object, rng: random.Random) -> None:
     n = rounds(2, 20)  # type: ignore[operator]
     src = rig.tmp / "src"
@@ -139,7 +140,9 @@ def test_sigkill_the_tui_while_it_edits_a_job(rig: Rig, rounds: object, rng: ran
             # it); accept an append too, but never part of what was typed.
             typed = (text, f"{before.get('description') or ''}{text}")
             assert after["description"] in typed, f"{where}: half an edit saved: {after}"
-            assert _spec(job_file.with_name("docs.yaml.bak")) == before, where
+            # .bak is the last good file: the one before the save, or (once the store
+            # has confirmed the new one) the new one itself.
+            assert _spec(job_file.with_name("docs.yaml.bak")) in (before, after), where
         rig.check_files_parse()
         job = rig.job("docs")
         assert job["issue"] is None and job["version"] == after["version"], job
