@@ -78,6 +78,7 @@ class Mutator(threading.Thread):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)  # the long variant: 10 runs, each restored and verified
 @pytest.mark.parametrize("engine", ENGINES)
 def test_sources_changing_during_runs(
     rig: Rig, engine: str, rounds: object, rng: random.Random

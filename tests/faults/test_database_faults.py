@@ -96,6 +96,7 @@ def _inject(rig: Rig, fault: str, rng: random.Random) -> Callable[[], None]:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)
 @pytest.mark.parametrize("fault", FAULTS)
 def test_database_fault_during_runs(
     rig: Rig, fault: str, rounds: object, rng: random.Random

@@ -49,6 +49,7 @@ def _rewind_slots(rig: Rig) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)  # the long variant: 10 daemon kills over three engines
 def test_sigkill_the_daemon_while_three_jobs_run(
     rig: Rig, rounds: object, rng: random.Random
 ) -> None:

@@ -64,6 +64,7 @@ STALE_RESTIC_LOCK = (
 )
 
 
+@pytest.mark.timeout(3600)  # the long variant: 20 kills, each followed by several commands
 @pytest.mark.parametrize("victim", ["tree", "runner-only"])
 @pytest.mark.parametrize("engine", ENGINES)
 def test_sigkill_a_running_backup(
