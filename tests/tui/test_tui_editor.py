@@ -21,8 +21,10 @@ from tui_backup.tui.widgets.path_suggester import complete_path
 
 
 def _error(editor: JobEditorScreen, field: str) -> str:
-    box = editor.query_one(f"#{field}-error", Static)
-    return str(box.render()) if box.display else ""
+    """The problem shown under ``field`` ("" when none: the line is made when needed)."""
+    found = editor.query(f"#{field}-error")
+    box = found.first(Static) if found else None
+    return str(box.render()) if box is not None and box.display else ""
 
 
 async def _edit_first_job(app, pilot) -> JobEditorScreen:  # type: ignore[no-untyped-def]

@@ -205,10 +205,10 @@ class JobEditorScreen(ModalScreen[str | None]):
                         for key in row:
                             yield Label(LABELS[key][0], classes="field-label small")
                             yield Input(id=key, classes="number", compact=True)
-                for key in RETENTION_ROWS[0] + RETENTION_ROWS[1]:
-                    yield Static("", id=f"{key}-error", classes="field-error")
                 for i, row in enumerate(WITHIN_ROWS):
-                    with Horizontal(classes="field-row retention-row"):
+                    with Horizontal(
+                        classes="field-row retention-row", id="within-first" if i == 0 else None
+                    ):
                         yield Label("Keep within" if i == 0 else "", classes="field-label")
                         for key in row:
                             yield Label(LABELS[key][0], classes="field-label small")
@@ -217,8 +217,6 @@ class JobEditorScreen(ModalScreen[str | None]):
                     "durations (y m d h) like 14d or 1y6m",
                     classes="field-hint",
                 )
-                for key in WITHIN_ROWS[0] + WITHIN_ROWS[1]:
-                    yield Static("", id=f"{key}-error", classes="field-error")
                 yield from self._row("retries")
                 yield from self._row("max_age")
                 yield Label("Hooks (argv, no shell; use sh -c '…' for one)", classes="group")
@@ -242,7 +240,6 @@ class JobEditorScreen(ModalScreen[str | None]):
                 suggester=PathSuggester() if suggester else None,
                 disabled=key == "name" and not self.creating,
             )
-        yield Static("", id=f"{key}-error", classes="field-error")
 
     def on_mount(self) -> None:
         for error in self.query(".field-error"):
@@ -347,11 +344,12 @@ class JobEditorScreen(ModalScreen[str | None]):
             else:
                 general.append(f"{problem.field or 'job'}: {problem.message}")
         for key in TEXT_FIELDS:
-            error = self.query_one(f"#{key}-error", Static)
             messages = by_widget.get(key)
-            error.display = bool(messages)
-            if messages:
-                error.update(escape("\n".join(f"✗ {m}" for m in messages)))
+            error = self._error_box(key, create=bool(messages))
+            if error is not None:
+                error.display = bool(messages)
+                if messages:
+                    error.update(escape("\n".join(f"✗ {m}" for m in messages)))
             self.query_one(f"#{key}", Input).set_class(bool(messages), "-invalid")
         general_box = self.query_one("#general-errors", Static)
         general_box.display = bool(general)
@@ -359,6 +357,30 @@ class JobEditorScreen(ModalScreen[str | None]):
         save = self.query_one("#save", Button)
         save.disabled = bool(problems) or self.saving
         save.label = Content("Save [ctrl+s]" if not problems else f"{len(problems)} problem(s)")
+
+    def _error_box(self, key: str, *, create: bool) -> Static | None:
+        """The line under ``key`` that says what is wrong, made the first time it is needed.
+
+        Most fields are never wrong: making 26 hidden lines up front cost a good
+        part of the form's opening time.
+        """
+        found = self.query(f"#{key}-error")
+        if found:
+            return found.first(Static)
+        if not create:
+            return None
+        box = Static("", id=f"{key}-error", classes="field-error")
+        if key in RETENTION_ROWS[0] + RETENTION_ROWS[1]:
+            self.query_one("#editor-form").mount(box, before=self.query_one("#within-first"))
+        elif key in WITHIN_ROWS[0] + WITHIN_ROWS[1]:
+            retries_row = self.query_one("#retries", Input).parent
+            assert retries_row is not None
+            self.query_one("#editor-form").mount(box, before=retries_row)
+        else:
+            row = self.query_one(f"#{key}", Input).parent
+            assert row is not None
+            self.query_one("#editor-form").mount(box, after=row)
+        return box
 
     def _show_schedule(self, expression: str | None, problems: list[Problem]) -> None:
         preview = self.query_one("#schedule-preview", Static)
