@@ -158,6 +158,7 @@ async def test_d_delete_keeps_data_by_default(
         assert (dest / "keep.txt").exists()
 
 
+# Keys only (either outcome accepted); outcomes: test_documented_keys.py (v ok/damaged, R lists).
 async def test_R_restore_and_v_verify(seeded: Home, make_app: AppFactory) -> None:
     seen: list[Message] = []
     app = make_app(seeded)

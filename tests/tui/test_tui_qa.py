@@ -248,15 +248,14 @@ async def test_dialogs_show_their_own_keys_in_the_footer(
     async with app.run_test(size=(80, 24)) as pilot:
         await _ready(app, pilot)
         app.push_screen(QuitScreen(("docs",)))
-        await pilot.pause()
-        footer = app.screen.query_one(Footer)
-        keys = {k.description for k in footer.query(FooterKey)}
-        assert keys == {"Stay", "Wait, then quit", "Stop them and quit"}
+
+        def keys() -> set[str]:  # the footer recomposes after the screen changes: wait for it
+            return {k.description for f in app.screen.query(Footer) for k in f.query(FooterKey)}
+
+        await until(pilot, lambda: keys() == {"Stay", "Wait, then quit", "Stop them and quit"})
         await pilot.press("escape")
         await pilot.press("d")
-        await pilot.pause()
-        keys = {k.description for k in app.screen.query_one(Footer).query(FooterKey)}
-        assert keys == {"Cancel"}
+        await until(pilot, lambda: keys() == {"Cancel"})
 
 
 async def test_editor_fields_are_visible_in_the_high_contrast_theme(
