@@ -168,7 +168,8 @@ def test_several_sources_go_under_their_basenames(tmp_path: Path, engine: Snapsh
     )
 
 
-def test_special_files_are_skipped_with_a_warning(tmp_path: Path, engine: SnapshotEngine) -> None:
+def test_special_files_are_kept_as_nodes(tmp_path: Path, engine: SnapshotEngine) -> None:
+    """Like ``rsync -a`` (its ``-D``): FIFOs and sockets are in the snapshot as nodes."""
     src = tmp_path / "src"
     write(src / "ok", "fine")
     os.mkfifo(src / "fifo")
@@ -179,12 +180,11 @@ def test_special_files_are_skipped_with_a_warning(tmp_path: Path, engine: Snapsh
     finally:
         sock.close()
     done = result.finished
-    assert done.status == Status.SUCCEEDED and done.warnings == 2
-    reasons = sorted(w.reason for w in result.warnings)
-    assert reasons == [
-        "skipped: a FIFO cannot be backed up",
-        "skipped: a socket cannot be backed up",
-    ]
+    assert done.status == Status.SUCCEEDED and done.warnings == 0, result.warnings
+    snap = tmp_path / "dest" / str(done.snapshot_id)
+    assert stat.S_ISFIFO(os.lstat(snap / "fifo").st_mode)
+    assert stat.S_ISSOCK(os.lstat(snap / "sock").st_mode)
+    assert done.files == 1  # nodes are not files: counts stay what `find -type f` says
 
 
 def test_missing_source_fails_and_leaves_no_partial(tmp_path: Path, engine: SnapshotEngine) -> None:

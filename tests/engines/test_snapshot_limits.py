@@ -264,8 +264,8 @@ def test_special_files_are_skipped_one_warning_each_and_counted(tmp_path: Path, 
     )
     assert report.files == 2
     assert report.skipped == (
-        f"{NAME}/pipe: a FIFO in the snapshot; not restored",
-        "sock: a socket in the snapshot; not restored",
+        f"{NAME}/pipe: a FIFO in the snapshot that its manifest does not list; not restored",
+        "sock: a socket in the snapshot that its manifest does not list; not restored",
     )
     assert [w for w in warned if w] == [f"{NAME}/pipe", "sock"]
     assert "restored 2 files" in report.summary() and "skipped 2: " in report.summary()

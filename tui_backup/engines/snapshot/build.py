@@ -103,6 +103,8 @@ _S_IFMT = 0o170000
 _S_IFREG = stat.S_IFREG
 _S_IFDIR = stat.S_IFDIR
 _S_IFLNK = stat.S_IFLNK
+_SPECIAL = frozenset({stat.S_IFIFO, stat.S_IFSOCK, stat.S_IFCHR, stat.S_IFBLK})
+"""Node types kept as nodes, like ``rsync -a`` (its ``-D``): never opened, only re-created."""
 _EGID = os.getegid()
 
 
@@ -558,6 +560,10 @@ class SnapshotBuilder:
                 if excl and src_rel and excl(src_rel, False):
                     continue
                 self._symlink(src, rel, st, sname, src_fd, frame.dst_at + name, frame.dst_fd)
+            elif fmt in _SPECIAL:
+                if excl and src_rel and excl(src_rel, False):
+                    continue
+                self._special(src, rel, st, sname, src_fd, frame.dst_at + name, frame.dst_fd)
             else:
                 self._warn(src, f"skipped: {_kind(st.st_mode)} cannot be backed up")
         return False
@@ -791,6 +797,52 @@ class SnapshotBuilder:
         self._window.push(
             Line(format_line("l", st.st_mode, st.st_uid, st.st_gid, st.st_size, st.st_mtime_ns,
                              "-", rel, target, xattrs.digest(items)))
+        )  # fmt: skip
+
+    def _special(
+        self,
+        src: str,
+        rel: str,
+        st: os.stat_result,
+        sname: str,
+        s_fd: int | None,
+        dname: str,
+        d_fd: int | None,
+    ) -> None:
+        """Re-create a FIFO, socket or device node with its owner, mode, times and xattrs.
+
+        ``rsync -a`` keeps these (``-D``); so does the snapshot. A node is made
+        with ``mknod`` and never opened (a FIFO would block, a device would
+        read the hardware). The manifest line (type ``n``) records the node's
+        type in its mode and a device's number in the size field, which is
+        what ``verify`` checks and what lets ``restore`` re-create only nodes
+        this engine made. Making a device needs ``CAP_MKNOD``: without it the
+        device is one warning, and the run goes on.
+        """
+        items = xattrs.read(xattrs.at(sname, s_fd), self.xpolicy) if self.xpolicy else []
+        rdev = st.st_rdev if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode) else 0
+        try:
+            os.mknod(dname, stat.S_IFMT(st.st_mode) | 0o600, rdev, dir_fd=d_fd)
+        except OSError as exc:
+            if exc.errno in UNHOLDABLE or exc.errno in (errno.EPERM, errno.EOPNOTSUPP):
+                why = _unholdable(exc) if exc.errno in UNHOLDABLE else source_reason(exc)
+                self._warn(src, f"skipped: {_kind(st.st_mode)} could not be made: {why}")
+                return
+            raise dest_fatal(exc, self.dest) from exc
+        try:
+            if IS_ROOT and (st.st_uid != 0 or st.st_gid != _EGID):
+                os.chown(dname, st.st_uid, st.st_gid, dir_fd=d_fd, follow_symlinks=False)
+            # chmod and utime act on the node's inode; neither opens it.
+            os.chmod(dname, stat.S_IMODE(st.st_mode), dir_fd=d_fd)
+            if items:
+                self._refused(src, xattrs.write(xattrs.at(dname, d_fd), items))
+            os.utime(dname, ns=(st.st_atime_ns, st.st_mtime_ns), dir_fd=d_fd,
+                     follow_symlinks=False)  # fmt: skip
+        except OSError as exc:
+            raise dest_fatal(exc, self.dest) from exc
+        self._window.push(
+            Line(format_line("n", st.st_mode, st.st_uid, st.st_gid, rdev, st.st_mtime_ns,
+                             "-", rel, "", xattrs.digest(items)))
         )  # fmt: skip
 
     def _refused(self, path: str, refused: list[tuple[str, str]]) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 import threading
 import time
 from collections.abc import Sequence
@@ -265,7 +266,9 @@ class SnapshotEngine:
             reporter.warnings = len(skipped)
             emit(FileWarning(path=path, reason=reason))
 
-        run = RestoreRun(overwrite, dry_run, cancel, reporter, skip, store.hardlinks(sid))
+        run = RestoreRun(
+            overwrite, dry_run, cancel, reporter, skip, store.hardlinks(sid), _nodes(store, sid)
+        )
         reporter.set_phase("restore")
         try:
             run.restore(snap_root, target, requests)
@@ -418,6 +421,22 @@ class SnapshotEngine:
                 ErrorType.FORGET_FAILED,
             ) from exc
         return ids
+
+
+def _nodes(store: SnapshotStore, snapshot_id: str) -> dict[str, tuple[int, int]]:
+    """The FIFOs, sockets and devices a snapshot's manifest lists (few: only ``n`` lines
+    are parsed, so a restore of a million files does not parse a million lines twice)."""
+    from tui_backup.engines.snapshot.manifest import ManifestError, parse_line, read_lines
+
+    nodes: dict[str, tuple[int, int]] = {}
+    try:
+        for line in read_lines(store.manifest_path(snapshot_id)):
+            if line.startswith("n\t"):
+                entry = parse_line(line)
+                nodes[entry.path] = (stat.S_IFMT(entry.mode), entry.size)
+    except (ManifestError, OSError):
+        return {}  # no manifest (an old snapshot): nodes in it are not restored, each one said
+    return nodes
 
 
 def _count(value: Any) -> int | None:

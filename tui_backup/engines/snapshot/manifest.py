@@ -6,7 +6,9 @@ Format (gzip, UTF-8, tab-separated, one entry per line, in walk order)::
     <type> <mode-octal> <uid> <gid> <size> <mtime_ns> <blake2b-256-hex|-> <path>
         [<link target>] [x:<hash>]
 
-``type`` is ``f`` (file), ``d`` (directory) or ``l`` (symlink); paths are
+``type`` is ``f`` (file), ``d`` (directory), ``l`` (symlink) or ``n`` (a
+node: FIFO, socket, character or block device, told apart by the file-type
+bits of its mode; a device's number is in the size field); paths are
 relative to the snapshot root with ``/`` separators and escaped by
 :mod:`~tui_backup.engines.snapshot.pathcodec`. Entries appear in pre-order
 with each directory's children sorted by name, i.e. sorted by the list of
@@ -47,7 +49,7 @@ _CHUNK = 1 << 20
 
 class ManifestEntry(NamedTuple):
     kind: str
-    """``f``, ``d`` or ``l``."""
+    """``f``, ``d``, ``l`` or ``n`` (a FIFO, socket or device node)."""
     mode: int
     uid: int
     gid: int

@@ -225,10 +225,14 @@ class RestoreRun:
     warn: Callable[[str, str], None]
     link_groups: list[list[str]] = field(default_factory=list)
     """Paths that are one inode in the source (``<id>.hardlinks.json``): restored as links."""
+    nodes: dict[str, tuple[int, int]] = field(default_factory=dict)
+    """FIFOs, sockets and devices the manifest lists: path -> (file type bits, device
+    number). Only these are re-created; any other node in the snapshot was planted."""
     files: int = 0
     """Regular files restored (hard links included); symlinks are counted apart."""
     bytes: int = 0
     symlinks: int = 0
+    nodes_restored: int = 0
     planned: list[str] = field(default_factory=list)
     _group_of: dict[str, str] = field(default_factory=dict)
     _restored: dict[str, tuple[str, tuple[int, int]]] = field(default_factory=dict)
@@ -356,7 +360,14 @@ class RestoreRun:
                     frames.append(_Frame(sorted(os.listdir(s.fd)), rel, st, attrs))
                 continue
             if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
-                self.warn(rel, f"{_kind(mode)} in the snapshot; not restored")
+                recorded = self.nodes.get(rel)
+                if recorded is None or recorded != (stat.S_IFMT(mode), _rdev(st)):
+                    self.warn(rel, f"{_kind(mode)} in the snapshot that its manifest does "
+                                   "not list; not restored")  # fmt: skip
+                elif self.dry_run or t is None:
+                    self.planned.append(rel)
+                else:
+                    self._node(s.fd, t.fd, name, rel, st)
                 continue
             if self.dry_run or t is None:
                 self.planned.append(rel)
@@ -512,6 +523,40 @@ class RestoreRun:
                 pass
         self._count(rel, st.st_size)
 
+    def _node(self, sdir: int, tdir: int, name: str, rel: str, st: os.stat_result) -> None:
+        """Re-create a FIFO, socket or device node (``mknod``); never opened on either side."""
+        existing = self._existing(tdir, name)
+        if existing is not None:
+            if not self.overwrite:  # appeared after the target was found empty
+                self.warn(rel, "appeared in the target during the restore; not replaced")
+                return
+            if stat.S_ISDIR(existing.st_mode):
+                self.warn(rel, "a directory is in the way in the target; not replaced")
+                return
+        create = _tmp_name() if existing else name
+        try:
+            os.mknod(create, stat.S_IFMT(st.st_mode) | 0o600, _rdev(st), dir_fd=tdir)
+        except FileExistsError:
+            self.warn(rel, "appeared in the target during the restore; not replaced")
+            return
+        except PermissionError as exc:  # a device without CAP_MKNOD
+            self.warn(rel, f"{_kind(st.st_mode)} not restored: {exc.strerror}")
+            return
+        if IS_ROOT:
+            os.chown(create, st.st_uid, st.st_gid, dir_fd=tdir, follow_symlinks=False)
+        os.chmod(create, stat.S_IMODE(st.st_mode), dir_fd=tdir)
+        # ACLs (system.posix_acl_*) may sit on a node; read and written by name, not opened.
+        kept = xattrs.read(xattrs.at(name, sdir), _ALL)
+        refused = xattrs.write(xattrs.at(create, tdir), kept) if kept else []
+        os.utime(create, ns=(st.st_atime_ns, st.st_mtime_ns), dir_fd=tdir, follow_symlinks=False)
+        if create != name:
+            os.rename(create, name, src_dir_fd=tdir, dst_dir_fd=tdir)
+        if refused:
+            what = ", ".join(f"{n} ({why})" for n, why in refused)
+            self.warn(rel, f"restored without some extended attributes: {what}")
+        self.nodes_restored += 1
+        self.reporter.advance(0, 0, rel)
+
     def _symlink(self, sdir: int, tdir: int, name: str, rel: str, st: os.stat_result) -> None:
         link_target = os.readlink(name, dir_fd=sdir)
         existing = self._existing(tdir, name)
@@ -541,6 +586,11 @@ class RestoreRun:
             os.rename(create, name, src_dir_fd=tdir, dst_dir_fd=tdir)
         self.symlinks += 1
         self.reporter.advance(0, 0, rel)
+
+
+def _rdev(st: os.stat_result) -> int:
+    """A device's number; 0 for FIFOs and sockets (as the manifest records them)."""
+    return st.st_rdev if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode) else 0
 
 
 def _put_back_times(fd: int, st: os.stat_result) -> None:

@@ -156,11 +156,33 @@ class Verifier:
                         continue
                     if entry.xattrs:
                         self._check_xattrs(snapshot_id, dfd, name, entry)
+                elif entry.kind == "n":
+                    self._node(snapshot_id, dfd, name, entry)
         except ManifestError as exc:
             self._problem(snapshot_id, "", f"manifest unreadable: {exc}")
         finally:
             walk.stack.close()
             os.close(root_fd)
+
+    def _node(self, snapshot_id: str, dfd: int, name: str, entry: ManifestEntry) -> None:
+        """A FIFO, socket or device: its type, mode and device number; never opened."""
+        shown = _short(entry.path)
+        try:
+            st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
+        except FileNotFoundError:
+            self._problem(snapshot_id, shown, "missing")
+            return
+        except OSError as exc:
+            self._problem(snapshot_id, shown, f"unreadable: {exc.strerror}")
+            return
+        if stat.S_IFMT(st.st_mode) != stat.S_IFMT(entry.mode):
+            self._problem(snapshot_id, shown, "not the kind of node the manifest says; not opened")
+            return
+        device = stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode)
+        if device and st.st_rdev != entry.size:
+            self._problem(snapshot_id, shown, "device number mismatch")
+        elif stat.S_IMODE(st.st_mode) != stat.S_IMODE(entry.mode):
+            self._problem(snapshot_id, shown, "mode mismatch")
 
     def _file(self, snapshot_id: str, dfd: int, name: str, entry: ManifestEntry) -> None:
         rel = entry.path
