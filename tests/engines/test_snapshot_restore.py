@@ -83,7 +83,9 @@ def test_special_files_planted_in_a_snapshot_are_skipped(tmp_path: Path, backed_
     out = tmp_path / "out"
     report = engine.restore(spec, sid, str(out))
     assert report.files == 2
-    assert report.skipped == ("docs/pipe: a FIFO in the snapshot; not restored",)
+    assert report.skipped == (
+        "docs/pipe: a FIFO in the snapshot that its manifest does not list; not restored",
+    )
     assert report.warnings == 1
     assert not (out / "docs" / "pipe").exists() and (out / "docs" / "a.txt").read_text() == "alpha"
     assert report.summary().startswith("restored 2 files (8 B), skipped 1: docs/pipe: a FIFO")
