@@ -39,19 +39,27 @@ def job(tmp_path: Path) -> Path:
     src = tmp_path / "src"
     src.mkdir()
     (src / EVIL).write_text("hello\n")
-    os.mkfifo(src / f"fifo-{EVIL}")  # skipped with a warning that names it
     home = tmp_path / "home"
     add = cli(home, "job", "add", "e", "--source", str(src), "--dest", str(tmp_path / "d"))
     assert add.returncode == 0, add.stderr
     return home
 
 
-def test_run_warnings_escape_control_characters(job: Path) -> None:
+def test_verify_and_the_error_log_escape_control_characters(job: Path, tmp_path: Path) -> None:
     run = cli(job, "run", "e")
     assert run.returncode == 0, run.stderr
     shown_safely(run.stdout + run.stderr)
-    assert "fifo-evil\\x1b]0;pwned\\x07\\x1b[2J\\x9b31m[red]x" in run.stderr
-    assert "1 file, " in run.stdout and "1 warning," in run.stdout  # counted in English
+    assert "1 file, " in run.stdout and "0 warnings" in run.stdout  # counted in English
+    snaps = [p for p in (tmp_path / "d").iterdir() if not p.is_symlink()]
+    [stored] = [p / EVIL for p in snaps if (p / EVIL).is_file()]
+    stored.write_text("hellO\n")  # same size: only the checksum can tell
+    checked = cli(job, "verify", "e")
+    assert checked.returncode == 1, checked.stderr
+    shown_safely(checked.stdout + checked.stderr)
+    assert "evil\\x1b]0;pwned\\x07\\x1b[2J\\x9b31m[red]x" in checked.stdout + checked.stderr
+    log = cli(job, "errors")
+    shown_safely(log.stdout + log.stderr)
+    assert "evil\\x1b]0;pwned" in log.stdout
 
 
 def test_restore_listing_escapes_control_characters(job: Path, tmp_path: Path) -> None:
