@@ -52,6 +52,10 @@ class CliContext:
         """A line of data on stdout, terminal controls escaped (names and paths come from files)."""
         sys.stdout.write(printable(text, multiline=True) + "\n")
 
+    def out_fields(self, *fields: str) -> None:
+        """A tab-separated line of data (for ``cut -f``): each field escaped, the tabs kept."""
+        sys.stdout.write("\t".join(printable(f) for f in fields) + "\n")
+
     def err(self, text: str) -> None:
         """A message for the person, on stderr (a URL's password shown as ``***``)."""
         sys.stderr.write(printable(mask_url(text), multiline=True).rstrip("\n") + "\n")

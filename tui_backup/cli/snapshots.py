@@ -268,7 +268,7 @@ def cmd_verify(args: argparse.Namespace, ctx: CliContext) -> int:
         ctx.emit_json(verify_json(report))
     else:
         for problem in report.problems:
-            ctx.out(f"{problem.snapshot_id}\t{problem.path or '(manifest)'}\t{problem.reason}")
+            ctx.out_fields(problem.snapshot_id, problem.path or "(manifest)", problem.reason)
     ctx.err(verify_sentence(report))
     # Only a check that read and found everything intact passes: "unchecked" is not ok.
     return exit_codes.OK if report.outcome == "ok" else exit_codes.FAILED
