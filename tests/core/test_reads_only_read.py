@@ -97,3 +97,12 @@ def test_the_explicit_steps_run_once_across_processes(
     kinds = [e.error_type for e in setup.errors(limit=10_000)]
     assert kinds.count("run_interrupted") == 1
     assert kinds.count("invalid_job_file") == 1
+
+
+def test_a_config_yaml_that_was_never_valid_is_reported_once(make_manager, home: Home) -> None:  # type: ignore[no-untyped-def]
+    home.ensure()
+    home.config_path.write_text("max_concurrent_jobs: many\n")  # by hand, never valid
+    first: JobManager = make_manager()
+    make_manager()  # a second process starting: the same unresolved event, not another
+    events = [e for e in first.errors(limit=1000) if e.error_type == "invalid_config"]
+    assert len(events) == 1 and "config.yaml" in events[0].message

@@ -768,11 +768,30 @@ class JobManager:
     # file's write lock the second process finds nothing left to do.
 
     def prepare_home(self) -> None:
-        """The start-up steps: repair job files, record dead runs as interrupted, and
-        finish the history rows a killed runner left open."""
+        """The start-up steps: repair job files, record dead runs as interrupted,
+        finish the history rows a killed runner left open, and report a bad
+        config.yaml."""
         self.repair_job_files()
         self.recover_interrupted()
         self._runs.settle_history()
+        self._report_settings_problem()
+
+    def _report_settings_problem(self) -> None:
+        """A config.yaml that could not be used is said once: a log line and an error
+        event (an identical unresolved one is reused), whichever front end starts."""
+        problem = self.settings_store.problem
+        if problem is None:
+            return
+        log.warning("config.yaml: %s", problem)
+        self.record_error(
+            ErrorEvent(
+                severity=Severity.MEDIUM,
+                component=Component.STORE,
+                error_type="invalid_config",
+                message=f"config.yaml: {problem}",
+            ),
+            dedupe=True,
+        )
 
     def repair_job_files(self) -> tuple[JobIssue, ...]:
         """Quarantine invalid job files (their last good version back in effect), keep
