@@ -150,6 +150,8 @@ class MainScreen(Screen[None]):
         self.header.running_elsewhere = active - here
 
     def on_errors_loaded(self, message: ErrorsLoaded) -> None:
+        if not self.query(ErrorLog):
+            return  # a read that ends while the app closes: the panes are gone
         self.errors.set_events(message.events)
         self.header.unresolved = message.unresolved
         self._title_errors(message.unresolved)
