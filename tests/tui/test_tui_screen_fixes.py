@@ -116,8 +116,7 @@ async def test_the_first_frame_says_loading_not_no_jobs_yet(
         assert "No jobs yet" not in str(hint.render())
         assert "Loading" in str(hint.render()) and hint.display
         release.set()
-        await until(pilot, lambda: main.jobs.row_count == 4)
-        assert not hint.display
+        await until(pilot, lambda: main.jobs.row_count == 4 and not hint.display)
 
 
 async def test_the_editor_checks_once_typing_pauses_not_on_every_key(
@@ -158,6 +157,7 @@ async def test_editing_opens_filled_without_waiting_for_a_read(
         burst(app, "e", *" edited")
         await until(pilot, lambda: isinstance(app.screen, JobEditorScreen))
         editor = app.screen
+        await until(pilot, lambda: editor.is_mounted)
         description = editor.query_one("#description", Input)
         await until(pilot, lambda: description.value.endswith("edited"))
         assert editor.base is not None and editor.job_name == "docs"

@@ -54,6 +54,7 @@ async def test_n_and_a_name_in_one_burst_fill_the_name(seeded: Home, make_app: A
         burst(app, "n", *"draft", "tab", *"notes")
         await until(pilot, lambda: isinstance(app.screen, JobEditorScreen))
         editor = app.screen
+        await until(pilot, lambda: editor.is_mounted)
         await until(pilot, lambda: editor.query_one("#description", Input).value == "notes")
         assert editor.query_one("#name", Input).value == "draft"
         await until(pilot, lambda: editor.settled)
