@@ -12,8 +12,6 @@ import threading
 import time
 from pathlib import Path
 
-import pytest
-
 from tui_backup.core.events import WatchChanged
 from tui_backup.core.watcher import Watcher
 from tui_backup.store.paths import Home
@@ -57,12 +55,6 @@ def test_polling_says_unreachable_then_readable_again(home: Home, tmp_path: Path
     assert statuses[-1].detail == "the home is readable again"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="with file notifications (live mode) the watcher never checks that the home is "
-    "readable: jobs/ removed, the indicator stays '● live' (only _poll says unreachable) "
-    "— fix owner: core",
-)
 def test_live_watching_says_unreachable_too(home: Home, tmp_path: Path) -> None:
     statuses: list[WatchChanged] = []
     watcher = Watcher(home, lambda *a: None, statuses.append)
