@@ -61,6 +61,8 @@ class ActiveRun:
     record: RunRecord | None = None
     """The final record, set by the run tracker just before ``done``."""
     state_dirty: bool = False
+    state_write_failing: bool = False
+    """The last state write failed (a full home): the next failure is not logged again."""
     last_state_write: float = 0.0
     previous: JobState | None = None
     """The JobState before this run (its last result stays on the card meanwhile)."""
@@ -169,7 +171,10 @@ def _run_stages(run: ActiveRun, post: Post, settings: RunSettings) -> Finished:
         failed = next((r for r in results if not r.ok), None)
         if failed is not None:
             if run.cancel.is_set():
-                return Finished(Status.STOPPED, error=run.stop_reason or "stopped")
+                # A stopped run is never silent: after and notification hooks still run.
+                stopped = Finished(Status.STOPPED, error=run.stop_reason or "stopped")
+                _after_hooks(run, post, stopped)
+                return stopped
             finished = Finished(
                 Status.FAILED,
                 error=f"the run did not start: {failed.describe()}",

@@ -296,11 +296,16 @@ class RunTracker:
     def write_state(self, run: ActiveRun, *, raise_errors: bool = False) -> None:
         try:
             self.states.write(self.run_state(run))
-        except (OSError, LockTimeout):
+        except (OSError, LockTimeout) as exc:
             if raise_errors:
                 raise
-            log.warning("%s: could not write the state file", run.name, exc_info=True)
+            if not run.state_write_failing:  # said once, not every second
+                log.warning(
+                    "%s: could not write the state file (%s)", run.name, _why(exc, self.home)
+                )
+            run.state_write_failing = True
             return
+        run.state_write_failing = False
         run.state_dirty = False
         run.last_state_write = time.monotonic()
 
