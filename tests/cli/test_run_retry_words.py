@@ -19,6 +19,10 @@ pytestmark = pytest.mark.skipif(
 )
 
 
+REMOTE = ["--dest", "nobody@127.0.0.1:/nowhere", "--ssh-port", "1", "--retries", "1"]
+"""Port 1 of 127.0.0.1: connection refused, which is "unreachable" and retried."""
+
+
 def test_each_retry_is_one_line(tmp_path: Path) -> None:
     src = tmp_path / "src"
     src.mkdir()
@@ -26,8 +30,7 @@ def test_each_retry_is_one_line(tmp_path: Path) -> None:
     env = {**os.environ, "TUI_BACKUP_HOME": str(tmp_path / "home")}
     cli = [sys.executable, "-m", "tui_backup"]
     subprocess.run(
-        [*cli, "job", "add", "rt", "--engine", "rsync", "--source", str(src)]
-        + ["--dest", "nobody@127.0.0.1:/nowhere", "--ssh-port", "1", "--retries", "1"],
+        [*cli, "job", "add", "rt", "--engine", "rsync", "--source", str(src), *REMOTE],
         env=env,
         check=True,
         capture_output=True,

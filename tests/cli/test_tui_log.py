@@ -19,6 +19,7 @@ from tui_backup.cli.tui_log import MAX_BYTES, log_to_file
 def root_logger() -> Iterator[logging.Logger]:
     root = logging.getLogger()
     saved = list(root.handlers), root.level
+    root.setLevel(logging.WARNING)  # other tests in this process may have raised it
     yield root
     for handler in list(root.handlers):
         root.removeHandler(handler)
@@ -39,7 +40,7 @@ def test_log_lines_go_to_a_private_file_not_the_terminal(
     finally:
         os.umask(old)
     assert terminal not in root_logger.handlers
-    logging.getLogger("tui_backup.core.runner").warning("a retry, said while the TUI is open")
+    logging.getLogger("tui_log_test").warning("a retry, said while the TUI is open")
     assert "a retry" not in capsys.readouterr().err
     path = tmp_path / "tui.log"
     assert "a retry, said while the TUI is open" in path.read_text()
@@ -50,7 +51,7 @@ def test_the_log_is_bounded(tmp_path: Path, root_logger: logging.Logger) -> None
     log_to_file(tmp_path / "tui.log")
     line = "x" * 1000
     for _ in range(3 * MAX_BYTES // 1000):
-        logging.getLogger("tui_backup").warning(line)
+        logging.getLogger("tui_log_test").warning(line)
     sizes = [p.stat().st_size for p in tmp_path.iterdir()]
     assert len(sizes) == 2 and max(sizes) <= MAX_BYTES + 2000
     assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in tmp_path.iterdir())

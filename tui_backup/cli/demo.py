@@ -13,6 +13,7 @@ import argparse
 import os
 import random
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,10 +21,12 @@ from tui_backup.cli import exit_codes
 from tui_backup.cli.context import CliContext
 from tui_backup.cli.main import add_parser
 from tui_backup.cli.tui_log import log_to_file
+from tui_backup.core.errors import JobNotFound
 from tui_backup.core.home import Home
+from tui_backup.core.manager import JobManager
+from tui_backup.model.job import parse_job
 
 if TYPE_CHECKING:
-    from tui_backup.core.manager import JobManager
     from tui_backup.model.job import JobSpec
 
 START_ON_OPEN = ("documents", "old-laptop")
@@ -79,8 +82,6 @@ def _write_samples(root: Path) -> None:
 
 
 def demo_specs(root: Path) -> list[JobSpec]:
-    from tui_backup.model.job import parse_job
-
     sample = root / "sample"
     backups = root / "backups"
     raw = [
@@ -113,10 +114,6 @@ def demo_specs(root: Path) -> list[JobSpec]:
 
 def prepare_demo(home: Home, manager: JobManager) -> list[str]:
     """Create or refresh the demo; returns the job names. Safe to call repeatedly."""
-    from dataclasses import replace
-
-    from tui_backup.core.errors import JobNotFound
-
     root = home.root
     _write_samples(root)
     (root / "backups").mkdir(exist_ok=True)
@@ -136,8 +133,6 @@ def prepare_demo(home: Home, manager: JobManager) -> list[str]:
 def run_demo(args: argparse.Namespace, ctx: CliContext) -> int:
     explicit = getattr(args, "home", None)
     home = Home.resolve(explicit) if explicit else Home.resolve(default_demo_home())
-    from tui_backup.core.manager import JobManager
-
     manager = JobManager(home, runner="cli")
     try:
         prepare_demo(home, manager)
@@ -146,7 +141,8 @@ def run_demo(args: argparse.Namespace, ctx: CliContext) -> int:
     if args.no_open:
         ctx.out(str(home.root))
         return exit_codes.OK
-    from tui_backup.tui.app import run_app
+    # textual is loaded only when the demo opens (`demo --no-open` prints its home).
+    from tui_backup.tui.app import run_app  # noqa: PLC0415
 
     ctx.err(f"demo home: {home.root}")
     log_to_file(home.root / "tui.log")

@@ -12,11 +12,14 @@ import importlib
 import logging
 import os
 import sys
+import traceback
 from collections.abc import Sequence
 
 from tui_backup import __version__
 from tui_backup.cli import exit_codes
 from tui_backup.cli.context import CliContext
+from tui_backup.cli.tui_cmd import open_tui
+from tui_backup.core import errors
 from tui_backup.core.home import HOME_ENV, Home
 
 log = logging.getLogger("tui_backup")
@@ -136,8 +139,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if handler is None:
         if args.command is not None:
             parser.parse_args([args.command, "--help"])
-        from tui_backup.cli.tui_cmd import open_tui
-
         handler = open_tui
     try:
         return int(handler(args, ctx))
@@ -161,8 +162,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def report(ctx: CliContext, exc: BaseException) -> int:
     """Print ``exc`` for a person and choose the exit code."""
-    from tui_backup.core import errors
-
     if isinstance(exc, errors.ValidationError):
         for problem in exc.problems:
             ctx.err(f"error: {problem}")
@@ -179,8 +178,6 @@ def report(ctx: CliContext, exc: BaseException) -> int:
     log.debug("unexpected error", exc_info=True)
     ctx.err(f"error: {type(exc).__name__}: {exc} (run with -vv for details)")
     if logging.getLogger().isEnabledFor(logging.DEBUG):
-        import traceback
-
         traceback.print_exception(exc)
     return exit_codes.FAILED
 

@@ -269,9 +269,10 @@ class _RichOutput(_Output):
 
     def __init__(self, name: str) -> None:
         super().__init__(name)
-        from rich.console import Console
-        from rich.markup import escape
-        from rich.progress import (
+        # rich (~50 ms of imports) only for a person at a terminal, not for pipes and cron.
+        from rich.console import Console  # noqa: PLC0415
+        from rich.markup import escape  # noqa: PLC0415
+        from rich.progress import (  # noqa: PLC0415
             BarColumn,
             DownloadColumn,
             Progress,

@@ -120,14 +120,15 @@ def _unknown(value: int | None, text: str) -> str:
 def _progress(ctx: CliContext, label: str) -> Iterator[Any]:
     """An ``emit`` for engines: rich bar on a terminal, plain lines once a second otherwise."""
     if sys.stdout.isatty() and sys.stderr.isatty():
-        from rich.progress import (
+        # rich (~50 ms of imports) only for a person at a terminal, not for pipes and cron.
+        from rich.progress import (  # noqa: PLC0415
             BarColumn,
             DownloadColumn,
             TextColumn,
             TimeRemainingColumn,
             TransferSpeedColumn,
         )
-        from rich.progress import Progress as Bar
+        from rich.progress import Progress as Bar  # noqa: PLC0415
 
         bar = Bar(
             TextColumn(f"{label} {{task.fields[files]}}"),

@@ -50,9 +50,10 @@ def render(
     if tty is None:
         tty = sys.stdout.isatty()
     if tty:
-        from rich.console import Console
-        from rich.markup import escape
-        from rich.table import Table
+        # rich (~50 ms of imports) only for a person at a terminal, not for pipes.
+        from rich.console import Console  # noqa: PLC0415
+        from rich.markup import escape  # noqa: PLC0415
+        from rich.table import Table  # noqa: PLC0415
 
         table = Table(title=title, header_style="bold", show_edge=False, pad_edge=False)
         for header in headers:

@@ -11,13 +11,9 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from datetime import datetime, tzinfo
-from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-if TYPE_CHECKING:
-    pass
-
-# cronsim and zoneinfo are imported where used: the engines import the model,
-# and a backup run must not pay for cron parsing it never does.
+import cronsim
 
 NICKNAMES = {
     "@yearly": "0 0 1 1 *",
@@ -37,8 +33,6 @@ def local_zone() -> tzinfo:
     across a DST change: a 02:30 job would run twice on the autumn night and
     an hour off after the spring one. A real zone lets cronsim do it right.
     """
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
     name = os.environ.get("TZ", "").lstrip(":")
     if name:
         try:
@@ -87,8 +81,6 @@ def _shown(text: str) -> str:
 
 
 def _accepts(fields: list[str]) -> bool:
-    import cronsim
-
     try:
         cronsim.CronSim(" ".join(fields), datetime(2024, 1, 1).astimezone())
     except (cronsim.CronSimError, ValueError, IndexError, KeyError):
@@ -159,8 +151,6 @@ def check(expression: str) -> str | None:
 
 def next_runs(expression: str, after: datetime, count: int = 1) -> list[datetime]:
     """The next ``count`` run times strictly after ``after`` (local, aware)."""
-    import cronsim
-
     it: Iterator[datetime] = cronsim.CronSim(expand(expression), _local(after))
     return [next(it) for _ in range(count)]
 
@@ -171,8 +161,6 @@ def next_run(expression: str, after: datetime) -> datetime:
 
 def previous_run(expression: str, before: datetime) -> datetime:
     """The latest slot at or before ``before``; used for missed-run catch-up."""
-    import cronsim
-
     it = cronsim.CronSim(expand(expression), _local(before), reverse=True)
     return next(it)
 
@@ -186,7 +174,9 @@ def interval_hours(expression: str, around: datetime | None = None) -> float:
 def describe(expression: str) -> str:
     """A human reading, e.g. "At 02:00 AM"; falls back to the expression."""
     try:
-        from cron_descriptor import get_description  # optional nicety
+        # Only the editor and details describe a schedule; cron_descriptor (with its
+        # gettext tables) would cost every command line ~40 ms of start-up.
+        from cron_descriptor import get_description  # noqa: PLC0415
 
         return str(get_description(expand(expression)))
     except Exception:  # noqa: BLE001 - a description must never break a screen
