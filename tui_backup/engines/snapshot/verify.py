@@ -183,6 +183,8 @@ class Verifier:
             self._problem(snapshot_id, shown, "device number mismatch")
         elif stat.S_IMODE(st.st_mode) != stat.S_IMODE(entry.mode):
             self._problem(snapshot_id, shown, "mode mismatch")
+        elif entry.xattrs:  # read by path, never opened
+            self._check_xattrs(snapshot_id, dfd, name, entry)
 
     def _file(self, snapshot_id: str, dfd: int, name: str, entry: ManifestEntry) -> None:
         rel = entry.path
