@@ -156,17 +156,7 @@ def run_without_dac_override(home: Home, name: str, path: str | None = None) -> 
     )
 
 
-RESTIC_DROPS_UNREADABLE = pytest.mark.xfail(
-    strict=True,
-    reason="restic engine: a 0000 file is left out of the snapshot silently (run succeeded, "
-    "0 warnings, no warning event) where bare restic exits 3 'permission denied' and the "
-    "docs promise a warning — fix owner: engines",
-)
-
-
-@pytest.mark.parametrize(
-    "engine", ["snapshot", "rsync", pytest.param("restic", marks=RESTIC_DROPS_UNREADABLE)]
-)
+@pytest.mark.parametrize("engine", ["snapshot", "rsync", "restic"])
 def test_an_unreadable_file_is_a_warning_and_the_run_succeeds(
     cli: CliRunner, home: Home, tmp_path: Path, engine: str
 ) -> None:

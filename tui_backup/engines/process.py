@@ -39,8 +39,12 @@ def run_tool(
     env: Mapping[str, str] | None = None,
     cwd: str | None = None,
     split_cr: bool = False,
+    on_stderr: Callable[[str], None] | None = None,
 ) -> ToolResult:
     """Run ``argv``; call ``on_line`` per stdout line; honour ``cancel``.
+
+    ``on_stderr`` (optional) sees every stderr line as it comes, not only the
+    kept tail: restic 0.14 writes its per-file ``--json`` errors there.
 
     With ``split_cr`` a carriage return also ends a line: rsync's progress2
     redraws its line with CR.
@@ -81,7 +85,13 @@ def run_tool(
     def read_stderr() -> None:
         assert proc.stderr is not None
         for raw in proc.stderr:
-            err_tail.append(raw.decode("utf-8", "replace").rstrip())
+            line = raw.decode("utf-8", "replace").rstrip()
+            err_tail.append(line)
+            if on_stderr is not None and line:
+                try:
+                    on_stderr(line)
+                except Exception:
+                    log.exception("stderr line handler failed")
 
     readers = [
         threading.Thread(target=read_stdout, name="tool-stdout", daemon=True),

@@ -13,11 +13,20 @@ file); without it, ``seconds_remaining`` is the sign: restic computes it
 channel, on its next one-second tick, and omits it while it is 0. So the
 totals are reported as still counting until a status line carries
 ``seconds_remaining`` or the summary arrives, and never decrease.
+
+A source file restic cannot read is an ``{"message_type":"error"}`` line, which
+restic 0.14 writes to stderr (not stdout): both streams are fed to
+:meth:`BackupStream.on_line` (from two reader threads, hence the lock), and
+each unreadable item becomes one :class:`FileWarning`, however many phases
+(scan, archival) report it. The run then exits 3 and still succeeds, with
+warnings.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import threading
 import time
 from typing import Any
 
@@ -43,8 +52,17 @@ class BackupStream:
         self.summary: dict[str, Any] = {}
         self.warnings = 0
         self._last_parse = 0.0
+        self._warned: set[str] = set()
+        self._lock = threading.Lock()
 
     def on_line(self, line: str) -> None:
+        """One line of restic's stdout or stderr (thread-safe)."""
+        if not line.startswith("{"):
+            return  # stderr's plain text ("Warning: at least one source file ...")
+        with self._lock:
+            self._on_line(line)
+
+    def _on_line(self, line: str) -> None:
         if line.startswith(_STATUS_PREFIX):
             now = time.monotonic()
             if now - self._last_parse < PARSE_INTERVAL:
@@ -89,14 +107,13 @@ class BackupStream:
         r.bytes_total = max(r.bytes_total, r.bytes_done)
 
     def _error(self, msg: dict[str, Any]) -> None:
+        item = str(msg.get("item") or "")
+        if item in self._warned:
+            return  # the scanner and the archiver may both report the same file
+        self._warned.add(item)
         self.warnings += 1
         self.reporter.warnings = self.warnings
-        err = msg.get("error")
-        if isinstance(err, dict):
-            reason = err.get("message") or err.get("Err") or err.get("Op") or "unreadable"
-        else:
-            reason = err or "unreadable"
-        self.emit(FileWarning(str(msg.get("item") or ""), str(reason)))
+        self.emit(FileWarning(item, error_reason(msg.get("error"))))
 
     @property
     def files(self) -> int:
@@ -110,3 +127,18 @@ class BackupStream:
     def snapshot_id(self) -> str | None:
         sid = self.summary.get("snapshot_id")
         return str(sid)[:8] if sid else None
+
+
+def error_reason(err: object) -> str:
+    """restic's JSON error as words: ``{"Op":"open","Err":13}`` is "open: permission denied".
+
+    restic 0.14 serialises Go's ``*os.PathError`` as is, so the errno is a number.
+    """
+    if isinstance(err, dict):
+        if err.get("message"):
+            return str(err["message"])
+        code, op = err.get("Err"), err.get("Op")
+        why = os.strerror(code).lower() if isinstance(code, int) and code > 0 else code
+        text = ": ".join(str(part) for part in (op, why) if part)
+        return text or "unreadable"
+    return str(err or "unreadable")

@@ -126,6 +126,7 @@ class Restic:
         on_line: Callable[[str], None] | None = None,
         env: dict[str, str] | None = None,
         cwd: str | None = None,
+        on_stderr: Callable[[str], None] | None = None,
     ) -> tuple[ToolResult, list[str]]:
         """Run ``restic ARGS``; retry while the repository is locked (bounded, cancellable).
 
@@ -141,7 +142,12 @@ class Restic:
         while True:
             lines: list[str] = []
             result = run_tool(
-                argv, on_line=on_line or lines.append, cancel=cancel, env=full_env, cwd=cwd
+                argv,
+                on_line=on_line or lines.append,
+                cancel=cancel,
+                env=full_env,
+                cwd=cwd,
+                on_stderr=on_stderr,
             )
             holder = (
                 None if result.cancelled or result.returncode == 0 else lock_holder(result.stderr)

@@ -142,7 +142,9 @@ class ResticEngine:
             args.append("--force")
         with exclude_args(sources, spec.exclude) as excludes:
             args += [*excludes, "--", *sources]
-            result, _ = restic.call(args, cancel=cancel, on_line=stream.on_line, env=env)
+            result, _ = restic.call(
+                args, cancel=cancel, on_line=stream.on_line, env=env, on_stderr=stream.on_line
+            )
         counts = {"files": stream.files, "bytes": stream.bytes, "warnings": stream.warnings}
         if result.cancelled:
             emit(Finished(Status.STOPPED, **counts))
