@@ -23,20 +23,12 @@ import pytest
 
 from tests.faults.conftest import Rig, churn, make_tree
 
-RSYNC_CRASH = (
-    "rsync engine: a destination gone between the rsync copy and the manifest raises "
-    "FileNotFoundError out of store.after_copy (engine_crashed, a traceback on stderr) "
-    "instead of a destination error — fix owner: engines"
-)
 ENGINES = [
     "snapshot",
     pytest.param(
         "rsync",
         marks=[
             pytest.mark.skipif(not shutil.which("rsync"), reason="no rsync"),
-            # Random moments hit the bug only when the disk goes after rsync's copy:
-            # test_rsync_destination_gone_right_after_the_copy reproduces it every time.
-            pytest.mark.xfail(strict=False, reason=RSYNC_CRASH),
         ],
     ),
     pytest.param(
@@ -154,7 +146,6 @@ exit $rc
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="bind mounts need root")
 @pytest.mark.skipif(not shutil.which("rsync"), reason="no rsync")
-@pytest.mark.xfail(strict=True, reason=RSYNC_CRASH)
 def test_rsync_destination_gone_right_after_the_copy(
     rig: Rig, disk: Disk, rng: random.Random
 ) -> None:

@@ -136,15 +136,21 @@ class Backup:
         try:
             stopped = self._copy(store, previous, partial, checksum.compare)
             if not stopped:
-                files, nbytes, manifest_data, summary_data = self._metadata(
-                    store, sid, partial, previous, checksum, prev_summary
-                )
+                try:
+                    files, nbytes, manifest_data, summary_data = self._metadata(
+                        store, sid, partial, previous, checksum, prev_summary
+                    )
+                except OSError as exc:
+                    gone = self._gone(store, exc)
+                    if gone is None:
+                        raise
+                    raise gone from exc
                 if self.cancel.is_set():
                     raise Stopped
                 try:
                     store.finish(partial, sid, manifest_data, summary_data, clear_damage=damaged)
                 except (OSError, EngineError) as exc:
-                    raise EngineError(
+                    raise self._gone(store, exc) or EngineError(
                         f"could not commit the snapshot {sid}: {exc}", ErrorType.COMMIT_FAILED
                     ) from exc
                 committed = True
@@ -179,6 +185,23 @@ class Backup:
             ):
                 return candidate
             n += 1
+
+    def _gone(self, store: Store, exc: BaseException) -> EngineError | None:
+        """``DESTINATION_MISSING`` when a local destination vanished after the copy, else None.
+
+        A disk unmounted (or pulled) between rsync's copy and the manifest makes
+        listing, hashing or committing the partial fail with ``FileNotFoundError``
+        or ``ENOTDIR``: that is the same transient "disk not there" as a run
+        refused up front, not an engine crash.
+        """
+        if store.host is not None or os.path.isdir(store.path):
+            return None
+        reason = getattr(exc, "strerror", None) or str(exc)
+        return EngineError(
+            f"the destination {store.label} disappeared during the run (is the backup disk "
+            f"still mounted?); nothing was committed: {reason}",
+            ErrorType.DESTINATION_MISSING,
+        )
 
     def _discard(self, store: Store, sid: str, partial: str) -> None:
         """Remove what a failed or stopped run wrote; never hides the original error."""
@@ -326,6 +349,9 @@ class Backup:
             reporter.advance(1, tree.files[path][1], path)
 
         digests, problems = store.hash(partial, to_hash, self.cancel, on_hashed)
+        gone = self._gone(store, OSError("files vanished while hashed")) if problems else None
+        if gone is not None:
+            raise gone  # not one warning per file: the whole disk went
         for path, reason in sorted(problems.items()):
             self.warnings += 1
             self.emit(FileWarning(path, f"not hashed for the manifest: {reason}"))
