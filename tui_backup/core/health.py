@@ -29,7 +29,7 @@ from tui_backup.model.records import ErrorEvent, RunRecord
 from tui_backup.model.secrets import mask_url
 from tui_backup.model.state import JobState, LastVerify
 from tui_backup.model.status import Severity, Status
-from tui_backup.store import yamlio
+from tui_backup.store import safefile, yamlio
 from tui_backup.store.db import ErrorStats
 from tui_backup.store.locking import is_locked
 from tui_backup.store.paths import Home
@@ -226,8 +226,11 @@ def _check_database(inputs: HealthInputs) -> Check:
 def _check_scheduler(inputs: HealthInputs, needed: bool) -> tuple[dict[str, Any] | None, Check]:
     owner: dict[str, Any] | None = None
     path = inputs.home.root / "scheduler.yaml"
-    with contextlib.suppress(OSError, yamlio.YAMLError):
-        data = yamlio.loads(path.read_bytes())
+    # read_bounded: a FIFO or a huge file planted as scheduler.yaml must never
+    # hang or swamp `health`; UnsafeFile is an OSError, ValueError covers
+    # yamlio's size and depth limits.
+    with contextlib.suppress(OSError, ValueError, yamlio.YAMLError):
+        data = yamlio.loads(safefile.read_bounded(path))
         if isinstance(data, dict):
             owner = data
     held = is_locked(scheduler_lock_path(inputs.home))
