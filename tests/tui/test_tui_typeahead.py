@@ -102,15 +102,18 @@ async def test_the_first_job_saved_has_the_focus_and_r_runs_it(
         main = app.main_screen
         assert main is not None
         await pilot.press("n")
+        await until(pilot, lambda: isinstance(app.screen, JobEditorScreen))
+        await until(pilot, lambda: app.screen.is_mounted)
         editor = app.screen
         assert isinstance(editor, JobEditorScreen)
         await pilot.press(*"first")
         editor.query_one("#sources", Input).value = str(src)
         editor.query_one("#destination", Input).value = str(tmp_path / "backups" / "first")
         await pilot.pause()
+        await until(pilot, lambda: editor.query_one("#name", Input).value == "first")
         await pilot.press("ctrl+s")
-        await until(pilot, lambda: app.screen is main and main.jobs.row_count == 1)
+        await until(pilot, lambda: app.screen is main and main.jobs.row_count == 1, timeout=30)
         await until(pilot, lambda: main.jobs.has_focus)
         burst(app, "r")
-        await until(pilot, lambda: _succeeded(seen, "run"))
+        await until(pilot, lambda: _succeeded(seen, "run"), timeout=30)
         assert main.query_one("#job-filter", Input).value == ""
