@@ -312,11 +312,6 @@ def test_daemon_stop_timeout_bounds_the_wait_for_a_run_that_will_not_end(
     assert "SIGTERM received" in err and "daemon stopped" in err, err[-3000:]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a stop that kills the before hook returns from runner._run_stages without "
-    "_after_hooks: the after hook never runs — fix owner: core",
-)
 def test_a_run_stopped_during_its_before_hook_still_runs_its_after_hook(
     home: Home, tmp_path: Path, cli: Callable[..., Any]
 ) -> None:
