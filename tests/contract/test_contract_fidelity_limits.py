@@ -102,15 +102,6 @@ def _deep_limit(dest: Dest, src: Path) -> str | None:
 def test_a_2000_level_branch_is_kept_or_skipped_with_one_warning(
     dest: Dest, tmp_path: Path, cleanup: None, request: pytest.FixtureRequest
 ) -> None:
-    if dest.kind.engine == "snapshot":
-        request.applymarker(
-            pytest.mark.xfail(
-                raises=RecursionError,
-                strict=True,
-                reason="snapshot engine: delete_data of a 2,000-level snapshot recurses "
-                "(engines/snapshot/tree.py uses shutil.rmtree); reported to its owner",
-            )
-        )
     src = tmp_path / "src"
     src.mkdir()
     (src / "top.txt").write_bytes(b"top\n")
