@@ -56,14 +56,6 @@ def _kill_runner_only(proc: subprocess.Popen[str]) -> None:
     )
 
 
-STALE_RESTIC_LOCK = (
-    "restic: the orphaned 'restic backup' of a runner killed with kill -9 dies on its closed "
-    "pipe and leaves its lock; verify (restic check) and forget then fail with "
-    "repository_locked until the user runs 'restic unlock' (the holder's pid is gone on "
-    "this host: the lock is provably stale) — fix owner: engines"
-)
-
-
 @pytest.mark.timeout(3600)  # the long variant: 20 kills, each followed by several commands
 @pytest.mark.parametrize("victim", ["tree", "runner-only"])
 @pytest.mark.parametrize("engine", ENGINES)
@@ -78,10 +70,6 @@ def test_sigkill_a_running_backup(
     """``tree``: the runner and its children die at once (a crash, an OOM kill of the
     cgroup); ``runner-only``: ``kill -9`` of the runner, its engine's children orphaned."""
     n = rounds(3, 20) if victim == "tree" else rounds(2, 10)  # type: ignore[operator]
-    if engine == "restic" and victim == "runner-only":
-        # Hit whenever the orphan got as far as its lock: reproduced every time by
-        # test_restic_lock_left_by_a_killed_run_is_cleared.
-        request.applymarker(pytest.mark.xfail(strict=False, reason=STALE_RESTIC_LOCK))
     src = rig.tmp / "src"
     make_tree(src, rng)
     rig.add_job("victim", src, engine)
@@ -131,7 +119,6 @@ def test_sigkill_a_running_backup(
 
 
 @pytest.mark.skipif(not shutil.which("restic"), reason="no restic")
-@pytest.mark.xfail(strict=True, reason=STALE_RESTIC_LOCK)
 def test_restic_lock_left_by_a_killed_run_is_cleared(rig: Rig, rng: random.Random) -> None:
     """Deterministic: kill -9 the runner once restic reports progress (it holds its lock)."""
     src = rig.tmp / "src"

@@ -8,6 +8,12 @@ settings through restic's ``sftp.command`` option.
 restic 0.14 has no ``--retry-lock``: a command refused because another
 restic process holds the repository lock is retried here, with backoff,
 for at most :attr:`Restic.lock_timeout` seconds and never past a cancel.
+
+A lock whose holder was on this host and whose process is gone (a ``restic``
+killed with ``kill -9``, or orphaned by a killed runner, never removes its
+lock) is provably stale: ``restic unlock`` (which removes only stale locks)
+runs once, logged, and the command is retried at once. A lock held by a live
+process or by another host is waited for, then reported naming its holder.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from dataclasses import dataclass, field
 from tui_backup.engines.api import EngineError, ErrorType
 from tui_backup.engines.common import require_tool
 from tui_backup.engines.process import ToolResult, run_tool
-from tui_backup.engines.restic.errors import classify, lock_holder
+from tui_backup.engines.restic.errors import classify, holder_is_gone, lock_holder
 from tui_backup.engines.restic.location import is_local, local_path, mask, sftp_target
 from tui_backup.model.job import JobSpec
 
@@ -139,6 +145,7 @@ class Restic:
         argv = self.argv(args)
         deadline = time.monotonic() + self.lock_timeout
         attempt = 0
+        unlocked = False
         while True:
             lines: list[str] = []
             result = run_tool(
@@ -154,6 +161,10 @@ class Restic:
             )
             if holder is None:
                 return result, lines
+            if not unlocked and holder_is_gone(holder):
+                unlocked = True
+                if self._unlock_stale(holder, full_env, cancel, cwd):
+                    continue
             delay = LOCK_DELAYS[min(attempt, len(LOCK_DELAYS) - 1)]
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -173,6 +184,33 @@ class Restic:
                     return ToolResult(-1, result.stderr, True), lines
             else:
                 time.sleep(delay)
+
+    def _unlock_stale(
+        self,
+        holder: str,
+        env: dict[str, str],
+        cancel: threading.Event | None,
+        cwd: str | None,
+    ) -> bool:
+        """``restic unlock`` for a lock whose holder is gone; True when it succeeded."""
+        shown = mask(holder, self.repository)
+        log.warning(
+            "restic repository %s: removing the stale lock of %s (that process no longer "
+            "exists on this host) with `restic unlock`",
+            self.shown,
+            shown,
+        )
+        result = run_tool(
+            self.argv(["unlock"]), on_line=lambda _line: None, cancel=cancel, env=env, cwd=cwd
+        )
+        if result.cancelled or result.returncode != 0:
+            log.warning(
+                "restic unlock of %s failed: %s",
+                self.shown,
+                mask(result.stderr.strip(), self.repository) or result.returncode,
+            )
+            return False
+        return True
 
     def check(self, result: ToolResult, what: str) -> None:
         """Raise the classified :class:`EngineError` when ``result`` failed."""

@@ -10,7 +10,9 @@ only a config file that is positively absent means "no repository".
 
 from __future__ import annotations
 
+import os
 import re
+import socket
 
 from tui_backup.engines.api import EngineError, ErrorType
 from tui_backup.engines.restic.location import host_of, is_local, mask
@@ -19,6 +21,7 @@ LOCK_RE = re.compile(
     r"repository is already locked (?P<kind>exclusively )?by (?P<holder>PID \d+ on \S+ by [^\n(]+)",
     re.IGNORECASE,
 )
+HOLDER_RE = re.compile(r"PID (?P<pid>\d+) on (?P<host>\S+)")
 WRONG_PASSWORD_RE = re.compile(r"wrong password or no key found", re.IGNORECASE)
 UNREACHABLE_RE = re.compile(
     r"connection refused|no such host|could not resolve|name or service not known|"
@@ -51,6 +54,29 @@ def lock_holder(stderr: str) -> str | None:
     if match is None:
         return None
     return match["holder"].strip()
+
+
+def holder_is_gone(holder: str, host: str | None = None) -> bool:
+    """The lock's holder was on this host and its process no longer exists: provably stale.
+
+    What restic itself calls stale (a lock of this host whose pid is dead), so
+    ``restic unlock`` removes exactly such a lock. A holder on another host, or
+    whose pid is alive (even reused by an unrelated process), is never judged
+    stale here: that lock may be in use.
+    """
+    match = HOLDER_RE.search(holder)
+    if match is None or match["host"] != (host or socket.gethostname()):
+        return False
+    pid = int(match["pid"])
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False  # EPERM: it exists, owned by someone else
+    return False
 
 
 def is_no_repository(stderr: str, repository: str = "") -> bool:
