@@ -14,6 +14,10 @@ from typing import TYPE_CHECKING, Any
 from textual import work
 
 from tui_backup.core.errors import AlreadyRunning, NotRunning, VersionConflict
+from tui_backup.core.reports import verify_sentence
+from tui_backup.core.snapshots import SnapshotOperationFailed
+from tui_backup.model.records import ErrorEvent
+from tui_backup.model.status import Severity
 from tui_backup.tui.messages import (
     ActionFailed,
     ActionSucceeded,
@@ -21,11 +25,13 @@ from tui_backup.tui.messages import (
     InitOffered,
     JobsLoaded,
 )
+from tui_backup.tui.snapshot_access import capabilities, verify_latest
 
 log = logging.getLogger(__name__)
 
 NO_REPOSITORY = "no_repository"
 """The door's error type for a restic repository that does not exist yet."""
+
 
 if TYPE_CHECKING:
     from textual.message import Message
@@ -105,8 +111,6 @@ class JobActions:
 
     def _keep_refused_purge(self, name: str, exc: BaseException) -> None:
         """A refused purge stays in the error log: the toast goes, the job and data stay."""
-        from tui_backup.model.records import ErrorEvent
-        from tui_backup.model.status import Severity
 
         try:
             self.manager.record_error(
@@ -123,8 +127,6 @@ class JobActions:
 
     @work(thread=True, exit_on_error=False, group="job-command")
     def verify_job(self, name: str) -> None:
-        from tui_backup.tui.snapshot_access import capabilities, verify_latest
-
         try:
             caps = capabilities(self.manager, name)
         except Exception as exc:  # noqa: BLE001
@@ -151,7 +153,6 @@ class JobActions:
         if report is None:
             self.post_message(ActionFailed("verify", name, f"{name}: no snapshot to verify yet"))
             return
-        from tui_backup.core.reports import verify_sentence
 
         text = f"{name}: {verify_sentence(report)}"
         if report.outcome == "ok":
@@ -169,7 +170,6 @@ class JobActions:
     def offer_init(self, name: str) -> None:
         """After a save: a job whose engine needs its repository created, and whose
         repository is missing, gets the offer to create it (never created unasked)."""
-        from tui_backup.core.snapshots import SnapshotOperationFailed
 
         try:
             spec = self.manager.get_spec(name)

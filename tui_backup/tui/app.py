@@ -58,7 +58,15 @@ from tui_backup.tui.messages import (
     VerifyRequested,
     WatchChanged,
 )
+from tui_backup.tui.screens.confirm import ConfirmScreen
+from tui_backup.tui.screens.delete import DeleteJobScreen
+from tui_backup.tui.screens.details import DetailsScreen
+from tui_backup.tui.screens.editor import JobEditorScreen
+from tui_backup.tui.screens.error_detail import ErrorDetailScreen
+from tui_backup.tui.screens.help import HelpScreen
 from tui_backup.tui.screens.main import MainScreen
+from tui_backup.tui.screens.quit import QuitScreen
+from tui_backup.tui.screens.restore import RestoreScreen
 from tui_backup.tui.themes import load_themes, next_theme, variable_defaults
 from tui_backup.tui.typeahead import KeyGate
 
@@ -188,7 +196,6 @@ class BackupApp(JobActions, App[int]):
         if not running:
             self.exit(0)
             return
-        from tui_backup.tui.screens.quit import QuitScreen
 
         def chosen(choice: str | None) -> None:
             if choice == "stop":
@@ -432,13 +439,9 @@ class BackupApp(JobActions, App[int]):
     # -- screens ---------------------------------------------------------------
 
     def action_help(self) -> None:
-        from tui_backup.tui.screens.help import HelpScreen
-
         self.push_screen(HelpScreen(self.user_keymap))
 
     def open_editor(self, name: str | None) -> None:
-        from tui_backup.tui.screens.editor import JobEditorScreen
-
         def saved(job_name: str | None) -> None:
             if job_name is None:
                 return
@@ -454,8 +457,6 @@ class BackupApp(JobActions, App[int]):
         self.push_screen(JobEditorScreen(self.manager, name, clock=self.clock, spec=spec), saved)
 
     def open_details(self, name: str) -> None:
-        from tui_backup.tui.screens.details import DetailsScreen
-
         self.push_screen(
             DetailsScreen(
                 name,
@@ -467,8 +468,6 @@ class BackupApp(JobActions, App[int]):
         )
 
     def open_delete(self, name: str) -> None:
-        from tui_backup.tui.screens.delete import DeleteJobScreen
-
         view = self.view(name)
         if view is None:
             return
@@ -481,7 +480,6 @@ class BackupApp(JobActions, App[int]):
 
     def ask_init(self, spec: JobSpec) -> None:
         """Offer to create a missing repository; declining leaves the command to use later."""
-        from tui_backup.tui.screens.confirm import ConfirmScreen
 
         dest = mask_url(spec.destination)
 
@@ -512,13 +510,9 @@ class BackupApp(JobActions, App[int]):
         )
 
     def open_restore(self, name: str) -> None:
-        from tui_backup.tui.screens.restore import RestoreScreen
-
         self.push_screen(RestoreScreen(name, self.view(name), self.manager))
 
     def open_error(self, event_id: int) -> None:
-        from tui_backup.tui.screens.error_detail import ErrorDetailScreen
-
         self.push_screen(ErrorDetailScreen(event_id, self.manager))
 
     # -- command palette -------------------------------------------------------

@@ -16,6 +16,9 @@ from collections.abc import Iterable
 
 from textual.binding import Binding
 
+from tui_backup.tui.widgets.error_log import ErrorLog
+from tui_backup.tui.widgets.job_table import JobTable
+
 MAIN_BINDINGS: list[Binding] = [
     # ``enter`` is a priority binding: its effect used to travel in a widget message
     # (a table's RowSelected, the filter's Submitted) and so came after a key typed
@@ -142,8 +145,6 @@ def binding_groups() -> list[tuple[str, list[Binding]]]:
 
     The dialogs' ``escape`` is listed once: every dialog closes with it.
     """
-    from tui_backup.tui.widgets.error_log import ErrorLog
-    from tui_backup.tui.widgets.job_table import JobTable
 
     def of(*classes: type) -> list[Binding]:
         return [b for c in classes for b in c.BINDINGS if isinstance(b, Binding)]

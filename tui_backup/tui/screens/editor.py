@@ -49,6 +49,7 @@ from tui_backup.tui.messages import (
     EditorSaved,
     EditorSaveRefused,
 )
+from tui_backup.tui.screens.confirm import ConfirmScreen
 from tui_backup.tui.widgets.path_suggester import PathSuggester
 
 VALIDATE_AFTER = 0.15
@@ -90,6 +91,7 @@ WITHIN_ROWS = (
     ("keep_within", "keep_within_hourly", "keep_within_daily"),
     ("keep_within_weekly", "keep_within_monthly", "keep_within_yearly"),
 )
+
 """``keep_within*``: durations such as ``14d`` or ``1y2m``; ``all`` is plain ``keep_within``."""
 
 
@@ -512,7 +514,6 @@ class JobEditorScreen(ModalScreen[str | None]):
 
     def on_editor_destination_shared(self, message: EditorDestinationShared) -> None:
         """Another job uses this destination: say who, and save only when asked to."""
-        from tui_backup.tui.screens.confirm import ConfirmScreen
 
         spec = message.spec
 
@@ -561,7 +562,6 @@ class JobEditorScreen(ModalScreen[str | None]):
         if not self._edited():
             self.dismiss(None)
             return
-        from tui_backup.tui.screens.confirm import ConfirmScreen
 
         def chosen(discard: bool | None) -> None:
             if discard:

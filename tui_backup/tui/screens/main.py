@@ -36,6 +36,7 @@ from tui_backup.tui.messages import (
     StopRequested,
     VerifyRequested,
 )
+from tui_backup.tui.screens.error_filter import ErrorFilterScreen
 from tui_backup.tui.widgets.error_log import ErrorFilter, ErrorLog
 from tui_backup.tui.widgets.header import AppHeader
 from tui_backup.tui.widgets.job_table import JobTable
@@ -211,8 +212,6 @@ class MainScreen(Screen[None]):
             self.ask(ErrorDetailsRequested(selected.id))
 
     def on_error_filter_requested(self, _: ErrorFilterRequested) -> None:
-        from tui_backup.tui.screens.error_filter import ErrorFilterScreen
-
         names = sorted(self.jobs.views)
 
         def chosen(result: ErrorFilter | None) -> None:
