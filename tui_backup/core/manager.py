@@ -29,7 +29,7 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
-from tui_backup.core import coordination
+from tui_backup.core import coordination, reserve
 from tui_backup.core.breaker import DEFAULT_COOL_OFF, BreakerState, CircuitBreakers, Decision
 from tui_backup.core.config import Settings, SettingsStore
 from tui_backup.core.destinations import DestinationInUse, conflicting
@@ -771,10 +771,33 @@ class JobManager:
         """The start-up steps: repair job files, record dead runs as interrupted,
         finish the history rows a killed runner left open, and report a bad
         config.yaml."""
+        self._settle_reserve()
         self.repair_job_files()
         self.recover_interrupted()
         self._runs.settle_history()
         self._report_settings_problem()
+
+    def _settle_reserve(self) -> None:
+        """A full home releases its reserve (core/reserve.py) before anything is written,
+        so this process's runs are still recorded, and says so once; else the reserve is
+        kept (laid down again once there is room)."""
+        if not reserve.settle_reserve(self.home):
+            return
+        message = (
+            f"the filesystem of the tui-backup home {self.home.root} is full (no space "
+            "left): its reserve was released so runs are still recorded; free some space "
+            "there (backup destinations are not affected)"
+        )
+        log.warning("%s", message)
+        self.record_error(
+            ErrorEvent(
+                severity=Severity.HIGH,
+                component=Component.STORE,
+                error_type="home_full",
+                message=message,
+            ),
+            dedupe=True,
+        )
 
     def _report_settings_problem(self) -> None:
         """A config.yaml that could not be used is said once: a log line and an error
