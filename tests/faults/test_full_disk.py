@@ -90,11 +90,6 @@ def test_full_destination(
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root")
-@pytest.mark.xfail(
-    strict=True,
-    reason="a full home blocks a backup whose destination has room: bare "
-    "'error: [Errno 28] No space left on device', exit 1, nothing recorded — fix owner: core",
-)
 def test_full_home_never_blocks_a_backup_with_room(
     rig: Rig, tmpfs: Callable[[Path, int], Path], rng: random.Random
 ) -> None:
