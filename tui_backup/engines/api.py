@@ -27,6 +27,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from tui_backup.engines.events import Emit
+from tui_backup.model.clock import to_iso
 from tui_backup.model.job import JobSpec
 from tui_backup.model.retention import RetentionPolicy
 from tui_backup.model.units import human_bytes
@@ -132,8 +133,6 @@ class SnapshotInfo:
     bytes: int | None = None
 
     def to_json(self) -> dict[str, Any]:
-        from tui_backup.model.clock import to_iso
-
         return {"id": self.id, "time": to_iso(self.time), "files": self.files, "bytes": self.bytes}
 
 

@@ -20,6 +20,7 @@ from datetime import datetime
 
 from tui_backup.engines.api import EngineError, ErrorType, ForgetDecision, SnapshotInfo
 from tui_backup.engines.events import Emit, Finished
+from tui_backup.engines.retention import apply_policy
 from tui_backup.engines.throttle import ProgressReporter
 from tui_backup.model.job import JobSpec
 from tui_backup.model.progress import Progress
@@ -136,7 +137,6 @@ def decide_forget(
     zone, as restic does, for every engine. The newest snapshot is always
     kept, whatever the policy says.
     """
-    from tui_backup.engines.retention import apply_policy
 
     if not snaps:
         return []

@@ -49,7 +49,8 @@ from tui_backup.engines.restic.backup import EXIT_PARTIAL, BackupStream
 from tui_backup.engines.restic.command import DEFAULT_LOCK_TIMEOUT, Restic, hostname, tag
 from tui_backup.engines.restic.errors import ALREADY_EXISTS_RE, classify
 from tui_backup.engines.restic.excludes import exclude_args
-from tui_backup.engines.restic.location import is_local, mask
+from tui_backup.engines.restic.location import host_of, is_local, mask, sftp_path
+from tui_backup.engines.restic.sftp import remote_dir_exists
 from tui_backup.model.job import JobSpec
 from tui_backup.model.retention import RetentionPolicy
 from tui_backup.model.status import Status
@@ -208,7 +209,8 @@ class ResticEngine:
         cancel: threading.Event | None = None,
         emit: Emit | None = None,
     ) -> RestoreReport:
-        from tui_backup.engines.restic.restore import restore
+        # The door loads its module on first use: a backup run never loads restore or verify.
+        from tui_backup.engines.restic.restore import restore  # noqa: PLC0415
 
         restic, snaps = self._own(spec)
         snap = self._pick(spec, snaps, snapshot_id)
@@ -226,7 +228,8 @@ class ResticEngine:
         emit: Emit | None = None,
     ) -> VerifyReport:
         """``restic check`` of the repository (see :mod:`.verify`); ``deep`` reads all data."""
-        from tui_backup.engines.restic.verify import verify
+        # The door loads its module on first use: a backup run never loads restore or verify.
+        from tui_backup.engines.restic.verify import verify  # noqa: PLC0415
 
         restic, snaps = self._own(spec)
         if snapshot_id not in (None, "", "all", "latest") and snaps:
@@ -299,8 +302,6 @@ def _check_remote_parent(restic: Restic) -> None:
     """
     if not restic.repository.startswith("sftp:"):
         return
-    from tui_backup.engines.restic.location import host_of, sftp_path
-    from tui_backup.engines.restic.sftp import remote_dir_exists
 
     parent = posixpath.dirname(sftp_path(restic.repository).rstrip("/"))
     if parent in ("", ".", "/", "~"):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import threading
 from dataclasses import dataclass
@@ -98,7 +99,8 @@ def infos(
         return [SnapshotInfo(s.short_id, s.time) for s in snaps]
     missing = [s for s in snaps if _key(restic, s) not in _counts]
     if missing:
-        from concurrent.futures import ThreadPoolExecutor  # only listings need it
+        # Only listings run restic ls in parallel.
+        from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
 
         env = restic.env()
         with ThreadPoolExecutor(max_workers=min(COUNT_WORKERS, len(missing))) as pool:
@@ -155,8 +157,6 @@ def _key(restic: Restic, snap: ResticSnapshot) -> str:
 
 
 def _has_config(restic: Restic) -> bool:
-    import os
-
     return os.path.exists(os.path.join(restic.local_path, "config"))
 
 

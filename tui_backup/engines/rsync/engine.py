@@ -117,7 +117,8 @@ class RsyncEngine:
         emit: Emit,
         options: RunOptions = DEFAULT_OPTIONS,
     ) -> None:
-        from tui_backup.engines.rsync.backup import Backup, Reported
+        # The door loads its module on first use: a backup run never loads restore or verify.
+        from tui_backup.engines.rsync.backup import Backup, Reported  # noqa: PLC0415
 
         def body() -> None:
             require_tool(self.binary, "rsync")
@@ -145,7 +146,8 @@ class RsyncEngine:
         cancel: threading.Event | None = None,
         emit: Emit | None = None,
     ) -> RestoreReport:
-        from tui_backup.engines.rsync.restore import restore
+        # The door loads its module on first use: a backup run never loads restore or verify.
+        from tui_backup.engines.rsync.restore import restore  # noqa: PLC0415
 
         require_tool(self.binary, "rsync")
         with self._session(spec) as store:
@@ -164,7 +166,8 @@ class RsyncEngine:
         cancel: threading.Event | None = None,
         emit: Emit | None = None,
     ) -> VerifyReport:
-        from tui_backup.engines.rsync.verify import verify
+        # The door loads its module on first use: a backup run never loads restore or verify.
+        from tui_backup.engines.rsync.verify import verify  # noqa: PLC0415
 
         with self._session(spec) as store:
             infos = self._infos(store)

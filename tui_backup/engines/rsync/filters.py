@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import re
 import stat
+import tempfile
 import threading
 from collections.abc import Callable
 
@@ -95,7 +96,6 @@ def rule(rel: str) -> bytes:
 
 def rules_file(paths: list[str], directory: str) -> str:
     """Write ``paths`` as rules, one a line (for ``--exclude-from=FILE``); its path."""
-    import tempfile
 
     fd, name = tempfile.mkstemp(prefix="tui-backup-rsync-excludes-", dir=directory)
     with os.fdopen(fd, "wb") as fh:

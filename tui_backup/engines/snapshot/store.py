@@ -24,6 +24,8 @@ import os
 from typing import Any
 
 from tui_backup.engines import layout
+from tui_backup.engines.snapshot.damage import damaged_path
+from tui_backup.engines.snapshot.marker import marker_path
 from tui_backup.engines.snapshot.syncio import replace_symlink
 from tui_backup.engines.snapshot.tree import remove_tree
 
@@ -169,9 +171,6 @@ class SnapshotStore:
         The metadata directory and the destination go only when that leaves
         them empty: anything a person put there stays.
         """
-        from tui_backup.engines.snapshot.damage import damaged_path
-        from tui_backup.engines.snapshot.marker import marker_path
-
         self.fix_latest()
         for path in (damaged_path(self.dest), marker_path(self.dest)):
             _unlink(path)
