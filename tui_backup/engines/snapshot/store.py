@@ -24,7 +24,6 @@ import os
 from typing import Any
 
 from tui_backup.engines import layout
-from tui_backup.engines.snapshot.damage import damaged_path
 from tui_backup.engines.snapshot.marker import marker_path
 from tui_backup.engines.snapshot.syncio import replace_symlink
 from tui_backup.engines.snapshot.tree import remove_tree
@@ -171,6 +170,9 @@ class SnapshotStore:
         The metadata directory and the destination go only when that leaves
         them empty: anything a person put there stays.
         """
+        # Damage records matter only to purge and verify; a backup run never loads them.
+        from tui_backup.engines.snapshot.damage import damaged_path  # noqa: PLC0415
+
         self.fix_latest()
         for path in (damaged_path(self.dest), marker_path(self.dest)):
             _unlink(path)
