@@ -61,8 +61,11 @@ class SqliteFile:
                 if why:
                     # Writing on through the old handle would write into a file no one
                     # will read again: reopen (a corrupt file is then moved aside and
-                    # a new one started, and the write goes there).
-                    log.info("%s %s; reopening it", self.path, why)
+                    # a new one started, and the write goes there). A new -wal is also
+                    # what every other process's last close leaves (SQLite deletes the
+                    # WAL when it closes between our transactions; a TUI's reads do so
+                    # several times a second), so this is routine: debug, not info.
+                    log.debug("%s %s; reopening it", self.path, why)
                     self.close()
             if self._conn is None:
                 try:
