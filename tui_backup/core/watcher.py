@@ -156,7 +156,7 @@ class Watcher:
         """Watch until stopped (True) or until the home cannot be read (False)."""
         # Lazy: every CLI command imports the core, few watch; watchfiles costs about
         # 0.1 s of a 1.7 s start-up measured with -X importtime on a loaded machine.
-        import watchfiles
+        import watchfiles  # noqa: PLC0415
 
         dirs = [self.home.jobs_dir, self.home.state_dir]
         if self.mode == WatchMode.STARTING:
