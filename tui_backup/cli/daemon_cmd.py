@@ -176,13 +176,14 @@ def cmd_daemon(args: argparse.Namespace, ctx: CliContext) -> int:
 
 def _reload_settings(manager: JobManager) -> None:
     """SIGHUP: re-read config.yaml (jobs need no reload: they are watched live)."""
-    settings = manager.settings_store.load()
-    if manager.settings_store.problem:
-        log.error("config.yaml not reloaded: %s", manager.settings_store.problem)
+    problem = manager.reload_settings()
+    if problem:
+        log.error("config.yaml not reloaded: %s", problem)
         return
-    manager.settings = settings
-    manager.set_max_concurrent_jobs(settings.max_concurrent_jobs)
-    log.info("SIGHUP: settings reloaded (at most %d jobs at once)", settings.max_concurrent_jobs)
+    log.info(
+        "SIGHUP: settings reloaded (at most %d jobs at once)",
+        manager.settings.max_concurrent_jobs,
+    )
 
 
 # -- health --------------------------------------------------------------------------

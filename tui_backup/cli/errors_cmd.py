@@ -56,11 +56,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _warn_degraded(ctx: CliContext) -> None:
-    db = ctx.manager.db
-    if db.degraded:
+    degraded = ctx.manager.degraded_database()
+    if degraded is not None:
+        reason, journal = degraded
         ctx.err(
-            f"warning: the database is unavailable ({db.degraded_reason}); "
-            f"events waiting in {db.fallback.name} are shown too and will be written back"
+            f"warning: the database is unavailable ({reason}); "
+            f"events waiting in {journal} are shown too and will be written back"
         )
 
 
@@ -100,7 +101,7 @@ def cmd_resolve(args: argparse.Namespace, ctx: CliContext) -> int:
         if ctx.manager.resolve_error(event_id):
             ctx.err(f"resolved #{event_id}")
             continue
-        if ctx.manager.db.degraded:
+        if ctx.manager.degraded_database() is not None:
             ctx.err(
                 f"#{event_id}: the database is unavailable; the resolution is kept "
                 "and applied when it is back"

@@ -290,7 +290,7 @@ def _rm_invalid(args: argparse.Namespace, ctx: CliContext) -> int:
             "found; fix the file, or remove the job without --purge-data"
         )
         return exit_codes.USAGE
-    moved = ctx.manager.jobs.discard_invalid(args.name)
+    moved = ctx.manager.discard_invalid_job(args.name)
     ctx.err(
         f"removed job {args.name}: its file was not a valid job and was kept "
         f"as {ctx.home.relative(moved)}"

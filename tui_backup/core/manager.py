@@ -27,6 +27,7 @@ import traceback
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from tui_backup.core import coordination, reserve
@@ -248,6 +249,13 @@ class JobManager:
         wait in the fallback journal."""
         problem = self.db.check()
         return problem, (len(self.db.pending()) if problem is None else 0)
+
+    def degraded_database(self) -> tuple[str, str] | None:
+        """Why the database is not in use and the journal that holds events meanwhile
+        (its file name), or None while it works: for front ends to say so."""
+        if not self.db.degraded:
+            return None
+        return str(self.db.degraded_reason), self.db.fallback.name
 
     def open_breakers(self) -> list[BreakerState]:
         return self.breakers.open_breakers()
@@ -737,6 +745,20 @@ class JobManager:
 
     def resolve_error(self, event_id: int) -> bool:
         return self.db.resolve(event_id, self.clock())
+
+    def reload_settings(self) -> str | None:
+        """Re-read ``config.yaml`` and apply it (the daemon's SIGHUP); the problem, if
+        the file is invalid (then nothing changes)."""
+        settings = self.settings_store.load()
+        if self.settings_store.problem:
+            return str(self.settings_store.problem)
+        self.settings = settings
+        self._runs.pool.set_limit(settings.max_concurrent_jobs)
+        return None
+
+    def discard_invalid_job(self, name: str) -> Path:
+        """Quarantine a job file that never had a valid version (``job rm`` of it)."""
+        return self.jobs.discard_invalid(name)
 
     def save_settings(self, **changes: object) -> Settings:
         self.settings = self.settings_store.update(**changes)

@@ -24,6 +24,7 @@ from textual.theme import Theme
 from textual.worker import Worker, WorkerState
 
 from tui_backup.core.config import DEFAULT_THEME
+from tui_backup.core.events import WatchMode
 from tui_backup.core.home import Home
 from tui_backup.core.manager import JobManager
 from tui_backup.core.views import JobView
@@ -31,7 +32,7 @@ from tui_backup.model.clock import Clock, utcnow
 from tui_backup.model.job import JobSpec
 from tui_backup.model.records import ErrorEvent
 from tui_backup.model.secrets import mask_url
-from tui_backup.model.status import Severity
+from tui_backup.model.status import Severity, Status
 from tui_backup.tui.actions import JobActions, readable
 from tui_backup.tui.bridge import CoreBridge, LiveView
 from tui_backup.tui.formatting import plural, tilde
@@ -285,21 +286,21 @@ class BackupApp(JobActions, App[int]):
 
     def on_run_finished(self, message: RunFinished) -> None:
         run = message.run
-        if str(run.status) == "succeeded":
+        if run.status == Status.SUCCEEDED:
             self.notify(
                 f"{run.job_name}: backup done, {plural(run.files, 'file')}"
                 + (f", {plural(run.warnings, 'warning')}" if run.warnings else ""),
                 title="Backup finished",
                 timeout=4,
             )
-        elif str(run.status) == "failed":
+        elif run.status == Status.FAILED:
             self.notify(
                 f"{run.job_name}: {run.error or 'failed'}",
                 title="Backup failed",
                 severity="error",
                 timeout=10,
             )
-        elif str(run.status) in ("stopped", "interrupted"):
+        elif run.status in (Status.STOPPED, Status.INTERRUPTED):
             self.notify(f"{run.job_name}: {run.status}", severity="warning", timeout=5)
 
     def on_error_recorded(self, message: ErrorRecorded) -> None:
@@ -310,7 +311,7 @@ class BackupApp(JobActions, App[int]):
         # A failed or interrupted run already has its own toast (RunFinished); repeat
         # only other failures.
         elif (
-            event.severity.rank >= 2
+            event.severity.rank >= Severity.HIGH.rank
             and not event.component.startswith(("engine", "verify"))
             and event.error_type != "run_interrupted"
         ):
@@ -329,7 +330,7 @@ class BackupApp(JobActions, App[int]):
         main = self.main_screen
         if main is not None:
             main.header.watch_mode = message.mode
-        if message.mode == "unreachable":
+        if message.mode == WatchMode.UNREACHABLE:
             self.notify(
                 f"The home directory is unreachable: {message.detail}",
                 severity="error",
