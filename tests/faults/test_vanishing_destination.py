@@ -77,7 +77,7 @@ def disk(tmp_path: Path) -> Iterator[Disk]:
 
 @pytest.mark.xfail(
     strict=False,
-    reason="seen in CI at e91f464 for snapshot and rsync: 2 error events for 1 failed run "
+    reason="seen in CI at fa1c28e for snapshot and rsync: 2 error events for 1 failed run "
     "after the disk went away (a retry note beside the failure?); not yet diagnosed",
 )
 @pytest.mark.slow

@@ -63,7 +63,7 @@ def _running(progress: Progress) -> JobState:
     strict=False,
     reason=(
         "cells read before the job table has its final width: the columns come out narrow "
-        "on a busy CI machine (6 failures at e91f464, passing on the author's runs); flaky"
+        "on a busy CI machine (6 failures at fa1c28e, passing on the author's runs); flaky"
     ),
 )
 async def test_a_first_run_still_counting_shows_done_rate_and_found_so_far(

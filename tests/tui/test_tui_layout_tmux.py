@@ -22,7 +22,7 @@ pytestmark = [
         strict=False,
         reason=(
             "cells read before the job table has its final width: the columns come out narrow "
-            "on a busy CI machine (6 failures at e91f464, passing on the author's runs); flaky"
+            "on a busy CI machine (6 failures at fa1c28e, passing on the author's runs); flaky"
         ),
     ),
     pytest.mark.tmux,
