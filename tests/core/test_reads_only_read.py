@@ -106,3 +106,25 @@ def test_a_config_yaml_that_was_never_valid_is_reported_once(make_manager, home:
     make_manager()  # a second process starting: the same unresolved event, not another
     events = [e for e in first.errors(limit=1000) if e.error_type == "invalid_config"]
     assert len(events) == 1 and "config.yaml" in events[0].message
+
+
+def test_a_corrupt_state_file_is_left_by_queries_and_quarantined_by_the_repair_step(
+    make_manager,  # type: ignore[no-untyped-def]
+    home: Home,
+    tmp_path: Path,
+) -> None:
+    setup: JobManager = make_manager()
+    add_job(setup, tmp_path, "docs")
+    setup.states.write(JobState(name="docs", status=Status.SUCCEEDED))
+    setup.states.write(JobState(name="docs", status=Status.FAILED))  # a last good version too
+    state = home.state_file("docs")
+    state.write_text("status: [\n")  # garbage, as a crash or a person might leave it
+    reader: JobManager = make_manager(recover=False)
+    reader.list_jobs()
+    reader.state("docs")
+    reader.job("docs")
+    assert state.read_text() == "status: [\n", "a query rewrote the state file"
+    assert not list(home.state_dir.glob("docs.yaml.corrupt-*")), "a query quarantined it"
+    reader.repair_state_files()
+    assert len(list(home.state_dir.glob("docs.yaml.corrupt-*"))) == 1
+    assert state.read_text() != "status: [\n"

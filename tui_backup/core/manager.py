@@ -112,7 +112,9 @@ class JobManager:
         """The explicit repair step's store (:meth:`repair_job_files`)."""
         self._repaired: dict[str, tuple[safefile.Fingerprint | None, JobIssue]] = {}
         """Issues the repair step fixed, by job, with the restored file's fingerprint."""
-        self.states = StateStore(home, on_error=self._store_error)
+        self.states = StateStore(home, on_error=self._store_error, repair_on_read=False)
+        """Reads of state files never quarantine one: :meth:`repair_state_files` does."""
+        self._state_repair = StateStore(home, on_error=self._store_error, repair_on_read=True)
         self.settings_store = SettingsStore(home)
         self.settings = settings if settings is not None else self.settings_store.load()
         self.breakers = CircuitBreakers(
@@ -795,6 +797,7 @@ class JobManager:
         config.yaml."""
         self._settle_reserve()
         self.repair_job_files()
+        self.repair_state_files()
         self.recover_interrupted()
         self._runs.settle_history()
         self._report_settings_problem()
@@ -837,6 +840,21 @@ class JobManager:
             ),
             dedupe=True,
         )
+
+    def repair_state_files(self) -> None:
+        """Quarantine invalid state files (their last good version back), once, at start-up:
+        the explicit step that queries, which read through :attr:`states`, never take."""
+        try:
+            names = sorted(p.stem for p in self.home.state_dir.glob("*.yaml"))
+        except OSError:
+            return
+        for name in names:
+            if not is_valid_name(name):
+                continue
+            try:
+                self._state_repair.read(name)
+            except Exception:
+                log.warning("could not repair the state file of %s", name, exc_info=True)
 
     def repair_job_files(self) -> tuple[JobIssue, ...]:
         """Quarantine invalid job files (their last good version back in effect), keep
