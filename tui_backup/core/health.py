@@ -29,6 +29,7 @@ from tui_backup.model.records import ErrorEvent, RunRecord
 from tui_backup.model.secrets import mask_url
 from tui_backup.model.state import JobState, LastVerify
 from tui_backup.model.status import Severity, Status
+from tui_backup.model.units import plural
 from tui_backup.store import safefile, yamlio
 from tui_backup.store.db import ErrorStats
 from tui_backup.store.locking import is_locked
@@ -138,10 +139,6 @@ def _age_text(delta: timedelta) -> str:
     return f"{days}d {hours}h" if hours else f"{days}d"
 
 
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}" + ("" if count == 1 else "s")
-
-
 def check_health(inputs: HealthInputs, *, listing_timeout: float = LISTING_TIMEOUT) -> HealthReport:
     """Every check, judged on what is on disk now (listings, last verify), not beliefs.
 
@@ -186,12 +183,12 @@ def _check_errors(inputs: HealthInputs, names: set[str]) -> Check:
     critical = sum(1 for e in live if e.severity == Severity.CRITICAL)
     high = sum(1 for e in live if e.severity == Severity.HIGH)
     if critical:
-        return Check("errors", UNHEALTHY, f"{_plural(critical, 'unresolved CRITICAL error')}")
+        return Check("errors", UNHEALTHY, f"{plural(critical, 'unresolved CRITICAL error')}")
     if live:
         return Check(
             "errors",
             DEGRADED if high else HEALTHY,
-            f"{_plural(len(live), 'unresolved error')} ({high} HIGH); "
+            f"{plural(len(live), 'unresolved error')} ({high} HIGH); "
             "see `tui-backup errors --unresolved`",
         )
     return Check("errors", HEALTHY, "no unresolved errors")
@@ -358,7 +355,7 @@ def _snapshots_reason(
     newest = max(snaps, key=lambda s: s.time)
     age = now - newest.time.astimezone()
     limit = max_age(spec, now)
-    count = _plural(len(snaps), "snapshot")
+    count = plural(len(snaps), "snapshot")
     if age > limit:
         return (
             UNHEALTHY,
@@ -416,7 +413,7 @@ def _verify_reason(last: LastVerify | None, now: datetime) -> tuple[HealthStatus
         return DEGRADED, f"last verify ({age} ago) found damage: {last.detail or '?'}"
     if last.outcome == "unchecked":
         return DEGRADED, f"last verify ({age} ago) could not check: {last.detail or '?'}"
-    return HEALTHY, f"verified ok {age} ago ({_plural(last.files, 'file')})"
+    return HEALTHY, f"verified ok {age} ago ({plural(last.files, 'file')})"
 
 
 def _runs_reason(

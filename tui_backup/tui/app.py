@@ -33,9 +33,10 @@ from tui_backup.model.job import JobSpec
 from tui_backup.model.records import ErrorEvent
 from tui_backup.model.secrets import mask_url
 from tui_backup.model.status import Severity, Status
+from tui_backup.model.units import plural
 from tui_backup.tui.actions import JobActions, readable
 from tui_backup.tui.bridge import CoreBridge, LiveView
-from tui_backup.tui.formatting import plural, tilde
+from tui_backup.tui.formatting import tilde
 from tui_backup.tui.keymap import APP_BINDINGS, check_keymap, known_ids
 from tui_backup.tui.messages import (
     ActionFailed,

@@ -9,7 +9,9 @@ from __future__ import annotations
 import os
 from datetime import datetime, timedelta
 
-from tui_backup.model.units import human_bytes
+from tui_backup.model.units import (
+    human_bytes,  # re-exported: the TUI's one spelling
+)
 
 
 def count_or_unknown(value: int | None) -> str:
@@ -211,8 +213,3 @@ def clip(text: str, width: int) -> str:
     if width <= 0:
         return ""
     return text if len(text) <= width else text[: max(0, width - 1)] + "…"
-
-
-def plural(count: int, word: str) -> str:
-    """``1 file``, ``2 files``."""
-    return f"{count} {word}" if count == 1 else f"{count} {word}s"

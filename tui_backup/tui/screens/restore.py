@@ -34,6 +34,7 @@ from textual.widgets.tree import TreeNode
 from tui_backup.core.manager import JobManager
 from tui_backup.core.views import JobView
 from tui_backup.model.progress import Progress
+from tui_backup.model.units import plural
 from tui_backup.tui.actions import readable
 from tui_backup.tui.formatting import files_and_size, human_bytes, local_stamp, tilde
 from tui_backup.tui.keymap import FILE_TREE_BINDINGS, RESTORE_BINDINGS
@@ -80,10 +81,6 @@ def _non_empty(path: str) -> bool:
         return True
     except OSError:
         return False
-
-
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}" + ("" if count == 1 else "s")
 
 
 class ConfirmOriginal(ConfirmScreen):
@@ -276,7 +273,7 @@ class RestoreScreen(Screen[None]):
     def _show_selection(self) -> None:
         if not self.marked:
             index = self.snapshot_tree
-            size = f" ({_plural(index.files, 'file')}, {human_bytes(index.bytes)})" if index else ""
+            size = f" ({plural(index.files, 'file')}, {human_bytes(index.bytes)})" if index else ""
             what = f"everything{size}"
         else:
             names = sorted(self.marked)
@@ -396,7 +393,7 @@ class RestoreScreen(Screen[None]):
             return
         bar.display = False  # the sentence below says it all; a full bar is noise
         text = message.summary or (
-            f"restored {_plural(message.files, 'file')} ({human_bytes(message.bytes)}) "
+            f"restored {plural(message.files, 'file')} ({human_bytes(message.bytes)}) "
             f"into {message.target}"
         )
         # The path as the target box shows it (``~/…``): shorter, so it fits 80 columns.
