@@ -7,7 +7,9 @@ command's words: no fixed total, no percentage, no ETA until counting ends.
 
 from __future__ import annotations
 
-from tui_backup.cli.run_cmd import _done_of_total
+import pytest
+
+from tui_backup.cli.run_cmd import _done_of_total, _PlainOutput
 from tui_backup.model.progress import Progress
 
 
@@ -38,4 +40,21 @@ def test_counting_travels_in_run_json() -> None:
     assert Progress(counting=True).to_dict()["counting"] is True
     assert Progress.from_dict({"counting": True, "files_done": 3}) == Progress(
         files_done=3, counting=True
+    )
+
+
+def test_a_progress_line_that_knows_nothing_yet_is_not_printed(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """QA saw ``copy 0 files of 0 found so far, 0 B of 0 B found, 0 B/s`` first.
+
+    The empty event must not print, nor spend the once-a-second budget: the
+    next event with numbers prints at once.
+    """
+    out = _PlainOutput("j1")
+    out.progress(Progress(phase="copy", counting=True), None)
+    assert capsys.readouterr().out == ""
+    out.progress(Progress(phase="copy", files_done=3, files_total=10, counting=True), None)
+    assert (
+        capsys.readouterr().out == "j1: copy 3 files of 10 found so far, 0 B of 0 B found, 0 B/s\n"
     )

@@ -224,6 +224,10 @@ class _PlainOutput(_Output):
         self._print(f"{self.name}: {status}" + (f" ({message})" if message else ""))
 
     def progress(self, p: Progress, message: str | None) -> None:
+        if _nothing_yet(p):
+            # "copy 0 files of 0 found so far, 0 B/s" tells a log reader nothing; the
+            # status line already said the run started, and the next second has numbers.
+            return
         now = time.monotonic()
         if now - self._last_progress < 1.0:
             return
@@ -244,6 +248,11 @@ class _PlainOutput(_Output):
 
     def finished(self, record: RunRecord) -> None:
         self._print(_summary(record))
+
+
+def _nothing_yet(p: Progress) -> bool:
+    """True for a progress event that knows nothing yet: no file found, none done."""
+    return not (p.files_done or p.files_total or p.bytes_done or p.bytes_total)
 
 
 def _done_of_total(p: Progress) -> tuple[str, str]:
