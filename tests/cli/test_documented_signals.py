@@ -16,8 +16,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
-import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -25,53 +23,9 @@ from typing import Any
 
 import pytest
 
-from tui_backup.store.paths import HOME_ENV, Home
+from tests.cli.processes import gate_hook, spawn, wait_until, write_job
+from tui_backup.store.paths import Home
 from tui_backup.store.state import StateStore
-from tui_backup.store.yamlio import dumps
-
-
-def write_job(home: Home, tmp: Path, name: str, **fields: Any) -> Path:
-    """A small valid job whose destination's parent (the "disk") exists."""
-    src = tmp / "src" / name
-    (src / "sub").mkdir(parents=True, exist_ok=True)
-    for i in range(3):
-        (src / "sub" / f"f{i}.txt").write_text(f"file {i}\n")
-    (tmp / "dest").mkdir(exist_ok=True)
-    data: dict[str, Any] = {
-        "name": name,
-        "sources": [str(src)],
-        "destination": str(tmp / "dest" / name),
-    }
-    data.update(fields)
-    home.job_file(name).write_text(dumps(data))
-    return src
-
-
-def gate_hook(gate: Path) -> list[str]:
-    """A hook that waits until ``gate`` exists (holds the run for the test)."""
-    return ["sh", "-c", f'while [ ! -e "{gate}" ]; do sleep 0.05; done']
-
-
-def spawn(home: Home, *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "tui_backup", *args],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, HOME_ENV: str(home.root)},
-    )
-
-
-def wait_until(check: Callable[[], Any], timeout: float = 30.0, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or check}")
-        time.sleep(0.05)
 
 
 def status(home: Home, name: str) -> str | None:

@@ -21,63 +21,16 @@ from typing import Any
 
 import pytest
 
+from tests.cli.processes import gate_hook, spawn, wait_until, write_job
 from tui_backup.model.clock import utcnow
 from tui_backup.model.state import JobState
 from tui_backup.model.status import Status
 from tui_backup.store.paths import HOME_ENV, Home
 from tui_backup.store.state import StateStore
-from tui_backup.store.yamlio import dumps
 
 CliRunner = Callable[..., Any]
 
 CORE_TESTS = Path(__file__).parent.parent / "core"
-
-
-def write_job(home: Home, tmp: Path, name: str, **fields: Any) -> Path:
-    src = tmp / "src" / name
-    (src / "sub").mkdir(parents=True, exist_ok=True)
-    for i in range(5):
-        (src / "sub" / f"f{i}.txt").write_text(f"file {i}\n" * 10)
-    (tmp / "dest").mkdir(exist_ok=True)  # the "backup disk" must exist
-    data: dict[str, Any] = {
-        "name": name,
-        "sources": [str(src)],
-        "destination": str(tmp / "dest" / name),
-    }
-    data.update(fields)
-    home.job_file(name).write_text(dumps(data))
-    return src
-
-
-def gate_hook(gate: Path) -> list[str]:
-    """A before hook that holds the run until ``gate`` exists."""
-    return ["sh", "-c", f'while [ ! -e "{gate}" ]; do sleep 0.05; done']
-
-
-def cli_env(home: Home) -> dict[str, str]:
-    return {**os.environ, HOME_ENV: str(home.root)}
-
-
-def spawn(home: Home, *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "tui_backup", *args],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=cli_env(home),
-    )
-
-
-def wait_until(check: Callable[[], Any], timeout: float = 15.0, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or check}")
-        time.sleep(0.05)
 
 
 def job_status(cli: CliRunner, name: str) -> dict[str, Any]:
