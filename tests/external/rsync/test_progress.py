@@ -9,11 +9,13 @@ is reported (``PROGRESS_INTERVAL = 0``), so the checks depend on no clock.
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
 
 from tests.external.progress_checks import copy_progress, make_wide_tree
+from tui_backup.engines.events import Progress
 from tui_backup.engines.rsync import backup as rsync_backup
 
 from .conftest import Where, finished, run
@@ -86,3 +88,25 @@ def test_the_exclude_walk_before_rsync_reports_what_it_finds(local: Where, tmp_p
     assert copy.index(walk[-1]) < min(i for i, p in enumerate(copy) if p.files_done > 0)
     assert walk[-1].files_total == 511  # 500 files, 10 directories and the root
     assert walk[-1].bytes_total == 500 * 16_000  # skip.tmp is not counted
+
+
+def test_the_share_done_never_goes_back(where: Where, tmp_path: Path) -> None:
+    """QA saw a card at 100 % drop to 55 % at commit: the commit phase counted bytes
+    of the whole snapshot with only the linked files done. Every share a front end
+    shows (``Progress.fraction``) of a first run and of an incremental where about
+    half the bytes changed must only grow, from the first event to the last."""
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(40):
+        (src / f"f{i:02d}").write_bytes(bytes([i]) * 50_000)
+    spec = where.spec(src, tmp_path / "dest")
+    for round_no in range(2):
+        events = run(spec)
+        assert finished(events).status == "succeeded", finished(events).error
+        shares = [p.fraction for p in events if isinstance(p, Progress)]
+        known = [s for s in shares if s is not None]
+        assert known and known[-1] == 1.0, (round_no, shares)
+        drops = [(a, b) for a, b in itertools.pairwise(known) if b < a]
+        assert not drops, f"round {round_no}: the share went back: {drops[:5]}"
+        for i in range(0, 40, 2):  # about half the bytes change for the next run
+            (src / f"f{i:02d}").write_bytes(bytes([i + 100]) * 50_001)

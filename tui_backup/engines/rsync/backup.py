@@ -1,11 +1,13 @@
 """One rsync backup run: ``rsync --link-dest`` into ``<id>.partial``, manifest, commit.
 
 Every source is one rsync call (the layout of :func:`~tui_backup.engines.layout.plan_sources`).
-After the copy the snapshot is listed and its files hashed (reusing the
-previous manifest's digest for every file rsync hard-linked from the previous
-snapshot), the manifest and summary are written, and only then is the partial
-renamed to its id: the commit point. Any failure, stop or crash on the way
-removes the partial and its metadata.
+After the copy the snapshot is listed and every file given its manifest
+digest without reading it again: the md5 rsync computed while copying it
+(:mod:`~tui_backup.engines.rsync.digests`), or the previous manifest's for a
+file rsync hard-linked from the previous snapshot; only a file rsync gave no
+checksum for (rare) is hashed. The manifest and summary are written, and only
+then is the partial renamed to its id: the commit point. Any failure, stop or
+crash on the way removes the partial and its metadata.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from tui_backup.engines.process import run_tool
 from tui_backup.engines.rsync import manifest
 from tui_backup.engines.rsync.connection import shared
 from tui_backup.engines.rsync.destination import open_store
+from tui_backup.engines.rsync.digests import CHECKSUM_CHOICE, OUT_FORMAT, CopyDigests
 from tui_backup.engines.rsync.fidelity import (
     explain,
     preserve_flags,
@@ -113,6 +116,9 @@ class Backup:
         self.reporter.counting = True  # nothing is known of the totals until rsync has scanned
         self.warnings = 0
         self.ssh = SshSettings.from_spec(spec) if spec.is_remote else None
+        self.digests = CopyDigests()
+        self.digest_flags = [CHECKSUM_CHOICE, OUT_FORMAT]
+        """Dropped (and every copied file hashed instead) for an rsync without them."""
 
     def run(self) -> None:
         host = Location.parse(self.spec.destination).host
@@ -253,8 +259,13 @@ class Backup:
             else:
                 src = plan.path
                 target = store.url(partial, *parts)
+            self.digests.start(plan.prefix, single_file=not is_dir)
             try:
                 code, stderr = self._rsync([*argv, "--", src, target], progress)
+                if code not in (0, None, *STOPPED_CODES, *WARNING_CODES) and self._no_choice(
+                    stderr
+                ):
+                    code, stderr = self._rsync([*argv, "--", src, target], progress)
             finally:
                 progress.end()
                 if rules is not None:
@@ -280,10 +291,30 @@ class Backup:
         return False
 
     def _rsync(self, argv: list[str], progress: CopyProgress) -> tuple[int | None, str]:
-        result = run_tool(argv, on_line=progress.line, cancel=self.cancel, split_cr=True)
+        digests = self.digests
+
+        def on_line(line: str) -> None:
+            if not digests.line(line):
+                progress.line(line)
+
+        flags = self.digest_flags
+        at = argv.index("--")
+        result = run_tool(
+            [*argv[:at], *flags, *argv[at:]], on_line=on_line, cancel=self.cancel, split_cr=True
+        )
         if result.cancelled:
             return None, result.stderr
         return result.returncode, result.stderr
+
+    def _no_choice(self, stderr: str) -> bool:
+        """An rsync (either end) older than 3.2 refused ``--checksum-choice``: True when
+        the flags are dropped for the rest of the run (its files are then hashed)."""
+        if not self.digest_flags or "checksum-choice" not in stderr:
+            return False
+        log.warning("rsync does not know --checksum-choice (older than 3.2): hashing copies")
+        self.digest_flags = []
+        self.digests.found.clear()
+        return True
 
     def _fail(self, code: int, stderr: str, store: Store) -> None:
         lines = stderr.strip().splitlines()
@@ -327,28 +358,35 @@ class Backup:
         reporter = self.reporter
         reporter.set_phase("commit")
         tree, prev_tree, prev_manifest = store.after_copy(partial, previous, self.cancel)
+        header = manifest.header_of(prev_manifest) if prev_manifest is not None else None
+        current = header == (manifest.VERSION, manifest.ALGORITHM)
+        # The copy is done: the commit phase starts at the snapshot's full totals and
+        # never shows less (a progress bar at 100 % after the copy does not drop back).
+        reporter.files_total = reporter.files_done = len(tree.files)
+        reporter.bytes_total = reporter.bytes_done = sum(s for _i, s in tree.files.values())
+        reporter.tick(force=True)
         if (
             prev_tree is not None
-            and prev_manifest is not None
+            and current
             and tree.files == prev_tree.files
             and tree.links == prev_tree.links
             and tree.specials == prev_tree.specials
-            and manifest.version_of(prev_manifest) == 2
         ):
             # Nothing changed: every file is the previous snapshot's inode, so the
             # previous manifest describes this snapshot exactly.
+            assert prev_manifest is not None
             return self._unchanged(sid, tree, checksum, prev_summary, prev_manifest)
-        known = linked_digests(tree, prev_tree, prev_manifest)
-        to_hash = [p for p in tree.files if p not in known]
-        reporter.files_total = len(tree.files)
-        reporter.files_done = len(known)
-        reporter.bytes_total = sum(size for _ino, size in tree.files.values())
-        reporter.bytes_done = sum(tree.files[p][1] for p in known)
+        known = linked_digests(tree, prev_tree, prev_manifest) if current else {}
+        copied = [p for p in tree.files if p not in known]
+        digests = self._copy_digests(tree, known)
+        to_hash = [p for p in copied if p not in digests]
 
         def on_hashed(path: str, _n: int) -> None:
-            reporter.advance(1, tree.files[path][1], path)
+            reporter.current_path = path
+            reporter.tick()
 
-        digests, problems = store.hash(partial, to_hash, self.cancel, on_hashed)
+        hashed, problems = store.hash(partial, to_hash, self.cancel, on_hashed, manifest.ALGORITHM)
+        digests.update(hashed)
         gone = self._gone(store, OSError("files vanished while hashed")) if problems else None
         if gone is not None:
             raise gone  # not one warning per file: the whole disk went
@@ -356,7 +394,7 @@ class Backup:
             self.warnings += 1
             self.emit(FileWarning(path, f"not hashed for the manifest: {reason}"))
         plans = layout.plan_sources(self.spec.sources)
-        for path, source in changed_since_copy(tree, to_hash, plans):
+        for path, source in changed_since_copy(tree, copied, plans):
             self.warnings += 1
             size = tree.files[path][1]
             self.emit(
@@ -367,7 +405,6 @@ class Backup:
                 )
             )
         self.reporter.warnings = self.warnings
-        digests.update(known)
         entries = [
             manifest.Entry("f", path, size, digests[path])
             for path, (_ino, size) in tree.files.items()
@@ -379,8 +416,25 @@ class Backup:
         entries += [manifest.Entry("s", p, 0, "-", kind) for p, kind in tree.specials.items()]
         summary = self._summary(sid, files, nbytes, checksum, previous is None, prev_summary)
         summary["hashed"] = len(to_hash)
+        summary["digest"] = manifest.ALGORITHM
         summary_data = (json.dumps(summary, indent=1) + "\n").encode()
         return files, nbytes, manifest.dump(entries), summary_data
+
+    def _copy_digests(self, tree: Tree, known: dict[str, str]) -> dict[str, str]:
+        """Every file's digest known without reading it: linked from the previous
+        snapshot (``known``), printed by rsync for the size the copy has, or
+        another name of one of those inodes (a hard link kept by ``-H``)."""
+        out = dict(known)
+        for path, (size, digest) in self.digests.found.items():
+            got = tree.files.get(path)
+            if got is not None and got[1] == size:
+                out[path] = digest
+        if len(out) < len(tree.files):
+            by_inode = {tree.files[p][0]: d for p, d in out.items()}
+            for path, (ino, _size) in tree.files.items():
+                if path not in out and ino in by_inode:
+                    out[path] = by_inode[ino]
+        return out
 
     def _unchanged(
         self,

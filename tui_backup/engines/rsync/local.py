@@ -211,6 +211,7 @@ class LocalStore(Store):
         paths: Iterable[str],
         cancel: threading.Event | None = None,
         on_hashed: OnHashed | None = None,
+        algorithm: str = "md5",
     ) -> tuple[dict[str, str], dict[str, str]]:
         root = os.path.join(self.path, rel)
         digests: dict[str, str] = {}
@@ -218,7 +219,7 @@ class LocalStore(Store):
         for path in paths:
             if cancel is not None and cancel.is_set():
                 raise Stopped
-            result = hash_local_file(os.path.join(root, path), cancel)
+            result = hash_local_file(os.path.join(root, path), cancel, algorithm)
             if isinstance(result, tuple):
                 digests[path] = result[0]
                 if on_hashed is not None:
@@ -239,8 +240,14 @@ class LocalStore(Store):
             os.rmdir(self.path)
 
 
-def hash_local_file(path: str, cancel: threading.Event | None = None) -> tuple[str, int] | str:
-    """``(sha256 hex, bytes read)`` of a regular file, or why it could not be read.
+def hash_local_file(
+    path: str, cancel: threading.Event | None = None, algorithm: str = "md5"
+) -> tuple[str, int] | str:
+    """``(hex digest, bytes read)`` of a regular file, or why it could not be read.
+
+    ``algorithm`` is a manifest's (``md5``, or ``sha256`` for older manifests):
+    an integrity check against accidental damage, compared with the digest
+    rsync computed while it copied.
 
     Opened non-blocking and without following a symlink, then checked to be a
     regular file before a single byte is read: a FIFO never blocks verify.
@@ -255,7 +262,7 @@ def hash_local_file(path: str, cancel: threading.Event | None = None) -> tuple[s
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             return "not a regular file"
-        h = hashlib.sha256()
+        h = hashlib.new(algorithm, usedforsecurity=False)
         n = 0
         while True:
             if cancel is not None and cancel.is_set():

@@ -2,10 +2,17 @@
 
 Written at commit as ``.tui-backup/<id>.manifest`` (gzip, UTF-8 text)::
 
-    # tui-backup rsync manifest 2
-    f <TAB> <size> <TAB> <sha256 hex> <TAB> <path>
+    # tui-backup rsync manifest 3 md5
+    f <TAB> <size> <TAB> <digest hex> <TAB> <path>
     l <TAB> 0 <TAB> - <TAB> <path> <TAB> <symlink target>
     s <TAB> 0 <TAB> - <TAB> <path> <TAB> <p|s|c|b: FIFO, socket, device>
+
+Version 3 names the digest's algorithm in its header: ``md5``, the
+whole-file checksum rsync computes of every file it transfers anyway
+(``--checksum-choice=md5``, printed by ``--out-format=%C``), so a backup
+never reads its copy a second time to describe it (see
+:mod:`~tui_backup.engines.rsync.digests`). Versions 1 and 2 hold sha256
+digests and are still read (verify hashes their snapshots with sha256).
 
 Version 2 also lists the special files rsync stored (FIFOs, sockets,
 devices from the source), so a special file planted in a snapshot afterwards
@@ -31,8 +38,33 @@ from typing import NamedTuple
 
 from tui_backup.engines.pathcodec import decode, encode
 
-HEADER = "# tui-backup rsync manifest 2"
+ALGORITHM = "md5"
+"""The digest of manifests written now: rsync's own whole-file checksum."""
+VERSION = 3
+HEADER = f"# tui-backup rsync manifest {VERSION} {ALGORITHM}"
+_HEADER_V3 = "# tui-backup rsync manifest 3 "
+HEADER_V2 = "# tui-backup rsync manifest 2"
 HEADER_V1 = "# tui-backup rsync manifest 1"
+ALGORITHMS = frozenset({"md5", "sha256"})
+"""Digests a manifest may name: each has a hashlib and a coreutils ``<name>sum``."""
+
+
+class Header(NamedTuple):
+    version: int
+    algorithm: str
+
+
+def parse_header(line: str) -> Header | None:
+    """Version and digest algorithm from a manifest's first line; None if not ours."""
+    if line == HEADER_V2:
+        return Header(2, "sha256")
+    if line == HEADER_V1:
+        return Header(1, "sha256")
+    if line.startswith(_HEADER_V3):
+        algorithm = line[len(_HEADER_V3) :]
+        if algorithm in ALGORITHMS:
+            return Header(3, algorithm)
+    return None
 
 
 class Entry(NamedTuple):
@@ -51,7 +83,8 @@ class ManifestError(Exception):
 
 
 def dump(entries: list[Entry]) -> bytes:
-    """The gzip-compressed manifest for ``entries`` (sorted by path for stable output)."""
+    """The gzip-compressed manifest for ``entries`` (sorted by path for stable output),
+    their digests :data:`ALGORITHM`'s."""
     lines = [HEADER]
     for e in sorted(entries, key=lambda e: e.path):
         line = f"{e.kind}\t{e.size}\t{e.digest}\t{encode(e.path)}"
@@ -61,22 +94,29 @@ def dump(entries: list[Entry]) -> bytes:
     return gzip.compress(("\n".join(lines) + "\n").encode("utf-8"), compresslevel=1, mtime=0)
 
 
+class Loaded(NamedTuple):
+    version: int
+    """2 and later list special files, 1 does not."""
+    entries: dict[str, Entry]
+    algorithm: str
+    """The digests' algorithm (a hashlib name): ``md5`` from version 3, ``sha256`` before."""
+
+
 def load(data: bytes) -> dict[str, Entry]:
     """The entries of a manifest by path; :class:`ManifestError` when it is damaged."""
-    return load_versioned(data)[1]
+    return load_versioned(data).entries
 
 
-def load_versioned(data: bytes) -> tuple[int, dict[str, Entry]]:
-    """``(version, entries)``: version 2 lists special files, version 1 does not."""
+def load_versioned(data: bytes) -> Loaded:
+    """Version, entries and digest algorithm of a manifest."""
     try:
         text = gzip.decompress(data).decode("utf-8")
     except (OSError, EOFError, UnicodeDecodeError, zlib.error) as exc:
         raise ManifestError(f"unreadable manifest: {exc}") from exc
     lines = iter(text.split("\n"))
-    first = next(lines, None)
-    if first not in (HEADER, HEADER_V1):
+    header = parse_header(next(lines, ""))
+    if header is None:
         raise ManifestError("not a tui-backup rsync manifest")
-    version = 2 if first == HEADER else 1
     out: dict[str, Entry] = {}
     for line in _entries(lines):
         parts = line.split("\t")
@@ -90,17 +130,17 @@ def load_versioned(data: bytes) -> tuple[int, dict[str, Entry]]:
         except ValueError:
             raise ManifestError(f"malformed manifest line {line[:80]!r}") from None
         out[entry.path] = entry
-    return version, out
+    return Loaded(header.version, out, header.algorithm)
 
 
-def version_of(data: bytes) -> int | None:
-    """The manifest's version from its first line alone (no full decompression)."""
+def header_of(data: bytes) -> Header | None:
+    """The manifest's version and algorithm from its first line alone (no full
+    decompression): whether a previous manifest can be reused as it is."""
     try:
         head = zlib.decompressobj(wbits=31).decompress(data, 64)
     except zlib.error:
         return None
-    first = head.split(b"\n", 1)[0].decode("utf-8", "replace")
-    return 2 if first == HEADER else 1 if first == HEADER_V1 else None
+    return parse_header(head.split(b"\n", 1)[0].decode("utf-8", "replace"))
 
 
 def _entries(lines: Iterator[str]) -> Iterator[str]:

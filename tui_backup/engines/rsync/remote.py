@@ -1,6 +1,7 @@
 """A destination directory on a host reached by ssh: quoted POSIX shell and GNU tools.
 
-Nothing but ``sh``, ``find``, ``xargs``, ``sha256sum`` and the usual file
+Nothing but ``sh``, ``find``, ``xargs``, ``md5sum`` (``sha256sum`` for older
+manifests) and the usual file
 utilities is assumed on the host (no Python). Every path is quoted with
 :func:`shlex.quote`; names of any bytes travel NUL-separated.
 """
@@ -30,6 +31,8 @@ from tui_backup.engines.rsync.store import (
     Tree,
 )
 
+_HEX_WIDTH = {"md5": 32, "sha256": 64}
+"""Hex digits of each digest a manifest may name (``<algorithm>sum`` prints them first)."""
 _TILDE = re.compile(r"~([A-Za-z0-9._][A-Za-z0-9._-]*)?(/.*)?")
 
 
@@ -305,15 +308,18 @@ class RemoteStore(Store):
         paths: Iterable[str],
         cancel: threading.Event | None = None,
         on_hashed: OnHashed | None = None,
+        algorithm: str = "md5",
     ) -> tuple[dict[str, str], dict[str, str]]:
         wanted = list(paths)
         if not wanted:
             return {}, {}
-        # Only regular files are handed to sha256sum (find -type f): never a FIFO.
+        width = _HEX_WIDTH[algorithm]  # KeyError: not an algorithm a manifest may name
+        tool = f"{algorithm}sum"
+        # Only regular files are handed to the *sum tool (test -f, not -L): never a FIFO.
         script = (
             f"cd -- {self.q(rel)} && "
             'xargs -0 -r sh -c \'for f do if [ -f "$f" ] && [ ! -L "$f" ]; then '
-            'printf "%s\\0" "$f"; fi; done\' sh | xargs -0 -r sha256sum -z --'
+            f'printf "%s\\0" "$f"; fi; done\' sh | xargs -0 -r {tool} -z --'
         )
         stdin = b"".join(os.fsencode(p) + b"\0" for p in wanted)
         assert self.host is not None
@@ -321,14 +327,14 @@ class RemoteStore(Store):
         if result.returncode in (126, 127):  # xargs: the command could not be run
             err = result.stderr.decode("utf-8", "replace").strip()
             raise EngineError(
-                f"{self.host} cannot hash files (GNU coreutils' sha256sum is needed): {err}",
+                f"{self.host} cannot hash files (GNU coreutils' {tool} is needed): {err}",
                 ErrorType.TOOL_MISSING,
             )
         digests: dict[str, str] = {}
         for record in result.stdout.split(b"\0"):
-            if len(record) > 66:
-                path = os.fsdecode(record[66:])
-                digests[path] = record[:64].decode("ascii")
+            if len(record) > width + 2:  # "<hex>  <name>"
+                path = os.fsdecode(record[width + 2 :])
+                digests[path] = record[:width].decode("ascii")
         problems = {p: "missing or unreadable" for p in wanted if p not in digests}
         if on_hashed is not None:
             for p in digests:

@@ -210,10 +210,10 @@ def makes_specials(store: Store, sid: str) -> bool:
     if raw is None:
         return True
     try:
-        version, entries = manifest.load_versioned(raw)
+        loaded = manifest.load_versioned(raw)
     except manifest.ManifestError:
         return True
-    return version < 2 or any(e.kind == "s" for e in entries.values())
+    return loaded.version < 2 or any(e.kind == "s" for e in loaded.entries.values())
 
 
 def refuse_target_in_destination(dest: str, target: str) -> None:

@@ -14,7 +14,7 @@ Layout (the same as the snapshot engine's)::
     <dest>/latest -> <id>
     <dest>/.tui-backup/owner.json which job owns the destination
     <dest>/.tui-backup/<id>.json  summary: files, bytes, sources, time, checksum run
-    <dest>/.tui-backup/<id>.manifest  path, size and sha256 of every file
+    <dest>/.tui-backup/<id>.manifest  path, size and digest of every file
 """
 
 from __future__ import annotations
@@ -206,8 +206,10 @@ class Store:
         paths: Iterable[str],
         cancel: threading.Event | None = None,
         on_hashed: OnHashed | None = None,
+        algorithm: str = "md5",
     ) -> tuple[dict[str, str], dict[str, str]]:
-        """sha256 of regular files ``paths`` under ``rel``: (digests, problems by path).
+        """Digests (``algorithm``: md5 or sha256) of regular files ``paths`` under
+        ``rel``: (digests, problems by path).
 
         Never opens anything but a regular file: a FIFO or device found where
         a file was expected is a problem, not a read that blocks.

@@ -1,7 +1,8 @@
 """Verifying rsync snapshots: re-hash every file and compare with the manifest.
 
 Local snapshots are hashed in Python, remote ones on their host with
-``sha256sum`` over the job's ssh settings; either way only regular files are
+``md5sum`` (``sha256sum`` for a manifest older than version 3: the algorithm
+its header names) over the job's ssh settings; either way only regular files are
 ever opened (a FIFO or device is never read). A file hard-linked into several
 snapshots is one inode and is hashed once per verify. A snapshot without a
 manifest (made before manifests existed) cannot be checked: the report says
@@ -47,8 +48,8 @@ class Verifier:
     """Deep verify: source files changed since the snapshot."""
     damaged: set[str] = field(default_factory=set)
     """Snapshots whose stored data failed the manifest (not a difference from the source)."""
-    _seen: dict[int, str] = field(default_factory=dict)
-    """inode -> digest already computed in this verify."""
+    _seen: dict[tuple[int, str], str] = field(default_factory=dict)
+    """(inode, algorithm) -> digest already computed in this verify."""
 
     def problem(self, sid: str, path: str, reason: str, *, stored: bool = True) -> None:
         """Record a problem; ``stored`` ones (the snapshot's own data) mark the job damaged."""
@@ -63,7 +64,7 @@ class Verifier:
             self.unchecked.append(sid)
             return
         try:
-            version, entries = manifest.load_versioned(raw)
+            version, entries, algorithm = manifest.load_versioned(raw)
         except manifest.ManifestError as exc:
             self.problem(sid, "", f"manifest unreadable: {exc}")
             return
@@ -94,8 +95,8 @@ class Verifier:
                 self.problem(sid, path, "missing" if path not in tree.links else "not a file")
             elif found[1] != entry.size:
                 self.problem(sid, path, "size mismatch")
-            elif found[0] in self._seen:
-                self._compare(sid, entry, self._seen[found[0]])
+            elif (found[0], algorithm) in self._seen:
+                self._compare(sid, entry, self._seen[found[0], algorithm])
             else:
                 to_hash[path] = entry
 
@@ -112,11 +113,11 @@ class Verifier:
         def on_hashed(path: str, _n: int) -> None:
             self.reporter.advance(1, entries[path].size, path)
 
-        digests, unreadable = self.store.hash(sid, list(to_hash), self.cancel, on_hashed)
+        digests, unreadable = self.store.hash(sid, list(to_hash), self.cancel, on_hashed, algorithm)
         for path, reason in sorted(unreadable.items()):
             self.problem(sid, path, reason)
         for path, digest in digests.items():
-            self._seen[tree.files[path][0]] = digest
+            self._seen[tree.files[path][0], algorithm] = digest
             self._compare(sid, to_hash[path], digest)
 
     def _compare(self, sid: str, entry: manifest.Entry, digest: str) -> None:

@@ -1,0 +1,81 @@
+"""The whole-file checksums rsync computes while it copies, as manifest digests.
+
+rsync checks every file it transfers with a whole-file checksum (the
+receiver compares it with the sender's and re-sends on a mismatch), and
+``--out-format=%C`` prints it. Pinned to md5 (``--checksum-choice=md5``, the
+same at both ends over ssh, and ``hashlib``/``md5sum`` can check it later),
+that digest is the manifest's: a backup never reads its copy a second time
+(that re-read cost +31 % CPU on a first backup of 20k files).
+
+One line per item rsync creates or updates, after rsync's own escaping::
+
+    @tbk@ 7c9df801238abe28cae2675fd3166a1a 2 b\\#134#123
+    @tbk@                                  4096 sub/
+
+(the checksum is blank for directories, symlinks, special files and a
+second name of a hard-linked file). rsync writes every control byte of a
+name as ``\\#ooo`` (octal; a newline or carriage return never ends a name
+early), every byte not printable in the locale too, and a literal ``\\#``
+followed by three digits as ``\\#134#...``; only a tab stays raw, and the
+name is the rest of the line, so tabs are harmless. :func:`unescape` turns
+it back into the name's bytes. A name that still does not match a file of
+the snapshot (a locale that let a non-UTF-8 byte through raw) only means that
+file is hashed afterwards, as a file rsync gave no checksum for is.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+
+CHECKSUM_CHOICE = "--checksum-choice=md5"
+ALGORITHM = "md5"
+PREFIX = "@tbk@ "
+OUT_FORMAT = f"--out-format={PREFIX}%C %l %n"
+_LINE = re.compile(r"([0-9a-f]{32}| {32}) (\d+) (.*)", re.DOTALL)
+_ESCAPE = re.compile(rb"\\#([0-7]{3})")
+
+
+def unescape(name: str) -> str:
+    """The file name rsync printed as ``name`` (``\\#ooo`` escapes undone), as ``os``
+    functions spell it (``surrogateescape``)."""
+    raw = name.encode("utf-8", "surrogateescape")
+    if b"\\#" in raw:
+        raw = _ESCAPE.sub(lambda m: bytes([int(m.group(1), 8)]), raw)
+    return os.fsdecode(raw)
+
+
+@dataclass(slots=True)
+class CopyDigests:
+    """Digests rsync printed, by path in the snapshot: ``path -> (size, md5 hex)``."""
+
+    found: dict[str, tuple[int, str]] = field(default_factory=dict)
+    prefix: str = ""
+    """The current source's place in the snapshot (``""``: the snapshot root)."""
+    single_file: bool = False
+    """The current source is one file: it is stored as ``prefix`` whatever its name."""
+    lines: int = 0
+
+    def start(self, prefix: str, *, single_file: bool) -> None:
+        """The next rsync call copies a source to ``prefix`` in the snapshot."""
+        self.prefix = prefix
+        self.single_file = single_file
+
+    def line(self, line: str) -> bool:
+        """Take one stdout line; True when it was one of ours (not a progress line)."""
+        if not line.startswith(PREFIX):
+            return False
+        self.lines += 1
+        m = _LINE.fullmatch(line, len(PREFIX))
+        if m is None or m.group(1)[0] == " ":
+            return True
+        name = unescape(m.group(3))
+        if self.single_file:
+            path = self.prefix
+        elif self.prefix:
+            path = f"{self.prefix}/{name}"
+        else:
+            path = name
+        self.found[path] = (int(m.group(2)), m.group(1))
+        return True
