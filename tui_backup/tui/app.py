@@ -158,14 +158,15 @@ class BackupApp(JobActions, App[int]):
     def get_theme_variable_defaults(self) -> dict[str, str]:
         return variable_defaults()
 
-    def on_mount(self) -> None:
+    async def on_mount(self) -> None:
         self._startup_problems += check_keymap(self.user_keymap, known_ids())
         if self.manager.settings_store.problem:
             self._startup_problems.append(self.manager.settings_store.problem)
         self._unsubscribe = self.manager.subscribe(self.bridge)
         self.theme_changed_signal.subscribe(self, self._mark_ansi_theme)
         self._mark_ansi_theme(self.current_theme)
-        self.push_screen(MainScreen(self.home_label, self.now, self.is_here))
+        # Mounted before the job list is read: a fast read must find the table there.
+        await self.push_screen(MainScreen(self.home_label, self.now, self.is_here))
         for problem in self._startup_problems:
             self.notify(problem, severity="error", timeout=10)
         self.load_jobs()

@@ -165,8 +165,11 @@ class MainScreen(Screen[None]):
     def on_jobs_shown(self, message: JobsShown) -> None:
         hint = self.query_one("#empty-hint", Static)
         hint.display = message.shown == 0
-        was_hidden = not self.jobs.display
-        self.jobs.display = message.shown > 0
+        # An empty list folds to no height instead of leaving the layout: a hidden table
+        # has no width, so the next cards were cut to a guessed 40 columns and showed so
+        # until its resize redrew them (CI's narrow columns, issue 10; a filter cleared).
+        was_hidden = self.jobs.has_class("-empty")
+        self.jobs.set_class(message.shown == 0, "-empty")
         box = self.query_one("#job-filter", Input)
         if message.shown and (self.focused is None or (was_hidden and not box.has_focus)):
             # The first job appeared (saved in the editor, or from another process): the
