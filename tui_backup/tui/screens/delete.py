@@ -16,6 +16,10 @@ from tui_backup.tui.formatting import tilde
 from tui_backup.tui.keymap import DELETE_BINDINGS
 
 
+DELETE_LABELS = {False: "Delete job", True: "Delete job and backups"}
+"""The button's label for each state of the "also delete backup data" box."""
+
+
 def consequence(spec: JobSpec, purge: bool) -> str:
     """What pressing Delete will do, in words; derived from the checkbox only."""
     dest = escape(tilde(mask_url(spec.destination)))
@@ -51,7 +55,7 @@ class DeleteJobScreen(ModalScreen[bool | None]):
             )
             yield Static(consequence(self.spec, False), id="consequence")
             with Horizontal(classes="dialog-buttons"):
-                yield Button("Delete", id="delete", variant="error")
+                yield Button(DELETE_LABELS[False], id="delete", variant="error")
                 yield Button(Content("Cancel [esc]"), id="cancel", variant="primary")
         # The keys of this dialog, not those of the screen underneath.
         yield Footer(compact=True)
@@ -60,7 +64,10 @@ class DeleteJobScreen(ModalScreen[bool | None]):
     def _purge_changed(self, event: Checkbox.Changed) -> None:
         self.query_one("#consequence", Static).update(consequence(self.spec, event.value))
         button = self.query_one("#delete", Button)
-        button.label = "Delete job and backups" if event.value else "Delete"
+        button.label = DELETE_LABELS[event.value]
+        # Button.label repaints without a layout: the button kept the width of the
+        # short label and showed the long one cut off (issue 10). Size it anew.
+        button.refresh(layout=True)
 
     @on(Button.Pressed)
     def _pressed(self, event: Button.Pressed) -> None:
