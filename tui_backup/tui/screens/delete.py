@@ -15,7 +15,6 @@ from tui_backup.model.secrets import mask_url
 from tui_backup.tui.formatting import tilde
 from tui_backup.tui.keymap import DELETE_BINDINGS
 
-
 DELETE_LABELS = {False: "Delete job", True: "Delete job and backups"}
 """The button's label for each state of the "also delete backup data" box."""
 
