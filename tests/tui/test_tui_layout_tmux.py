@@ -68,11 +68,12 @@ def _first_card_line(screen: str) -> str:
 def test_80x24_keeps_hosts_the_home_s_end_whole_cards_and_a_clean_footer(
     terminal: Terminal,
 ) -> None:
-    # The home gets what the header's counters leave: read it once watching is live
-    # ("○ not watching" is 8 columns wider; under load it was read before the change).
+    terminal.wait_for("Jobs · 30")
+    # The home gets what the header's counters leave: once watching is live ("○ not
+    # watching" is 8 columns wider) it shows its end. Under load a frame was caught
+    # between the two (the watch label still 16 wide): wait for the settled header.
     terminal.wait_for("● live")
-    screen = terminal.wait_for("Jobs · 30")
-    header = screen.splitlines()[0]
+    header = terminal.wait_for("tui-backup-home").splitlines()[0]
     assert "tui-backup-home" in header and "…" in header  # the end of the home, not its start
 
     terminal.keys("End")

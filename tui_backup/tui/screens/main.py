@@ -95,9 +95,11 @@ class MainScreen(Screen[None]):
         self.ask(ErrorsReloadRequested(self.error_filter.query()))
 
     def _tick(self) -> None:
-        """Relative times ("5m ago") move on even when nothing else changes."""
+        """Relative times ("5m ago") on the cards move on even when nothing else changes.
+
+        The error log refreshes its own ages, every second and only where they changed.
+        """
         self.jobs.refresh_all()
-        self.errors.refresh_times()
 
     # -- data from the app ---------------------------------------------------
 
@@ -114,6 +116,8 @@ class MainScreen(Screen[None]):
         return self.query_one(AppHeader)
 
     def apply_job_changes(self, pending: PendingChanges) -> None:
+        if not self.query(JobTable):
+            return  # the app is closing: the panes are gone (a run's last event came late)
         self.jobs.apply_changes(pending.updated, pending.removed)
         self.update_counts()
         # Error events of any process: apply their payloads; read the log only on a reset.

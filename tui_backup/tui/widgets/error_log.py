@@ -23,6 +23,7 @@ from rich.text import Text
 from textual import events
 from textual.binding import Binding
 from textual.widgets import DataTable
+from textual.widgets.data_table import CellDoesNotExist, RowDoesNotExist
 
 from tui_backup.model.records import ErrorEvent
 from tui_backup.model.status import Severity
@@ -33,6 +34,8 @@ ROW_LIMIT = 300
 """Rows the pane keeps (the full read asks for as many)."""
 DELTA_KEEP_SECONDS = 5.0
 """How long an applied event is laid over full reads (a read takes milliseconds)."""
+AGE_REFRESH_SECONDS = 1.0
+"""How often the "When" ages are checked; a minute's change shows within a second."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +124,7 @@ class ErrorLog(DataTable[Text]):
     def on_mount(self) -> None:
         self._columns(self.size.width)
         self.app.theme_changed_signal.subscribe(self, self._theme_changed)
+        self.set_interval(AGE_REFRESH_SECONDS, self.refresh_times)
 
     def _columns(self, width: int) -> None:
         """Fixed widths, so a row's text never decides the layout (stable screenshots)."""
@@ -211,9 +215,13 @@ class ErrorLog(DataTable[Text]):
         return kept[:ROW_LIMIT]
 
     def _show(self, batch: list[ErrorEvent]) -> None:
-        """Show ``batch`` (newest first) and keep the cursor on the same event."""
+        """Show ``batch`` (newest first); the cursor follows the newest event when it was
+        on the newest one, else stays on the event a person was reading (issue 10: it
+        stayed on an older error when new ones arrived above it)."""
         keep = self.selected_event
         keep_row = self.cursor_row
+        if keep_row == 0:
+            keep = None  # on the newest: stay on the newest, whichever event that is now
         new = {e.id: e for e in batch if e.id is not None}
         if list(new) == list(self._events):
             for event_id, event in new.items():
@@ -257,9 +265,22 @@ class ErrorLog(DataTable[Text]):
         return Text(human_ago(event.timestamp, self._clock()).replace(" ago", ""), dim)
 
     def refresh_times(self) -> None:
-        """The clock moved on: "5m" becomes "6m" without touching anything else."""
+        """The clock moved on: "5m" becomes "6m" without touching anything else.
+
+        Runs every ``AGE_REFRESH_SECONDS`` (it once ran every 30 s beside the job
+        cards, so an age lagged by up to half a minute); only cells whose text
+        changed are replaced, so a tick with nothing new costs a few string
+        comparisons per row and no redraw.
+        """
         for event_id, event in self._events.items():
-            self.update_cell(str(event_id), "when", self._when(event))
+            when = self._when(event)
+            key = str(event_id)
+            try:
+                if self.get_cell(key, "when").plain == when.plain:
+                    continue
+                self.update_cell(key, "when", when)
+            except (CellDoesNotExist, RowDoesNotExist):
+                continue  # rows being replaced: the new ones are made with fresh ages
 
     def _theme_changed(self, _theme: object) -> None:
         """Severity colours come from the theme: re-render the rows once CSS applied."""
