@@ -44,10 +44,10 @@ def test_an_unexpected_error_in_a_copy_fails_the_run_instead_of_hanging(
         write(src / f"f{i:03d}", "x")
     real = copy.copy_file
 
-    def flaky(s: str, d: str, cancel: object) -> object:
+    def flaky(s: str, d: str, cancel: object, *dirs: int | None) -> object:
         if s.endswith("f050"):
             raise RuntimeError("unexpected")
-        return real(s, d, cancel)
+        return real(s, d, cancel, *dirs)
 
     monkeypatch.setattr(copy, "copy_file", flaky)
     done = run(make_spec(src, tmp_path / "dest"), engine=SnapshotEngine(workers=2)).finished

@@ -728,8 +728,8 @@ class SnapshotBuilder:
         A batch holds the files of one directory: two threads creating files
         in the same directory contend for its lock, in different ones they do not.
         The batch holds its own duplicates of the directory's descriptors and
-        the copies open ``/proc/self/fd/<fd>/<name>``: short paths at any depth,
-        valid however long the walk has moved on.
+        the copies open the names in them (``openat``): any depth, valid however
+        long the walk has moved on.
         """
         frame = self._cur_frame
         batch = self._batch
@@ -742,7 +742,7 @@ class SnapshotBuilder:
             batch = self._batch
         if not batch.jobs:
             self._batch_frame = frame
-            if frame is not None and xattrs.PROC_FD:
+            if frame is not None:
                 for fd in (frame.src_fd, frame.dst_fd):
                     batch.fds.append(os.dup(fd) if fd is not None else -1)
         self._window.push(Copy(batch, len(batch.jobs), rel, src))
@@ -751,8 +751,10 @@ class SnapshotBuilder:
             name = dst[dst.rfind("/") + 1 :]
             batch.jobs.append(
                 (
-                    f"/proc/self/fd/{s_fd}/{name}" if s_fd >= 0 else src,
-                    f"/proc/self/fd/{d_fd}/{name}" if d_fd >= 0 else dst,
+                    name if s_fd >= 0 else src,
+                    name if d_fd >= 0 else dst,
+                    s_fd if s_fd >= 0 else None,
+                    d_fd if d_fd >= 0 else None,
                 )
             )
         else:
@@ -943,9 +945,9 @@ class SnapshotBuilder:
                 os.close(fd)
 
     def _dst_path(self, batch: CopyBatch, idx: int, rel: str) -> str:
-        """The new file's path in the partial snapshot (jobs may name it through /proc)."""
-        dst = batch.jobs[idx][1]
-        return dst if not dst.startswith("/proc/self/fd/") else os.path.join(self._partial, rel)
+        """The new file's path in the partial snapshot (a job may hold only its name)."""
+        job = batch.jobs[idx]
+        return job[1] if len(job) < 4 or job[3] is None else os.path.join(self._partial, rel)
 
     def _warn(self, path: str, reason: str) -> None:
         self.warnings += 1

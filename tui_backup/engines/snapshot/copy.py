@@ -106,8 +106,19 @@ class CopyOptions:
 DEFAULT_OPTIONS = CopyOptions(xattrs.Policy(True, True), sparse=True)
 
 
-def copy_file(src: str, dst: str, cancel: Any) -> tuple[Any, ...]:
+def copy_file(
+    src: str,
+    dst: str,
+    cancel: Any,
+    src_dir: int | None = None,
+    dst_dir: int | None = None,
+) -> tuple[Any, ...]:
     """Copy ``src`` to the new file ``dst``; return its BLAKE2b-256 and the stat it had.
+
+    ``src_dir``/``dst_dir``: directory descriptors ``src``/``dst`` are names in
+    (``openat``), else they are paths. A name under a descriptor costs one
+    component lookup; the ``/proc/self/fd/<fd>/<name>`` paths used before cost
+    ~7x as much per open (14 vs 1.9 µs measured), twice per copied file.
 
     The result is ``(digest, stat)`` when the bytes written are the ``stat``'s
     size and nothing else needs saying (the common case, kept cheap), else
@@ -122,7 +133,7 @@ def copy_file(src: str, dst: str, cancel: Any) -> tuple[Any, ...]:
     """
     opts: CopyOptions = getattr(cancel, "copy_options", None) or DEFAULT_OPTIONS
     try:
-        fsrc = os.open(src, _READ_FLAGS)
+        fsrc = os.open(src, _READ_FLAGS, dir_fd=src_dir)
     except OSError as exc:
         raise SourceSkip(source_reason(exc)) from exc
     try:
@@ -134,7 +145,7 @@ def copy_file(src: str, dst: str, cancel: Any) -> tuple[Any, ...]:
         mode = st.st_mode & 0o777
         mode_set = _UMASK is not None and not (mode & _UMASK) and not (st.st_mode & 0o7000)
         try:
-            fdst = os.open(dst, _WRITE_FLAGS, mode if mode_set else 0o600)
+            fdst = os.open(dst, _WRITE_FLAGS, mode if mode_set else 0o600, dir_fd=dst_dir)
         except OSError as exc:
             raise DestError(exc) from exc
         ok = False
@@ -159,7 +170,7 @@ def copy_file(src: str, dst: str, cancel: Any) -> tuple[Any, ...]:
             os.close(fdst)
             if not ok:
                 try:
-                    os.unlink(dst)
+                    os.unlink(dst, dir_fd=dst_dir)
                 except OSError:
                     pass
         if changed or items:
@@ -295,11 +306,12 @@ def _pump_sparse(fsrc: int, fdst: int, cancel: Any) -> tuple[str, int]:
 class CopyBatch:
     """Files handed to the worker threads in one piece, to keep per-file overhead low.
 
-    Each job is ``(src, dst)``. A batch is taken by one worker; a worker that
-    finds no batch waiting joins one in progress, taking the next job not yet
-    taken, so a batch holding a few large files is shared instead of keeping
-    one thread busy while the other idles (the walk does not stat new files,
-    so batches cannot be balanced by size up front). ``results`` is set, and
+    Each job is ``(src, dst)`` (paths) or ``(src, dst, src_dir, dst_dir)`` (names in
+    those directory descriptors, ``None`` for a path: :func:`copy_file`). A batch is
+    taken by one worker; a worker that finds no batch waiting joins one in progress,
+    taking the next job not yet taken, so a batch holding a few large files is shared
+    instead of keeping one thread busy while the other idles (the walk does not stat
+    new files, so batches cannot be balanced by size up front). ``results`` is set, and
     ``done`` released, by whoever finishes the last job.
     """
 
@@ -316,14 +328,14 @@ class CopyBatch:
     )
 
     def __init__(self) -> None:
-        self.jobs: list[tuple[str, str]] = []
+        self.jobs: list[tuple[Any, ...]] = []
         self.nbytes = 0
         self.results: list[Any] | None = None
         self.done: threading.Lock | None = None
         self.submitted = False
         self.fds: list[int] = []
-        """Directory descriptors the jobs' paths go through (``/proc/self/fd/N/name``);
-        closed when the last job is done."""
+        """Directory descriptors the jobs' names are in (duplicates owned by the batch,
+        valid however far the walk has moved on); closed when the last job is done."""
         self._out: list[Any] = []
         self._take = itertools.count()
         self._finished = itertools.count(1)
@@ -344,12 +356,12 @@ class CopyBatch:
         take = self._take
         finished = self._finished
         while (i := next(take)) < n:
-            src, dst = jobs[i]
+            job = jobs[i]
             if cancel.is_set():
                 result: Any = Cancelled()
             else:
                 try:
-                    result = copy_file(src, dst, cancel)
+                    result = copy_file(job[0], job[1], cancel, *job[2:])
                 except (SourceSkip, DestError, Cancelled) as exc:
                     result = exc
                 except OSError as exc:  # anything unforeseen on the source side
