@@ -18,6 +18,13 @@ Ours runs in a subprocess (:mod:`benchmarks.snapshot_op`) that reports its
 peak RSS; wall time per file in microseconds, ratios against the floor, and
 peak RSS (total and per 1,000 files) are printed as a Markdown table. The
 work directory is removed with ``rm -rf`` at the end (``--keep`` to leave it).
+
+On a disk too small for six copies of the tree, ``--lean`` deletes the
+``cp -a``/``cp -al`` copies once the incremental is compared (the restores
+that follow then create files soon after a large delete: BENCHMARKING.md
+pitfall 1, say so with the figures), and ``--from-first`` reuses a work
+directory whose first snapshot (ours and ``cp -a``) is already made, e.g. by
+a series that stopped after it; the first-snapshot rows are then missing.
 """
 
 from __future__ import annotations
@@ -105,7 +112,9 @@ def b2sum_list(manifest: str, out: str) -> int:
     return count
 
 
-def series(work: str, n: int) -> list[dict[str, Any]]:
+def series(
+    work: str, n: int, *, lean: bool = False, from_first: bool = False
+) -> list[dict[str, Any]]:
     base = os.path.join(work, f"n{n}")
     src = os.path.join(base, "src")
     dest = os.path.join(base, "ours")
@@ -120,15 +129,21 @@ def series(work: str, n: int) -> list[dict[str, Any]]:
         print(f"  {n} {what} {cmd}: {wall:.2f}s cpu {cpu:.2f}s rss {rss_kb}", file=sys.stderr)
 
     # First snapshot vs cp -a (A B), then an incremental vs cp -al.
-    wall, cpu, res = ours("run", src, dest)
-    row("first", "ours", wall, cpu, res["maxrss_kb"])
-    wall, cpu = timed(["cp", "-a", src, os.path.join(base, "cp1")])
-    row("first", "cp -a", wall, cpu)
+    if from_first and os.path.isdir(os.path.join(base, "cp1")) and os.path.isdir(dest):
+        print(f"  {n}: first snapshot and cp -a reused from {base}", file=sys.stderr)
+    else:
+        wall, cpu, res = ours("run", src, dest)
+        row("first", "ours", wall, cpu, res["maxrss_kb"])
+        wall, cpu = timed(["cp", "-a", src, os.path.join(base, "cp1")])
+        row("first", "cp -a", wall, cpu)
     wall, cpu, res = ours("run", src, dest)
     row("no change", "ours", wall, cpu, res["maxrss_kb"])
     snap = res["snapshot"]
     wall, cpu = timed(["cp", "-al", os.path.join(base, "cp1"), os.path.join(base, "cpal")])
     row("no change", "cp -al", wall, cpu)
+    if lean:
+        for name in ("cp1", "cpal"):
+            subprocess.run(["rm", "-rf", os.path.join(base, name)], check=True)
     # Verify vs b2sum -c on the same files (the newest snapshot).
     listing = os.path.join(base, "b2sums")
     b2sum_list(os.path.join(dest, ".tui-backup", f"{snap}.manifest.gz"), listing)
@@ -152,7 +167,8 @@ def report(rows: list[dict[str, Any]]) -> None:
     floors = {(r["n"], r["what"]): r["wall"] for r in rows if r["cmd"] != "ours"}
     for r in rows:
         n = r["n"]
-        ratio = f"{r['wall'] / floors[(n, r['what'])]:.2f}" if r["cmd"] == "ours" else ""
+        floor = floors.get((n, r["what"]))
+        ratio = f"{r['wall'] / floor:.2f}" if r["cmd"] == "ours" and floor else ""
         rss = f"{r['rss'] / 1024:.0f}" if r["rss"] else ""
         per_k = f"{r['rss'] / (n / 1000):.1f}" if r["rss"] else ""
         us = r["wall"] / n * 1e6
@@ -165,17 +181,21 @@ def main() -> None:
     parser.add_argument("--sizes", default="10k,100k", help="comma-separated, e.g. 10k,100k,1M")
     parser.add_argument("--work", default="/tmp/tui-backup-scale")
     parser.add_argument("--keep", action="store_true", help="leave the trees in --work")
+    parser.add_argument("--lean", action="store_true", help="delete the cp copies early")
+    parser.add_argument(
+        "--from-first", action="store_true", help="reuse a work dir's first snapshots"
+    )
     args = parser.parse_args()
     sizes = [parse_size(s) for s in args.sizes.split(",") if s.strip()]
     os.makedirs(args.work, exist_ok=True)
     free = shutil.disk_usage(args.work).free
-    need = max(sizes) * 4096 * 6
-    if need > free:
+    need = max(sizes) * 4096 * (4 if args.lean else 6)
+    if need > free and not args.from_first:
         raise SystemExit(f"{args.work}: {free >> 30} GiB free, about {need >> 30} GiB needed")
     rows: list[dict[str, Any]] = []
     load = os.getloadavg()
     for n in sizes:
-        rows += series(args.work, n)
+        rows += series(args.work, n, lean=args.lean, from_first=args.from_first)
         if not args.keep:
             subprocess.run(["rm", "-rf", os.path.join(args.work, f"n{n}")], check=True)
     print(f"\nload average at start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; "
