@@ -48,6 +48,7 @@ from tui_backup.tui.messages import (
     ErrorRecorded,
     ErrorsLoaded,
     ErrorsReloadRequested,
+    HeaderMounted,
     InitOffered,
     JobsChanged,
     JobsLoaded,
@@ -71,6 +72,7 @@ from tui_backup.tui.screens.quit import QuitScreen
 from tui_backup.tui.screens.restore import RestoreScreen
 from tui_backup.tui.themes import load_themes, next_theme, variable_defaults
 from tui_backup.tui.typeahead import KeyGate
+from tui_backup.tui.widgets.header import AppHeader
 
 log = logging.getLogger(__name__)
 
@@ -270,6 +272,7 @@ class BackupApp(JobActions, App[int]):
             for screen in self.screen_stack:
                 if isinstance(screen, LiveView):
                     screen.apply_job_changes(pending)
+            self.sync_headers()
         if self.quit_when_idle and not self.running_here():
             self.exit(0)
 
@@ -277,6 +280,7 @@ class BackupApp(JobActions, App[int]):
         main = self.main_screen
         if main is not None:
             main.show_jobs(message.views)
+            self.sync_headers()
         for issue in message.issues:
             self.notify(issue, severity="warning", timeout=8)
         self._last_redraw = time.monotonic()
@@ -285,6 +289,21 @@ class BackupApp(JobActions, App[int]):
         main = self.main_screen
         if main is not None:
             main.on_errors_loaded(message)
+            self.sync_headers()
+
+    def on_header_mounted(self, _: HeaderMounted) -> None:
+        self.sync_headers()
+
+    def sync_headers(self) -> None:
+        """Every other screen's header shows what the main screen's shows (attributes down)."""
+        main = self.main_screen
+        if main is None or len(self.screen_stack) <= 2 or not main.query(AppHeader):
+            return
+        source = main.header
+        for screen in self.screen_stack:
+            if screen is not main:
+                for header in screen.query(AppHeader):
+                    header.copy_values(source)
 
     def on_run_finished(self, message: RunFinished) -> None:
         run = message.run
@@ -332,6 +351,7 @@ class BackupApp(JobActions, App[int]):
         main = self.main_screen
         if main is not None:
             main.header.watch_mode = message.mode
+            self.sync_headers()
         if message.mode == WatchMode.UNREACHABLE:
             self.notify(
                 f"The home directory is unreachable: {message.detail}",

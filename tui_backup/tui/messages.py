@@ -140,6 +140,10 @@ class RestoreFinished(Message):
     """The core's one line (``restored 1 file (401 B) into …``), shown as is."""
 
 
+class HeaderMounted(Message):
+    """A screen's header appeared: the app gives it the current counts and watch mode."""
+
+
 @dataclass
 class JobsShown(Message):
     """The job table now shows ``shown`` of ``total`` jobs (empty-state hint, filter)."""

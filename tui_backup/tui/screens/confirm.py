@@ -10,6 +10,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Footer, Label, Static
 
 from tui_backup.tui.keymap import CONFIRM_BINDINGS
+from tui_backup.tui.widgets.header import AppHeader
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -26,6 +27,7 @@ class ConfirmScreen(ModalScreen[bool]):
         self.no = no
 
     def compose(self) -> ComposeResult:
+        yield AppHeader()  # every screen shows the header (issue 10)
         with Vertical(classes="dialog"):
             yield Label(self.title_text, classes="dialog-title")
             yield Static(self.text, classes="dialog-text")

@@ -14,6 +14,7 @@ from tui_backup.model.job import JobSpec
 from tui_backup.model.secrets import mask_url
 from tui_backup.tui.formatting import tilde
 from tui_backup.tui.keymap import DELETE_BINDINGS
+from tui_backup.tui.widgets.header import AppHeader
 
 DELETE_LABELS = {False: "Delete job", True: "Delete job and backups"}
 """The button's label for each state of the "also delete backup data" box."""
@@ -45,6 +46,7 @@ class DeleteJobScreen(ModalScreen[bool | None]):
         self.spec = spec
 
     def compose(self) -> ComposeResult:
+        yield AppHeader()  # every screen shows the header (issue 10)
         with Vertical(classes="dialog", id="delete-dialog"):
             yield Label(f"Delete job {self.spec.name}?", classes="dialog-title")
             yield Checkbox(

@@ -54,6 +54,7 @@ from tui_backup.tui.messages import (
     VerifyRequested,
 )
 from tui_backup.tui.snapshot_access import list_snapshots
+from tui_backup.tui.widgets.header import AppHeader
 
 SPARK_RUNS = 30
 
@@ -121,6 +122,7 @@ class DetailsScreen(Screen[None]):
         self._last_run_id: str | None = None
 
     def compose(self) -> ComposeResult:
+        yield AppHeader()  # every screen shows the header (issue 10)
         with Vertical(id="details-top"):
             yield Static("", id="details-summary")
             with Horizontal(id="sparks"):

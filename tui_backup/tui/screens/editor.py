@@ -50,6 +50,7 @@ from tui_backup.tui.messages import (
     EditorSaveRefused,
 )
 from tui_backup.tui.screens.confirm import ConfirmScreen
+from tui_backup.tui.widgets.header import AppHeader
 from tui_backup.tui.widgets.path_suggester import PathSuggester
 
 VALIDATE_AFTER = 0.15
@@ -172,6 +173,7 @@ class JobEditorScreen(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         title = "New job" if self.creating else f"Edit {self.job_name}"
+        yield AppHeader()  # every screen shows the header (issue 10)
         with Vertical(classes="dialog", id="editor-dialog") as dialog:
             dialog.border_title = title
             dialog.border_subtitle = "ctrl+s save · escape cancel"

@@ -14,6 +14,7 @@ from tui_backup.model.records import ErrorEvent
 from tui_backup.tui.formatting import local_stamp
 from tui_backup.tui.keymap import ERROR_DETAIL_BINDINGS
 from tui_backup.tui.messages import ErrorEventLoaded, ResolveRequested
+from tui_backup.tui.widgets.header import AppHeader
 
 
 def describe_event(event: ErrorEvent) -> str:
@@ -43,6 +44,7 @@ class ErrorDetailScreen(ModalScreen[None]):
         self.event: ErrorEvent | None = None
 
     def compose(self) -> ComposeResult:
+        yield AppHeader()  # every screen shows the header (issue 10)
         with VerticalScroll(classes="dialog", id="error-detail-dialog") as box:
             box.border_title = f"Error #{self.event_id}"
             box.border_subtitle = "space resolve · escape close"

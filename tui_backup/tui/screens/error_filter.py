@@ -12,6 +12,7 @@ from textual.widgets import Button, Checkbox, Footer, Input, Label, Select
 from tui_backup.model.status import Severity
 from tui_backup.tui.keymap import ERROR_FILTER_BINDINGS
 from tui_backup.tui.widgets.error_log import ErrorFilter
+from tui_backup.tui.widgets.header import AppHeader
 
 
 class ErrorFilterScreen(ModalScreen[ErrorFilter | None]):
@@ -23,6 +24,7 @@ class ErrorFilterScreen(ModalScreen[ErrorFilter | None]):
         self.job_names = job_names
 
     def compose(self) -> ComposeResult:
+        yield AppHeader()  # every screen shows the header (issue 10)
         with Vertical(classes="dialog", id="error-filter-dialog"):
             yield Label("Filter the error log", classes="dialog-title")
             yield Checkbox("unresolved only", self.current.unresolved_only, id="unresolved")

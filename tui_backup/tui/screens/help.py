@@ -10,6 +10,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
 
 from tui_backup.tui.keymap import DESCRIPTIONS, HELP_BINDINGS, binding_groups
+from tui_backup.tui.widgets.header import AppHeader
 
 EXTRA_KEYS = (
     ("↑ ↓", "move between jobs or errors (as j k)"),
@@ -74,6 +75,7 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         keymap = self.keymap
+        yield AppHeader()  # every screen shows the header (issue 10)
         with VerticalScroll(classes="dialog", id="help-dialog") as scroll:
             scroll.border_title = "Keys"
             scroll.border_subtitle = "escape closes"

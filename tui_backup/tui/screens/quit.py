@@ -10,6 +10,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Footer, Label
 
 from tui_backup.tui.keymap import QUIT_BINDINGS
+from tui_backup.tui.widgets.header import AppHeader
 
 
 class QuitScreen(ModalScreen[str | None]):
@@ -24,6 +25,7 @@ class QuitScreen(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         names = ", ".join(self.running[:5]) + (" …" if len(self.running) > 5 else "")
+        yield AppHeader()  # every screen shows the header (issue 10)
         with Vertical(classes="dialog", id="quit-dialog"):
             yield Label("Quit tui-backup?", classes="dialog-title")
             yield Label(

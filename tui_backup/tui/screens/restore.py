@@ -54,6 +54,7 @@ from tui_backup.tui.snapshot_access import (
     original_location,
     restore,
 )
+from tui_backup.tui.widgets.header import AppHeader
 from tui_backup.tui.widgets.path_suggester import PathSuggester
 
 RESTORES = os.path.join("~", "tui-backup-restores")
@@ -115,6 +116,7 @@ class RestoreScreen(Screen[None]):
         self.snapshot_tree: SnapshotTree | None = None
 
     def compose(self) -> ComposeResult:
+        yield AppHeader()  # every screen shows the header (issue 10)
         yield Static(f"Restore from [b]{self.job_name}[/b]", id="restore-title")
         with Horizontal(id="restore-body"):
             with Vertical(id="snapshot-pane") as pane:

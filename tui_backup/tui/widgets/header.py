@@ -1,8 +1,11 @@
 """The one-line header: home, runs here and elsewhere, watch mode, open errors.
 
 Always visible, so the unresolved-error counter and the watch indicator are
-never scrolled away. State is shown with classes (``-live``, ``-polling``,
-``-unreachable``, ``-has-errors``) styled in ``app.tcss``.
+never scrolled away, and on every screen (issue 10: details, restore and the
+editor hid it): each screen composes its own, and the app copies the main
+screen's values into the others (``BackupApp.sync_headers``). State is shown
+with classes (``-live``, ``-polling``, ``-unreachable``, ``-has-errors``)
+styled in ``app.tcss``.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from textual.reactive import reactive
 from textual.widgets import Label
 
 from tui_backup.tui.formatting import elide_path
+from tui_backup.tui.messages import HeaderMounted
 
 WATCH_LABELS = {
     "live": "● live",
@@ -48,13 +52,16 @@ class AppHeader(Horizontal):
     watch_mode: reactive[str] = reactive("off")
     unresolved: reactive[int] = reactive(0)
 
-    def __init__(self, home_label: str, *, id: str | None = None) -> None:
+    def __init__(self, home_label: str | None = None, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._home_label = home_label
 
     def compose(self) -> ComposeResult:
+        home = self._home_label
+        if home is None:  # a screen other than the main one: the app's home
+            home = str(getattr(self.app, "home_label", ""))
         yield Label("tui-backup", id="title")
-        yield HomeLabel(self._home_label, id="home")
+        yield HomeLabel(home, id="home")
         yield Label("", id="runs")
         yield Label("", id="watch")
         yield Label("", id="unresolved")
@@ -63,6 +70,14 @@ class AppHeader(Horizontal):
         self._show_runs()
         self._show_watch(self.watch_mode)
         self._show_unresolved(self.unresolved)
+        self.post_message(HeaderMounted())  # the app sets the current values
+
+    def copy_values(self, other: AppHeader) -> None:
+        """Show what ``other`` (the main screen's header) shows."""
+        self.running_here = other.running_here
+        self.running_elsewhere = other.running_elsewhere
+        self.watch_mode = other.watch_mode
+        self.unresolved = other.unresolved
 
     def _show_runs(self) -> None:
         runs = self.query_one("#runs", Label)
