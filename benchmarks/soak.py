@@ -163,6 +163,7 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
                 "rss_mb": round(rss_mb(), 2),
                 "fds": fds(),
                 "threads": os_threads(),
+                "load1": round(os.getloadavg()[0], 2),
             }
         )
     elapsed = time.monotonic() - started
@@ -185,15 +186,24 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
         "events_delivered": events[0],
         "baseline": base,
         "last": samples[-1] if samples else None,
+        "load_average_1min": {
+            "min": min((s["load1"] for s in samples), default=None),
+            "median": sorted(s["load1"] for s in samples)[len(samples) // 2] if samples else None,
+            "max": max((s["load1"] for s in samples), default=None),
+        },
     }
     growth: dict[str, Any] = {}
     for key in ("rss_mb", "fds", "threads"):
         xs = [float(s["run"]) for s in samples]
         ys = [float(s[key]) for s in samples]
         half = len(xs) // 2
-        slope_all, _ = fit(xs, ys) if len(xs) > 1 else (0.0, 0.0)
+        slope_all, icpt_all = fit(xs, ys) if len(xs) > 1 else (0.0, 0.0)
         slope_2nd, _ = fit(xs[half:], ys[half:]) if len(xs) - half > 1 else (0.0, 0.0)
+        ts = [float(s["t"]) for s in samples]
+        slope_t, _ = fit(ts, ys) if len(ts) > 1 else (0.0, 0.0)
         growth[key] = {
+            "line_over_runs": f"{icpt_all:.3f} + {slope_all:.6f} * run",
+            "per_hour": round(slope_t * 3600, 3),
             "per_1000_runs_all": round(slope_all * 1000, 3),
             "per_1000_runs_second_half": round(slope_2nd * 1000, 3),
             "min": min(ys),
