@@ -190,7 +190,7 @@ async def test_the_header_keeps_the_end_of_a_long_home(seeded: Home, make_app: A
         assert len(shown) == home.content_region.width
 
 
-async def test_toasts_leave_the_error_log_uncovered(seeded: Home, make_app: AppFactory) -> None:
+async def test_toasts_leave_cards_the_error_log_and_the_header_uncovered(seeded: Home, make_app: AppFactory) -> None:
     app = make_app(seeded)
     async with app.run_test(size=(80, 24), notifications=True) as pilot:
         main = await _ready(app, pilot)
@@ -200,9 +200,15 @@ async def test_toasts_leave_the_error_log_uncovered(seeded: Home, make_app: AppF
         await pilot.pause()
         log = main.query_one(ErrorLog).region
         header = main.header.region
+        cards = main.jobs.region
+        bottom = 0
         for toast in app.screen.query("Toast"):
             assert not toast.region.overlaps(log), (toast.region, log)
             assert not toast.region.overlaps(header)
+            # at the top right they covered the first card's "Next / rate" (issue 10)
+            assert not toast.region.overlaps(cards), (toast.region, cards)
+            bottom = max(bottom, toast.region.bottom)
+        assert bottom == 24  # stacked up from the footer line
 
 
 async def test_the_footer_has_no_stray_character_in_its_last_column(
