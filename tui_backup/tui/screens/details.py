@@ -32,7 +32,9 @@ from tui_backup.core.manager import JobManager
 from tui_backup.core.views import JobView
 from tui_backup.model.records import RunRecord
 from tui_backup.model.secrets import redact
+from tui_backup.model.state import LastVerify
 from tui_backup.model.status import Status
+from tui_backup.model.units import plural
 from tui_backup.tui.bridge import PendingChanges
 from tui_backup.tui.formatting import (
     bytes_or_unknown,
@@ -61,6 +63,31 @@ SPARK_RUNS = 30
 TAB_IDS = ("tab-history", "tab-snapshots", "tab-errors", "tab-spec")
 
 
+def verify_line(last: LastVerify, now: datetime) -> str:
+    """``last verify 5m ago: ok, 1 snapshot, 12 packs read, bytes unknown (restic check)``.
+
+    Says what was counted: restic's check reads pack files and cannot tell how
+    many bytes, so "1 file" and "0 B" would both be untrue (issue 10). The unit
+    and whether bytes are known come from the verify's report; a state written
+    before ``LastVerify`` kept them is read by its method (``restic check``).
+    """
+    unit = getattr(last, "unit", None) or ("pack" if last.method == "restic check" else "file")
+    bytes_known = getattr(last, "bytes_known", None)
+    if bytes_known is None:
+        bytes_known = last.method != "restic check"
+    snaps = plural(last.snapshots, "snapshot")
+    read = f"{plural(last.files, unit)} read, "
+    read += human_bytes(last.bytes) if bytes_known else "bytes unknown"
+    text = f"last verify {human_ago(last.time, now)}: {last.outcome}, {snaps}, {read}"
+    if last.method:
+        text += f" ({last.method})"
+    if last.problems:
+        text += f", {plural(last.problems, 'problem')}"
+    if last.detail:
+        text += f" — {last.detail}"
+    return text
+
+
 def summary(view: JobView, now: datetime) -> str:
     """Two or three lines: status, last result, next run; console markup."""
     state = view.state
@@ -81,6 +108,8 @@ def summary(view: JobView, now: datetime) -> str:
         lines.append("never run")
     if view.next_run is not None:
         lines.append(f"next run {human_when(view.next_run, now)}  [dim]{view.spec.schedule}[/dim]")
+    if state.last_verify is not None:
+        lines.append(escape(verify_line(state.last_verify, now)))
     if view.issue:
         lines.append(f"[b]⚠ {escape(view.issue)}[/b]")
     return "\n".join(lines)
