@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -19,4 +20,9 @@ def tree(tmp_path: Path) -> Path:
     (src / "docs" / "deep" / "notes.md").write_text("hello\n")
     (src / "skip.tmp").write_text("excluded\n")
     (src / "link").symlink_to("docs/deep/notes.md")
+    # Written an hour ago, as far as mtimes tell: a file written the moment before a
+    # run is "racy" and the rsync engine's next run copies it again instead of linking.
+    old = time.time() - 3600
+    for path in src.rglob("*"):
+        os.utime(path, (old, old), follow_symlinks=False)
     return src

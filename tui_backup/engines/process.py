@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -21,6 +22,8 @@ from dataclasses import dataclass
 log = logging.getLogger(__name__)
 
 STOP_GRACE = 3.0
+WATCH_INTERVAL = 1.0
+"""Seconds between two calls of a ``watchdog``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +32,8 @@ class ToolResult:
     stderr: str
     """The tail of stderr (last lines), for error messages and event details."""
     cancelled: bool
+    stalled: str | None = None
+    """What the ``watchdog`` saw when it stopped the tool (None: it did not)."""
 
 
 def run_tool(
@@ -40,6 +45,7 @@ def run_tool(
     cwd: str | None = None,
     split_cr: bool = False,
     on_stderr: Callable[[str], None] | None = None,
+    watchdog: Callable[[int], str | None] | None = None,
 ) -> ToolResult:
     """Run ``argv``; call ``on_line`` per stdout line; honour ``cancel``.
 
@@ -48,6 +54,11 @@ def run_tool(
 
     With ``split_cr`` a carriage return also ends a line: rsync's progress2
     redraws its line with CR.
+
+    ``watchdog(pid)`` (optional) is asked every :data:`WATCH_INTERVAL` seconds
+    whether the tool is stuck where it will never get out by itself; when it
+    answers twice in a row with the same reason, the tool is stopped as on a
+    cancel and the result says ``stalled``.
     """
     if cancel is not None and cancel.is_set():
         return ToolResult(-1, "", True)
@@ -99,16 +110,31 @@ def run_tool(
     ]
     for t in readers:
         t.start()
+    # A blocking wait on its own thread: the end is seen at once (Popen.wait with a
+    # timeout polls with sleeps of up to 50 ms, a cost on every short rsync call).
+    exited = threading.Event()
+    waiter = threading.Thread(
+        target=lambda: (proc.wait(), exited.set()), name="tool-wait", daemon=True
+    )
+    waiter.start()
     cancelled = False
+    stalled: str | None = None
+    seen: str | None = None
+    next_watch = time.monotonic() + WATCH_INTERVAL
     try:
-        while True:
-            try:
-                proc.wait(timeout=0.1)
-                break
-            except subprocess.TimeoutExpired:
-                if cancel is not None and cancel.is_set() and not cancelled:
-                    cancelled = True
+        while not exited.wait(0.1):
+            if cancel is not None and cancel.is_set() and not cancelled:
+                cancelled = True
+                _interrupt(proc)
+            if watchdog is not None and stalled is None and time.monotonic() >= next_watch:
+                next_watch = time.monotonic() + WATCH_INTERVAL
+                reason = watchdog(proc.pid)
+                if reason is not None and reason == seen:
+                    log.warning("%s is stuck (%s): stopping it", argv[0], reason)
+                    stalled = reason
                     _interrupt(proc)
+                seen = reason
+        proc.wait()
     except BaseException:
         _kill(proc)
         raise
@@ -117,7 +143,7 @@ def run_tool(
             t.join(timeout=5)
         proc.stdout.close()
         proc.stderr.close()
-    return ToolResult(proc.returncode, "\n".join(err_tail), cancelled)
+    return ToolResult(proc.returncode, "\n".join(err_tail), cancelled, stalled)
 
 
 def _interrupt(proc: subprocess.Popen[bytes]) -> None:

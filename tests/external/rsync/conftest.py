@@ -9,9 +9,11 @@ can look at the remote destination's files directly on disk.
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,3 +122,18 @@ def finished(events: list[EngineEvent]) -> Finished:
     fin = events[-1]
     assert isinstance(fin, Finished)
     return fin
+
+
+def settle(*roots: Path) -> None:
+    """Date every file and symlink under ``roots`` (or ``roots`` themselves) an hour back.
+
+    A file written the moment before a run is *racy* (its mtime could be kept by a
+    same-size rewrite on a coarse clock) and the next run copies it again rather
+    than link it; tests about linking mean files that were written long before.
+    """
+    old = time.time() - 3600
+    for root in roots:
+        paths = [root] if not root.is_dir() or root.is_symlink() else list(root.rglob("*"))
+        for path in paths:
+            if not path.is_dir() or path.is_symlink():
+                os.utime(path, (old, old), follow_symlinks=False)

@@ -17,7 +17,7 @@ from pathlib import Path
 from tui_backup.engines.api import RunOptions
 from tui_backup.engines.rsync import RsyncEngine
 
-from .conftest import Where, backup
+from .conftest import Where, backup, settle
 
 
 def _flip(path: Path) -> None:
@@ -33,6 +33,7 @@ def _source(tmp_path: Path) -> Path:
     src.mkdir()
     (src / "data.bin").write_bytes(b"good data " * 100)
     (src / "other.txt").write_text("other\n")
+    settle(src)
     return src
 
 

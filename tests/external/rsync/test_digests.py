@@ -18,7 +18,7 @@ from pathlib import Path
 from tui_backup.engines.rsync import RsyncEngine, manifest
 from tui_backup.engines.rsync.digests import CopyDigests, unescape
 
-from .conftest import Where, backup
+from .conftest import Where, backup, settle
 
 NAMES = [
     "plain",
@@ -88,6 +88,7 @@ def test_a_sha256_manifest_is_verified_and_then_replaced(where: Where, tmp_path:
     src.mkdir()
     for i in range(3):
         (src / f"f{i}").write_bytes(os.urandom(2000))
+    settle(src)
     dest = tmp_path / "dest"
     spec = where.spec(src, dest)
     old = backup(spec)

@@ -18,7 +18,7 @@ from tui_backup.engines.api import ErrorType
 from tui_backup.engines.events import Finished, Progress
 from tui_backup.engines.rsync import RsyncEngine
 
-from .conftest import Where, backup, finished, run
+from .conftest import Where, backup, finished, run, settle
 
 
 def test_hard_links_inside_the_source_are_kept(where: Where, tmp_path: Path) -> None:
@@ -34,6 +34,7 @@ def test_hard_links_inside_the_source_are_kept(where: Where, tmp_path: Path) -> 
 def test_a_single_file_source_is_hard_linked_next_time(where: Where, tmp_path: Path) -> None:
     src = tmp_path / "notes.txt"
     src.write_text("notes\n")
+    settle(src)
     dest = tmp_path / "dest"
     spec = where.spec(src, dest)
     first, second = backup(spec), backup(spec)
@@ -48,6 +49,7 @@ def test_file_and_directory_sources_together_are_linked(where: Where, tmp_path: 
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "dir").write_text("a file with the same basename\n")
     sources = [tmp_path / "dir", tmp_path / "other" / "dir"]
+    settle(*sources)
     dest = tmp_path / "dest"
     spec = where.spec(sources, dest)
     first, second = backup(spec), backup(spec)
@@ -61,6 +63,7 @@ def test_a_failed_run_removes_its_partial_and_metadata(where: Where, tmp_path: P
     src = tmp_path / "src"
     src.mkdir()
     (src / "f").write_text("f\n")
+    os.utime(src / "f", (1e9, 1e9))  # not racy: the first snapshot records nothing to recheck
     failing = tmp_path / "rsync-then-fail"
     failing.write_text(f'#!/bin/sh\n{shutil.which("rsync")} "$@"\nexit 11\n')
     failing.chmod(0o755)
@@ -98,6 +101,7 @@ def test_when_a_run_ends_nothing_of_it_is_left(where: Where, tmp_path: Path, how
     src = tmp_path / "src"
     src.mkdir()
     (src / "f").write_text("f\n")
+    os.utime(src / "f", (1e9, 1e9))  # not racy: the first snapshot records nothing to recheck
     failing = tmp_path / "rsync-then-fail"
     failing.write_text(f'#!/bin/sh\n{shutil.which("rsync")} "$@"\nexit 11\n')
     failing.chmod(0o755)

@@ -15,7 +15,7 @@ import pytest
 
 from tui_backup.engines.rsync import RsyncEngine
 
-from .conftest import Where, backup
+from .conftest import Where, backup, settle
 
 
 def _source(tmp_path: Path) -> Path:
@@ -25,6 +25,7 @@ def _source(tmp_path: Path) -> Path:
         (src / "d" / f"f{i}.bin").write_bytes(os.urandom(1000 + i))
     (src / "small.txt").write_text("small\n")
     (src / "link").symlink_to("small.txt")
+    settle(src)
     return src
 
 

@@ -23,7 +23,7 @@ from tests.contract.servers import SshServer, free_port
 from tui_backup.engines.api import EngineError, ErrorType
 from tui_backup.engines.rsync import RsyncEngine
 
-from .conftest import Where, backup, finished, run
+from .conftest import Where, backup, finished, run, settle
 
 
 def _source(tmp_path: Path) -> Path:
@@ -31,6 +31,7 @@ def _source(tmp_path: Path) -> Path:
     (src / "d").mkdir(parents=True)
     (src / "d" / "same.txt").write_text("unchanged\n")
     (src / "changes.txt").write_text("one\n")
+    settle(src)
     return src
 
 

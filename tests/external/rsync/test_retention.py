@@ -19,7 +19,7 @@ from tui_backup.engines import layout
 from tui_backup.engines.rsync import RsyncEngine
 from tui_backup.model import RetentionPolicy
 
-from .conftest import Where, backup
+from .conftest import Where, backup, settle
 
 
 @pytest.fixture
@@ -61,6 +61,7 @@ def test_forget_keeps_the_newest_and_removes_metadata(where: Where, tmp_path: Pa
     src = tmp_path / "src"
     src.mkdir()
     (src / "f").write_text("f\n")
+    settle(src)
     dest = tmp_path / "dest"
     spec = where.spec(src, dest)
     ids = [backup(spec) for _ in range(3)]

@@ -18,7 +18,8 @@ import logging
 import os
 import tempfile
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -27,7 +28,7 @@ from tui_backup.engines.api import EngineError, ErrorType, RunOptions
 from tui_backup.engines.common import CountingReporter
 from tui_backup.engines.events import Emit, FileWarning, Finished
 from tui_backup.engines.process import run_tool
-from tui_backup.engines.rsync import manifest
+from tui_backup.engines.rsync import manifest, racy
 from tui_backup.engines.rsync.connection import shared
 from tui_backup.engines.rsync.destination import open_store
 from tui_backup.engines.rsync.digests import CHECKSUM_CHOICE, OUT_FORMAT, CopyDigests
@@ -37,6 +38,7 @@ from tui_backup.engines.rsync.fidelity import (
     unsupported_message,
     unsupported_metadata,
 )
+from tui_backup.engines.rsync.fifo_watch import blocked_on_fifo
 from tui_backup.engines.rsync.filters import excluded_paths, rules_file
 from tui_backup.engines.rsync.location import Location, SshSettings, Stopped
 from tui_backup.engines.rsync.progress import CopyProgress
@@ -58,6 +60,8 @@ TRANSIENT_CODES = {5, 10, 12, 30, 35, 255}
 """Socket, protocol and timeout errors, and ssh's own failures: worth a retry."""
 PROGRESS_INTERVAL = 0.1
 """Seconds between two Progress events of a run (tests set 0: every line reports)."""
+STALL_ATTEMPTS = 3
+"""rsync calls of one source that may end stuck on a FIFO before the run fails."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +98,21 @@ def _parse_time(value: object) -> datetime | None:
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
+@dataclass(frozen=True, slots=True)
+class Counts:
+    """What a summary counts: regular files and their bytes, symlinks, special files."""
+
+    files: int
+    bytes: int
+    links: int
+    specials: int
+
+    @classmethod
+    def of(cls, tree: Tree) -> Counts:
+        nbytes = sum(size for _ino, size in tree.files.values())
+        return cls(len(tree.files), nbytes, len(tree.links), len(tree.specials))
+
+
 class Backup:
     """One run of one job; :meth:`run` emits the ``Finished`` or raises ``EngineError``."""
 
@@ -119,6 +138,12 @@ class Backup:
         self.digests = CopyDigests()
         self.digest_flags = [CHECKSUM_CHOICE, OUT_FORMAT]
         """Dropped (and every copied file hashed instead) for an rsync without them."""
+        self.start_ns = time.time_ns()
+        """When the copy started: a copy not older than this (minus a margin) is racy."""
+        self.recheck: list[str] = []
+        """The previous snapshot's racy paths: copied again, whatever size and mtime say."""
+        self.racy: list[str] = []
+        """This snapshot's racy paths, recorded at commit."""
 
     def run(self) -> None:
         host = Location.parse(self.spec.destination).host
@@ -136,6 +161,8 @@ class Backup:
         prev_summary = store.summary(previous) if previous else None
         damaged = store.damaged
         checksum = plan_checksum(self.spec, self.options, prev_summary, damaged, self.now)
+        if previous is not None:
+            self.recheck = racy.load(store.read_meta(previous + racy.SUFFIX))
         sid = self._new_id(store)
         partial = sid + layout.PARTIAL_SUFFIX
         committed = stopped = False
@@ -154,6 +181,8 @@ class Backup:
                 if self.cancel.is_set():
                     raise Stopped
                 try:
+                    if self.racy:
+                        store.write_meta(sid + racy.SUFFIX, racy.dump(self.racy))
                     store.finish(partial, sid, manifest_data, summary_data, clear_damage=damaged)
                 except (OSError, EngineError) as exc:
                     raise self._gone(store, exc) or EngineError(
@@ -214,7 +243,12 @@ class Backup:
         meta = layout.META_DIR
         try:
             store.remove(
-                [partial, f"{meta}/{sid}{MANIFEST_SUFFIX}", f"{meta}/{sid}{SUMMARY_SUFFIX}"]
+                [
+                    partial,
+                    f"{meta}/{sid}{MANIFEST_SUFFIX}",
+                    f"{meta}/{sid}{SUMMARY_SUFFIX}",
+                    f"{meta}/{sid}{racy.SUFFIX}",
+                ]
             )
         except (OSError, EngineError) as exc:
             log.warning("could not remove %s in %s: %s", partial, store.label, exc)
@@ -222,6 +256,7 @@ class Backup:
     def _copy(self, store: Store, previous: str | None, partial: str, checksum: bool) -> bool:
         """rsync every source into the partial; True when stopped."""
         self.reporter.set_phase("copy")
+        self.start_ns = time.time_ns()
         progress = CopyProgress(self.reporter, first_run=previous is None)
         plans = layout.plan_sources(self.spec.sources)
         for index, plan in enumerate(plans):
@@ -238,6 +273,8 @@ class Backup:
                 argv.append("--checksum")
             if self.ssh is not None:
                 argv += ["-e", self.ssh.rsync_shell]
+            again = racy.for_source(self.recheck, plan.prefix, single_file=not is_dir)
+            second = list(argv)
             parts = [p for p in (plan.prefix,) if p]
             if previous:
                 # rsync looks a file up as <link-dest>/<its name in the destination
@@ -253,6 +290,7 @@ class Backup:
                 if excluded:
                     rules = rules_file(excluded, tempfile.gettempdir())
                     argv += [f"--exclude-from={rules}"]
+                    second += [f"--exclude-from={rules}"]
             if is_dir:
                 src = plan.path.rstrip("/") + "/"
                 target = store.url(partial, *parts) + "/"
@@ -261,50 +299,112 @@ class Backup:
                 target = store.url(partial, *parts)
             self.digests.start(plan.prefix, single_file=not is_dir)
             try:
-                code, stderr = self._rsync([*argv, "--", src, target], progress)
+                code, stderr = self._rsync([*argv, "--", src, target], progress.line)
                 if code not in (0, None, *STOPPED_CODES, *WARNING_CODES) and self._no_choice(
                     stderr
                 ):
-                    code, stderr = self._rsync([*argv, "--", src, target], progress)
+                    code, stderr = self._rsync([*argv, "--", src, target], progress.line)
+                if again and code in (0, *WARNING_CODES):
+                    if self._handle(code, stderr, store):
+                        return True
+                    code, stderr = self._again(second, again, src, target)
             finally:
                 progress.end()
                 if rules is not None:
                     with contextlib.suppress(OSError):
                         os.unlink(rules)
-            if code is None or code in STOPPED_CODES:
+            if self._handle(code, stderr, store):
                 return True
-            if code in WARNING_CODES:
-                lost = unsupported_metadata(stderr)
-                if lost:  # not a per-file hiccup: the destination drops them all
-                    where = f"the destination {store.label}"
-                    raise EngineError(
-                        unsupported_message(lost, where, stderr), ErrorType.DESTINATION_ERROR
-                    )
-                for line in stderr.splitlines():
-                    if line.startswith(("rsync:", "file has vanished")):
-                        self.warnings += 1
-                        path = line.split('"')[1] if '"' in line else ""
-                        self.emit(FileWarning(path, explain(line, path)))
-                self.reporter.warnings = self.warnings
-            elif code != 0:
-                self._fail(code, stderr, store)
         return False
 
-    def _rsync(self, argv: list[str], progress: CopyProgress) -> tuple[int | None, str]:
+    def _again(
+        self, argv: list[str], paths: list[str], src: str, target: str
+    ) -> tuple[int | None, str]:
+        """Copy the previous snapshot's racy ``paths`` of one source again into the
+        partial with ``--ignore-times``: rsync writes a new file and renames it over
+        the hard link ``--link-dest`` made, so a same-size, same-mtime rewrite is seen."""
+        log.debug("copying %d racy file(s) of %s again", len(paths), src)
+        argv = [*argv, "--ignore-times"]
+        if paths == ["."]:  # a single-file source
+            return self._rsync([*argv, "--", src, target], None)
+        fd, listing = tempfile.mkstemp(prefix="tui-backup-racy-")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(b"".join(os.fsencode(p) + b"\0" for p in paths))
+            # Names that are gone from the source are not an error of this run.
+            argv += [f"--files-from={listing}", "--from0", "--ignore-missing-args"]
+            return self._rsync([*argv, "--", src, target], None)
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(listing)
+
+    def _handle(self, code: int | None, stderr: str, store: Store) -> bool:
+        """Warnings emitted, failures raised for one rsync call; True when stopped."""
+        if code is None or code in STOPPED_CODES:
+            return True
+        if code in WARNING_CODES:
+            lost = unsupported_metadata(stderr)
+            if lost:  # not a per-file hiccup: the destination drops them all
+                where = f"the destination {store.label}"
+                raise EngineError(
+                    unsupported_message(lost, where, stderr), ErrorType.DESTINATION_ERROR
+                )
+            for line in stderr.splitlines():
+                if line.startswith(("rsync:", "file has vanished")):
+                    self.warnings += 1
+                    path = line.split('"')[1] if '"' in line else ""
+                    self.emit(FileWarning(path, explain(line, path)))
+            self.reporter.warnings = self.warnings
+        elif code != 0:
+            self._fail(code, stderr, store)
+        return False
+
+    def _rsync(
+        self, argv: list[str], on_progress: Callable[[str], None] | None
+    ) -> tuple[int | None, str]:
         digests = self.digests
 
         def on_line(line: str) -> None:
-            if not digests.line(line):
-                progress.line(line)
+            if not digests.line(line) and on_progress is not None:
+                on_progress(line)
 
         flags = self.digest_flags
         at = argv.index("--")
-        result = run_tool(
-            [*argv[:at], *flags, *argv[at:]], on_line=on_line, cancel=self.cancel, split_cr=True
+        for attempt in range(1, STALL_ATTEMPTS + 1):
+            result = run_tool(
+                [*argv[:at], *flags, *argv[at:]],
+                on_line=on_line,
+                cancel=self.cancel,
+                split_cr=True,
+                watchdog=blocked_on_fifo,
+            )
+            if result.cancelled:
+                return None, result.stderr
+            if result.stalled is None:
+                return result.returncode, result.stderr
+            self._stalled(result.stalled, last=attempt == STALL_ATTEMPTS)
+        raise AssertionError("unreachable")
+
+    def _stalled(self, what: str, *, last: bool) -> None:
+        """rsync was stopped, stuck opening a file that became a FIFO after it listed
+        it. The same call runs again (it lists the FIFO as what it is now and skips
+        what it copied already); a source swapping FIFOs in every time fails the run."""
+        path = "" if what == "a FIFO" else what
+        if last:
+            raise EngineError(
+                f"rsync was stuck opening {what}, a file that became a FIFO after rsync "
+                f"listed it, {STALL_ATTEMPTS} times; stopped it, nothing was committed",
+                ErrorType.TOOL_FAILED,
+            )
+        self.warnings += 1
+        self.reporter.warnings = self.warnings
+        self.emit(
+            FileWarning(
+                path,
+                "became a FIFO while it was backed up: rsync waited to read it (it would have "
+                "waited forever), so it was stopped and this source copied again",
+            )
         )
-        if result.cancelled:
-            return None, result.stderr
-        return result.returncode, result.stderr
 
     def _no_choice(self, stderr: str) -> bool:
         """An rsync (either end) older than 3.2 refused ``--checksum-choice``: True when
@@ -354,12 +454,28 @@ class Backup:
         checksum: ChecksumPlan,
         prev_summary: dict[str, object] | None,
     ) -> tuple[int, int, bytes, bytes]:
-        """Hash the new snapshot (reusing digests of linked files): counts, manifest, summary."""
+        """Counts, manifest and summary of the new snapshot, from rsync's digests and the
+        previous manifest (a file is hashed only when neither knows it)."""
         reporter = self.reporter
         reporter.set_phase("commit")
+        now = (manifest.VERSION, manifest.ALGORITHM)
+        if previous is not None and not self.recheck and self.digests.same_as(prev_summary):
+            # rsync linked every entry and counted as many as last time: the snapshot
+            # is the previous one, and so is its manifest (no tree is listed).
+            assert prev_summary is not None
+            prev_manifest = store.read_meta(previous + MANIFEST_SUFFIX)
+            if prev_manifest is not None and manifest.header_of(prev_manifest) == now:
+                counts = Counts(
+                    int(prev_summary["files"]),  # type: ignore[call-overload]
+                    int(prev_summary["bytes"]),  # type: ignore[call-overload]
+                    int(prev_summary["links"]),  # type: ignore[call-overload]
+                    int(prev_summary["specials"]),  # type: ignore[call-overload]
+                )
+                return self._unchanged(sid, counts, checksum, prev_summary, prev_manifest)
         tree, prev_tree, prev_manifest = store.after_copy(partial, previous, self.cancel)
+        self.racy = racy.racy_paths(tree.mtimes, self.start_ns)
         header = manifest.header_of(prev_manifest) if prev_manifest is not None else None
-        current = header == (manifest.VERSION, manifest.ALGORITHM)
+        current = header == now
         # The copy is done: the commit phase starts at the snapshot's full totals and
         # never shows less (a progress bar at 100 % after the copy does not drop back).
         reporter.files_total = reporter.files_done = len(tree.files)
@@ -375,7 +491,7 @@ class Backup:
             # Nothing changed: every file is the previous snapshot's inode, so the
             # previous manifest describes this snapshot exactly.
             assert prev_manifest is not None
-            return self._unchanged(sid, tree, checksum, prev_summary, prev_manifest)
+            return self._unchanged(sid, Counts.of(tree), checksum, prev_summary, prev_manifest)
         known = linked_digests(tree, prev_tree, prev_manifest) if current else {}
         copied = [p for p in tree.files if p not in known]
         digests = self._copy_digests(tree, known)
@@ -414,7 +530,8 @@ class Backup:
         nbytes = sum(e.size for e in entries)
         entries += [manifest.Entry("l", p, 0, "-", target) for p, target in tree.links.items()]
         entries += [manifest.Entry("s", p, 0, "-", kind) for p, kind in tree.specials.items()]
-        summary = self._summary(sid, files, nbytes, checksum, previous is None, prev_summary)
+        counts = Counts(files, nbytes, len(tree.links), len(tree.specials))
+        summary = self._summary(sid, counts, checksum, previous is None, prev_summary)
         summary["hashed"] = len(to_hash)
         summary["digest"] = manifest.ALGORITHM
         summary_data = (json.dumps(summary, indent=1) + "\n").encode()
@@ -439,24 +556,23 @@ class Backup:
     def _unchanged(
         self,
         sid: str,
-        tree: Tree,
+        counts: Counts,
         checksum: ChecksumPlan,
         prev_summary: dict[str, object] | None,
         prev_manifest: bytes,
     ) -> tuple[int, int, bytes, bytes]:
-        files = len(tree.files)
-        nbytes = sum(size for _ino, size in tree.files.values())
+        files, nbytes = counts.files, counts.bytes
         self.reporter.files_total = self.reporter.files_done = files
         self.reporter.bytes_total = self.reporter.bytes_done = nbytes
-        summary = self._summary(sid, files, nbytes, checksum, False, prev_summary)
+        summary = self._summary(sid, counts, checksum, False, prev_summary)
         summary["hashed"] = 0
+        summary["digest"] = manifest.ALGORITHM
         return files, nbytes, prev_manifest, (json.dumps(summary, indent=1) + "\n").encode()
 
     def _summary(
         self,
         sid: str,
-        files: int,
-        nbytes: int,
+        counts: Counts,
         checksum: ChecksumPlan,
         first: bool,
         prev_summary: dict[str, object] | None,
@@ -471,8 +587,10 @@ class Backup:
             "job": self.spec.name,
             "engine": "rsync",
             "time": self.now.isoformat(),
-            "files": files,
-            "bytes": nbytes,
+            "files": counts.files,
+            "bytes": counts.bytes,
+            "links": counts.links,
+            "specials": counts.specials,
             "warnings": self.warnings,
             "sources": [
                 {"path": p.path, "prefix": p.prefix} for p in layout.plan_sources(self.spec.sources)

@@ -35,6 +35,8 @@ PREFIX = "@tbk@ "
 OUT_FORMAT = f"--out-format={PREFIX}%C %l %n"
 _LINE = re.compile(r"([0-9a-f]{32}| {32}) (\d+) (.*)", re.DOTALL)
 _ESCAPE = re.compile(rb"\\#([0-7]{3})")
+_STATS = re.compile(r"Number of files: [\d,]+(?: \((.*)\))?")
+_COUNT = re.compile(r"(\w+): ([\d,]+)")
 
 
 def unescape(name: str) -> str:
@@ -56,6 +58,11 @@ class CopyDigests:
     single_file: bool = False
     """The current source is one file: it is stored as ``prefix`` whatever its name."""
     lines: int = 0
+    items: int = 0
+    """Entries rsync created or updated other than directories (0: everything linked)."""
+    counts: dict[str, int] = field(default_factory=dict)
+    """rsync's ``Number of files`` by kind (``reg``, ``dir``, ``link``, ``special``,
+    ``dev``), summed over the run's calls."""
 
     def start(self, prefix: str, *, single_file: bool) -> None:
         """The next rsync call copies a source to ``prefix`` in the snapshot."""
@@ -65,9 +72,13 @@ class CopyDigests:
     def line(self, line: str) -> bool:
         """Take one stdout line; True when it was one of ours (not a progress line)."""
         if not line.startswith(PREFIX):
+            if line.startswith("Number of files:"):
+                self._stats(line)
             return False
         self.lines += 1
         m = _LINE.fullmatch(line, len(PREFIX))
+        if m is None or not m.group(3).endswith("/"):
+            self.items += 1
         if m is None or m.group(1)[0] == " ":
             return True
         name = unescape(m.group(3))
@@ -79,3 +90,26 @@ class CopyDigests:
             path = name
         self.found[path] = (int(m.group(2)), m.group(1))
         return True
+
+    def _stats(self, line: str) -> None:
+        m = _STATS.fullmatch(line.strip())
+        if m is None:
+            self.counts["unparsed"] = 1
+            return
+        for kind, n in _COUNT.findall(m.group(1) or ""):
+            self.counts[kind] = self.counts.get(kind, 0) + int(n.replace(",", ""))
+
+    def same_as(self, summary: dict[str, object] | None) -> bool:
+        """Whether rsync linked every entry and listed exactly as many of each kind as
+        the previous snapshot's ``summary`` records: then the new snapshot is the
+        previous one, name for name (a name rsync cannot link it creates, and says
+        so), and its manifest needs no listing of either tree."""
+        if summary is None or self.items or "unparsed" in self.counts:
+            return False
+        want = (summary.get("files"), summary.get("links"), summary.get("specials"))
+        got = (
+            self.counts.get("reg", 0),
+            self.counts.get("link", 0),
+            self.counts.get("special", 0) + self.counts.get("dev", 0),
+        )
+        return want == got

@@ -32,6 +32,7 @@ from tui_backup.engines.rsync.store import (
     MANIFEST_SUFFIX,
     META,
     OWNER_FILE,
+    RACY_SUFFIX,
     SUMMARY_SUFFIX,
     OnHashed,
     Store,
@@ -168,7 +169,7 @@ class LocalStore(Store):
         doomed = sid + DELETING_SUFFIX
         os.rename(os.path.join(self.path, sid), os.path.join(self.path, doomed))
         self.entries.pop(sid, None)
-        for suffix in (MANIFEST_SUFFIX, SUMMARY_SUFFIX):
+        for suffix in (MANIFEST_SUFFIX, SUMMARY_SUFFIX, RACY_SUFFIX):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(os.path.join(self.path, META, sid + suffix))
         self.remove([doomed])

@@ -25,6 +25,7 @@ from tui_backup.engines.rsync.store import (
     DELETING_SUFFIX,
     MANIFEST_SUFFIX,
     META,
+    RACY_SUFFIX,
     SUMMARY_SUFFIX,
     OnHashed,
     Store,
@@ -253,6 +254,7 @@ class RemoteStore(Store):
         self.sh(
             f"mv -- {self.q(sid)} {doomed} && "
             f"rm -f -- {self.q(META, sid + MANIFEST_SUFFIX)} {self.q(META, sid + SUMMARY_SUFFIX)} "
+            f"{self.q(META, sid + RACY_SUFFIX)} "
             f"&& chmod -R u+rwX -- {doomed} 2>/dev/null; rm -rf -- {doomed}"
         )
         self.entries.pop(sid, None)

@@ -15,6 +15,7 @@ Layout (the same as the snapshot engine's)::
     <dest>/.tui-backup/owner.json which job owns the destination
     <dest>/.tui-backup/<id>.json  summary: files, bytes, sources, time, checksum run
     <dest>/.tui-backup/<id>.manifest  path, size and digest of every file
+    <dest>/.tui-backup/<id>.racy  files too new to trust by size+mtime: the next run recopies them
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ META = layout.META_DIR
 OWNER_FILE = "owner.json"
 SUMMARY_SUFFIX = ".json"
 MANIFEST_SUFFIX = ".manifest"
+RACY_SUFFIX = ".racy"
+"""Paths the snapshot cannot vouch for by size and mtime (:mod:`.racy`)."""
 DELETING_SUFFIX = ".deleting" + layout.PARTIAL_SUFFIX
 DAMAGED_FILE = "verify-failed.json"
 """Written by a verify that found damage: the next run compares contents
