@@ -1,13 +1,16 @@
-"""The error pane as it is read for hours (issue 10): ages that keep up, a cursor
-that follows the newest error only when it was on the newest (Pilot)."""
+"""The main screen read for hours (issue 10): error ages that keep up, a cursor
+that follows the newest error only when it was on the newest, and cards whose
+next run never stays in the past (Pilot)."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from tui_doubles import Gate, factory
 from tui_fixtures import FIXED_NOW, AppFactory
 from tui_helpers import until
 
+from tui_backup.core.manager import JobManager
 from tui_backup.model.records import ErrorEvent
 from tui_backup.model.status import Severity
 from tui_backup.store.paths import Home
@@ -71,3 +74,30 @@ async def test_the_cursor_follows_new_errors_only_from_the_newest(
         await until(pilot, lambda: log.row_count == 4)
         assert log.selected_event == reading
         assert log.cursor_row == 2
+
+
+async def test_a_next_run_gone_by_without_a_run_is_asked_again(
+    seeded: Home, make_app: AppFactory, gates: dict[str, Gate]
+) -> None:
+    """Was "next 2h ago" for as long as a breaker skipped the job's slots (issue 10):
+    a skipped slot changes no file, so nothing told the card; the card's tick now
+    asks the core for the job's view when its next run has gone by."""
+    clock = Clock()
+    manager = JobManager(
+        seeded, runner="tui", clock=clock, engine_factory=factory(gates), recover=False
+    )
+    app = make_app(seeded, manager=manager)
+    app.clock = clock
+    async with app.run_test(size=(120, 40)) as pilot:
+        await app.workers.wait_for_complete()
+        main = app.main_screen
+        assert main is not None
+        await until(pilot, lambda: "photos" in main.jobs.views)
+        first = main.jobs.views["photos"].next_run  # 02:00 tomorrow
+        assert first is not None and first > clock.now
+        clock.now = first + timedelta(hours=2)  # the 02:00 slot went by, no run
+        main.refresh_times()  # what the 30 s timer does
+        await until(pilot, lambda: (main.jobs.views["photos"].next_run or first) > clock.now)
+        assert main.jobs.views["photos"].next_run == first + timedelta(days=1)
+        when = str(main.jobs.get_cell("photos", "when")).splitlines()[0]
+        assert "ago" not in when, when

@@ -24,6 +24,7 @@ from tui_backup.tui.messages import (
     ErrorsLoaded,
     InitOffered,
     JobsLoaded,
+    ViewsRefreshed,
 )
 from tui_backup.tui.snapshot_access import capabilities, verify_latest
 
@@ -59,6 +60,17 @@ class JobActions:
         views = self.manager.list_jobs()
         issues = tuple(f"{i.name}: {i.message}" for i in self.manager.job_issues())
         self.post_message(JobsLoaded(views, issues))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="refresh-views")
+    def refresh_views(self, names: tuple[str, ...]) -> None:
+        """The core's views of ``names`` now (its ``next_run`` is computed at the query)."""
+        views = []
+        for name in names:
+            try:
+                views.append(self.manager.job(name))
+            except Exception:  # noqa: BLE001 - deleted meanwhile: the change feed says so
+                continue
+        self.post_message(ViewsRefreshed(tuple(views)))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="load-errors")
     def load_errors(self, query: dict[str, Any]) -> None:

@@ -59,6 +59,8 @@ from tui_backup.tui.messages import (
     ServicesStopped,
     StopRequested,
     VerifyRequested,
+    ViewsRefreshed,
+    ViewsRefreshRequested,
     WatchChanged,
 )
 from tui_backup.tui.screens.confirm import ConfirmScreen
@@ -455,6 +457,14 @@ class BackupApp(JobActions, App[int]):
     def on_errors_reload_requested(self, message: ErrorsReloadRequested) -> None:
         self.error_query = dict(message.query)
         self.load_errors(self.error_query)
+
+    def on_views_refresh_requested(self, message: ViewsRefreshRequested) -> None:
+        self.refresh_views(message.names)
+
+    def on_views_refreshed(self, message: ViewsRefreshed) -> None:
+        main = self.main_screen
+        if main is not None:
+            main.apply_views(message.views)
 
     def on_init_offered(self, message: InitOffered) -> None:
         self.ask_init(message.spec)

@@ -227,7 +227,21 @@ class ErrorsReloadRequested(Message):
     query: dict[str, Any]
 
 
+@dataclass
+class ViewsRefreshRequested(Message):
+    """Ask the core again for these jobs' views (a next run that has gone by)."""
+
+    names: tuple[str, ...]
+
+
 # -- results of thread workers ----------------------------------------------------------
+
+
+@dataclass
+class ViewsRefreshed(Message):
+    """Fresh views of some jobs, read from the core (``ViewsRefreshRequested``)."""
+
+    views: tuple[JobView, ...]
 
 
 @dataclass

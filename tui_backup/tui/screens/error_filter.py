@@ -27,7 +27,7 @@ class ErrorFilterScreen(ModalScreen[ErrorFilter | None]):
         yield AppHeader()  # every screen shows the header (issue 10)
         with Vertical(classes="dialog", id="error-filter-dialog"):
             yield Label("Filter the error log", classes="dialog-title")
-            yield Checkbox("unresolved only", self.current.unresolved_only, id="unresolved")
+            yield Checkbox("unresolved only", self.current.unresolved_only, id="unresolved-only")
             yield Label("At least this severity")
             yield Select(
                 [(str(s), str(s)) for s in Severity],
@@ -55,7 +55,7 @@ class ErrorFilterScreen(ModalScreen[ErrorFilter | None]):
         job = self.query_one("#job", Select).value
         self.dismiss(
             ErrorFilter(
-                unresolved_only=self.query_one("#unresolved", Checkbox).value,
+                unresolved_only=self.query_one("#unresolved-only", Checkbox).value,
                 min_severity=str(severity) if severity is not Select.NULL else "",
                 component=self.query_one("#component", Input).value.strip(),
                 job=str(job) if job is not Select.NULL else "",

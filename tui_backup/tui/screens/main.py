@@ -35,6 +35,7 @@ from tui_backup.tui.messages import (
     RunRequested,
     StopRequested,
     VerifyRequested,
+    ViewsRefreshRequested,
 )
 from tui_backup.tui.screens.error_filter import ErrorFilterScreen
 from tui_backup.tui.widgets.error_log import ErrorFilter, ErrorLog
@@ -95,11 +96,31 @@ class MainScreen(Screen[None]):
         self.ask(ErrorsReloadRequested(self.error_filter.query()))
 
     def _tick(self) -> None:
+        self.refresh_times()
+
+    def refresh_times(self) -> None:
         """Relative times ("5m ago") on the cards move on even when nothing else changes.
 
-        The error log refreshes its own ages, every second and only where they changed.
+        A card's next run that has gone by without a run (a circuit breaker
+        skipping slots, a daemon's scheduler elsewhere: nothing changed in any
+        file) is asked of the core again instead of showing a time in the past
+        (issue 10). The error log refreshes its own ages, every second.
         """
+        now = self.now()
+        passed = tuple(
+            name
+            for name, view in self.jobs.views.items()
+            if view.next_run is not None and view.next_run <= now and not view.status.is_active
+        )
+        if passed:
+            self.ask(ViewsRefreshRequested(passed))
         self.jobs.refresh_all()
+
+    def apply_views(self, views: tuple[JobView, ...]) -> None:
+        """Views the app read again (``refresh_times``): diffed in like any change."""
+        known = {v.name: v for v in views if v.name in self.jobs.views}
+        if known:
+            self.jobs.apply_changes(known, set())
 
     # -- data from the app ---------------------------------------------------
 
