@@ -190,7 +190,9 @@ async def test_the_header_keeps_the_end_of_a_long_home(seeded: Home, make_app: A
         assert len(shown) == home.content_region.width
 
 
-async def test_toasts_leave_cards_the_error_log_and_the_header_uncovered(seeded: Home, make_app: AppFactory) -> None:
+async def test_toasts_leave_cards_the_error_log_and_the_header_uncovered(
+    seeded: Home, make_app: AppFactory
+) -> None:
     app = make_app(seeded)
     async with app.run_test(size=(80, 24), notifications=True) as pilot:
         main = await _ready(app, pilot)
