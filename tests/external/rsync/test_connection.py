@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -52,4 +55,44 @@ def test_one_login_per_operation_and_no_master_left(
         assert os.listdir(scratch) == [], "the master's socket directory is removed"
         assert _processes_mentioning(str(scratch)) == [], "no ssh master is left running"
     finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+_HOLDER = """
+import sys, time
+from tui_backup.engines.rsync.connection import shared
+from tui_backup.engines.rsync.location import SshSettings
+with shared(SshSettings(tuple(sys.argv[2:])), sys.argv[1]) as ssh:
+    assert ssh is not None and any("ControlPath=" in a for a in ssh.argv), ssh
+    print("ready", flush=True)
+    time.sleep(600)
+"""
+
+
+def test_a_killed_runner_leaves_no_master(remote: Where, tmp_path: Path) -> None:
+    """SIGKILL (or a test timeout's os._exit) skips every ``finally``: the master, in its
+    own session, used to live on, logged in, after the run and after the test suite."""
+    assert remote.sshd is not None
+    scratch = Path(tempfile.mkdtemp(prefix="t-", dir="/tmp"))
+    env = {**os.environ, "TMPDIR": str(scratch)}
+    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parents[3])])
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLDER, remote.sshd.host_alias, *remote.sshd.ssh_argv],
+        stdout=subprocess.PIPE,
+        env=env,
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == b"ready"
+        assert _processes_mentioning(str(scratch)), "the master runs while it is used"
+        holder.kill()  # this test's own child, by its pid
+        holder.wait(timeout=30)
+        deadline = time.monotonic() + 30
+        while _processes_mentioning(str(scratch)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _processes_mentioning(str(scratch)) == [], "an ssh master outlived its runner"
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+            holder.wait()
         shutil.rmtree(scratch, ignore_errors=True)

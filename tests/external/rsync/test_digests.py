@@ -15,8 +15,12 @@ import json
 import os
 from pathlib import Path
 
+import pytest
+
 from tui_backup.engines.rsync import RsyncEngine, manifest
 from tui_backup.engines.rsync.digests import CopyDigests, unescape
+from tui_backup.engines.rsync.local import LocalStore
+from tui_backup.engines.rsync.remote import RemoteStore
 
 from .conftest import Where, backup, settle
 
@@ -128,3 +132,45 @@ def test_out_format_lines_are_parsed_exactly() -> None:
     assert not seen.line("      3,145,744  99%   83.33MB/s    0:00:00 (xfr#6, to-chk=0/11)")
     assert seen.found == {"pre/b\\#123": (2, digest), "pre/n\nl\tx ": (3, digest)}
     assert unescape("latin1-\\#351") == os.fsdecode(b"latin1-\xe9")
+
+
+def test_a_no_change_run_lists_neither_tree(
+    where: Where, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """rsync linked everything and counted as many entries as last time: the previous
+    manifest is the new snapshot's, with no listing of either tree (the fixed cost of
+    a no-change run). A deleted file changes rsync's count: then both are listed."""
+    src = tmp_path / "src"
+    (src / "d").mkdir(parents=True)
+    for i in range(5):
+        (src / "d" / f"f{i}").write_bytes(os.urandom(300))
+    (src / "link").symlink_to("d/f0")
+    os.mkfifo(src / "pipe")
+    settle(src)
+    dest = tmp_path / "dest"
+    spec = where.spec(src, dest)
+    first = backup(spec)
+    listed: list[str] = []
+    real_tree = LocalStore.tree
+
+    def tree(self: LocalStore, rel: str, cancel: object = None) -> object:
+        listed.append(rel)
+        return real_tree(self, rel, cancel)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(LocalStore, "tree", tree)
+    monkeypatch.setattr(RemoteStore, "after_copy", _no_listing)
+    second = backup(spec)
+    assert listed == []
+    assert _entries(dest, second) == _entries(dest, first)
+    summary = json.loads((dest / ".tui-backup" / f"{second}.json").read_text())
+    assert (summary["files"], summary["links"], summary["specials"]) == (5, 1, 1)
+    monkeypatch.undo()
+    (src / "d" / "f4").unlink()
+    third = backup(spec)
+    _header, entries = _entries(dest, third)
+    assert "d/f4" not in entries and len(entries) == 6
+    assert RsyncEngine().verify(spec, "all").ok
+
+
+def _no_listing(*_args: object, **_kwargs: object) -> object:
+    raise AssertionError("a no-change run listed the snapshot trees")

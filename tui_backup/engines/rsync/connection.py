@@ -6,7 +6,13 @@ authentication, often the larger part of a small incremental. While an
 operation runs, a master connection (``ssh -N -o ControlMaster=yes``) is kept
 as a child process of this one, and every ssh and rsync call of the operation
 goes through its socket. The master is stopped when the operation ends; it is
-never left running (no ``ControlPersist``, no daemonising ``-f``).
+never left running (no ``ControlPersist``, no daemonising ``-f``). It runs in
+its own session (a Ctrl-C at the terminal is not its business), so a process
+that dies without its ``finally`` (SIGKILL, a test timeout's ``os._exit``)
+would leave it running, logged in, forever: on Linux it is started through
+``setpriv --pdeathsig TERM`` (util-linux), so the kernel stops it when the
+thread that started it is gone (a ``preexec_fn`` doing the same is unsafe in a
+process with threads).
 
 Anything unexpected (an ``ssh_command`` that is not OpenSSH, a master that
 does not come up) falls back to plain connections, which then report the
@@ -20,6 +26,7 @@ import logging
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -50,7 +57,7 @@ def shared(ssh: SshSettings | None, host: str | None) -> Iterator[SshSettings | 
         try:
             options = ["ControlMaster=yes", f"ControlPath={socket}", "ControlPersist=no"]
             master = subprocess.Popen(
-                [*ssh.argv, *(f"-o{o}" for o in options), "-N", host],
+                [*_dies_with_us(), *ssh.argv, *(f"-o{o}" for o in options), "-N", host],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
@@ -67,6 +74,12 @@ def shared(ssh: SshSettings | None, host: str | None) -> Iterator[SshSettings | 
         if master is not None:
             _stop(master)
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _dies_with_us() -> list[str]:
+    """A prefix that makes the command get SIGTERM when its parent thread dies."""
+    setpriv = shutil.which("setpriv") if sys.platform.startswith("linux") else None
+    return [setpriv, "--pdeathsig", "TERM", "--"] if setpriv is not None else []
 
 
 def _wait_for(socket: str, master: subprocess.Popen[bytes]) -> bool:
