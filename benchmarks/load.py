@@ -58,6 +58,30 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICKS
 
 
+def thread_cpu() -> dict[str, float]:
+    """CPU seconds of each thread of this process, by Python thread name (or OS tid)."""
+    names = {t.native_id: t.name for t in threading.enumerate()}
+    out: dict[str, float] = {}
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{tid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        name = names.get(int(tid), f"tid-{tid}")
+        out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / TICKS
+    return out
+
+
+def run_queue_ms() -> float:
+    """How long this thread has waited for a CPU while runnable, in ms (schedstat)."""
+    try:
+        with open(f"/proc/self/task/{threading.get_native_id()}/schedstat") as f:
+            return int(f.read().split()[1]) / 1e6
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 def rss_mb(pid: int) -> float:
     with open(f"/proc/{pid}/statm") as f:
         return int(f.read().split()[1]) * PAGE / 1e6
@@ -129,6 +153,15 @@ def _quantiles(ms: list[float]) -> dict[str, float] | None:
     }
 
 
+def _slow_share(ms: list[float], waits: list[float]) -> float | None:
+    """Of the slowest 5 % of key presses, the share of their time spent waiting for a CPU."""
+    if not ms:
+        return None
+    cut = pct(ms, 0.95)
+    slow = [(m, w) for m, w in zip(ms, waits, strict=True) if m >= cut]
+    return round(sum(w for _, w in slow) / sum(m for m, _ in slow), 2)
+
+
 def make_home(work: Path, jobs: int, running: int, files: int, where: str) -> Home:
     """A fresh home: ``jobs`` jobs, the first ``running`` of which back up a shared source."""
     if work.exists():
@@ -174,6 +207,7 @@ def rewind_slots(home: Home, names: list[str]) -> None:
 
 async def measure(args: argparse.Namespace) -> dict[str, Any]:
     from textual.message import Message
+    from textual.screen import Screen
     from textual.widgets import DataTable
 
     from tui_backup.tui.app import BackupApp
@@ -182,11 +216,12 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
     print(f"making {args.jobs} jobs and a source of {args.files} files in {work} ...", flush=True)
     home = make_home(work, args.jobs, args.running, args.files, args.where)
     busy = [f"job-{i:03d}" for i in range(args.running)]
-    answered: list[float] = []
+    answered: list[tuple[float, float, float]] = []
+    """(time, this thread's CPU time, its wait for a CPU) when the table moved its cursor."""
 
     def hook(message: Message) -> None:
         if isinstance(message, DataTable.RowHighlighted) and message.data_table.id == "jobs":
-            answered.append(time.perf_counter())
+            answered.append((time.perf_counter(), time.thread_time(), run_queue_ms()))
 
     start_jobs = busy if args.where == "tui" else ()
     app = BackupApp(home, watch=True, scheduler=False)
@@ -255,20 +290,55 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         sampler.start()
         load_started = time.monotonic()
         redraws.clear()
+        threads_before = thread_cpu()
+        profiler = None
+        if args.profile:
+            import cProfile
+
+            # CPU time of this thread only (the app's event loop runs here), so a wait
+            # for a CPU on a loaded machine is not charged to whatever was running.
+            profiler = cProfile.Profile(time.thread_time)
+            profiler.enable()
+        frames: list[float] = []
+        refresh = Screen._compositor_refresh
+
+        def timed_refresh(self: Screen[Any]) -> None:
+            refresh(self)
+            frames.append(time.perf_counter())
+
+        Screen._compositor_refresh = timed_refresh  # type: ignore[method-assign]
         timings: list[float] = []
+        to_frame: list[float] = []
+        cpu_per_press: list[float] = []
+        wait_per_press: list[float] = []
+        sent: list[float] = []
         trips: list[float] = []
         running_during: list[int] = []
         for i in range(args.presses):
             key = "j" if (i // 20) % 2 == 0 else "k"
             answered.clear()
+            frames.clear()
+            cpu0, wait0 = time.thread_time(), run_queue_ms()
             started = time.perf_counter()
             await pilot.press(key)
             trips.append(time.perf_counter() - started)
             while not answered:
                 await pilot.pause(0.001)
-            timings.append(answered[0] - started)
+            at, cpu1, wait1 = answered[0]
+            timings.append(at - started)
+            cpu_per_press.append((cpu1 - cpu0) * 1000)
+            wait_per_press.append(wait1 - wait0)
+            while not any(f > at for f in frames):
+                await pilot.pause(0.001)
+            to_frame.append(next(f for f in frames if f > at) - started)
+            sent.append(started)
             running_during.append(running_now())
         load_seconds = time.monotonic() - load_started
+        Screen._compositor_refresh = refresh  # type: ignore[method-assign]
+        if profiler is not None:
+            profiler.disable()
+            profiler.dump_stats(args.profile)
+        threads_after = thread_cpu()
         sampler.stop()
         if daemon is not None:
             daemon.terminate()
@@ -291,6 +361,12 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
             "p99": round(pct(ms, 0.99), 1),
             "max": round(max(ms), 1),
         },
+        "key_to_frame_ms": _quantiles([t * 1000 for t in to_frame]),
+        "main_thread_per_key_ms": {
+            "cpu": _quantiles(cpu_per_press),
+            "waiting_for_a_cpu": _quantiles(wait_per_press),
+        },
+        "slowest_5pct_share_waiting_for_a_cpu": _slow_share(ms, wait_per_press),
         "key_to_screen_ms_while_all_running": _quantiles(
             [m for m, r in zip(ms, running_during, strict=True) if r >= args.running]
         ),
@@ -300,9 +376,15 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
             "p99": round(pct(trip_ms, 0.99), 1),
         },
         "screen_updates_per_second": round(len(redraws) / load_seconds, 2),
+        "thread_cpu_seconds": {
+            name: round(cpu - threads_before.get(name, 0.0), 2)
+            for name, cpu in sorted(threads_after.items())
+            if cpu - threads_before.get(name, 0.0) >= 0.01
+        },
         "tui_cpu_pct_median_max": [round(statistics.median(tui_cpu), 1), max(tui_cpu)],
         "tui_rss_mb_first_last_max": [tui_rss[0], tui_rss[-1], max(tui_rss)],
         "samples": sampler.samples,
+        "presses_sent_and_ms": [[round(t, 4), round(m, 2)] for t, m in zip(sent, ms, strict=True)],
     }
     if daemon is not None:
         dcpu = [s["daemon_cpu_pct"] for s in sampler.samples]
@@ -310,6 +392,98 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         result["load"]["daemon_rss_mb_max"] = max(s["daemon_rss_mb"] for s in sampler.samples)
     result["load_average_at_end"] = os.getloadavg()
     return result
+
+
+def make_many(work: Path, jobs: int) -> Home:
+    """A fresh home of ``jobs`` idle jobs, never run, half of them scheduled."""
+    if work.exists():
+        shutil.rmtree(work)
+    home = Home(work / "home")
+    home.ensure()
+    src = work / "src"
+    src.mkdir(parents=True)
+    (src / "f").write_text("x")
+    store = JobStore(home)
+    for i in range(jobs):
+        data: dict[str, Any] = {
+            "name": f"job-{i:04d}",
+            "sources": [str(src)],
+            "destination": str(work / "bk" / f"job-{i:04d}"),
+        }
+        if i % 2:
+            data["schedule"] = "0 3 * * *"
+        store.create(parse_job(data))
+    return home
+
+
+async def first_render(args: argparse.Namespace) -> dict[str, Any]:
+    """Time from the app's start to its first frame showing the job list, ``--repeat`` times.
+
+    Phases: *read* (the core's list of every job, in the app's worker: from
+    mount until ``JobsLoaded`` is handled), *table* (``show_jobs``: the rows
+    filled), *first frame* (the screen drawn after that), and the whole from
+    ``run_test`` entered to that frame.
+    """
+    from textual.screen import Screen
+
+    from tui_backup.tui.app import BackupApp
+    from tui_backup.tui.screens.main import MainScreen
+
+    work = Path(args.work)
+    print(f"making {args.first_render} jobs in {work} ...", flush=True)
+    home = make_many(work, args.first_render)
+    marks: dict[str, float] = {}
+    show_jobs = MainScreen.show_jobs
+    refresh = Screen._compositor_refresh
+
+    def timed_show(self: MainScreen, views: tuple[Any, ...]) -> None:
+        marks.setdefault("loaded", time.perf_counter())
+        show_jobs(self, views)
+        marks.setdefault("shown", time.perf_counter())
+
+    def timed_refresh(self: Screen[Any]) -> None:
+        refresh(self)
+        if "shown" in marks and "frame" not in marks:
+            marks["frame"] = time.perf_counter()
+
+    MainScreen.show_jobs = timed_show  # type: ignore[method-assign]
+    Screen._compositor_refresh = timed_refresh  # type: ignore[method-assign]
+    rounds: list[dict[str, float]] = []
+    try:
+        for _ in range(args.repeat):
+            marks.clear()
+            started = time.perf_counter()
+            app = BackupApp(home, watch=False, scheduler=False)
+            async with app.run_test(size=(120, 40)) as pilot:
+                mounted = time.perf_counter()
+                while "frame" not in marks:
+                    if time.perf_counter() - started > 300:
+                        raise SystemExit("no frame with the job list within 300 s")
+                    await pilot.pause(0.01)
+                main = app.main_screen
+                assert main is not None and main.jobs.row_count == args.first_render
+            rounds.append(
+                {
+                    "until_mounted_s": round(mounted - started, 3),
+                    "read_s": round(marks["loaded"] - mounted, 3),
+                    "table_s": round(marks["shown"] - marks["loaded"], 3),
+                    "first_frame_s": round(marks["frame"] - marks["shown"], 3),
+                    "total_s": round(marks["frame"] - started, 3),
+                }
+            )
+            print(rounds[-1], flush=True)
+    finally:
+        MainScreen.show_jobs = show_jobs  # type: ignore[method-assign]
+        Screen._compositor_refresh = refresh  # type: ignore[method-assign]
+    totals = [r["total_s"] for r in rounds]
+    return {
+        "jobs": args.first_render,
+        "python": sys.version.split()[0],
+        "load_average_at_start": os.getloadavg(),
+        "rounds": rounds,
+        "total_s_median": round(statistics.median(totals), 3),
+        "load_average_at_end": os.getloadavg(),
+    }
 
 
 def main() -> None:
@@ -322,10 +496,29 @@ def main() -> None:
     parser.add_argument("--idle-seconds", type=float, default=30.0)
     parser.add_argument("--where", choices=("daemon", "tui"), default="daemon")
     parser.add_argument("--json", help="also write the figures (with samples) to this file")
+    parser.add_argument(
+        "--profile", help="cProfile the app's event loop while the keys are pressed, to this file"
+    )
+    parser.add_argument(
+        "--first-render",
+        type=int,
+        metavar="JOBS",
+        help="instead: time the TUI's first frame over this many jobs (--repeat times)",
+    )
+    parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
+    if args.first_render:
+        figures = asyncio.run(first_render(args))
+        print(json.dumps(figures, indent=2))
+        if args.json:
+            Path(args.json).write_text(json.dumps(figures, indent=2))
+        shutil.rmtree(args.work, ignore_errors=True)
+        return
     result = asyncio.run(measure(args))
     shown = {k: v for k, v in result.items() if k != "load"}
-    shown["load"] = {k: v for k, v in result["load"].items() if k != "samples"}
+    shown["load"] = {
+        k: v for k, v in result["load"].items() if k not in ("samples", "presses_sent_and_ms")
+    }
     print(json.dumps(shown, indent=2))
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2))
