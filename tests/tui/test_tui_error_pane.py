@@ -60,7 +60,12 @@ async def test_the_cursor_follows_new_errors_only_from_the_newest(
     app = make_app(seeded)
     async with app.run_test(size=(80, 24)) as pilot:
         log = await _log(app, pilot, rows=2)
-        log.focus()
+        main = app.main_screen
+        assert main is not None
+        # the job list takes the focus when it first shows: only then move to the log
+        await until(pilot, lambda: main.jobs.row_count == 4 and main.jobs.has_focus)
+        await pilot.press("l")
+        await until(pilot, lambda: log.has_focus)
         assert log.cursor_row == 0  # on the newest (laptop, 5m)
         app.manager.record_error(_error("first new", FIXED_NOW - timedelta(minutes=1)))
         await until(pilot, lambda: log.row_count == 3)

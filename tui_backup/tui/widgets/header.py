@@ -72,6 +72,12 @@ class AppHeader(Horizontal):
         self._show_unresolved(self.unresolved)
         self.post_message(HeaderMounted())  # the app sets the current values
 
+    def _label(self, name: str) -> Label | None:
+        """One of the header's labels, or None while they are not there (being removed
+        as the app closes, when a late count still arrives)."""
+        found = self.query(f"#{name}")
+        return found.first(Label) if found else None
+
     def copy_values(self, other: AppHeader) -> None:
         """Show what ``other`` (the main screen's header) shows."""
         self.running_here = other.running_here
@@ -80,7 +86,9 @@ class AppHeader(Horizontal):
         self.unresolved = other.unresolved
 
     def _show_runs(self) -> None:
-        runs = self.query_one("#runs", Label)
+        runs = self._label("runs")
+        if runs is None:
+            return
         runs.update(f"▶ {self.running_here} here · {self.running_elsewhere} elsewhere")
         runs.set_class(self.running_here + self.running_elsewhere > 0, "-active")
 
@@ -97,7 +105,9 @@ class AppHeader(Horizontal):
             self._show_watch(mode)
 
     def _show_watch(self, mode: str) -> None:
-        label = self.query_one("#watch", Label)
+        label = self._label("watch")
+        if label is None:
+            return
         label.update(WATCH_LABELS.get(mode, f"● {mode}"))
         for known in WATCH_LABELS:
             label.set_class(mode == known, f"-{known}")
@@ -107,6 +117,8 @@ class AppHeader(Horizontal):
             self._show_unresolved(count)
 
     def _show_unresolved(self, count: int) -> None:
-        label = self.query_one("#unresolved", Label)
+        label = self._label("unresolved")
+        if label is None:
+            return
         label.update(f"⚠ {count} unresolved" if count else "✓ no open errors")
         label.set_class(count > 0, "-has-errors")
