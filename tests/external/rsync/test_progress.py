@@ -15,8 +15,10 @@ from pathlib import Path
 import pytest
 
 from tests.external.progress_checks import copy_progress, make_wide_tree
+from tui_backup.engines.common import CountingReporter
 from tui_backup.engines.events import Progress
 from tui_backup.engines.rsync import backup as rsync_backup
+from tui_backup.engines.rsync.progress import CopyProgress
 
 from .conftest import Where, finished, run
 
@@ -110,3 +112,16 @@ def test_the_share_done_never_goes_back(where: Where, tmp_path: Path) -> None:
         assert not drops, f"round {round_no}: the share went back: {drops[:5]}"
         for i in range(0, 40, 2):  # about half the bytes change for the next run
             (src / f"f{i:02d}").write_bytes(bytes([i + 100]) * 50_001)
+
+
+def test_throttled_parsing_keeps_the_last_line() -> None:
+    """With an interval, lines in between are skipped, never the last one of a call."""
+    events: list[object] = []
+    reporter = CountingReporter(events.append, 0.0)
+    progress = CopyProgress(reporter, first_run=True, interval=3600.0)
+    progress.start(last=True)
+    for i in range(1, 101):
+        progress.line(f"  {i * 1000:,}  {i}%  1.00MB/s  0:00:01 (xfr#{i}, to-chk={100 - i}/100)")
+    assert reporter.files_done == 1  # only the first line was parsed within the hour
+    progress.end()
+    assert (reporter.files_done, reporter.bytes_done, reporter.counting) == (100, 100_000, False)

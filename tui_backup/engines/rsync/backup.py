@@ -257,7 +257,9 @@ class Backup:
         """rsync every source into the partial; True when stopped."""
         self.reporter.set_phase("copy")
         self.start_ns = time.time_ns()
-        progress = CopyProgress(self.reporter, first_run=previous is None)
+        progress = CopyProgress(
+            self.reporter, first_run=previous is None, interval=PROGRESS_INTERVAL
+        )
         plans = layout.plan_sources(self.spec.sources)
         for index, plan in enumerate(plans):
             is_dir = os.path.isdir(plan.path) and not os.path.islink(plan.path)

@@ -33,7 +33,7 @@ CHECKSUM_CHOICE = "--checksum-choice=md5"
 ALGORITHM = "md5"
 PREFIX = "@tbk@ "
 OUT_FORMAT = f"--out-format={PREFIX}%C %l %n"
-_LINE = re.compile(r"([0-9a-f]{32}| {32}) (\d+) (.*)", re.DOTALL)
+_HEX = re.compile(r"[0-9a-f]{32}")
 _ESCAPE = re.compile(rb"\\#([0-7]{3})")
 _STATS = re.compile(r"Number of files: [\d,]+(?: \((.*)\))?")
 _COUNT = re.compile(r"(\w+): ([\d,]+)")
@@ -76,19 +76,25 @@ class CopyDigests:
                 self._stats(line)
             return False
         self.lines += 1
-        m = _LINE.fullmatch(line, len(PREFIX))
-        if m is None or not m.group(3).endswith("/"):
+        # Fixed widths (a regex per file cost a first backup of 20k files ~1 %):
+        # "@tbk@ " + 32 hex digits or spaces + " " + length + " " + name.
+        digest, rest = line[6:38], line[39:]
+        size, sep, name = rest.partition(" ")
+        if not sep or not size.isdigit() or line[38:39] != " ":
             self.items += 1
-        if m is None or m.group(1)[0] == " ":
             return True
-        name = unescape(m.group(3))
+        if not name.endswith("/"):
+            self.items += 1
+        if digest[0] == " " or _HEX.fullmatch(digest) is None:
+            return True
+        name = unescape(name)
         if self.single_file:
             path = self.prefix
         elif self.prefix:
             path = f"{self.prefix}/{name}"
         else:
             path = name
-        self.found[path] = (int(m.group(2)), m.group(1))
+        self.found[path] = (int(size), digest)
         return True
 
     def _stats(self, line: str) -> None:

@@ -29,6 +29,7 @@ reported unknown (0); its progress is told by files (``to-chk``).
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 
 from tui_backup.engines.common import CountingReporter
@@ -60,6 +61,12 @@ class CopyProgress:
     walked_files: int = 0
     """Entries found by the walk that applies the excludes before rsync starts (+1: the root)."""
     walked_bytes: int = 0
+    interval: float = 0.0
+    """Parse at most one progress line per this many seconds (the newest is kept
+    and parsed at the end of the call): rsync prints one per file, and parsing
+    20,000 of them cost a first backup ~5 % of rsync's own CPU. 0: every line."""
+    _pending: str | None = None
+    _parsed_at: float = 0.0
 
     def start(self, *, last: bool) -> None:
         """A new source; ``last`` when no other source follows it."""
@@ -75,6 +82,18 @@ class CopyProgress:
         self._report()
 
     def line(self, line: str) -> None:
+        if "%" not in line:
+            return  # not a progress line (stats, messages)
+        if self.interval > 0:
+            now = time.monotonic()
+            if now - self._parsed_at < self.interval:
+                self._pending = line
+                return
+            self._parsed_at = now
+        self._pending = None
+        self._parse(line)
+
+    def _parse(self, line: str) -> None:
         m = PROGRESS_RE.match(line)
         if m is None:
             return
@@ -108,6 +127,9 @@ class CopyProgress:
 
     def end(self) -> None:
         """The call is over: its counts become the next call's base."""
+        if self._pending is not None:
+            line, self._pending = self._pending, None
+            self._parse(line)
         self.files_base += max(self.files_found, self.files_checked, self.walked_files)
         self.bytes_base += self.bytes_done
         self.found_base += max(self.bytes_found, self.walked_bytes)
