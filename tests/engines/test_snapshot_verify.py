@@ -289,3 +289,30 @@ def test_a_damaged_inode_stays_recorded_after_the_snapshot_it_was_found_in_goes(
     third = run(spec, engine=engine).finished.snapshot_id
     assert (dest / third / "a.txt").stat().st_ino != (dest / second / "a.txt").stat().st_ino
     assert (dest / third / "a.txt").read_bytes() == (src / "a.txt").read_bytes()
+
+
+def test_a_manifest_line_with_a_field_that_is_not_a_number_is_a_problem_not_a_crash(
+    engine: SnapshotEngine, job
+) -> None:
+    """A tampered size or mode field: that line is reported; the others are still checked."""
+    spec, _ = job
+    sid = run(spec, engine=engine).finished.snapshot_id
+    path = Path(spec.destination) / ".tui-backup" / f"{sid}.manifest.gz"
+    with gzip.open(path, "rt", encoding="utf-8") as fh:
+        lines = fh.read().splitlines()[1:]
+    forged = []
+    for line in lines:
+        parts = line.split("\t")
+        if parts[-1] == "a.txt":
+            parts[4] = "XX"  # the size
+        elif parts[-1] == "c.txt":
+            parts[1] = "rw-r--r--"  # the mode
+        forged.append("\t".join(parts))
+    write_manifest(path, forged)
+    report = engine.verify(spec, sid)
+    assert report.outcome == "damaged"
+    assert report.files_checked == 1  # d/b.txt, whose line is intact
+    assert sorted(p.reason for p in report.problems) == [
+        "malformed manifest line; not checked",
+        "malformed manifest line; not checked",
+    ]

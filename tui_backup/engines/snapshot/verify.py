@@ -128,15 +128,21 @@ class Verifier:
                 # (a full parse was ~15 % of a small-file verify's CPU).
                 parts = line.split("\t")
                 entry = None
-                if len(parts) == 8 and parts[0] == "f" and "\\" not in parts[7]:
-                    rel = parts[7]
-                    try:
+                try:
+                    if len(parts) == 8 and parts[0] == "f" and "\\" not in parts[7]:
+                        rel = parts[7]
+                        # Mode and owner are not compared for a file, but a line whose
+                        # numbers do not parse is malformed, as parse_line would say.
+                        int(parts[1], 8), int(parts[2]), int(parts[3])
                         size, mtime_ns = int(parts[4]), int(parts[5])
-                    except ValueError:
-                        entry = parse_line(line)  # fails the same way any bad line does
-                else:
-                    entry = parse_line(line)
-                    rel = entry.path
+                    else:
+                        entry = parse_line(line)
+                        rel = entry.path
+                except ValueError:
+                    # A tampered number: this line is reported, the others still checked.
+                    shown = _short(parts[7] if len(parts) > 7 else line)
+                    self._problem(snapshot_id, shown, "malformed manifest line; not checked")
+                    continue
                 if not _inside(rel):
                     self._problem(snapshot_id, _short(rel), "path leaves the snapshot; not opened")
                     continue
