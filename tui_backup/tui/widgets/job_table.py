@@ -11,11 +11,15 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable
 from datetime import datetime
+from typing import Any
 
 from rich.style import Style
 from rich.text import Text
 from textual import events
 from textual.binding import Binding
+from textual.coordinate import Coordinate
+from textual.geometry import Region
+from textual.strip import Strip
 from textual.widgets import DataTable
 from textual.widgets.data_table import CellDoesNotExist, RowDoesNotExist
 
@@ -33,6 +37,8 @@ from tui_backup.tui.widgets.job_cells import (
 
 COLUMNS = ("job", "status", "when")
 ROW_HEIGHT = 2
+NOWHERE = Coordinate(-2, -2)
+"""A cursor position no row (nor the header, row -1) is at."""
 
 
 def matches(view: JobView, query: str) -> bool:
@@ -92,6 +98,7 @@ class JobTable(DataTable[Text]):
         self._loaded = False
         self._want: str | None = None
         """Rows whose job changed while scrolled out of view; rendered when they come back."""
+        self._frame_style: Style | None = None
         self._rebuilding = False
         """True while ``_rebuild`` empties and refills the table: ``clear()`` scrolls to
         the top, and a scroll renders stale rows, which would then address rows and
@@ -233,6 +240,51 @@ class JobTable(DataTable[Text]):
         self._render_stale()
 
     # -- rendering -------------------------------------------------------------
+    # DataTable caches each rendered row under the cursor's position, so moving the
+    # cursor by one row re-rendered every visible row, and looked the widget's style
+    # up again for every line (cProfile of benchmarks/load.py: drawing the table was
+    # over half of the event loop's CPU while keys were pressed over 50 running jobs).
+    # A row cursor only changes the row it leaves and the row it reaches: the others
+    # are rendered as if the cursor were nowhere, so their cached lines stay valid.
+
+    def _render_line_in_row(
+        self,
+        row_key: Any,
+        line_no: int,
+        base_style: Style,
+        cursor_location: Coordinate,
+        hover_location: Coordinate,
+    ) -> tuple[Any, Any]:
+        if self.cursor_type == "row":
+            row = self._row_locations.get(row_key)
+            row = -1 if row is None else row  # the header row
+            if cursor_location.row != row:
+                cursor_location = NOWHERE
+            if hover_location.row != row:
+                hover_location = NOWHERE
+        return super()._render_line_in_row(
+            row_key, line_no, base_style, cursor_location, hover_location
+        )
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        self._frame_style = self.rich_style  # once per frame, not once per line
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._frame_style = None
+
+    def render_line(self, y: int) -> Strip:
+        style = self._frame_style
+        if style is None:
+            return super().render_line(y)
+        # DataTable.render_line with the frame's style (no fixed rows in this table).
+        if self.fixed_rows:
+            return super().render_line(y)
+        header = self.get_row_height(self._header_row_key) if self.show_header else 0
+        scroll_x, scroll_y = self.scroll_offset
+        if y >= header:
+            y += scroll_y
+        return self._render_line(y, scroll_x, scroll_x + self.size.width, style)
 
     def _style(self, short: str) -> Style:
         style = self._styles.get(short)
@@ -252,11 +304,19 @@ class JobTable(DataTable[Text]):
         )
 
     def _update_row(self, view: JobView) -> None:
+        """Replace the cells whose text changed, and only those.
+
+        Any ``update_cell`` makes DataTable render every visible row again, so a
+        view that changed only where the card does not show it (a heartbeat, the
+        clock tick of a card whose "5m ago" still reads the same) costs nothing.
+        """
         try:
             cells = self._cells(view)
-            for column, cell in zip(COLUMNS, cells, strict=True):
-                self.update_cell(view.name, column, cell)
-        except (RowDoesNotExist, CellDoesNotExist):
+            row = self.get_row(view.name)
+            for column, cell, old in zip(COLUMNS, cells, row, strict=True):
+                if cell != old:
+                    self.update_cell(view.name, column, cell)
+        except (RowDoesNotExist, CellDoesNotExist, KeyError):
             if not self._rebuilding:
                 self._rebuild()
 
