@@ -430,6 +430,7 @@ async def first_render(args: argparse.Namespace) -> dict[str, Any]:
     from tui_backup.tui.screens.main import MainScreen
 
     work = Path(args.work)
+    load_at_start = os.getloadavg()
     print(f"making {args.first_render} jobs in {work} ...", flush=True)
     home = make_many(work, args.first_render)
     marks: dict[str, float] = {}
@@ -479,7 +480,7 @@ async def first_render(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "jobs": args.first_render,
         "python": sys.version.split()[0],
-        "load_average_at_start": os.getloadavg(),
+        "load_average_at_start": load_at_start,
         "rounds": rounds,
         "total_s_median": round(statistics.median(totals), 3),
         "load_average_at_end": os.getloadavg(),

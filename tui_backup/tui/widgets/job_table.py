@@ -193,13 +193,14 @@ class JobTable(DataTable[Text]):
         self._stale.update(self._order)
         self._render_stale()
 
-    def _on_screen(self) -> set[str]:
+    def _on_screen(self, scroll_y: float | None = None) -> set[str]:
         """Names of the rows inside the viewport (plus one row either side)."""
-        if self.size.height <= 1:
-            # Not laid out yet (or mid-layout): every row may be on screen once it is.
-            return set(self._order)
-        first = max(0, int(self.scroll_y) // ROW_HEIGHT - 1)
-        count = self.size.height // ROW_HEIGHT + 3
+        # Not laid out yet (hidden while the list was empty, or mid-layout): the view
+        # is at most the terminal's height; its Resize renders what else comes into view.
+        height = self.size.height if self.size.height > 1 else self.app.size.height
+        top = self.scroll_y if scroll_y is None else scroll_y
+        first = max(0, int(top) // ROW_HEIGHT - 1)
+        count = height // ROW_HEIGHT + 3
         return set(self._order[first : first + count])
 
     def _render_stale(self) -> None:
@@ -326,9 +327,11 @@ class JobTable(DataTable[Text]):
             self._refill()
         finally:
             self._rebuilding = False
+        self._render_stale()  # the view may have moved (fewer rows, a kept cursor)
 
     def _refill(self) -> None:
-        """Every shown row rendered afresh (so nothing stays stale), cursor and scroll kept."""
+        """Every shown row afresh (those in view rendered, the rest when they come into
+        view), cursor and scroll kept."""
         keep = self._want if self._want in self._views else self.selected_name
         if keep == self._want:
             self._want = None
@@ -351,8 +354,17 @@ class JobTable(DataTable[Text]):
         self._order = names
         self._shown_set = set(names)
         self._stale.clear()
+        # Only the cards in view are rendered now; the others get blank cells and are
+        # rendered when they scroll into view (2,000 jobs: ~2,000 cards not built, and
+        # DataTable does not measure their text).
+        in_view = self._on_screen(scroll_y)
         for name in names:
-            self.add_row(*self._cells(self._views[name]), key=name, height=ROW_HEIGHT)
+            if name in in_view:
+                cells = self._cells(self._views[name])
+            else:
+                cells = (Text(), Text(), Text())
+                self._stale.add(name)
+            self.add_row(*cells, key=name, height=ROW_HEIGHT)
         if keep is not None and keep in names:
             self.move_cursor(row=names.index(keep), animate=False, scroll=False)
         elif names:
