@@ -76,3 +76,23 @@ def test_a_racy_single_file_source_and_a_vanished_racy_file(where: Where, tmp_pa
     assert (dest / second / "one.txt").read_bytes() == b"2" * 100
     assert not (dest / second / "tree" / "gone").exists()
     assert RsyncEngine().verify(spec).ok
+
+
+def test_racy_files_and_excludes(where: Where, tmp_path: Path) -> None:
+    """A job with excludes: its racy files are copied again (the second pass does not
+    trip over rsync reading the rules file NUL-separated), and a racy file excluded
+    since is not brought back by it."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.txt").write_bytes(b"A" * 100)
+    (src / "x.tmp").write_bytes(b"scratch")
+    dest = tmp_path / "dest"
+    first = backup(where.spec(src, dest, exclude=["/other", "*.bak"]))
+    assert sorted(racy.load((dest / ".tui-backup" / f"{first}.racy").read_bytes())) == [
+        "a.txt",
+        "x.tmp",
+    ]
+    _rewrite_same_size_same_mtime(src / "a.txt", b"B" * 100)
+    second = backup(where.spec(src, dest, exclude=["/other", "*.tmp"]))
+    assert (dest / second / "a.txt").read_bytes() == b"B" * 100
+    assert not (dest / second / "x.tmp").exists()

@@ -60,7 +60,7 @@ TRANSIENT_CODES = {5, 10, 12, 30, 35, 255}
 """Socket, protocol and timeout errors, and ssh's own failures: worth a retry."""
 PROGRESS_INTERVAL = 0.1
 """Seconds between two Progress events of a run (tests set 0: every line reports)."""
-STALL_ATTEMPTS = 3
+STALL_ATTEMPTS = 5
 """rsync calls of one source that may end stuck on a FIFO before the run fails."""
 
 
@@ -292,7 +292,9 @@ class Backup:
                 if excluded:
                     rules = rules_file(excluded, tempfile.gettempdir())
                     argv += [f"--exclude-from={rules}"]
-                    second += [f"--exclude-from={rules}"]
+                    # Not passed to the second pass: its --from0 (for --files-from) would
+                    # make rsync read the rules file NUL-separated too.
+                    again = [p for p in again if not _under_any(p, excluded)]
             if is_dir:
                 src = plan.path.rstrip("/") + "/"
                 target = store.url(partial, *parts) + "/"
@@ -301,11 +303,12 @@ class Backup:
                 target = store.url(partial, *parts)
             self.digests.start(plan.prefix, single_file=not is_dir)
             try:
-                code, stderr = self._rsync([*argv, "--", src, target], progress.line)
+                root = plan.path if is_dir else None
+                code, stderr = self._rsync([*argv, "--", src, target], progress.line, root)
                 if code not in (0, None, *STOPPED_CODES, *WARNING_CODES) and self._no_choice(
                     stderr
                 ):
-                    code, stderr = self._rsync([*argv, "--", src, target], progress.line)
+                    code, stderr = self._rsync([*argv, "--", src, target], progress.line, root)
                 if again and code in (0, *WARNING_CODES):
                     if self._handle(code, stderr, store):
                         return True
@@ -362,8 +365,13 @@ class Backup:
         return False
 
     def _rsync(
-        self, argv: list[str], on_progress: Callable[[str], None] | None
+        self,
+        argv: list[str],
+        on_progress: Callable[[str], None] | None,
+        root: str | None = None,
     ) -> tuple[int | None, str]:
+        """Run one rsync call; ``root``: the directory source it copies (for leaving a
+        file that became a FIFO out of a retry)."""
         digests = self.digests
 
         def on_line(line: str) -> None:
@@ -372,41 +380,61 @@ class Backup:
 
         flags = self.digest_flags
         at = argv.index("--")
-        for attempt in range(1, STALL_ATTEMPTS + 1):
-            result = run_tool(
-                [*argv[:at], *flags, *argv[at:]],
-                on_line=on_line,
-                cancel=self.cancel,
-                split_cr=True,
-                watchdog=blocked_on_fifo,
-            )
-            if result.cancelled:
-                return None, result.stderr
-            if result.stalled is None:
-                return result.returncode, result.stderr
-            self._stalled(result.stalled, last=attempt == STALL_ATTEMPTS)
+        left_out: list[str] = []
+        rules: str | None = None
+        try:
+            for attempt in range(1, STALL_ATTEMPTS + 1):
+                extra = [f"--exclude-from={rules}"] if rules is not None else []
+                result = run_tool(
+                    [*argv[:at], *flags, *extra, *argv[at:]],
+                    on_line=on_line,
+                    cancel=self.cancel,
+                    split_cr=True,
+                    watchdog=blocked_on_fifo,
+                )
+                if result.cancelled:
+                    return None, result.stderr
+                if result.stalled is None:
+                    return result.returncode, result.stderr
+                rel = _inside(result.stalled, root)
+                if rel is not None and rel not in left_out:
+                    left_out.append(rel)
+                    if rules is not None:
+                        os.unlink(rules)
+                    rules = rules_file(left_out, tempfile.gettempdir())
+                self._stalled(result.stalled, left_out=rel is not None)
+                if attempt == STALL_ATTEMPTS:
+                    raise EngineError(
+                        f"rsync was stuck opening {result.stalled}, a file that became a FIFO "
+                        f"after rsync listed it, {STALL_ATTEMPTS} times; stopped it, nothing "
+                        "was committed",
+                        ErrorType.TOOL_FAILED,
+                    )
+        finally:
+            if rules is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(rules)
         raise AssertionError("unreachable")
 
-    def _stalled(self, what: str, *, last: bool) -> None:
+    def _stalled(self, what: str, *, left_out: bool) -> None:
         """rsync was stopped, stuck opening a file that became a FIFO after it listed
-        it. The same call runs again (it lists the FIFO as what it is now and skips
-        what it copied already); a source swapping FIFOs in every time fails the run."""
-        path = "" if what == "a FIFO" else what
-        if last:
-            raise EngineError(
-                f"rsync was stuck opening {what}, a file that became a FIFO after rsync "
-                f"listed it, {STALL_ATTEMPTS} times; stopped it, nothing was committed",
-                ErrorType.TOOL_FAILED,
-            )
+        it (it would have waited for a writer forever). The same call runs again,
+        without that file when its path is known (a source that keeps swapping
+        FIFOs in would block every retry), else as it was (rsync then lists the FIFO
+        as what it is now); :data:`STALL_ATTEMPTS` stalls fail the run."""
         self.warnings += 1
         self.reporter.warnings = self.warnings
-        self.emit(
-            FileWarning(
-                path,
-                "became a FIFO while it was backed up: rsync waited to read it (it would have "
-                "waited forever), so it was stopped and this source copied again",
+        if left_out:
+            reason = (
+                "became a FIFO while it was backed up (rsync would have waited forever to "
+                "read it): left out of this snapshot; the next run backs it up again"
             )
-        )
+        else:
+            reason = (
+                "a file became a FIFO while it was backed up (rsync would have waited "
+                "forever to read it): rsync was stopped and this source copied again"
+            )
+        self.emit(FileWarning("" if what == "a FIFO" else what, reason))
 
     def _no_choice(self, stderr: str) -> bool:
         """An rsync (either end) older than 3.2 refused ``--checksum-choice``: True when
@@ -601,6 +629,19 @@ class Backup:
             "checksum_reason": checksum.reason or ("first snapshot" if full_read else ""),
             "last_checksum": self.now.isoformat() if full_read else inherited,
         }
+
+
+def _under_any(path: str, roots: Sequence[str]) -> bool:
+    """Whether ``path`` is one of ``roots`` or inside one (source-relative paths)."""
+    return any(path == r or path.startswith(r.rstrip("/") + "/") for r in roots)
+
+
+def _inside(path: str, root: str | None) -> str | None:
+    """``path`` relative to directory ``root``; None when it is not under it (or unknown)."""
+    if root is None or not os.path.isabs(path):
+        return None
+    rel = os.path.relpath(path, root)
+    return None if rel == "." or rel.startswith("../") or rel == ".." else rel
 
 
 def linked_digests(
