@@ -11,17 +11,27 @@ What it measures, in this order (docs/benchmarks.md, "Load"):
    While they run, ``--presses`` keys (``j``/``k``) are sent one at a time:
    - *key-to-screen*: from sending the key until the job table has moved its cursor
      and announced it (``RowHighlighted`` handled), p50/p95/p99/max;
+   - *key-to-frame*: from sending the key until the first frame drawn after that;
+   - the event loop's CPU and its wait for a CPU (``schedstat``) during each key, and
+     the share of the slowest 5 % of keys spent waiting: on a loaded machine the
+     tail is the scheduler's, not the app's;
    - *Pilot round trip*: ``await pilot.press`` (also waits until the screen is idle,
      i.e. drawn), p50/p95/p99;
    - *screen updates per second*: the main screen's batched job-table updates;
    - CPU (percent of a core) and RSS of the TUI process (and of the daemon) sampled
      every second.
 
-Targets (issue 12): key p95 at most 50 ms with 50 running; idle CPU at most 1 % of a
-core. Figures, not assertions: this prints them (and ``--json`` writes them).
+3. ``--first-render JOBS`` instead: the time from constructing the app to its first
+   frame over that many idle jobs, in phases (mount, the core's read, the table
+   filled, the first frame), ``--repeat`` times.
+
+``--profile FILE`` writes a cProfile (thread CPU time) of the event loop during the
+presses. Targets (issue 12): key p95 at most 50 ms with 50 running; idle CPU at most
+1 % of a core. Figures, not assertions: this prints them (and ``--json`` writes them).
 
     python -m benchmarks.load --work /tmp/tb-load            # daemon runs the 50
     python -m benchmarks.load --work /tmp/tb-load --where tui
+    python -m benchmarks.load --first-render 2000 --repeat 3
 """
 
 from __future__ import annotations

@@ -2,8 +2,11 @@
 
 A Line-API ``DataTable`` rather than one widget per job, so 200 jobs with 50
 running cost only the visible rows (measured in docs/benchmarks.md). Updates
-are diffs by row key (dolphie's approach): a changed job has its three cells
-replaced; the cursor and scroll position stay where the person left them.
+are diffs by row key (dolphie's approach): a changed job has the cells whose
+text changed replaced; the cursor and scroll position stay where the person
+left them. Rows out of view (after a fill, or changed while scrolled away) are
+rendered when they come into view; a cursor move redraws only the two rows it
+touches (docs/benchmarks.md, "Load").
 """
 
 from __future__ import annotations
