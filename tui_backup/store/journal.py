@@ -45,6 +45,8 @@ class Journal:
         self.lock_timeout = lock_timeout
         self._buffer: list[Entry] = []
         self._mutex = threading.Lock()
+        self._failing: str | None = None
+        """The error of the current streak of failed appends (logged once), else None."""
 
     @property
     def rejected_path(self) -> Path:
@@ -70,7 +72,10 @@ class Journal:
         """Keep ``entry`` in memory and append it to the file.
 
         If the lock cannot be had, append anyway: the in-memory copy still
-        covers this process.
+        covers this process. A file that cannot be written (a full home) is
+        logged once per streak of failures, and once when appends work again:
+        a full home spills on every error event, and a line per spill would
+        flood the log with the same Errno 28.
         """
         with self._mutex:
             self._buffer.append(entry)
@@ -82,7 +87,26 @@ class Journal:
             except LockTimeout:
                 _append_line(self.path, line)
         except OSError as exc:
-            log.error("cannot write the fallback log %s either: %s", self.path, exc)
+            self._append_failed(exc)
+            return
+        self._append_worked()
+
+    def _append_failed(self, exc: OSError) -> None:
+        with self._mutex:
+            first, self._failing = self._failing is None, str(exc)
+        if first:
+            log.error(
+                "cannot write the fallback log %s either: %s (kept in memory; said once "
+                "until it can be written again)",
+                self.path,
+                exc,
+            )
+
+    def _append_worked(self) -> None:
+        with self._mutex:
+            was, self._failing = self._failing, None
+        if was is not None:
+            log.warning("the fallback log %s can be written again (it failed: %s)", self.path, was)
 
     def pending(self) -> list[Entry]:
         """Every entry waiting: the file's, then this process's not in it."""
