@@ -29,7 +29,7 @@ from tui_backup.model.records import ErrorEvent, RunRecord
 from tui_backup.model.secrets import mask_url
 from tui_backup.model.state import JobState, LastVerify
 from tui_backup.model.status import Severity, Status
-from tui_backup.model.units import plural
+from tui_backup.model.units import human_bytes, plural
 from tui_backup.store import safefile, yamlio
 from tui_backup.store.db import ErrorStats
 from tui_backup.store.locking import is_locked
@@ -413,7 +413,8 @@ def _verify_reason(last: LastVerify | None, now: datetime) -> tuple[HealthStatus
         return DEGRADED, f"last verify ({age} ago) found damage: {last.detail or '?'}"
     if last.outcome == "unchecked":
         return DEGRADED, f"last verify ({age} ago) could not check: {last.detail or '?'}"
-    return HEALTHY, f"verified ok {age} ago ({plural(last.files, 'file')})"
+    size = human_bytes(last.bytes) if last.bytes_known else "bytes unknown"
+    return HEALTHY, f"verified ok {age} ago ({plural(last.files, last.unit)}, {size})"
 
 
 def _runs_reason(

@@ -796,6 +796,8 @@ class RunTracker:
                 else (mask_url(report.unchecked) if report.unchecked is not None else None)
             ),
             trigger=Trigger(trigger).value,
+            unit=report.unit,
+            bytes_known=report.bytes_known,
         )
         try:
             self.states.transition(spec.name, lambda st: replace(st, last_verify=result))

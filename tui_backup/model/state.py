@@ -72,6 +72,10 @@ MAX_PID = 2**22
 number raises OverflowError instead of saying "no such process"."""
 
 
+VERIFY_UNITS = frozenset({"file", "pack"})
+"""What a verify's count may count (engines/api.py ``VerifyReport.unit``)."""
+
+
 def _count(value: Any) -> int:
     """A non-negative count from a state file; anything else reads as 0."""
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_COUNT:
@@ -103,6 +107,11 @@ class LastVerify:
     """The first problem, or why it could not check."""
     trigger: str = "manual"
     """``manual`` or ``schedule``."""
+    unit: str = "file"
+    """What ``files`` counts: ``file``, or ``pack`` (restic checks pack files)."""
+    bytes_known: bool = True
+    """False when the check cannot say how many bytes it read (``bytes`` is then 0
+    and written as null: never a fake 0)."""
 
     @property
     def ok(self) -> bool:
@@ -114,11 +123,13 @@ class LastVerify:
             "outcome": self.outcome,
             "snapshots": self.snapshots,
             "files": self.files,
-            "bytes": self.bytes,
+            "bytes": self.bytes if self.bytes_known else None,
             "problems": self.problems,
             "method": self.method,
             "detail": self.detail,
             "trigger": self.trigger,
+            "unit": self.unit,
+            "bytes_known": self.bytes_known,
         }
 
     @classmethod
@@ -131,16 +142,22 @@ class LastVerify:
             if when is None or outcome not in VERIFY_OUTCOMES:
                 return None
             detail = data.get("detail")
+            # Files written before ``unit``/``bytes_known`` existed counted files and
+            # bytes; a null ``bytes`` says unknown on its own.
+            known = data.get("bytes_known")
+            bytes_known = known if isinstance(known, bool) else data.get("bytes") is not None
             return cls(
                 time=when,
                 outcome=outcome,
                 snapshots=_count(data.get("snapshots")),
                 files=_count(data.get("files")),
-                bytes=_count(data.get("bytes")),
+                bytes=_count(data.get("bytes")) if bytes_known else 0,
                 problems=_count(data.get("problems")),
                 method=str(data.get("method") or ""),
                 detail=str(detail) if detail is not None else None,
                 trigger=str(data.get("trigger") or "manual"),
+                unit=data["unit"] if data.get("unit") in VERIFY_UNITS else "file",
+                bytes_known=bytes_known,
             )
         except (ValueError, TypeError):
             return None
