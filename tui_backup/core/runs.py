@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 
 from tui_backup.core import coordination
 from tui_backup.core.breaker import CircuitBreakers
@@ -213,16 +214,11 @@ class RunTracker:
             self.write_state(run, raise_errors=True)
         except (OSError, LockTimeout) as exc:
             run.state_dirty = True
-            self.record_error(
-                ErrorEvent(
-                    severity=Severity.HIGH,
-                    component=Component.STORE,
-                    error_type="state_write_failed",
-                    message=f"{run.name}: the run goes on, but its state file could not be "
-                    f"written ({_why(exc, self.home)}); other processes do not see its "
-                    "progress until it can be",
-                    job_name=run.name,
-                )
+            self._state_write_failed(
+                run,
+                f"the run goes on, but its state file could not be written "
+                f"({_why(exc, self.home)}); other processes do not see its progress until "
+                "it can be",
             )
 
     def launch(self, run: ActiveRun) -> None:
@@ -445,15 +441,10 @@ class RunTracker:
                 if run.owns_state:
                     self.states.write(state)
             except (OSError, LockTimeout) as exc:
-                self.record_error(
-                    ErrorEvent(
-                        severity=Severity.HIGH,
-                        component=Component.STORE,
-                        error_type="state_write_failed",
-                        message=f"{run.name}: could not write the final state "
-                        f"({_why(exc, self.home)}); the run's history has it",
-                        job_name=run.name,
-                    )
+                self._state_write_failed(
+                    run,
+                    f"could not write the final state ({_why(exc, self.home)}); "
+                    "the run's history has it",
                 )
             self.db.record_run(record)
             if status == Status.FAILED:
@@ -491,16 +482,14 @@ class RunTracker:
         component = {"hook_failed": Component.HOOKS, "internal_error": Component.RUNNER}.get(
             kind, engine_component(run.spec.engine)
         )
-        self.record_error(
-            ErrorEvent(
-                severity=Severity.HIGH,
-                component=component,
-                error_type=kind,
-                message=f"{run.name}: {error or 'the run failed'}",
-                job_name=run.name,
-                details=f"run {run.run_id} ({run.trigger})",
-                stack_trace=finished.details or "",
-            )
+        self.record_job_error(
+            run.name,
+            Severity.HIGH,
+            component,
+            kind,
+            error or "the run failed",
+            details=f"run {run.run_id} ({run.trigger})",
+            stack_trace=finished.details or "",
         )
 
     def _count_for_breaker(self, run: ActiveRun, finished: Finished) -> None:
@@ -511,16 +500,15 @@ class RunTracker:
         elif finished.status == Status.FAILED:
             state = self.breakers.record(run.spec.destination, False, finished.error)
             if state.is_open and state.failures == self.breakers.threshold:
-                self.record_error(
-                    ErrorEvent(
-                        severity=Severity.HIGH,
-                        component=Component.BREAKER,
-                        error_type="circuit_open",
-                        message=f"circuit opened for {mask_url(run.spec.destination)} after "
-                        f"{state.failures} failed runs in a row; scheduled runs to it are "
-                        "skipped until the cool-off passes",
-                        job_name=run.name,
-                    )
+                self.record_job_error(
+                    run.name,
+                    Severity.HIGH,
+                    Component.BREAKER,
+                    "circuit_open",
+                    f"circuit opened for {mask_url(run.spec.destination)} after "
+                    f"{state.failures} failed runs in a row; scheduled runs to it are "
+                    "skipped until the cool-off passes",
+                    prefix=False,
                 )
 
     # -- other processes (pump thread) ------------------------------------------
@@ -706,6 +694,33 @@ class RunTracker:
             stored = event
         self.pump.publish(ErrorRecorded(stored))
         return stored
+
+    def record_job_error(
+        self,
+        name: str,
+        severity: Severity,
+        component: str,
+        error_type: str,
+        message: str,
+        *,
+        prefix: bool = True,
+        **fields: Any,
+    ) -> ErrorEvent:
+        """One job's error event through :meth:`record_error`: the one shape of them
+        (the message starts with the job's name unless ``prefix`` is False)."""
+        return self.record_error(
+            ErrorEvent(
+                severity=severity,
+                component=component,
+                error_type=error_type,
+                message=f"{name}: {message}" if prefix else message,
+                job_name=name,
+                **fields,
+            )
+        )
+
+    def _state_write_failed(self, run: ActiveRun, why: str) -> None:
+        self.record_job_error(run.name, Severity.HIGH, Component.STORE, "state_write_failed", why)
 
     def _unresolved(self, name: str) -> list[ErrorEvent]:
         try:
