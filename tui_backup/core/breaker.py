@@ -120,6 +120,26 @@ class CircuitBreakers:
         destination = _key(destination)
         return self._load().get(destination, BreakerState(destination))
 
+    def retry_times(self) -> dict[str, datetime]:
+        """When each open breaker lets a scheduled run through again (its cool-off's
+        end), by destination key; never raises (the breaker is advice)."""
+        try:
+            states = self._load()
+        except Exception:
+            log.debug("cannot read %s", self.path, exc_info=True)
+            return {}
+        return {
+            key: state.opened_at + self.cool_off
+            for key, state in states.items()
+            if state.opened_at is not None
+        }
+
+    def retry_time(
+        self, destination: str, times: dict[str, datetime] | None = None
+    ) -> datetime | None:
+        """When a scheduled run to ``destination`` is tried again (None: not held back)."""
+        return (self.retry_times() if times is None else times).get(_key(destination))
+
     def open_breakers(self) -> list[BreakerState]:
         return [b for b in self._load().values() if b.is_open]
 

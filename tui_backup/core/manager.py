@@ -60,7 +60,7 @@ from tui_backup.core.snapshots import (
     target_refusal,
 )
 from tui_backup.core.verifies import BackgroundVerifies
-from tui_backup.core.views import JobView, next_run
+from tui_backup.core.views import JobView
 from tui_backup.core.vocabulary import Component, Trigger
 from tui_backup.core.watcher import Watcher
 from tui_backup.engines.api import RestoreReport, RunOptions
@@ -180,7 +180,8 @@ class JobManager:
         """Every job with its live state and next run, sorted by name."""
         listing = self.jobs.list()
         issues = {i.name: i.message for i in self._with_repaired(listing.issues)}
-        return tuple(self._runs.view(spec, issues.get(spec.name)) for spec in listing.jobs)
+        retry = self.breakers.retry_times()  # read once for the whole listing
+        return tuple(self._runs.view(spec, issues.get(spec.name), retry) for spec in listing.jobs)
 
     def job_specs(self) -> tuple[JobSpec, ...]:
         """Every valid job definition, sorted by name."""
@@ -461,7 +462,7 @@ class JobManager:
                 queued_at=now,
                 options=RunOptions(checksum=checksum),
                 previous=previous,
-                next_run=next_run(spec, now),
+                next_run=self._runs.next_run(spec, now),
             )
             queued = self._runs.pool.would_queue()
             if queued:

@@ -278,14 +278,28 @@ class RunTracker:
             return self.run_state(run)
         return self.states.read(name)
 
-    def view(self, spec: JobSpec, issue: str | None = None) -> JobView:
+    def view(
+        self,
+        spec: JobSpec,
+        issue: str | None = None,
+        retry_times: dict[str, datetime] | None = None,
+    ) -> JobView:
+        """The job's view; ``retry_times`` (``breakers.retry_times()``) read once for many."""
         return JobView(
             spec=spec,
             state=self.state(spec.name),
-            next_run=next_run(spec, self.clock()),
+            next_run=self.next_run(spec, self.clock(), retry_times),
             local=self.is_local(spec.name),
             issue=issue,
         )
+
+    def next_run(
+        self, spec: JobSpec, now: datetime, retry_times: dict[str, datetime] | None = None
+    ) -> datetime | None:
+        """The next slot the scheduler will really try: after an open breaker's cool-off."""
+        if not spec.schedule or not spec.enabled:
+            return None
+        return next_run(spec, now, self.breakers.retry_time(spec.destination, retry_times))
 
     # -- state writes (pump thread, and start) ------------------------------------
 
@@ -472,7 +486,7 @@ class RunTracker:
             f": {error}" if error and status != Status.SUCCEEDED else "",
         )
         self.pump.queue_view(
-            JobView(spec=run.spec, state=state, next_run=next_run(run.spec, now), local=False)
+            JobView(spec=run.spec, state=state, next_run=self.next_run(run.spec, now), local=False)
         )
         self.pump.queue_event(RunFinished(record))
         self._wake_scheduler()

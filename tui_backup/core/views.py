@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from tui_backup.model import schedule as cron
@@ -14,11 +14,20 @@ from tui_backup.model.state import JobState
 from tui_backup.model.status import Status
 
 
-def next_run(spec: JobSpec, after: datetime) -> datetime | None:
-    """When the job's schedule fires next after ``after``; None when it has none or is off."""
+def next_run(spec: JobSpec, after: datetime, not_before: datetime | None = None) -> datetime | None:
+    """When the job's schedule fires next after ``after``; None when it has none or is off.
+
+    ``not_before`` is when the destination's open circuit breaker lets a run
+    through again: slots before it are skipped, so the next run the scheduler
+    will really try is the first slot at or after it (never a time in the past
+    that the breaker is going to skip).
+    """
     if not spec.schedule or not spec.enabled:
         return None
     try:
+        if not_before is not None and not_before > after:
+            # Slots are whole minutes: the first one at or after ``not_before``.
+            return cron.next_run(spec.schedule, not_before - timedelta(microseconds=1))
         return cron.next_run(spec.schedule, after)
     except Exception:  # noqa: BLE001 - validated already; never break a listing
         return None
