@@ -37,6 +37,7 @@ import threading
 from collections.abc import Callable
 from datetime import datetime
 
+from tui_backup.core.errors import log_failure
 from tui_backup.core.events import (
     ErrorCounts,
     ErrorLogReset,
@@ -105,8 +106,8 @@ class ErrorFeed:
                     self.sync()
                 else:
                     self.reconcile_now()
-            except Exception:
-                log.exception("the error feed failed; trying again")
+            except Exception as exc:  # noqa: BLE001 - logged by log_failure (traceback unless a store error)
+                log_failure(log, "the error feed failed; trying again", exc)
             poked = self._wake.wait(self.reconcile_interval)
             self._wake.clear()
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from tui_backup.model.problems import ValidationError
 from tui_backup.store.errors import (
     JobExists,
@@ -52,3 +54,17 @@ class NotRunning(OperationFailed):
     def __init__(self, name: str) -> None:
         super().__init__(f"job {name!r} is not running")
         self.name = name
+
+
+def log_failure(logger: logging.Logger, what: str, exc: BaseException) -> None:
+    """Log a background step's failure: a store error (a lock held too long, a full
+    home) as its readable message, anything else with its traceback.
+
+    Front ends show log records (the TUI's log pane): an expected condition
+    such as another process holding a lock must read as one sentence that
+    names the lock and its holder, never as a traceback.
+    """
+    if isinstance(exc, StoreError):
+        logger.warning("%s: %s", what, exc)
+    else:
+        logger.error("%s", what, exc_info=exc)

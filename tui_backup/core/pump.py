@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from tui_backup.core.errors import log_failure
 from tui_backup.core.events import JobsChanged, JobsRemoved, ManagerEvent
 from tui_backup.core.views import JobView
 
@@ -240,8 +241,8 @@ class EventPump:
                 message.done.set()
             else:
                 self._handle(message)
-        except Exception:
-            log.exception("the event pump could not handle %r", type(message).__name__)
+        except Exception as exc:  # noqa: BLE001 - logged by log_failure (traceback unless a store error)
+            log_failure(log, f"the event pump could not handle {type(message).__name__}", exc)
 
     def _run_chores(self) -> None:
         now = time.monotonic()
@@ -251,14 +252,14 @@ class EventPump:
             self._last_chore[i] = now
             try:
                 chore.step()
-            except Exception:
-                log.exception("the event pump failed %s; will retry", chore.what)
+            except Exception as exc:  # noqa: BLE001 - logged by log_failure (traceback unless a store error)
+                log_failure(log, f"the event pump failed {chore.what}; will retry", exc)
 
     def _settle_safely(self) -> None:
         try:
             self._settle()
-        except Exception:
-            log.exception("the event pump could not write out what was pending")
+        except Exception as exc:  # noqa: BLE001 - logged by log_failure (traceback unless a store error)
+            log_failure(log, "the event pump could not write out what was pending", exc)
 
     def _flush(self, force: bool = False) -> None:
         if not self._views and not self._events:

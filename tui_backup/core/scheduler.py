@@ -31,7 +31,7 @@ import portalocker
 
 from tui_backup.core.breaker import Decision
 from tui_backup.core.coordination import scheduler_lock_path
-from tui_backup.core.errors import AlreadyRunning, ShuttingDown
+from tui_backup.core.errors import AlreadyRunning, ShuttingDown, StoreError, log_failure
 from tui_backup.core.runs import RunnerIdentity
 from tui_backup.core.vocabulary import Component, Trigger
 from tui_backup.model import schedule as cron
@@ -267,7 +267,7 @@ class Scheduler:
 
     def _start_failed(self, spec: JobSpec, what: str, exc: Exception) -> None:
         """A scheduled run or verify that could not start: one HIGH error, with its trace."""
-        log.exception("%s: scheduled %s could not start", spec.name, what)
+        log_failure(log, f"{spec.name}: scheduled {what} could not start", exc)
         self.ports.record_error(
             ErrorEvent(
                 severity=Severity.HIGH,
@@ -275,7 +275,7 @@ class Scheduler:
                 error_type="schedule_start_failed",
                 message=f"{spec.name}: the scheduled {what} could not start: {exc}",
                 job_name=spec.name,
-                stack_trace=traceback.format_exc(),
+                stack_trace="" if isinstance(exc, StoreError) else traceback.format_exc(),
             )
         )
 
@@ -411,8 +411,8 @@ class Scheduler:
             try:
                 self.tick()
                 due = self.next_due()
-            except Exception:
-                log.exception("scheduler tick failed")
+            except Exception as exc:  # noqa: BLE001 - logged by log_failure (traceback unless a store error)
+                log_failure(log, "scheduler tick failed", exc)
                 due = None
             sleep = self.max_sleep
             if due is not None:

@@ -13,7 +13,17 @@ class StoreError(Exception):
 
 
 class LockTimeout(StoreError):
-    """Another process held a file lock for longer than we were willing to wait."""
+    """Another process held a file lock for longer than we were willing to wait.
+
+    ``path`` is the lock file and ``holder`` who holds it when the system says
+    (``pid 42: tui-backup run docs``), so the message names what to look at
+    instead of a portalocker traceback.
+    """
+
+    def __init__(self, message: str, path: Path | None = None, holder: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+        self.holder = holder
 
 
 class VersionConflict(StoreError):

@@ -35,9 +35,13 @@ def file_lock(path: Path, timeout: float = DEFAULT_TIMEOUT, what: str = "") -> I
         lock.acquire()
     except portalocker.exceptions.LockException as exc:
         label = what or path.name
+        holder = lock_holder(path)
+        who = f"{holder} is holding {path}" if holder else f"another process is holding {path}"
         raise LockTimeout(
-            f"could not lock {label} within {timeout:g}s: another tui-backup process "
-            f"is holding {path}; try again, or find it with `fuser {path}`"
+            f"could not lock {label} within {timeout:g}s: {who}; try again"
+            + ("" if holder else f", or find it with `fuser {path}`"),
+            path=path,
+            holder=holder,
         ) from exc
     try:
         yield
@@ -60,6 +64,42 @@ def try_lock(path: Path) -> portalocker.Lock | None:
     except portalocker.exceptions.LockException:
         return None
     return lock
+
+
+PROC_LOCKS = Path("/proc/locks")
+HOLDER_ARGS = 6
+"""How many words of the holder's command line are shown."""
+
+
+def lock_holder(path: Path) -> str | None:
+    """Who holds ``path``'s lock, as ``pid 42: python -m tui_backup run docs``, if the
+    system says (Linux ``/proc/locks``); None when unknown. Never raises."""
+    try:
+        st = path.stat()
+        dev = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+        for line in PROC_LOCKS.read_text().splitlines():
+            fields = line.split()
+            # "1: FLOCK  ADVISORY  WRITE 1234 00:2f:5678 0 EOF" ("->" marks a waiter)
+            if len(fields) < 6 or fields[1] == "->" or fields[5] != dev:
+                continue
+            pid = int(fields[4])
+            return f"pid {pid}" + _command(pid)
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def _command(pid: int) -> str:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return ""
+    words = [w.decode(errors="replace") for w in raw.split(b"\0") if w]
+    if not words:
+        return ""
+    words = [os.path.basename(words[0]), *words[1:HOLDER_ARGS]]
+    text = " ".join("".join(c if c.isprintable() else "?" for c in w) for w in words)
+    return f" ({text})"
 
 
 def is_locked(path: Path) -> bool:
