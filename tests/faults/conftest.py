@@ -32,7 +32,8 @@ from typing import Any
 import pytest
 import yaml
 
-from tui_backup.store.paths import HOME_ENV, Home
+from tests.conftest import CliResult, cli_env
+from tui_backup.store.paths import Home
 
 LONG_ENV = "TUI_BACKUP_FAULTS_LONG"
 SEED_ENV = "TUI_BACKUP_FAULTS_SEED"
@@ -83,23 +84,8 @@ def wait_until(check: Callable[[], Any], timeout: float = 60.0, what: str = "") 
         time.sleep(0.05)
 
 
-@dataclass(frozen=True)
-class Result:
-    """What one ``tui-backup`` process did."""
-
-    args: tuple[str, ...]
-    returncode: int
-    stdout: str
-    stderr: str
-
-    def json(self) -> Any:
-        return json.loads(self.stdout)
-
-    def __str__(self) -> str:
-        return (
-            f"tui-backup {' '.join(self.args)} -> {self.returncode}\n"
-            f"--- stdout\n{self.stdout[-4000:]}--- stderr\n{self.stderr[-4000:]}"
-        )
+Result = CliResult
+"""What one ``tui-backup`` process did: the shared one of tests/conftest.py."""
 
 
 def make_tree(root: Path, rng: random.Random, dirs: int = 8, files: int = 40) -> None:
@@ -141,7 +127,7 @@ class Rig:
 
     @property
     def env(self) -> dict[str, str]:
-        return {**os.environ, HOME_ENV: str(self.home.root), "COLUMNS": "200", **self.extra_env}
+        return cli_env(self.home, self.extra_env)
 
     def cli(self, *args: str, timeout: float = 180, input: str | None = None) -> Result:
         """Run ``python -m tui_backup ARGS`` to the end; never raises on exit codes."""
