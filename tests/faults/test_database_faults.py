@@ -24,8 +24,10 @@ import yaml
 
 from tests.faults.conftest import Rig, make_tree, wait_until
 
-FAULTS = ["locked", "deleted", "read-only", "garbage"]
-"""garbage was an xfail (the in-flight run's row was lost) until 649ee34 fixed it."""
+FAULTS = ["locked", "deleted", "read-only", "garbage", "replaced"]
+"""garbage was an xfail (the in-flight run's row was lost) until 649ee34 fixed it.
+``replaced`` swaps a new file of garbage in by rename (what ``cp``/an editor/a sync tool
+does): the in-flight runner's open connection still points at the old, unlinked file."""
 
 
 def _gate_hook(gate: Path) -> list[str]:
@@ -80,6 +82,13 @@ def _inject(rig: Rig, fault: str, rng: random.Random) -> Callable[[], None]:
         for p in _db_files(rig)[1:]:
             p.unlink(missing_ok=True)
         return lambda: None
+    if fault == "replaced":
+        new = db.with_name("replacement.tmp")
+        new.write_bytes(rng.randbytes(64 * 1024))
+        os.replace(new, db)
+        for p in _db_files(rig)[1:]:
+            p.unlink(missing_ok=True)
+        return lambda: None
     raise AssertionError(fault)
 
 
@@ -129,8 +138,10 @@ def test_database_fault_during_runs(
 
     # Recovered: the next run succeeds and the log has lost nothing.
     rig.run_ok("good")
-    history = {r["run_id"]: r["status"] for r in rig.history("good")}
+    rows = rig.history("good")
+    history = {r["run_id"]: r["status"] for r in rows}
     assert history.get(inflight_id) == "succeeded", f"in-flight run lost: {history}"
+    assert [r["run_id"] for r in rows].count(inflight_id) == 1, rows  # once, not twice
     assert list(history.values()).count("succeeded") >= 3, history  # during + after
     bad_runs = rig.history("bad")
     assert [r["status"] for r in bad_runs] == ["failed"], bad_runs
@@ -138,7 +149,7 @@ def test_database_fault_during_runs(
     assert len(bad_errors) == 1 and bad_errors[0]["id"] is not None, bad_errors
     fallback = rig.home.fallback_log
     assert not fallback.exists() or fallback.read_text().strip() == "", "not written back"
-    if fault == "garbage":
+    if fault in ("garbage", "replaced"):
         assert any(p.name.startswith("tui-backup.db.corrupt-") for p in rig.home.root.iterdir())
         assert any("corrupt" in e["message"] for e in rig.errors()), "corruption not recorded"
     rig.check_files_parse(allow_quarantined="tui-backup.db.corrupt-")
