@@ -27,3 +27,15 @@ def test_an_unknown_unit_or_a_null_byte_count_reads_safely() -> None:
     data = {"time": "2026-01-02T03:04:05+00:00", "outcome": "ok", "unit": "\x1b[2J", "bytes": None}
     last = LastVerify.from_dict(data)
     assert last is not None and last.unit == "file" and last.bytes_known is False
+
+
+def test_an_old_restic_verify_reads_as_packs_with_bytes_unknown() -> None:
+    old = {
+        "time": "2026-01-02T03:04:05+00:00",
+        "outcome": "ok",
+        "files": 12,
+        "bytes": 0,
+        "method": "restic check --read-data-subset=1/10",
+    }
+    last = LastVerify.from_dict(old)
+    assert last is not None and (last.unit, last.bytes_known) == ("pack", False)

@@ -142,10 +142,20 @@ class LastVerify:
             if when is None or outcome not in VERIFY_OUTCOMES:
                 return None
             detail = data.get("detail")
-            # Files written before ``unit``/``bytes_known`` existed counted files and
-            # bytes; a null ``bytes`` says unknown on its own.
+            # Files written before ``unit``/``bytes_known`` existed: a restic check
+            # counted packs and stored a fake 0 bytes; others counted files and bytes.
+            method = str(data.get("method") or "")
+            old_restic = "unit" not in data and method.startswith("restic check")
             known = data.get("bytes_known")
-            bytes_known = known if isinstance(known, bool) else data.get("bytes") is not None
+            if isinstance(known, bool):
+                bytes_known = known
+            else:
+                bytes_known = data.get("bytes") is not None and not (
+                    old_restic and not data.get("bytes")
+                )
+            unit = data.get("unit")
+            if unit not in VERIFY_UNITS:
+                unit = "pack" if old_restic else "file"
             return cls(
                 time=when,
                 outcome=outcome,
@@ -153,10 +163,10 @@ class LastVerify:
                 files=_count(data.get("files")),
                 bytes=_count(data.get("bytes")) if bytes_known else 0,
                 problems=_count(data.get("problems")),
-                method=str(data.get("method") or ""),
+                method=method,
                 detail=str(detail) if detail is not None else None,
                 trigger=str(data.get("trigger") or "manual"),
-                unit=data["unit"] if data.get("unit") in VERIFY_UNITS else "file",
+                unit=unit,
                 bytes_known=bytes_known,
             )
         except (ValueError, TypeError):
