@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -320,6 +321,9 @@ def test_init_creates_the_restic_repository_the_run_needs(
 
     r = cli("verify", "vault")
     assert r.returncode == 0 and "checked by restic check" in r.stderr, r
+    # restic checks packs and cannot count bytes: job show says so, not "N files, 0 B".
+    (line,) = [x for x in cli("job", "show", "vault").stdout.splitlines() if "last verify" in x]
+    assert re.search(r" \d+ packs? read, bytes unknown\)$", line) and " file" not in line, line
     r = cli("verify", "vault", "--deep")  # restic has no compare with the source: said so
     assert r.returncode == 2 and "cannot compare a snapshot with the source" in r.stderr, r
 

@@ -21,6 +21,7 @@ from tui_backup.core.home import Home, yaml_text
 from tui_backup.model.job import JobSpec, parse_job
 from tui_backup.model.problems import ValidationError
 from tui_backup.model.secrets import mask_url, redact
+from tui_backup.model.units import plural
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -197,7 +198,7 @@ def cmd_show(args: argparse.Namespace, ctx: CliContext) -> int:
     if last is not None:
         ctx.out(
             f"#   last run: {last.status} at {local_time(last.finished_at, '?')}"
-            f" ({last.files} files, {humanize_bytes(last.bytes)}"
+            f" ({plural(last.files, 'file')}, {humanize_bytes(last.bytes)}"
             + (f", {last.warnings} warnings" if last.warnings else "")
             + ")"
             + (f": {mask_url(last.error)}" if last.error else "")
@@ -208,9 +209,16 @@ def cmd_show(args: argparse.Namespace, ctx: CliContext) -> int:
         ctx.out(f"#   last success: {local_time(view.state.last_success)}")
     verify = view.state.last_verify
     if verify is not None:
+        # restic checks packs and cannot say how many bytes it read (LastVerify.unit,
+        # .bytes_known): "1 files, 0 B read" would claim what nobody counted.
+        count = f"{plural(verify.snapshots, 'snapshot')}, {plural(verify.files, verify.unit)}"
+        read = (
+            f"{count}, {humanize_bytes(verify.bytes)} read"
+            if verify.bytes_known
+            else f"{count} read, bytes unknown"
+        )
         ctx.out(
-            f"#   last verify: {verify.outcome} at {local_time(verify.time)} ({verify.snapshots} "
-            f"snapshot(s), {verify.files} files, {humanize_bytes(verify.bytes)} read)"
+            f"#   last verify: {verify.outcome} at {local_time(verify.time)} ({read})"
             + (f": {mask_url(verify.detail)}" if verify.detail else "")
         )
     ctx.out(f"#   next run: {local_time(view.next_run)}")
