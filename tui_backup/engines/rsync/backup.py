@@ -372,11 +372,22 @@ class Backup:
     ) -> tuple[int | None, str]:
         """Run one rsync call; ``root``: the directory source it copies (for leaving a
         file that became a FIFO out of a retry)."""
-        digests = self.digests
+        take = self.digests.line
 
-        def on_line(line: str) -> None:
-            if not digests.line(line) and on_progress is not None:
-                on_progress(line)
+        def on_lines(lines: list[str]) -> None:
+            # Progress is throttled anyway (CopyProgress keeps only the newest line
+            # of an interval): of one read only its last progress line is handed on,
+            # unless every line reports (PROGRESS_INTERVAL 0, as the tests set).
+            every = PROGRESS_INTERVAL <= 0
+            newest: str | None = None
+            for line in lines:
+                if not take(line) and on_progress is not None:
+                    if every:
+                        on_progress(line)
+                    elif "%" in line:
+                        newest = line
+            if newest is not None:
+                on_progress(newest)  # type: ignore[misc]
 
         flags = self.digest_flags
         at = argv.index("--")
@@ -387,7 +398,7 @@ class Backup:
                 extra = [f"--exclude-from={rules}"] if rules is not None else []
                 result = run_tool(
                     [*argv[:at], *flags, *extra, *argv[at:]],
-                    on_line=on_line,
+                    on_lines=on_lines,
                     cancel=self.cancel,
                     split_cr=True,
                     watchdog=blocked_on_fifo,

@@ -42,9 +42,10 @@ _COUNT = re.compile(r"(\w+): ([\d,]+)")
 def unescape(name: str) -> str:
     """The file name rsync printed as ``name`` (``\\#ooo`` escapes undone), as ``os``
     functions spell it (``surrogateescape``)."""
+    if "\\#" not in name:
+        return name  # no escapes: as printed (the common case, no byte round trip)
     raw = name.encode("utf-8", "surrogateescape")
-    if b"\\#" in raw:
-        raw = _ESCAPE.sub(lambda m: bytes([int(m.group(1), 8)]), raw)
+    raw = _ESCAPE.sub(lambda m: bytes([int(m.group(1), 8)]), raw)
     return os.fsdecode(raw)
 
 
