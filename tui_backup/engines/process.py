@@ -22,6 +22,10 @@ from dataclasses import dataclass
 log = logging.getLogger(__name__)
 
 STOP_GRACE = 3.0
+COALESCE_BELOW = 4096
+"""A read shorter than this (bytes) is followed by :data:`COALESCE_PAUSE` (``on_lines`` only)."""
+COALESCE_PAUSE = 0.01
+"""Seconds the batched reader waits for more output after a short read."""
 WATCH_INTERVAL = 1.0
 """Seconds between two calls of a ``watchdog``."""
 
@@ -112,6 +116,11 @@ def run_tool(
                 continue
             text, buf = buf[:cut].decode("utf-8", "replace"), buf[cut + 1 :]
             deliver(text)
+            if on_lines is not None and len(chunk) < COALESCE_BELOW:
+                # rsync writes a line at a time: without a pause every read returns
+                # one line (a read per file copied). A pause lets the pipe gather a
+                # batch; it never blocks the tool (the pipe holds 64 KiB).
+                time.sleep(COALESCE_PAUSE)
         if buf.strip():
             deliver(buf.decode("utf-8", "replace"))
 
