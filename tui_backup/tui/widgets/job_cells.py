@@ -176,10 +176,14 @@ def counting_cell(status: str, progress: Progress, width: int, style: StyleFor) 
     first.append(status, style(f"status-{status}"))
     room = width - len(status) - 1
     found = human_count(progress.files_total)
+    # Shorter forms before "counting…": a count that is known is always shown (issue 10:
+    # "123.5k found so far" is 19 cells, one more than a running card has at 80 columns).
     choices = (
-        (f"{found} files found so far", f"{found} found so far") if progress.files_total else ()
+        (f"{found} files found so far", f"{found} found so far", f"{found} found", f"{found}+")
+        if progress.files_total
+        else ()
     )
-    label = next((c for c in choices if len(c) <= room), "counting…")
+    label = next((c for c in choices if len(c) <= room), choices[-1] if choices else "counting…")
     first.append(" ")
     first.append(label, style("dim"))
     second = Text(no_wrap=True, overflow="ellipsis")
@@ -262,8 +266,13 @@ def when_cell(
                 first.append(" counting…", style("dim"))  # no ETA for a growing total
             else:
                 first.append(f" ETA {human_duration(eta)}" if eta is not None else " ETA …")
-        else:
+        elif state.status is Status.QUEUED:
             first.append("waiting for a slot", style("dim"))
+        else:
+            # Running (or stopping) before its first progress report (a run in another
+            # process writes its state once a second): it has its slot (issue 10).
+            word = "starting…" if state.status is Status.RUNNING else "stopping…"
+            first.append(word, style("dim"))
         if here:
             second.append("in this window", style("dim"))
         else:
