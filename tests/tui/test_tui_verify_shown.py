@@ -23,13 +23,23 @@ RESTIC = LastVerify(
     files=12,
     bytes=0,
     method="restic check",
+    unit="pack",
+    bytes_known=False,
 )
 
 
 def test_a_restic_check_reads_packs_of_unknown_size() -> None:
     line = verify_line(RESTIC, FIXED_NOW)
     assert line == "last verify 5m ago: ok, 1 snapshot, 12 packs read, bytes unknown (restic check)"
-    snapshot = replace(RESTIC, files=1204, bytes=12_400_000, method="manifest", snapshots=3)
+    snapshot = replace(
+        RESTIC,
+        files=1204,
+        bytes=12_400_000,
+        method="manifest",
+        snapshots=3,
+        unit="file",
+        bytes_known=True,
+    )
     assert verify_line(snapshot, FIXED_NOW) == (
         "last verify 5m ago: ok, 3 snapshots, 1204 files read, 12.4 MB (manifest)"
     )

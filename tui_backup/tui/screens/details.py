@@ -68,16 +68,12 @@ def verify_line(last: LastVerify, now: datetime) -> str:
 
     Says what was counted: restic's check reads pack files and cannot tell how
     many bytes, so "1 file" and "0 B" would both be untrue (issue 10). The unit
-    and whether bytes are known come from the verify's report; a state written
-    before ``LastVerify`` kept them is read by its method (``restic check``).
+    and whether bytes are known come from the verify's report (``LastVerify``
+    reads a state file written before it kept them by its method).
     """
-    unit = getattr(last, "unit", None) or ("pack" if last.method == "restic check" else "file")
-    bytes_known = getattr(last, "bytes_known", None)
-    if bytes_known is None:
-        bytes_known = last.method != "restic check"
     snaps = plural(last.snapshots, "snapshot")
-    read = f"{plural(last.files, unit)} read, "
-    read += human_bytes(last.bytes) if bytes_known else "bytes unknown"
+    read = f"{plural(last.files, last.unit)} read, "
+    read += human_bytes(last.bytes) if last.bytes_known else "bytes unknown"
     text = f"last verify {human_ago(last.time, now)}: {last.outcome}, {snaps}, {read}"
     if last.method:
         text += f" ({last.method})"
