@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,6 +17,32 @@ from tui_backup.core.hooks import run_hook
 from tui_backup.core.manager import JobManager
 from tui_backup.model.status import Status
 from tui_backup.store.paths import Home
+
+SLEEP = 86_413
+"""Seconds no test waits for; an odd number so the processes are ours to find."""
+
+
+def _sleepers(seconds: int) -> list[int]:
+    """Pids of ``sleep SECONDS`` processes still running."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if argv[:2] == [b"sleep", str(seconds).encode()]:
+            found.append(int(pid))
+    return found
+
+
+def _wait_for(check: Callable[[], bool], timeout: float = 30.0) -> bool:
+    """Poll ``check`` until true or ``timeout`` (a hang guard, not a speed bound)."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
 
 
 def test_failing_before_hook_fails_the_run(manager: JobManager, plan: Plan, tmp_path: Path) -> None:
@@ -71,15 +100,25 @@ def test_hooks_get_the_run_in_their_environment(manager: JobManager, tmp_path: P
 def test_hook_runs_without_a_shell_and_times_out(tmp_path: Path) -> None:
     result = run_hook("after", ["echo", "$HOME; rm -rf /"], {"PATH": "/usr/bin:/bin"}, 5)
     assert result.ok and result.output.strip() == "$HOME; rm -rf /"
-    t0 = time.monotonic()
-    slow = run_hook("after", ["sh", "-c", "sleep 30 & sleep 30"], {"PATH": "/usr/bin:/bin"}, 0.3)
+    # Sleeps that outlive the test's timeout (no time bound here: a busy machine makes
+    # those flaky): only killing the hook's whole process group lets run_hook return.
+    slow = run_hook(
+        "after", ["sh", "-c", f"sleep {SLEEP} & sleep {SLEEP}"], {"PATH": "/usr/bin:/bin"}, 0.3
+    )
     assert not slow.ok and "timed out" in (slow.problem or "")
-    assert time.monotonic() - t0 < 5  # the whole process group was killed
-    # A background process left holding the hook's stdout does not keep us waiting.
-    t0 = time.monotonic()
-    bg = run_hook("before", ["sh", "-c", "sleep 3 & echo mounted"], {"PATH": "/usr/bin:/bin"}, 5)
-    assert bg.ok and bg.output.strip() == "mounted"
-    assert time.monotonic() - t0 < 2
+    gone = _wait_for(lambda: _sleepers(SLEEP) == [])  # SIGKILLed: gone once the kernel reaps
+    assert gone, "the hook's background child outlived its timeout"
+    # A background process left holding the hook's stdout does not keep us waiting: were
+    # it waited for, the hook would time out (not ok) instead of reporting "mounted".
+    bg_sleep = SLEEP + 1
+    bg = run_hook(
+        "before", ["sh", "-c", f"sleep {bg_sleep} & echo mounted"], {"PATH": "/usr/bin:/bin"}, 5
+    )
+    try:
+        assert bg.ok and bg.output.strip() == "mounted", bg
+    finally:
+        for pid in _sleepers(bg_sleep):
+            os.kill(pid, signal.SIGKILL)
     chatty = run_hook(
         "after", ["sh", "-c", "yes | head -c 1000000; echo last"], {"PATH": "/usr/bin:/bin"}, 5
     )

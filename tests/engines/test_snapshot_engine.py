@@ -328,18 +328,13 @@ def test_cancel_stops_quickly_and_removes_partial(tmp_path: Path, engine: Snapsh
         if isinstance(event, Progress) and event.phase == "copy":
             cancel.set()
 
-    import time
-
     engine.workers = 2
-    cancel_at: list[float] = []
-    result = run(
-        make_spec(src, dest),
-        cancel=cancel,
-        engine=engine,
-        on_event=lambda e: (on_event(e), cancel.is_set() and cancel_at.append(time.monotonic())),
-    )
+    result = run(make_spec(src, dest), cancel=cancel, engine=engine, on_event=on_event)
     assert result.finished.status == Status.STOPPED
-    assert time.monotonic() - cancel_at[0] < 1.0
+    # "Quickly" in work, not seconds (a busy CI machine makes any time bound flaky):
+    # cancelled at its first copy progress, the run stops before it has copied the tree.
+    copied = max(p.files_done for p in result.progress)
+    assert copied < 400, copied
     assert os.listdir(dest) == [".tui-backup"] or snapshot_dirs(dest) == []
     assert [n for n in os.listdir(dest) if n.endswith(".partial")] == []
 

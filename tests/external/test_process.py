@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 
 from tui_backup.engines.common import crash_finished
 from tui_backup.engines.process import run_tool
@@ -21,10 +20,9 @@ def test_cancel_interrupts_a_running_tool_quickly() -> None:
     cancel = threading.Event()
     timer = threading.Timer(0.3, cancel.set)
     timer.start()
-    started = time.monotonic()
-    result = run_tool(["sleep", "30"], on_line=lambda _l: None, cancel=cancel)
+    # A tool that would outlive the test's timeout: only the cancel can end it.
+    result = run_tool(["sleep", "100000"], on_line=lambda _l: None, cancel=cancel)
     assert result.cancelled
-    assert time.monotonic() - started < 5
 
 
 def test_a_cancelled_run_never_starts_the_tool(tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -81,7 +81,8 @@ def test_lock_held_by_another_process_times_out_clearly(tmp_path: Path) -> None:
         started = time.monotonic()
         with pytest.raises(LockTimeout) as info, file_lock(lock, timeout=0.3, what="job 'web'"):
             pass
-        assert 0.25 <= time.monotonic() - started < 3
+        # It waited for the holder (a lower bound: a busy machine only makes it longer).
+        assert time.monotonic() - started >= 0.25
         assert "job 'web'" in str(info.value) and "0.3s" in str(info.value)
     finally:
         assert holder.stdin is not None
