@@ -1,8 +1,9 @@
-"""Card words QA still saw wrong (issue 10 items 2 and 3), on the card functions.
+"""Card words QA saw wrong (issue 10 items 2 and 3), on the card functions.
 
-Both need a change in ``tui/widgets/job_cells.py`` (helper L's file this
-session); the exact diff is in helper T's report. Until it is applied these
-are strict xfails, so applying it makes them pass loudly (remove the marks).
+A first run's found-so-far count is shown even in a narrow status column
+(shorter forms, never "counting…" over a known count), and a run that has
+its slot but no progress yet says "starting…", not "waiting for a slot".
+Both failed before 02c1f85 (they were strict xfails until then).
 """
 
 from __future__ import annotations
