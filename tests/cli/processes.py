@@ -61,7 +61,7 @@ def spawn(home: Home, *args: str) -> subprocess.Popen[str]:
     )
 
 
-def wait_until(check: Callable[[], Any], timeout: float = 30.0, what: str = "") -> Any:
+def wait_until(check: Callable[[], Any], timeout: float = 60.0, what: str = "") -> Any:
     """Poll ``check`` until it returns something true; fail naming ``what`` after ``timeout``."""
     deadline = time.monotonic() + timeout
     while True:

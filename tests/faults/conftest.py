@@ -32,6 +32,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.cli.processes import wait_until  # one poll for every suite (re-exported)
 from tests.conftest import CliResult, cli_env
 from tui_backup.store.paths import Home
 
@@ -70,18 +71,6 @@ def rng(request: pytest.FixtureRequest) -> random.Random:
     seed = int(os.environ.get(SEED_ENV) or random.randrange(1 << 30))
     print(f"{request.node.nodeid}: seed {seed} (replay with {SEED_ENV}={seed})")
     return random.Random(seed)
-
-
-def wait_until(check: Callable[[], Any], timeout: float = 60.0, what: str = "") -> Any:
-    """Poll ``check`` until it returns something true; fail with ``what`` after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what or check}")
-        time.sleep(0.05)
 
 
 Result = CliResult
